@@ -1,0 +1,89 @@
+"""`lumicrs db`, `lumicrs ingest`, `lumicrs stats`: thin commands over db services."""
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from db.cli_support import emit, make_table, transaction, user_errors
+from db.ingest.service import ingest_corpus
+from db.migrate import downgrade_database, upgrade_database
+from db.plots import save_longtail_plot
+from db.queries.longtail import CountSource, TierThresholds, longtail_summary, movie_mention_counts
+from db.settings import get_settings
+
+db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+ingest_app = typer.Typer(help="Load ReDial / INSPIRED into the database (idempotent).", no_args_is_help=True)
+stats_app = typer.Typer(help="Corpus statistics.", no_args_is_help=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+MetadataOpt = Annotated[Path | None, typer.Option(help="Movie metadata JSON (default: <data>/metadata/...).")]
+SplitOpt = Annotated[str | None, typer.Option(help="Force the split name instead of inferring it from file names.")]
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Create or migrate the schema to REVISION."""
+    upgrade_database(revision=revision)
+    typer.echo(f"database at {revision}: {get_settings().database_url}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: str) -> None:
+    """Migrate the schema down to REVISION ('base' drops everything)."""
+    downgrade_database(revision=revision)
+    typer.echo(f"database at {revision}")
+
+
+def _ingest(dataset: str, path: Path | None, metadata: Path | None, split: str | None, as_json: bool) -> None:
+    path = path or get_settings().data_dir / dataset
+    with transaction() as session:
+        summary = ingest_corpus(session, dataset, path, metadata, split)
+    payload = asdict(summary)
+    emit(payload, as_json, make_table(f"ingest {dataset} from {path}", ["field", "value"],
+                                      [[k, v] for k, v in payload.items()]))
+
+
+@ingest_app.command("redial")
+@user_errors
+def ingest_redial(path: Annotated[Path | None, typer.Argument(help="Directory or file.")] = None,
+                  metadata: MetadataOpt = None, split: SplitOpt = None, as_json: JsonFlag = False) -> None:
+    """ReDial jsonl (+ movies_with_mentions.csv); PATH defaults to <data>/redial."""
+    _ingest("redial", path, metadata, split, as_json)
+
+
+@ingest_app.command("inspired")
+@user_errors
+def ingest_inspired(path: Annotated[Path | None, typer.Argument(help="Directory or file.")] = None,
+                    metadata: MetadataOpt = None, split: SplitOpt = None, as_json: JsonFlag = False) -> None:
+    """INSPIRED tsv and/or UniCRS jsonl; PATH defaults to <data>/inspired."""
+    _ingest("inspired", path, metadata, split, as_json)
+
+
+@stats_app.command("longtail")
+@user_errors
+def stats_longtail(
+    dataset: Annotated[str, typer.Option(help="redial or inspired")] = "redial",
+    counts: Annotated[str, typer.Option(help="corpus: mentions in ingested dialogues; catalog: the movie list's count")] = "corpus",
+    head_min: Annotated[int | None, typer.Option(help="Head: at least this many mentions.")] = None,
+    tail_max: Annotated[int | None, typer.Option(help="Tail: at most this many mentions.")] = None,
+    plot: Annotated[Path | None, typer.Option(help="Write a PNG of the long-tail curve here.")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Head / body / tail share of titles and of mentions."""
+    if counts not in ("corpus", "catalog"):
+        raise ValueError("--counts must be corpus or catalog")
+    settings = get_settings()
+    thresholds = TierThresholds(head_min or settings.head_min_mentions, tail_max or settings.tail_max_mentions)
+    source: CountSource = "corpus" if counts == "corpus" else "catalog"
+    with transaction() as session:
+        summary = longtail_summary(session, dataset, source, thresholds)
+        per_movie = list(movie_mention_counts(session, dataset, source).values()) if plot else []
+    if plot:
+        save_longtail_plot(per_movie, summary, plot)
+    rows = [[t.tier, t.titles, f"{t.title_share:.1%}", t.mentions, f"{t.mention_share:.1%}"] for t in summary.tiers]
+    emit(summary.as_dict(), as_json, make_table(
+        f"{dataset} long tail ({source}; {summary.total_titles} titles, {summary.total_mentions} mentions)",
+        ["tier", "titles", "% titles", "mentions", "% mentions"], rows))

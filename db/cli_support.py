@@ -1,0 +1,73 @@
+"""Helpers shared by every package's CLI: session factory, JSON/table output, error translation."""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
+from typing import Any, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.engine import make_engine, make_session_factory
+from db.errors import Conflict, IngestError, NotFound
+from db.migrate import is_migrated
+
+P = ParamSpec("P")
+R = TypeVar("R")
+console = Console(stderr=True, soft_wrap=True)
+
+
+def cli_session_factory() -> sessionmaker[Session]:
+    engine = make_engine()
+    if not is_migrated(engine):
+        raise NotFound(f"database {engine.url.render_as_string(hide_password=True)} has no schema; "
+                       "run `lumicrs db upgrade` first")
+    return make_session_factory(engine)
+
+
+@contextmanager
+def transaction() -> Iterator[Session]:
+    with cli_session_factory().begin() as session:
+        yield session
+
+
+def emit(payload: Any, as_json: bool, table: Table | None = None) -> None:
+    if as_json:
+        typer.echo(json.dumps(payload, indent=2, default=str))
+    elif table is not None:
+        Console().print(table)
+    else:
+        typer.echo(payload)
+
+
+def make_table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row))
+    return table
+
+
+def user_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Translate our errors into a one-line message and a non-zero exit code."""
+
+    @wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except (IngestError, ValueError, FileNotFoundError) as exc:
+            console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(2) from exc
+        except NotFound as exc:
+            console.print(f"[red]not found:[/red] {exc}")
+            raise typer.Exit(3) from exc
+        except Conflict as exc:
+            console.print(f"[red]conflict:[/red] {exc}")
+            raise typer.Exit(4) from exc
+
+    return wrapper

@@ -1,0 +1,22 @@
+"""Errors raised by the db package. User errors subclass ValueError."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class NotFound(LookupError):
+    """A requested row does not exist."""
+
+
+class Conflict(RuntimeError):
+    """A write collided with another writer (lost lock, duplicate verdict)."""
+
+
+class IngestError(ValueError):
+    """A corpus file is malformed. Names the file and the 1-based line."""
+
+    def __init__(self, path: Path | str, line: int, reason: str) -> None:
+        self.path = str(path)
+        self.line = line
+        self.reason = reason
+        super().__init__(f"{self.path}:{line}: {reason}")

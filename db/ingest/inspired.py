@@ -1,0 +1,101 @@
+"""INSPIRED parser: the official dialog tsv files and the UniCRS-format jsonl."""
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from db.errors import IngestError
+from db.ingest.parsed import ParsedConversation, ParsedCorpus, ParsedMovie, ParsedTurn, infer_split
+
+TSV_COLUMNS = ("dialog_id", "speaker", "text", "movies")
+ROLES = {"SEEKER": "seeker", "RECOMMENDER": "recommender"}
+
+csv.field_size_limit(sys.maxsize)
+
+
+def _clean(text: str) -> str:
+    return " ".join(text.replace("QUOTATION_MARK", '"').split())
+
+
+def find_inspired_files(path: Path) -> list[Path]:
+    """Per split prefer the raw tsv; fall back to the UniCRS jsonl."""
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: no such file or directory")
+    chosen: dict[str, Path] = {}
+    for file in sorted(path.iterdir()):
+        if file.suffix == ".tsv" or file.name.endswith(".jsonl"):
+            split = infer_split(file.name)
+            if split not in chosen or file.suffix == ".tsv":
+                chosen[split] = file
+    return [chosen[s] for s in sorted(chosen)]
+
+
+def parse_tsv(path: Path, corpus: ParsedCorpus, split: str) -> None:
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle, delimiter="\t")
+        missing = [c for c in TSV_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise IngestError(path, 1, f"missing column(s) {', '.join(missing)}")
+        dialogs: dict[str, list[ParsedTurn]] = {}
+        for row in reader:
+            if None in row or row["speaker"] not in ROLES:
+                raise IngestError(path, reader.line_num, f"malformed row (speaker={row.get('speaker')!r})")
+            titles = tuple(dict.fromkeys(t.strip() for t in (row["movies"] or "").split(";") if t.strip()))
+            for title in titles:
+                corpus.add_movie_if_missing(title, title)
+            dialogs.setdefault(row["dialog_id"], []).append(ParsedTurn(ROLES[row["speaker"]], _clean(row["text"]), titles))
+    for dialog_id, turns in dialogs.items():
+        corpus.conversations.append(ParsedConversation(dialog_id, split, path.name, tuple(turns)))
+
+
+def _unicrs_turn(turn: Any) -> ParsedTurn:
+    if not isinstance(turn, dict) or turn.get("role") not in ROLES or "text" not in turn:
+        raise ValueError("each turn needs role SEEKER|RECOMMENDER and text")
+    titles = tuple(dict.fromkeys(str(t).strip() for t in turn.get("movie") or [] if str(t).strip()))
+    return ParsedTurn(ROLES[turn["role"]], _clean(str(turn["text"])), titles)
+
+
+def parse_unicrs(path: Path, corpus: ParsedCorpus, split: str) -> None:
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                if not isinstance(record, list):
+                    raise ValueError("expected a JSON list of turns")
+                turns = tuple(_unicrs_turn(turn) for turn in record)
+            except ValueError as exc:
+                raise IngestError(path, number, str(exc)) from exc
+            for title in {k for turn in turns for k in turn.movie_keys}:
+                corpus.add_movie_if_missing(title, title)
+            corpus.conversations.append(ParsedConversation(f"{split}-{number}", split, path.name, turns))
+
+
+def attach_metadata(path: Path, corpus: ParsedCorpus) -> None:
+    """movie_kg_wikidata.json: 'Title (Year)' -> {genres, casts, directors, description, ...}."""
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise IngestError(path, exc.lineno, exc.msg) from exc
+    for key, movie in list(corpus.movies.items()):
+        if key in info and isinstance(info[key], dict):
+            corpus.movies[key] = ParsedMovie(movie.key, movie.title, movie.year, None, dict(info[key]))
+
+
+def parse_inspired(path: Path, metadata: Path | None = None, split: str | None = None) -> ParsedCorpus:
+    corpus = ParsedCorpus(dataset="inspired")
+    for file in find_inspired_files(path):
+        file_split = split or infer_split(file.name)
+        if file.suffix == ".tsv":
+            parse_tsv(file, corpus, file_split)
+        else:
+            parse_unicrs(file, corpus, file_split)
+    if metadata is not None:
+        attach_metadata(metadata, corpus)
+    return corpus

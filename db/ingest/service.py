@@ -1,0 +1,32 @@
+"""Entry points for `lumicrs ingest`: parse, then write in the caller's transaction."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from db.ingest.inspired import parse_inspired
+from db.ingest.redial import parse_redial
+from db.ingest.writer import IngestSummary, write_corpus
+
+PARSERS = {"redial": parse_redial, "inspired": parse_inspired}
+DEFAULT_METADATA = {
+    "redial": Path("metadata/redial/id2info.json"),
+    "inspired": Path("metadata/inspired/movie_kg_wikidata.json"),
+}
+
+
+def default_metadata(dataset: str, path: Path) -> Path | None:
+    """Look for the staged metadata file beside the corpus (`<data>/metadata/...`)."""
+    base = path if path.is_dir() else path.parent
+    candidate = base.parent / DEFAULT_METADATA[dataset]
+    return candidate if candidate.exists() else None
+
+
+def ingest_corpus(
+    session: Session, dataset: str, path: Path, metadata: Path | None = None, split: str | None = None
+) -> IngestSummary:
+    if dataset not in PARSERS:
+        raise ValueError(f"unknown dataset {dataset!r}; choose one of {', '.join(PARSERS)}")
+    corpus = PARSERS[dataset](path, metadata or default_metadata(dataset, path), split)
+    return write_corpus(session, corpus)

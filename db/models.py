@@ -1,0 +1,317 @@
+"""Tables. Mapped/mapped_column only; queries live in db/queries/."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from db.base import Base
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+# --- corpus -------------------------------------------------------------------------------
+
+
+class Dataset(Base):
+    __tablename__ = "datasets"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Movie(Base):
+    __tablename__ = "movies"
+    __table_args__ = (UniqueConstraint("dataset_id", "external_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
+    external_id: Mapped[str] = mapped_column(String(255))
+    title: Mapped[str] = mapped_column(String(512))
+    year: Mapped[int | None] = mapped_column(Integer)
+    catalog_mentions: Mapped[int | None] = mapped_column(Integer)
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+
+
+class Conversation(Base):
+    __tablename__ = "conversations"
+    __table_args__ = (
+        UniqueConstraint("dataset_id", "external_id"),
+        CheckConstraint("origin in ('original', 'augmented')", name="origin"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
+    external_id: Mapped[str] = mapped_column(String(255))
+    split: Mapped[str] = mapped_column(String(16), index=True)
+    origin: Mapped[str] = mapped_column(String(16), default="original")
+    source_file: Mapped[str | None] = mapped_column(String(512))
+    utterances: Mapped[list[Utterance]] = relationship(
+        back_populates="conversation", order_by="Utterance.position", cascade="all, delete-orphan"
+    )
+
+
+class Utterance(Base):
+    __tablename__ = "utterances"
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "position"),
+        CheckConstraint("role in ('seeker', 'recommender')", name="role"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    conversation: Mapped[Conversation] = relationship(back_populates="utterances")
+
+
+class Mention(Base):
+    """A movie mentioned in one utterance (ReDial @id, INSPIRED movie column)."""
+
+    __tablename__ = "mentions"
+    __table_args__ = (UniqueConstraint("utterance_id", "movie_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    utterance_id: Mapped[int] = mapped_column(ForeignKey("utterances.id", ondelete="CASCADE"), index=True)
+    movie_id: Mapped[int] = mapped_column(ForeignKey("movies.id", ondelete="CASCADE"), index=True)
+
+
+class MovieAnswer(Base):
+    """ReDial's per-conversation questionnaire: suggested / seen / liked for each mentioned movie."""
+
+    __tablename__ = "movie_answers"
+    __table_args__ = (UniqueConstraint("conversation_id", "movie_id", "answered_by"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    movie_id: Mapped[int] = mapped_column(ForeignKey("movies.id", ondelete="CASCADE"), index=True)
+    answered_by: Mapped[str] = mapped_column(String(16))  # initiator | respondent
+    suggested: Mapped[int | None] = mapped_column(Integer)
+    seen: Mapped[int | None] = mapped_column(Integer)
+    liked: Mapped[int | None] = mapped_column(Integer)
+
+
+# --- augmentation -------------------------------------------------------------------------
+
+
+class Prototype(Base):
+    """A real conversation chosen as the template for augmenting one body/tail movie."""
+
+    __tablename__ = "prototypes"
+    __table_args__ = (UniqueConstraint("movie_id", "conversation_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    movie_id: Mapped[int] = mapped_column(ForeignKey("movies.id", ondelete="CASCADE"), index=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    tier: Mapped[str] = mapped_column(String(8))
+    score: Mapped[float] = mapped_column(Float)
+    weights: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SupportExample(Base):
+    """Top-K support set of a prototype: the most similar other conversations."""
+
+    __tablename__ = "support_examples"
+    __table_args__ = (UniqueConstraint("prototype_id", "rank"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    prototype_id: Mapped[int] = mapped_column(ForeignKey("prototypes.id", ondelete="CASCADE"), index=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    rank: Mapped[int] = mapped_column(Integer)
+    similarity: Mapped[float] = mapped_column(Float)
+
+
+class LLMCall(Base):
+    """Cache of every LLM call, keyed by sha256 of model+messages+params."""
+
+    __tablename__ = "llm_cache"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    model: Mapped[str] = mapped_column(String(255))
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)
+    response: Mapped[list[str]] = mapped_column(JSON)
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer)
+    completion_tokens: Mapped[int | None] = mapped_column(Integer)
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Candidate(Base):
+    """One generated (augmented) dialogue and where it is in the pipeline."""
+
+    __tablename__ = "candidates"
+    __table_args__ = (
+        UniqueConstraint("prototype_id", "generator", "sample_index"),
+        CheckConstraint(
+            "status in ('generated', 'duplicate', 'auto_accepted', 'needs_review', 'discarded',"
+            " 'accepted', 'rejected')",
+            name="status",
+        ),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    prototype_id: Mapped[int] = mapped_column(ForeignKey("prototypes.id", ondelete="CASCADE"), index=True)
+    movie_id: Mapped[int] = mapped_column(ForeignKey("movies.id", ondelete="CASCADE"), index=True)
+    tier: Mapped[str] = mapped_column(String(8))
+    generator: Mapped[str] = mapped_column(String(255))
+    sample_index: Mapped[int] = mapped_column(Integer)
+    prompt_hash: Mapped[str] = mapped_column(String(64))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    turns: Mapped[list[dict[str, str]]] = mapped_column(JSON)
+    similarity_to_prototype: Mapped[float | None] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(16), default="generated", index=True)
+    pass_votes: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class JudgeVote(Base):
+    __tablename__ = "judge_votes"
+    __table_args__ = (UniqueConstraint("candidate_id", "judge"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    candidate_id: Mapped[int] = mapped_column(ForeignKey("candidates.id", ondelete="CASCADE"), index=True)
+    judge: Mapped[str] = mapped_column(String(255))
+    valid: Mapped[bool] = mapped_column(Boolean)
+    passed: Mapped[bool] = mapped_column(Boolean, default=False)
+    semantic: Mapped[int | None] = mapped_column(Integer)
+    fluency: Mapped[int | None] = mapped_column(Integer)
+    plausibility: Mapped[int | None] = mapped_column(Integer)
+    rationale: Mapped[str] = mapped_column(Text, default="")
+    raw: Mapped[str] = mapped_column(Text, default="")
+
+
+# --- review and rating --------------------------------------------------------------------
+
+
+class Reviewer(Base):
+    __tablename__ = "reviewers"
+    __table_args__ = (CheckConstraint("role in ('annotator', 'researcher', 'lead')", name="role"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Response(Base):
+    """A system response to be scored on the five rubrics."""
+
+    __tablename__ = "responses"
+    __table_args__ = (UniqueConstraint("system", "conversation_id", "turn_position"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    turn_position: Mapped[int] = mapped_column(Integer)
+    system: Mapped[str] = mapped_column(String(128))
+    text: Mapped[str] = mapped_column(Text)
+
+
+class ReviewTask(Base):
+    """A unit of human work: adjudicate a candidate or rate a response, by `overlap` reviewers."""
+
+    __tablename__ = "review_tasks"
+    __table_args__ = (
+        UniqueConstraint("kind", "candidate_id", "response_id"),
+        CheckConstraint("kind in ('adjudication', 'rating')", name="kind"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    candidate_id: Mapped[int | None] = mapped_column(ForeignKey("candidates.id", ondelete="CASCADE"), index=True)
+    response_id: Mapped[int | None] = mapped_column(ForeignKey("responses.id", ondelete="CASCADE"), index=True)
+    overlap: Mapped[int] = mapped_column(Integer, default=1)
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    labelstudio_task_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class TaskLock(Base):
+    """An expiring claim of one task by one reviewer."""
+
+    __tablename__ = "task_locks"
+    __table_args__ = (UniqueConstraint("task_id", "reviewer_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("review_tasks.id", ondelete="CASCADE"), index=True)
+    reviewer_id: Mapped[int] = mapped_column(ForeignKey("reviewers.id", ondelete="CASCADE"))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Review(Base):
+    """A reviewer's verdict on an adjudication task. One per task and reviewer."""
+
+    __tablename__ = "reviews"
+    __table_args__ = (
+        UniqueConstraint("task_id", "reviewer_id"),
+        CheckConstraint("verdict in ('accept', 'reject', 'edit')", name="verdict"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("review_tasks.id", ondelete="CASCADE"), index=True)
+    reviewer_id: Mapped[int] = mapped_column(ForeignKey("reviewers.id", ondelete="CASCADE"), index=True)
+    verdict: Mapped[str] = mapped_column(String(8))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    edited_turns: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)
+    source: Mapped[str] = mapped_column(String(16), default="streamlit")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Rating(Base):
+    """A 1-5 Likert score on one rubric, by a human reviewer or an LLM judge."""
+
+    __tablename__ = "ratings"
+    __table_args__ = (
+        UniqueConstraint("response_id", "rater", "rubric"),
+        CheckConstraint("score between 1 and 5", name="score"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    response_id: Mapped[int] = mapped_column(ForeignKey("responses.id", ondelete="CASCADE"), index=True)
+    rater: Mapped[str] = mapped_column(String(255))
+    rater_kind: Mapped[str] = mapped_column(String(8))  # human | llm
+    rubric: Mapped[str] = mapped_column(String(32))
+    score: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(16), default="streamlit")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# --- export and training ------------------------------------------------------------------
+
+
+class DatasetExport(Base):
+    __tablename__ = "exports"
+    __table_args__ = (UniqueConstraint("name", "version"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    version: Mapped[int] = mapped_column(Integer)
+    created_by: Mapped[str] = mapped_column(String(128))
+    path: Mapped[str] = mapped_column(String(1024))
+    sha256: Mapped[str] = mapped_column(String(64))
+    n_rows: Mapped[int] = mapped_column(Integer)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class TrainingRun(Base):
+    __tablename__ = "training_runs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    model: Mapped[str] = mapped_column(String(64))
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    device: Mapped[str] = mapped_column(String(32), default="cpu")
+    checkpoint_path: Mapped[str | None] = mapped_column(String(1024))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RunMetric(Base):
+    __tablename__ = "run_metrics"
+    __table_args__ = (UniqueConstraint("run_id", "split", "name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("training_runs.id", ondelete="CASCADE"), index=True)
+    split: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(64))
+    value: Mapped[float] = mapped_column(Float)

@@ -1,0 +1,24 @@
+"""Settings owned by the db package: the single unprefixed DATABASE_URL and the data directory."""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class DatabaseSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    database_url: str = Field(default="sqlite:///./app.db", alias="DATABASE_URL")
+    data_dir: Path = Field(default=REPO_ROOT.parent / "shared" / "data", alias="LUMICRS_DATA_DIR")
+    head_min_mentions: int = Field(default=6, alias="LUMICRS_HEAD_MIN")
+    tail_max_mentions: int = Field(default=1, alias="LUMICRS_TAIL_MAX")
+
+
+@lru_cache
+def get_settings() -> DatabaseSettings:
+    return DatabaseSettings()

@@ -1,0 +1,27 @@
+"""The `lumicrs` console script: composes each package's typer app (a composition root)."""
+from __future__ import annotations
+
+import typer
+
+from db.cli import db_app, ingest_app, stats_app
+
+app = typer.Typer(help="LumiCRS Studio: long-tail CRS augmentation, review and training.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(ingest_app, name="ingest")
+app.add_typer(stats_app, name="stats")
+
+
+def _register_optional() -> None:
+    """Feature packages register their commands here (they never import each other)."""
+    from annotator.cli import register as register_annotator
+    from augment.cli import register as register_augment
+    from trainer.cli import register as register_trainer
+
+    for register in (register_augment, register_annotator, register_trainer):
+        register(app)
+
+
+_register_optional()
+
+if __name__ == "__main__":
+    app()

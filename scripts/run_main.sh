@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Fresh machine -> schema, ingest both corpora, long-tail stats, then the review app (SQLite by default).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/bootstrap.sh
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+L=.venv/bin/lumicrs
+$L db upgrade
+$L ingest redial
+$L ingest inspired
+$L stats longtail --dataset redial --plot longtail-redial.png
+$L stats longtail --dataset inspired --plot longtail-inspired.png
+if [ "${NO_APP:-0}" != "1" ]; then
+  exec .venv/bin/streamlit run streamlit_app.py --server.headless true "$@"
+fi

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Fresh machine -> full test suite on SQLite and a real PostgreSQL (started by the tests).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/system_deps.sh
+bash scripts/bootstrap.sh
+bash scripts/setup_labelstudio.sh
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

@@ -1,0 +1,109 @@
+"""Fixtures: a real SQLite file and a real PostgreSQL server, migrated once, copied fresh per test."""
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.engine import make_engine, make_session_factory
+from db.migrate import upgrade_database
+from db.settings import get_settings
+from tests.pg_server import PostgresServer, postgres_available, start_postgres
+
+BACKENDS = ["sqlite", "postgresql"]
+PG_TEMPLATE = "lumicrs_template"
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    upgrade_database(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> Iterator[str]:
+    """TEST_POSTGRES_URL if set, else a throw-away cluster started here. Required under CI."""
+    external = os.environ.get("TEST_POSTGRES_URL")
+    if external:
+        yield external
+        return
+    if not postgres_available():
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL binaries missing under CI")
+        pytest.skip("no PostgreSQL binaries and TEST_POSTGRES_URL unset")
+    server: PostgresServer = start_postgres()
+    try:
+        yield server.admin_url
+    finally:
+        server.stop()
+
+
+def _admin_engine(admin_url: str) -> Engine:
+    return sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_admin_url: str) -> str:
+    admin = _admin_engine(postgres_admin_url)
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {PG_TEMPLATE}"))
+        conn.execute(sa.text(f"CREATE DATABASE {PG_TEMPLATE}"))
+    admin.dispose()
+    upgrade_database(sa.make_url(postgres_admin_url).set(database=PG_TEMPLATE).render_as_string(False))
+    return postgres_admin_url
+
+
+def _fresh_postgres(admin_url: str) -> Iterator[str]:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = _admin_engine(admin_url)
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE {name} TEMPLATE {PG_TEMPLATE}"))
+    try:
+        yield sa.make_url(admin_url).set(database=name).render_as_string(False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A freshly migrated database on each backend; DATABASE_URL points at it for CLI/app code."""
+    if request.param == "sqlite":
+        path = tmp_path / "test.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        urls: Iterator[str] = iter([f"sqlite:///{path}"])
+    else:
+        urls = _fresh_postgres(request.getfixturevalue("postgres_template"))
+    url = next(urls)
+    monkeypatch.setenv("DATABASE_URL", url)
+    get_settings.cache_clear()
+    yield url
+    get_settings.cache_clear()
+    next(urls, None)
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    eng = make_engine(database_url)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return make_session_factory(engine)
+
+
+@pytest.fixture
+def session(session_factory: sessionmaker[Session]) -> Iterator[Session]:
+    with session_factory() as s:
+        yield s
