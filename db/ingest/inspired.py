@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from db.errors import IngestError
-from db.ingest.parsed import ParsedConversation, ParsedCorpus, ParsedMovie, ParsedTurn, infer_split
+from db.ingest.parsed import ParsedConversation, ParsedCorpus, ParsedMovie, ParsedTurn, infer_split, read_json_file
 
 TSV_COLUMNS = ("dialog_id", "speaker", "text", "movies")
 ROLES = {"SEEKER": "seeker", "RECOMMENDER": "recommender"}
@@ -79,10 +79,7 @@ def parse_unicrs(path: Path, corpus: ParsedCorpus, split: str) -> None:
 
 def attach_metadata(path: Path, corpus: ParsedCorpus) -> None:
     """movie_kg_wikidata.json: 'Title (Year)' -> {genres, casts, directors, description, ...}."""
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise IngestError(path, exc.lineno, exc.msg) from exc
+    info = read_json_file(path)
     for key, movie in list(corpus.movies.items()):
         if key in info and isinstance(info[key], dict):
             corpus.movies[key] = ParsedMovie(movie.key, movie.title, movie.year, None, dict(info[key]))

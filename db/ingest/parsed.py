@@ -1,9 +1,13 @@
 """Plain records produced by the corpus parsers and consumed by the writer."""
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from db.errors import IngestError
 
 YEAR_RE = re.compile(r"\((\d{4})\)\s*$")
 
@@ -68,3 +72,11 @@ def infer_split(filename: str) -> str:
         if split in name:
             return split
     return "train"
+
+
+def read_json_file(path: Path) -> Any:
+    """Whole-file JSON; a syntax error names the file and line."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise IngestError(path, exc.lineno, exc.msg) from exc

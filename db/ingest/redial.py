@@ -17,6 +17,7 @@ from db.ingest.parsed import (
     ParsedMovie,
     ParsedTurn,
     infer_split,
+    read_json_file,
     split_title_year,
 )
 
@@ -117,10 +118,7 @@ def parse_conversations(path: Path, corpus: ParsedCorpus, split: str | None = No
 
 def attach_metadata(path: Path, corpus: ParsedCorpus) -> None:
     """id2info.json: movieId -> {genre, plot, director, star, ...}."""
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise IngestError(path, exc.lineno, exc.msg) from exc
+    info = read_json_file(path)
     for key, movie in list(corpus.movies.items()):
         if key in info:
             meta = {k: v for k, v in info[key].items() if k != "name"}
