@@ -1,8 +1,56 @@
-"""Commands of this package, registered on the top-level `lumicrs` app."""
+"""`lumicrs train`, `lumicrs evaluate`, `lumicrs runs`."""
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
+from db.cli_support import cli_session_factory, emit, make_table, user_errors
+from db.queries.runs import list_runs, run_metrics
+from trainer.config import load_config
+from trainer.run import evaluate_run, run
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+TABLE_KEYS = ("recall@1", "recall@10", "recall@50", "ndcg@10", "mrr@10", "tail_recall@10", "coverage@10", "ild@10")
+
+
+def _metrics_table(title: str, metrics: dict[str, float]) -> list[list[object]]:
+    return [[k, metrics[k]] for k in TABLE_KEYS if k in metrics]
+
+
+@user_errors
+def train(config: Annotated[Path, typer.Option("--config", help="YAML training config.")],
+          as_json: JsonFlag = False, quiet: bool = False) -> None:
+    """Train a recommender; the run and its metrics are stored in the database."""
+    cfg = load_config(config)
+    result = run(cfg, cli_session_factory(), progress=not quiet)
+    payload = {"run_id": result.run_id, "name": result.name, "device": result.device,
+               "checkpoint": result.checkpoint, "metrics": result.metrics, "history": result.history}
+    emit(payload, as_json, make_table(f"run {result.name} (test, {result.device})", ["metric", "value"],
+                                      _metrics_table("test", result.metrics.get("test", {}))))
+
+
+@user_errors
+def evaluate(run_name: Annotated[str, typer.Argument(metavar="RUN", help="Run name or id.")],
+             as_json: JsonFlag = False) -> None:
+    """Re-evaluate a finished run's checkpoint on its test split."""
+    metrics = evaluate_run(run_name, cli_session_factory())
+    emit(metrics, as_json, make_table(f"run {run_name} (test)", ["metric", "value"], _metrics_table("test", metrics)))
+
+
+@user_errors
+def runs(as_json: JsonFlag = False) -> None:
+    """List training runs with their test Recall@10."""
+    with cli_session_factory()() as session:
+        rows = [{"id": r.id, "name": r.name, "model": r.model, "status": r.status, "device": r.device,
+                 "recall@10": run_metrics(session, r.id, "test").get("test", {}).get("recall@10")}
+                for r in list_runs(session)]
+    emit(rows, as_json, make_table("training runs", list(rows[0]) if rows else ["id"],
+                                   [list(r.values()) for r in rows]))
+
 
 def register(app: typer.Typer) -> None:
-    """Nothing yet."""
+    app.command("train")(train)
+    app.command("evaluate")(evaluate)
+    app.command("runs")(runs)

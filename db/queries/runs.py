@@ -1,0 +1,64 @@
+"""Training runs and their metrics."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from db.errors import Conflict, NotFound
+from db.models import RunMetric, TrainingRun
+
+
+def create_run(session: Session, name: str, model: str, config: dict[str, Any], device: str) -> TrainingRun:
+    existing = session.scalar(select(TrainingRun).where(TrainingRun.name == name))
+    if existing is not None and existing.status == "running":
+        raise Conflict(f"run {name!r} is already running")
+    if existing is not None:
+        session.delete(existing)
+        session.flush()
+    run = TrainingRun(name=name, model=model, config=config, device=device, status="running")
+    session.add(run)
+    session.flush()
+    return run
+
+
+def get_run_or_raise(session: Session, name_or_id: str) -> TrainingRun:
+    query = select(TrainingRun).where(TrainingRun.name == name_or_id)
+    run = session.scalar(query)
+    if run is None and name_or_id.isdigit():
+        run = session.get(TrainingRun, int(name_or_id))
+    if run is None:
+        raise NotFound(f"no training run {name_or_id!r}")
+    return run
+
+
+def finish_run(session: Session, run_id: int, status: str, checkpoint_path: str | None = None) -> None:
+    run = session.get(TrainingRun, run_id)
+    if run is None:
+        raise NotFound(f"no training run {run_id}")
+    run.status = status
+    run.checkpoint_path = checkpoint_path or run.checkpoint_path
+    run.finished_at = datetime.now(timezone.utc)
+
+
+def record_metrics(session: Session, run_id: int, split: str, metrics: dict[str, float]) -> None:
+    """Replace this run's metrics for `split` (re-evaluating is idempotent)."""
+    session.execute(delete(RunMetric).where(RunMetric.run_id == run_id, RunMetric.split == split))
+    session.add_all(RunMetric(run_id=run_id, split=split, name=k, value=float(v)) for k, v in metrics.items())
+    session.flush()
+
+
+def run_metrics(session: Session, run_id: int, split: str | None = None) -> dict[str, dict[str, float]]:
+    query = select(RunMetric).where(RunMetric.run_id == run_id)
+    if split:
+        query = query.where(RunMetric.split == split)
+    out: dict[str, dict[str, float]] = {}
+    for metric in session.scalars(query.order_by(RunMetric.name)):
+        out.setdefault(metric.split, {})[metric.name] = metric.value
+    return out
+
+
+def list_runs(session: Session) -> list[TrainingRun]:
+    return list(session.scalars(select(TrainingRun).order_by(TrainingRun.started_at.desc())))

@@ -1,0 +1,53 @@
+"""Frozen DTOs passed between packages (never ORM objects)."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Role = Literal["seeker", "recommender"]
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class Turn(Frozen):
+    role: Role
+    text: str
+    movie_ids: tuple[int, ...] = ()
+
+
+class Dialogue(Frozen):
+    conversation_id: int | None = None
+    external_id: str
+    dataset: str
+    split: str
+    origin: Literal["original", "augmented"] = "original"
+    turns: tuple[Turn, ...]
+
+
+class MovieInfo(Frozen):
+    id: int
+    external_id: str
+    title: str
+    year: int | None = None
+    genres: tuple[str, ...] = ()
+    plot: str = ""
+
+
+class ExportRecord(Frozen):
+    """One approved augmented dialogue in an exported dataset (JSONL / parquet row)."""
+
+    candidate_id: int
+    dataset: str
+    target_movie_id: int
+    target_title: str
+    tier: str
+    turns: tuple[Turn, ...]
+    prototype_conversation_id: int
+    generator: str
+    judges: dict[str, bool] = Field(default_factory=dict)
+    pass_votes: int
+    decision: Literal["auto_accepted", "accepted"]
+    reviewers: tuple[str, ...] = ()

@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner
+
+from db.models import RunMetric, TrainingRun
+from db.types import Dialogue, ExportRecord, Turn
+from lumicrs_cli import app
+from tests.factories import make_conversation, make_dataset, make_movie
+from trainer.config import load_config
+from trainer.data import ItemCatalog, read_export, samples_from_dialogue
+
+runner = CliRunner()
+
+
+def build_toy_corpus(session: Session) -> None:
+    """10 dialogues over 6 movies: 'm0' is head, 'm5' tail."""
+    ds = make_dataset(session, "toy")
+    movies = [make_movie(session, ds, f"m{i}", f"Film {i} (200{i})", meta={"genre": ["drama"], "plot": f"plot {i}"})
+              for i in range(6)]
+    for c in range(10):
+        target = movies[0] if c < 6 else movies[1 + c % 5]
+        make_conversation(session, ds, f"c{c}", [
+            ("seeker", f"I liked {movies[(c + 2) % 6].title}", [movies[(c + 2) % 6]]),
+            ("recommender", f"Try {target.title}", [target]),
+            ("seeker", "thanks", []),
+        ], split="test" if c % 4 == 3 else "train")
+    session.commit()
+
+
+def test_samples_by_hand() -> None:
+    catalog = ItemCatalog([10, 11, 12], ["A", "B", "C"], ["A", "B", "C"], ["head", "body", "tail"])
+    dialogue = Dialogue(conversation_id=7, external_id="x", dataset="toy", split="train", turns=(
+        Turn(role="recommender", text="hi", movie_ids=(10,)),        # no history yet: no sample
+        Turn(role="seeker", text="I like A", movie_ids=(10,)),
+        Turn(role="recommender", text="B or C?", movie_ids=(11, 12, 99)),
+    ))
+    samples = samples_from_dialogue(dialogue, catalog, max_turns=8)
+    assert [(s.target, s.context_items) for s in samples] == [(1, (0,)), (2, (0,))]
+    assert samples[0].context == "Seeker: I like A\nRecommender: hi"
+
+
+def test_export_records_become_augmented_dialogues(tmp_path: Path) -> None:
+    record = ExportRecord(candidate_id=3, dataset="toy", target_movie_id=5, target_title="T", tier="tail",
+                          turns=(Turn(role="seeker", text="x"),), prototype_conversation_id=1, generator="g",
+                          pass_votes=5, decision="auto_accepted")
+    path = tmp_path / "export.jsonl"
+    path.write_text(record.model_dump_json() + "\n" + "{broken\n")
+    with pytest.raises(ValueError, match="export.jsonl:2"):
+        read_export(path)
+    path.write_text(record.model_dump_json() + "\n")
+    assert read_export(path)[0].origin == "augmented"
+
+
+def test_config_errors_name_the_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\nloss: hinge\n")
+    with pytest.raises(ValueError, match=r"bad.yaml: loss"):
+        load_config(bad)
+    bad.write_text("name: [unclosed\n")
+    with pytest.raises(ValueError, match=r"bad.yaml:\d+: invalid YAML"):
+        load_config(bad)
+
+
+@pytest.mark.slow
+def test_train_one_epoch_then_evaluate(database_url: str, session_factory: sessionmaker[Session],
+                                       tmp_path: Path) -> None:
+    with session_factory() as session:
+        build_toy_corpus(session)
+    config = tmp_path / "toy.yaml"
+    config.write_text(f"name: toy-acfl\ndataset: toy\nepochs: 1\nbatch_size: 4\nn_prototypes: 2\n"
+                      f"valid_fraction: 0.2\noutput_dir: {tmp_path / 'runs'}\n")
+    result = runner.invoke(app, ["train", "--config", str(config), "--json", "--quiet"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["device"] in ("cpu", "cuda")
+    assert 0.0 <= payload["metrics"]["test"]["recall@10"] <= 1.0
+    assert Path(payload["checkpoint"]).exists()
+    with session_factory() as session:
+        run = session.scalar(select(TrainingRun).where(TrainingRun.name == "toy-acfl"))
+        assert run is not None and run.status == "finished"
+        stored = {m.name: m.value for m in session.scalars(select(RunMetric).where(RunMetric.split == "test"))}
+    # 6 items, so every item is in the top 10: recall@10 = 1 and recall@50 = 1
+    assert stored["recall@10"] == pytest.approx(1.0) and "tail_recall@10" in stored
+    again = runner.invoke(app, ["evaluate", "toy-acfl", "--json"])
+    assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout)["recall@1"] == pytest.approx(stored["recall@1"])
+    listed = runner.invoke(app, ["runs", "--json"])
+    assert json.loads(listed.stdout)[0]["name"] == "toy-acfl"
+
+
+def test_evaluate_unknown_run_exits_3(database_url: str) -> None:
+    result = runner.invoke(app, ["evaluate", "nope"])
+    assert result.exit_code == 3 and "no training run 'nope'" in result.output

@@ -1,0 +1,136 @@
+"""Recommendation samples: one row per (recommender turn, mentioned movie).
+
+Context = the previous `max_context_turns` turns (role-tagged); context items = movies mentioned before;
+target = a movie the recommender mentions in this turn. Original dialogues come from the DB, approved
+augmented ones from an exported JSONL snapshot.
+"""
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy.orm import Session
+
+from db.queries.corpus import list_dialogues, list_movies
+from db.queries.longtail import Tier, movie_tiers
+from db.types import Dialogue, ExportRecord, MovieInfo
+
+
+@dataclass(frozen=True)
+class RecSample:
+    context: str
+    context_items: tuple[int, ...]
+    target: int
+    conversation_id: int
+    origin: str = "original"
+
+
+@dataclass
+class ItemCatalog:
+    movie_ids: list[int]
+    titles: list[str]
+    texts: list[str]
+    tiers: list[Tier]
+    index: dict[int, int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.index = {movie: i for i, movie in enumerate(self.movie_ids)}
+
+    def __len__(self) -> int:
+        return len(self.movie_ids)
+
+    def is_tail(self) -> np.ndarray:
+        return np.array([t == "tail" for t in self.tiers])
+
+
+@dataclass
+class RecData:
+    catalog: ItemCatalog
+    train: list[RecSample]
+    valid: list[RecSample]
+    test: list[RecSample]
+
+    def train_counts(self) -> np.ndarray:
+        counts = np.zeros(len(self.catalog), dtype=np.int64)
+        for sample in self.train:
+            counts[sample.target] += 1
+        return counts
+
+
+def item_text(movie: MovieInfo) -> str:
+    genres = ", ".join(movie.genres)
+    return f"{movie.title}. {genres}. {movie.plot}".strip()
+
+
+def build_catalog(movies: Sequence[MovieInfo], tiers: dict[int, Tier]) -> ItemCatalog:
+    """Items = movies with a tier (mentioned at least once in the original corpus)."""
+    kept = [m for m in movies if m.id in tiers]
+    return ItemCatalog([m.id for m in kept], [m.title for m in kept], [item_text(m) for m in kept],
+                       [tiers[m.id] for m in kept])
+
+
+def render_turn(role: str, text: str) -> str:
+    return f"{'Seeker' if role == 'seeker' else 'Recommender'}: {text}"
+
+
+def samples_from_dialogue(dialogue: Dialogue, catalog: ItemCatalog, max_turns: int) -> list[RecSample]:
+    samples: list[RecSample] = []
+    history: list[str] = []
+    seen: list[int] = []
+    for turn in dialogue.turns:
+        items = [catalog.index[m] for m in turn.movie_ids if m in catalog.index]
+        if turn.role == "recommender" and items and history:
+            context = "\n".join(reversed(history[-max_turns:]))  # newest first: truncation drops the oldest
+            for target in dict.fromkeys(items):
+                samples.append(RecSample(context, tuple(dict.fromkeys(seen)), target,
+                                         dialogue.conversation_id or 0, dialogue.origin))
+        history.append(render_turn(turn.role, turn.text))
+        seen.extend(items)
+    return samples
+
+
+def read_export(path: Path) -> list[Dialogue]:
+    """Approved augmented dialogues from an export JSONL (lines are ExportRecord)."""
+    dialogues = []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            try:
+                record = ExportRecord.model_validate_json(line)
+            except ValueError as exc:
+                raise ValueError(f"{path}:{number}: not an export record ({exc})") from exc
+            dialogues.append(Dialogue(conversation_id=-record.candidate_id, external_id=f"cand-{record.candidate_id}",
+                                      dataset=record.dataset, split="train", origin="augmented", turns=record.turns))
+    return dialogues
+
+
+def split_valid(samples: list[RecSample], fraction: float, seed: int) -> tuple[list[RecSample], list[RecSample]]:
+    """Hold out whole conversations (never a turn of a conversation seen in training)."""
+    conversations = sorted({s.conversation_id for s in samples if s.origin == "original"})
+    random.Random(seed).shuffle(conversations)
+    held = set(conversations[: int(len(conversations) * fraction)])
+    return [s for s in samples if s.conversation_id not in held], [s for s in samples if s.conversation_id in held]
+
+
+def expand(dialogues: Iterable[Dialogue], catalog: ItemCatalog, max_turns: int) -> list[RecSample]:
+    return [s for d in dialogues for s in samples_from_dialogue(d, catalog, max_turns)]
+
+
+def load_rec_data(session: Session, dataset: str, train_splits: Sequence[str], test_splits: Sequence[str],
+                  *, valid_fraction: float = 0.1, exports: Sequence[Path] = (), max_turns: int = 8,
+                  seed: int = 42) -> RecData:
+    catalog = build_catalog(list_movies(session, dataset), movie_tiers(session, dataset))
+    train_all = expand(list_dialogues(session, dataset, train_splits), catalog, max_turns)
+    train, valid = split_valid(train_all, valid_fraction, seed)
+    for export in exports:
+        train.extend(expand(read_export(export), catalog, max_turns))
+    test = expand(list_dialogues(session, dataset, test_splits), catalog, max_turns)
+    return RecData(catalog, train, valid, test)
+
+
+def tier_counts(samples: Sequence[RecSample], catalog: ItemCatalog) -> dict[str, int]:
+    return dict(Counter(catalog.tiers[s.target] for s in samples))

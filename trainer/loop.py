@@ -1,0 +1,146 @@
+"""fit / evaluate for the recommenders. Works on CPU or CUDA."""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from trainer.config import TrainConfig
+from trainer.data import ItemCatalog, RecSample
+from trainer.losses import (
+    ACFLParams,
+    acfl_loss,
+    adaptive_sampling_weights,
+    class_frequency_weights,
+    cross_entropy,
+    focal_loss,
+    prototype_compactness,
+)
+from trainer.metrics import recall_at_k, recommendation_report
+
+
+@dataclass
+class Features:
+    text: Tensor            # [n, d] context embeddings (frozen encoder)
+    contexts: list[tuple[int, ...]]
+    targets: Tensor         # [n]
+
+    def __len__(self) -> int:
+        return len(self.contexts)
+
+
+def make_features(samples: Sequence[RecSample], context_vectors: dict[str, np.ndarray]) -> Features:
+    text = torch.from_numpy(np.stack([context_vectors[s.context] for s in samples])) if samples else torch.zeros(0, 1)
+    return Features(text.float(), [s.context_items for s in samples], torch.tensor([s.target for s in samples]))
+
+
+def context_matrix(contexts: Sequence[tuple[int, ...]], n_items: int, device: torch.device) -> Tensor:
+    """Row-normalised multi-hot of context items."""
+    matrix = torch.zeros(len(contexts), n_items, device=device)
+    for row, items in enumerate(contexts):
+        if items:
+            matrix[row, list(items)] = 1.0 / len(items)
+    return matrix
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+class LossFn:
+    def __init__(self, cfg: TrainConfig, train_counts: Tensor, device: torch.device) -> None:
+        self.cfg = cfg
+        self.class_weights = class_frequency_weights(train_counts, beta=cfg.class_weight_beta).to(device)
+        self.params = ACFLParams(gamma=cfg.gamma, alpha=cfg.alpha, topk_ratio=cfg.topk_ratio,
+                                 easy_weight=cfg.easy_weight)
+
+    def __call__(self, logits: Tensor, targets: Tensor) -> Tensor:
+        if self.cfg.loss == "ce":
+            return cross_entropy(logits, targets)
+        if self.cfg.loss == "focal":
+            return focal_loss(logits, targets, gamma=self.cfg.gamma, alpha=self.cfg.alpha)
+        return acfl_loss(logits, targets, self.class_weights, self.params)
+
+
+def batch_order(n: int, sample_weights: Tensor | None, generator: torch.Generator) -> Tensor:
+    if sample_weights is None:
+        return torch.randperm(n, generator=generator)
+    return torch.multinomial(sample_weights, n, replacement=True, generator=generator)
+
+
+def train_epoch(model: nn.Module, feats: Features, loss_fn: LossFn, optimizer: torch.optim.Optimizer,
+                cfg: TrainConfig, n_items: int, device: torch.device, generator: torch.Generator,
+                sample_weights: Tensor | None = None, progress: bool = True) -> float:
+    model.train()
+    order = batch_order(len(feats), sample_weights, generator)
+    total, batches = 0.0, 0
+    steps = range(0, len(order), cfg.batch_size)
+    for start in tqdm(steps, desc="train", unit="batch", leave=False, disable=not progress):
+        idx = order[start:start + cfg.batch_size]
+        text = feats.text[idx].to(device)
+        ctx = context_matrix([feats.contexts[i] for i in idx.tolist()], n_items, device)
+        logits = model(text, ctx)
+        loss = loss_fn(logits, feats.targets[idx].to(device))
+        if cfg.prototype_weight and getattr(model, "use_prototypes", False):
+            loss = loss + cfg.prototype_weight * prototype_compactness(model.encode_query(text, ctx), model.prototypes)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        total, batches = total + float(loss.detach()), batches + 1
+    return total / max(batches, 1)
+
+
+@torch.no_grad()
+def rank_items(model: nn.Module, feats: Features, n_items: int, device: torch.device, k: int = 50,
+               batch_size: int = 512) -> np.ndarray:
+    model.eval()
+    out = []
+    for start in range(0, len(feats), batch_size):
+        text = feats.text[start:start + batch_size].to(device)
+        ctx = context_matrix(feats.contexts[start:start + batch_size], n_items, device)
+        out.append(model(text, ctx).topk(min(k, n_items), dim=-1).indices.cpu())
+    return torch.cat(out).numpy() if out else np.zeros((0, k), dtype=np.int64)
+
+
+def evaluate_model(model: nn.Module, feats: Features, catalog: ItemCatalog, train_counts: np.ndarray,
+                   item_embeddings: np.ndarray, device: torch.device, ks: Sequence[int]) -> dict[str, float]:
+    ranked = rank_items(model, feats, len(catalog), device, k=max(ks))
+    return recommendation_report(ranked, feats.targets.numpy(), is_tail=catalog.is_tail(),
+                                 popularity=train_counts.astype(np.float64), item_embeddings=item_embeddings, ks=ks)
+
+
+def fit(model: nn.Module, train: Features, valid: Features, cfg: TrainConfig, train_counts: np.ndarray,
+        device: torch.device, progress: bool = True) -> list[dict[str, float]]:
+    """Adam + early stopping on valid Recall@10; restores the best weights."""
+    n_items = len(train_counts)
+    counts = torch.from_numpy(train_counts)
+    loss_fn = LossFn(cfg, counts, device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    weights = adaptive_sampling_weights(counts, train.targets, cfg.sampling_tau) if cfg.sampling_tau else None
+    history: list[dict[str, float]] = []
+    best, best_state, stale = -math.inf, None, 0
+    for epoch in range(cfg.epochs):
+        loss = train_epoch(model, train, loss_fn, optimizer, cfg, n_items, device, generator, weights, progress)
+        ranked = rank_items(model, valid, n_items, device, k=10)
+        score = recall_at_k(ranked, valid.targets.numpy(), 10) if len(valid) else -loss
+        history.append({"epoch": epoch + 1, "loss": loss, "valid_recall@10": score})
+        if progress:
+            tqdm.write(f"epoch {epoch + 1}: loss {loss:.4f} valid R@10 {score:.4f}")
+        if score > best:
+            best, stale = score, 0
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            stale += 1
+            if stale >= cfg.patience:
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return history

@@ -1,0 +1,169 @@
+"""Recommendation and generation metrics as pure numpy / python functions.
+
+Recommendation inputs: `ranked` int array [n, >=k] of item indices (best first), `targets` int array [n]
+(one gold item per row; multi-target turns are expanded to one row per target, as in CRSLab).
+"""
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+IntArray = NDArray[np.int64]
+FloatArray = NDArray[np.float64]
+
+
+def _rank_of_target(ranked: IntArray, targets: IntArray, k: int) -> IntArray:
+    """0-based rank of the target in the top-k, or -1 when absent."""
+    top = ranked[:, :k] == targets[:, None]
+    return np.where(top.any(axis=1), top.argmax(axis=1), -1)
+
+
+def recall_at_k(ranked: IntArray, targets: IntArray, k: int) -> float:
+    if len(targets) == 0:
+        return 0.0
+    return float((_rank_of_target(ranked, targets, k) >= 0).mean())
+
+
+def ndcg_at_k(ranked: IntArray, targets: IntArray, k: int) -> float:
+    if len(targets) == 0:
+        return 0.0
+    rank = _rank_of_target(ranked, targets, k)
+    gains = np.where(rank >= 0, 1.0 / np.log2(np.maximum(rank, 0) + 2.0), 0.0)
+    return float(gains.mean())
+
+
+def mrr_at_k(ranked: IntArray, targets: IntArray, k: int) -> float:
+    if len(targets) == 0:
+        return 0.0
+    rank = _rank_of_target(ranked, targets, k)
+    return float(np.where(rank >= 0, 1.0 / (np.maximum(rank, 0) + 1.0), 0.0).mean())
+
+
+def tail_recall_at_k(ranked: IntArray, targets: IntArray, is_tail: NDArray[np.bool_], k: int) -> float:
+    """Recall@k over the rows whose target is a tail item (is_tail indexed by item)."""
+    rows = is_tail[targets]
+    return recall_at_k(ranked[rows], targets[rows], k) if rows.any() else 0.0
+
+
+def coverage_at_k(ranked: IntArray, n_items: int, k: int) -> float:
+    """Share of the catalogue that appears in at least one top-k list."""
+    return float(len(np.unique(ranked[:, :k])) / n_items) if n_items else 0.0
+
+
+def ild_at_k(ranked: IntArray, item_embeddings: FloatArray, k: int) -> float:
+    """Intra-list diversity: mean pairwise cosine distance inside each top-k list."""
+    if k < 2 or len(ranked) == 0:
+        return 0.0
+    emb = item_embeddings / np.clip(np.linalg.norm(item_embeddings, axis=1, keepdims=True), 1e-12, None)
+    lists = emb[ranked[:, :k]]                              # [n, k, d]
+    sims = np.einsum("nkd,njd->nkj", lists, lists)           # [n, k, k]
+    off_diag = sims.sum(axis=(1, 2)) - np.trace(sims, axis1=1, axis2=2)
+    return float((1.0 - off_diag / (k * (k - 1))).mean())
+
+
+def pwp_at_k(ranked: IntArray, targets: IntArray, popularity: FloatArray, k: int) -> float:
+    """Popularity-weighted precision: hits weighted by w(y) = 1 / log2(2 + pop(y)), normalised by sum w.
+
+    1.0 means every row is a hit; hitting rare targets counts more than hitting popular ones.
+    """
+    if len(targets) == 0:
+        return 0.0
+    weights = 1.0 / np.log2(2.0 + popularity[targets])
+    hits = _rank_of_target(ranked, targets, k) >= 0
+    return float((weights * hits).sum() / weights.sum())
+
+
+def recommendation_report(ranked: IntArray, targets: IntArray, *, is_tail: NDArray[np.bool_],
+                          popularity: FloatArray, item_embeddings: FloatArray,
+                          ks: Sequence[int] = (1, 10, 50)) -> dict[str, float]:
+    report: dict[str, float] = {}
+    for k in ks:
+        report[f"recall@{k}"] = recall_at_k(ranked, targets, k)
+        report[f"ndcg@{k}"] = ndcg_at_k(ranked, targets, k)
+        report[f"mrr@{k}"] = mrr_at_k(ranked, targets, k)
+        report[f"tail_recall@{k}"] = tail_recall_at_k(ranked, targets, is_tail, k)
+        report[f"coverage@{k}"] = coverage_at_k(ranked, len(popularity), k)
+        report[f"pwp@{k}"] = pwp_at_k(ranked, targets, popularity, k)
+    report["ild@10"] = ild_at_k(ranked, item_embeddings, 10)
+    return report
+
+
+# --- generation ---------------------------------------------------------------------------
+
+TOKEN_RE = re.compile(r"\w+|[^\w\s]")
+
+
+def tokenize(text: str) -> list[str]:
+    return TOKEN_RE.findall(text.lower())
+
+
+def ngrams(tokens: Sequence[str], n: int) -> list[tuple[str, ...]]:
+    return [tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
+
+
+def bleu(hypotheses: Sequence[str], references: Sequence[str], max_n: int = 2) -> float:
+    """Corpus BLEU-n (uniform weights 1..n, brevity penalty, one reference per hypothesis)."""
+    matches = [0] * max_n
+    totals = [0] * max_n
+    hyp_len = ref_len = 0
+    for hyp, ref in zip(hypotheses, references, strict=True):
+        h, r = tokenize(hyp), tokenize(ref)
+        hyp_len, ref_len = hyp_len + len(h), ref_len + len(r)
+        for n in range(1, max_n + 1):
+            h_counts, r_counts = Counter(ngrams(h, n)), Counter(ngrams(r, n))
+            matches[n - 1] += sum(min(c, r_counts[g]) for g, c in h_counts.items())
+            totals[n - 1] += max(len(h) - n + 1, 0)
+    if min(totals) == 0 or min(matches) == 0:
+        return 0.0
+    log_precision = sum(math.log(m / t) for m, t in zip(matches, totals)) / max_n
+    brevity = 1.0 if hyp_len > ref_len else math.exp(1 - ref_len / max(hyp_len, 1))
+    return brevity * math.exp(log_precision)
+
+
+def _f1(overlap: int, hyp_total: int, ref_total: int) -> float:
+    if overlap == 0:
+        return 0.0
+    precision, recall = overlap / hyp_total, overlap / ref_total
+    return 2 * precision * recall / (precision + recall)
+
+
+def rouge_n(hypothesis: str, reference: str, n: int = 2) -> float:
+    h, r = Counter(ngrams(tokenize(hypothesis), n)), Counter(ngrams(tokenize(reference), n))
+    return _f1(sum((h & r).values()), sum(h.values()), sum(r.values()))
+
+
+def _lcs_length(a: Sequence[str], b: Sequence[str]) -> int:
+    prev = [0] * (len(b) + 1)
+    for x in a:
+        cur = [0]
+        for j, y in enumerate(b, start=1):
+            cur.append(prev[j - 1] + 1 if x == y else max(prev[j], cur[j - 1]))
+        prev = cur
+    return prev[-1]
+
+
+def rouge_l(hypothesis: str, reference: str) -> float:
+    h, r = tokenize(hypothesis), tokenize(reference)
+    return _f1(_lcs_length(h, r), len(h), len(r))
+
+
+def distinct_n(texts: Iterable[str], n: int) -> float:
+    """Distinct-n over a corpus: unique n-grams / all n-grams."""
+    grams = [g for t in texts for g in ngrams(tokenize(t), n)]
+    return len(set(grams)) / len(grams) if grams else 0.0
+
+
+def generation_report(hypotheses: Sequence[str], references: Sequence[str]) -> dict[str, float]:
+    pairs = list(zip(hypotheses, references, strict=True))
+    return {
+        "bleu-2": bleu(hypotheses, references, 2),
+        "bleu-3": bleu(hypotheses, references, 3),
+        "rouge-2": float(np.mean([rouge_n(h, r, 2) for h, r in pairs])) if pairs else 0.0,
+        "rouge-l": float(np.mean([rouge_l(h, r) for h, r in pairs])) if pairs else 0.0,
+        **{f"distinct-{n}": distinct_n(hypotheses, n) for n in (2, 3, 4)},
+    }

@@ -1,0 +1,82 @@
+"""Recommenders: a Popularity baseline and the LumiCRS model (text + context items + prototypes)."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class PopularityModel(nn.Module):
+    """Scores every item by its training frequency, whatever the context."""
+
+    def __init__(self, counts: Tensor) -> None:
+        super().__init__()
+        self.register_buffer("scores", torch.log1p(counts.float()))
+
+    def forward(self, text_emb: Tensor, context_items: Tensor) -> Tensor:
+        return self.scores.expand(text_emb.shape[0], -1)
+
+
+class LumiCRSRecommender(nn.Module):
+    """q = MLP([text, mean(context item vectors)]); q' = q + softmax(q P^T / tau) P; logits = q' . item + b.
+
+    Item vectors = W * text(item) + free embedding, so tail items with few examples still get a
+    representation from their title/genre/plot text.
+    """
+
+    def __init__(self, text_dim: int, item_text_emb: Tensor, *, hidden_dim: int = 512, item_dim: int = 256,
+                 n_prototypes: int = 50, dropout: float = 0.2, tau: float = 0.5) -> None:
+        super().__init__()
+        n_items = item_text_emb.shape[0]
+        self.register_buffer("item_text", item_text_emb.float())
+        self.item_proj = nn.Linear(item_text_emb.shape[1], item_dim, bias=False)
+        self.item_free = nn.Embedding(n_items, item_dim)
+        nn.init.normal_(self.item_free.weight, std=0.01)
+        self.item_bias = nn.Parameter(torch.zeros(n_items))
+        self.query = nn.Sequential(
+            nn.Linear(text_dim + item_dim, hidden_dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden_dim, item_dim)
+        )
+        self.prototypes = nn.Parameter(torch.randn(max(n_prototypes, 1), item_dim) * 0.1)
+        self.use_prototypes = n_prototypes > 0
+        self.tau = tau
+
+    def item_vectors(self) -> Tensor:
+        return self.item_proj(self.item_text) + self.item_free.weight
+
+    def encode_query(self, text_emb: Tensor, context_items: Tensor) -> Tensor:
+        """context_items: [B, n_items] row-normalised multi-hot of movies mentioned so far."""
+        context_vec = context_items @ self.item_vectors()
+        return self.query(torch.cat([text_emb, context_vec], dim=-1))
+
+    def prototype_mix(self, queries: Tensor) -> Tensor:
+        if not self.use_prototypes:
+            return queries
+        attn = F.softmax(F.normalize(queries, dim=-1) @ F.normalize(self.prototypes, dim=-1).T / self.tau, dim=-1)
+        return queries + attn @ self.prototypes
+
+    def forward(self, text_emb: Tensor, context_items: Tensor) -> Tensor:
+        queries = self.prototype_mix(self.encode_query(text_emb, context_items))
+        return queries @ self.item_vectors().T + self.item_bias
+
+    @torch.no_grad()
+    def init_prototypes_kmeans(self, queries: Tensor, iterations: int = 20, seed: int = 0) -> None:
+        """KMeans (k-means++ seeding) on training queries; prototypes stay learnable."""
+        k = self.prototypes.shape[0]
+        if not self.use_prototypes or queries.shape[0] < k:
+            return
+        gen = torch.Generator().manual_seed(seed)
+        centres = [queries[torch.randint(len(queries), (1,), generator=gen)].squeeze(0)]
+        for _ in range(1, k):
+            dist = torch.cdist(queries, torch.stack(centres)).min(dim=1).values.pow(2)
+            centres.append(queries[torch.multinomial(dist / dist.sum(), 1, generator=gen)].squeeze(0))
+        centroids = torch.stack(centres)
+        for _ in range(iterations):
+            assign = torch.cdist(queries, centroids).argmin(dim=1)
+            for j in range(k):
+                members = queries[assign == j]
+                if len(members):
+                    centroids[j] = members.mean(dim=0)
+        self.prototypes.copy_(centroids)
+
+
+MODELS = {"popularity": PopularityModel, "lumicrs": LumiCRSRecommender}

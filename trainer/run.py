@@ -1,0 +1,137 @@
+"""run(cfg): seed -> data -> model -> fit -> evaluate -> save (checkpoint + DB)."""
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sqlalchemy.orm import Session, sessionmaker
+from torch import nn
+
+from db.embeddings import encode_texts
+from db.queries.runs import create_run, finish_run, get_run_or_raise, record_metrics
+from trainer.config import TrainConfig
+from trainer.data import RecData, load_rec_data
+from trainer.loop import Features, context_matrix, evaluate_model, fit, make_features, resolve_device
+from trainer.model import LumiCRSRecommender, PopularityModel
+
+
+@dataclass
+class RunResult:
+    run_id: int
+    name: str
+    device: str
+    metrics: dict[str, dict[str, float]]
+    history: list[dict[str, float]] = field(default_factory=list)
+    checkpoint: str | None = None
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def load_data(session_factory: sessionmaker[Session], cfg: TrainConfig) -> RecData:
+    with session_factory() as session:
+        return load_rec_data(session, cfg.dataset, cfg.train_splits, cfg.test_splits,
+                             valid_fraction=cfg.valid_fraction, exports=cfg.augmented_exports,
+                             max_turns=cfg.max_context_turns, seed=cfg.seed)
+
+
+def embed(data: RecData, cfg: TrainConfig, progress: bool) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    items = encode_texts(data.catalog.texts, cfg.encoder_path, progress=progress)
+    contexts = sorted({s.context for split in (data.train, data.valid, data.test) for s in split})
+    if cfg.model == "popularity" or not contexts:  # context-free: a placeholder vector per context
+        return {c: np.zeros(1, dtype=np.float32) for c in contexts}, items
+    return dict(zip(contexts, encode_texts(contexts, cfg.encoder_path, progress=progress))), items
+
+
+def build_model(cfg: TrainConfig, data: RecData, item_emb: np.ndarray, text_dim: int) -> nn.Module:
+    if cfg.model == "popularity":
+        return PopularityModel(torch.from_numpy(data.train_counts()))
+    return LumiCRSRecommender(text_dim, torch.from_numpy(item_emb), hidden_dim=cfg.hidden_dim,
+                              item_dim=cfg.item_dim, n_prototypes=cfg.n_prototypes, dropout=cfg.dropout)
+
+
+def features(data: RecData, vectors: dict[str, np.ndarray]) -> tuple[Features, Features, Features]:
+    return make_features(data.train, vectors), make_features(data.valid, vectors), make_features(data.test, vectors)
+
+
+def train_model(model: nn.Module, cfg: TrainConfig, data: RecData, feats: tuple[Features, ...],
+                device: torch.device, progress: bool) -> list[dict[str, float]]:
+    if not isinstance(model, LumiCRSRecommender):
+        return []
+    train, valid, _ = feats
+    model.to(device)
+    with torch.no_grad():
+        model.eval()
+        sample = train.text[:4096].to(device)
+        ctx = context_matrix(train.contexts[:4096], len(data.catalog), device)
+        model.init_prototypes_kmeans(model.encode_query(sample, ctx).cpu(), seed=cfg.seed)
+    return fit(model, train, valid, cfg, data.train_counts(), device, progress)
+
+
+def save_checkpoint(model: nn.Module, cfg: TrainConfig, data: RecData) -> Path:
+    out = cfg.output_dir / cfg.name
+    out.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), out / "model.pt")
+    (out / "config.json").write_text(cfg.model_dump_json(indent=2))
+    (out / "items.json").write_text(json.dumps(data.catalog.movie_ids))
+    return out / "model.pt"
+
+
+def run(cfg: TrainConfig, session_factory: sessionmaker[Session], progress: bool = True) -> RunResult:
+    seed_everything(cfg.seed)
+    device = resolve_device(cfg.device)
+    data = load_data(session_factory, cfg)
+    with session_factory.begin() as session:
+        run_id = create_run(session, cfg.name, cfg.model, json.loads(cfg.model_dump_json()), str(device)).id
+    try:
+        vectors, item_emb = embed(data, cfg, progress)
+        feats = features(data, vectors)
+        model = build_model(cfg, data, item_emb, item_emb.shape[1]).to(device)
+        history = train_model(model, cfg, data, feats, device, progress)
+        metrics = {split: evaluate_model(model, f, data.catalog, data.train_counts(), item_emb, device, cfg.eval_ks)
+                   for split, f in (("valid", feats[1]), ("test", feats[2]))}
+        checkpoint = save_checkpoint(model, cfg, data)
+    except BaseException:
+        with session_factory.begin() as session:
+            finish_run(session, run_id, "failed")
+        raise
+    with session_factory.begin() as session:
+        for split, values in metrics.items():
+            record_metrics(session, run_id, split, values)
+        finish_run(session, run_id, "finished", str(checkpoint))
+    return RunResult(run_id, cfg.name, str(device), metrics, history, str(checkpoint))
+
+
+def evaluate_run(name: str, session_factory: sessionmaker[Session], progress: bool = False) -> dict[str, float]:
+    """Reload a finished run's checkpoint, evaluate on its test splits, store the metrics again."""
+    with session_factory() as session:
+        stored = get_run_or_raise(session, name)
+        cfg = TrainConfig.model_validate(stored.config)
+        checkpoint, run_id = stored.checkpoint_path, stored.id
+    if not checkpoint or not Path(checkpoint).exists():
+        raise FileNotFoundError(f"run {name!r} has no checkpoint on disk ({checkpoint})")
+    device = resolve_device(cfg.device)
+    data = load_data(session_factory, cfg)
+    vectors, item_emb = embed(data, cfg, progress)
+    model = build_model(cfg, data, item_emb, item_emb.shape[1])
+    model.load_state_dict(torch.load(checkpoint, map_location=device))
+    model.to(device)
+    test = make_features(data.test, vectors)
+    metrics = evaluate_model(model, test, data.catalog, data.train_counts(), item_emb, device, cfg.eval_ks)
+    with session_factory.begin() as session:
+        record_metrics(session, run_id, "test", metrics)
+    return metrics
+
+
+def summary_row(result: RunResult, keys: tuple[str, ...] = ("recall@1", "recall@10", "recall@50",
+                                                           "tail_recall@10", "coverage@10")) -> dict[str, Any]:
+    test = result.metrics.get("test", {})
+    return {"run": result.name, **{k: round(test.get(k, 0.0), 4) for k in keys}}
