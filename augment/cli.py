@@ -1,8 +1,110 @@
-"""Commands of this package, registered on the top-level `lumicrs` app."""
+"""`lumicrs augment prototypes|generate|filter|judge|route|status`."""
 from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated
 
 import typer
 
+from augment.errors import NoEndpoint
+from augment.filtering import filter_near_duplicates
+from augment.generate import run_generation
+from augment.judging import judge_candidates
+from augment.prototypes import select_prototypes
+from augment.routing import route_candidates
+from augment.service import make_generator, make_judges, weights_from
+from augment.settings import get_settings
+from db.cli_support import cli_session_factory, emit, make_table, transaction, user_errors
+from db.queries.candidates import status_counts
+
+augment_app = typer.Typer(help="LLM prototype-guided augmentation pipeline.", no_args_is_help=True)
+Dataset = Annotated[str, typer.Option(help="redial or inspired")]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+def _show(title: str, payload: dict[str, object], as_json: bool) -> None:
+    emit(payload, as_json, make_table(title, ["field", "value"], [[k, v] for k, v in payload.items()]))
+
+
+@augment_app.command("prototypes")
+@user_errors
+def prototypes(dataset: Dataset = "redial", splits: str = "train", support_k: int | None = None,
+               as_json: JsonFlag = False) -> None:
+    """Pick a prototype dialogue + top-K support set for every body/tail movie."""
+    settings = get_settings()
+    with transaction() as session:
+        summary = select_prototypes(session, dataset, weights_from(settings), support_k=support_k or settings.support_k,
+                                    splits=splits.split(","), progress=not as_json)
+    _show(f"prototypes ({dataset})", asdict(summary), as_json)
+
+
+@augment_app.command("generate")
+@user_errors
+def generate(dataset: Dataset = "redial",
+             generator: Annotated[str, typer.Option(help="llm, baseline-template or baseline-random")] = "llm",
+             model: Annotated[str | None, typer.Option(help="Model name on the endpoint.")] = None,
+             limit: Annotated[int | None, typer.Option(help="Only the first N prototypes.")] = None,
+             as_json: JsonFlag = False) -> None:
+    """Generate candidate dialogues (tail 8-10, body 4-5 per movie); cached and resumable."""
+    settings = get_settings()
+    factory = cli_session_factory()
+    try:
+        gen = make_generator(settings, generator, factory, model)
+    except NoEndpoint as exc:
+        raise ValueError(str(exc)) from exc
+    summary = run_generation(factory, dataset, gen, tail_range=settings.tail_dialogues,
+                             body_range=settings.body_dialogues, concurrency=settings.concurrency, limit=limit,
+                             params={"temperature": settings.temperature}, progress=not as_json)
+    _show(f"generate ({dataset})", asdict(summary), as_json)
+
+
+@augment_app.command("filter")
+@user_errors
+def filter_(dataset: Dataset = "redial", threshold: float | None = None, as_json: JsonFlag = False) -> None:
+    """Discard candidates whose SBERT similarity to their prototype exceeds the threshold."""
+    with transaction() as session:
+        summary = filter_near_duplicates(session, dataset, threshold or get_settings().duplicate_threshold,
+                                         progress=not as_json)
+    _show(f"near-duplicate filter ({dataset})", asdict(summary), as_json)
+
+
+@augment_app.command("judge")
+@user_errors
+def judge(dataset: Dataset = "redial",
+          judges: Annotated[str | None, typer.Option(help="Comma-separated judge model names.")] = None,
+          as_json: JsonFlag = False) -> None:
+    """Each judge scores semantic consistency, fluency, plausibility and votes pass/fail."""
+    settings = get_settings()
+    factory = cli_session_factory()
+    try:
+        models = make_judges(settings, factory, judges.split(",") if judges else None)
+    except NoEndpoint as exc:
+        raise ValueError(str(exc)) from exc
+    summary = judge_candidates(factory, dataset, list(models), temperature=settings.judge_temperature,
+                               min_score=settings.judge_min_score, concurrency=settings.concurrency,
+                               progress=not as_json)
+    _show(f"judges ({dataset})", asdict(summary), as_json)
+
+
+@augment_app.command("route")
+@user_errors
+def route(dataset: Dataset = "redial", as_json: JsonFlag = False) -> None:
+    """4-5 passes: auto-accept; 2-3: human review queue; 0-1: discard."""
+    settings = get_settings()
+    with transaction() as session:
+        summary = route_candidates(session, dataset, len(settings.judges), accept_min=settings.accept_min_votes,
+                                   review_min=settings.review_min_votes, overlap=settings.review_overlap)
+    _show(f"routing ({dataset})", {**summary.routed, "waiting_for_votes": summary.waiting_for_votes}, as_json)
+
+
+@augment_app.command("status")
+@user_errors
+def status(dataset: Dataset = "redial", as_json: JsonFlag = False) -> None:
+    """Candidates per pipeline status."""
+    with transaction() as session:
+        counts = status_counts(session, dataset)
+    _show(f"candidates ({dataset})", counts, as_json)
+
 
 def register(app: typer.Typer) -> None:
-    """Nothing yet."""
+    app.add_typer(augment_app, name="augment")

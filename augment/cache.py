@@ -1,0 +1,53 @@
+"""Every LLM call cached in the DB by sha256(model + messages + params): a crashed run resumes for free."""
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from augment.llm import ChatModel, Completion, Message
+from db.models import LLMCall
+
+
+def call_key(model: str, messages: list[Message], params: dict[str, Any]) -> str:
+    payload = json.dumps({"model": model, "messages": messages, "params": params}, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+class CachedChat:
+    """Wraps a ChatModel; each new call is stored in its own short transaction (thread-safe)."""
+
+    def __init__(self, model: ChatModel, session_factory: sessionmaker[Session]) -> None:
+        self.model = model
+        self.name = model.name
+        self.session_factory = session_factory
+        self.hits = 0
+        self.misses = 0
+
+    def lookup(self, key: str) -> Completion | None:
+        with self.session_factory() as session:
+            row = session.scalar(select(LLMCall).where(LLMCall.key == key))
+            if row is None:
+                return None
+            return Completion(row.response[0], row.prompt_tokens, row.completion_tokens, row.latency_ms)
+
+    def complete(self, messages: list[Message], **params: Any) -> Completion:
+        key = call_key(self.name, messages, params)
+        cached = self.lookup(key)
+        if cached is not None:
+            self.hits += 1
+            return cached
+        completion = self.model.complete(messages, **params)
+        self.misses += 1
+        try:
+            with self.session_factory.begin() as session:
+                session.add(LLMCall(key=key, model=self.name, request={"messages": messages, "params": params},
+                                    response=[completion.text], prompt_tokens=completion.prompt_tokens,
+                                    completion_tokens=completion.completion_tokens, latency_ms=completion.latency_ms))
+        except IntegrityError:
+            pass  # another worker stored the same call first
+        return completion

@@ -1,0 +1,99 @@
+"""`augment generate`: tail 8-10 / body 4-5 dialogues per prototype, concurrent, resumable."""
+from __future__ import annotations
+
+import random
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from tqdm import tqdm
+
+from augment.errors import LLMError
+from augment.generators import GenerationContext, Generator, generation_hash
+from db.models import Candidate, Dataset, Movie, Prototype, SupportExample
+from db.queries.corpus import list_dialogues, movie_info
+from db.types import Turn
+
+
+@dataclass(frozen=True)
+class Job:
+    prototype_id: int
+    movie_id: int
+    tier: str
+    sample_index: int
+    ctx: GenerationContext
+
+
+@dataclass(frozen=True)
+class GenerateSummary:
+    generator: str
+    planned: int
+    created: int
+    unparseable: int
+    failed: int
+
+
+def samples_for(movie_id: int, tier: str, tail_range: tuple[int, int], body_range: tuple[int, int]) -> int:
+    low, high = tail_range if tier == "tail" else body_range
+    return random.Random(movie_id).randint(low, high)
+
+
+def tag_target_mentions(turns: list[Turn], movie_id: int, title: str) -> list[Turn]:
+    """Mark the turns that name the target (title without its year) so the trainer sees the mention."""
+    short = title.rsplit(" (", 1)[0].lower()
+    return [Turn(role=t.role, text=t.text, movie_ids=(movie_id,) if short and short in t.text.lower() else ())
+            for t in turns]
+
+
+def plan_jobs(session: Session, dataset: str, generator: Generator, tail_range: tuple[int, int],
+              body_range: tuple[int, int], limit: int | None = None) -> list[Job]:
+    prototypes = list(session.scalars(
+        select(Prototype).join(Movie, Movie.id == Prototype.movie_id).join(Dataset, Dataset.id == Movie.dataset_id)
+        .where(Dataset.name == dataset).order_by(Prototype.id)))[:limit]
+    dialogues = {d.conversation_id: d for d in list_dialogues(session, dataset)}
+    done = set(session.execute(select(Candidate.prototype_id, Candidate.sample_index)
+                               .where(Candidate.generator == generator.name)).all())
+    jobs = []
+    for proto in prototypes:
+        supports = session.scalars(select(SupportExample.conversation_id)
+                                   .where(SupportExample.prototype_id == proto.id).order_by(SupportExample.rank))
+        ctx = GenerationContext(movie_info(session.get_one(Movie, proto.movie_id)), proto.tier,
+                                dialogues[proto.conversation_id].turns,
+                                tuple(dialogues[c].turns for c in supports if c in dialogues))
+        for index in range(samples_for(proto.movie_id, proto.tier, tail_range, body_range)):
+            if (proto.id, index) not in done:
+                jobs.append(Job(proto.id, proto.movie_id, proto.tier, index, ctx))
+    return jobs
+
+
+def run_generation(session_factory: sessionmaker[Session], dataset: str, generator: Generator, *,
+                   tail_range: tuple[int, int] = (8, 10), body_range: tuple[int, int] = (4, 5),
+                   concurrency: int = 4, limit: int | None = None, params: dict[str, object] | None = None,
+                   progress: bool = True) -> GenerateSummary:
+    with session_factory() as session:
+        jobs = plan_jobs(session, dataset, generator, tail_range, body_range, limit)
+    created = unparseable = failed = 0
+    with ThreadPoolExecutor(max_workers=max(concurrency, 1)) as pool:
+        futures = {pool.submit(generator.generate, job.ctx, job.sample_index): job for job in jobs}
+        for future in tqdm(as_completed(futures), total=len(futures), desc=f"generate ({generator.name})",
+                           disable=not progress):
+            job = futures[future]
+            try:
+                turns = future.result()
+            except ValueError:
+                unparseable += 1
+                continue
+            except LLMError as exc:
+                failed += 1
+                tqdm.write(f"generation failed for prototype {job.prototype_id}#{job.sample_index}: {exc}")
+                continue
+            with session_factory.begin() as session:  # one candidate per transaction: resumable
+                session.add(Candidate(
+                    prototype_id=job.prototype_id, movie_id=job.movie_id, tier=job.tier, generator=generator.name,
+                    sample_index=job.sample_index, prompt_hash=generation_hash(generator, job.ctx, job.sample_index),
+                    params=params or {}, status="generated",
+                    turns=[t.model_dump() for t in tag_target_mentions(turns, job.movie_id, job.ctx.target.title)]))
+            created += 1
+    return GenerateSummary(generator.name, len(jobs), created, unparseable, failed)
+

@@ -1,0 +1,41 @@
+"""Wiring for the CLI: settings -> chat models (cached) -> pipeline steps."""
+from __future__ import annotations
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from augment.cache import CachedChat
+from augment.errors import NoEndpoint
+from augment.generators import OFFLINE_GENERATORS, Generator, LLMGenerator
+from augment.llm import OpenAIChat
+from augment.settings import AugmentSettings
+from augment.similarity import SimilarityWeights
+
+
+def chat_model(settings: AugmentSettings, name: str, session_factory: sessionmaker[Session],
+               base_url: str | None = None) -> CachedChat:
+    url = base_url or settings.base_url
+    if not url:
+        raise NoEndpoint("no LLM endpoint configured: set OPENAI_BASE_URL (e.g. http://127.0.0.1:8000/v1 for vLLM) "
+                         "or use an offline generator (--generator baseline-template)")
+    return CachedChat(OpenAIChat(name, url, settings.api_key, max_retries=settings.max_retries,
+                                 backoff_seconds=settings.backoff_seconds, timeout_seconds=settings.timeout_seconds),
+                      session_factory)
+
+
+def make_generator(settings: AugmentSettings, kind: str, session_factory: sessionmaker[Session],
+                   model: str | None = None) -> Generator:
+    if kind in OFFLINE_GENERATORS:
+        return OFFLINE_GENERATORS[kind]()
+    if kind != "llm":
+        raise ValueError(f"unknown generator {kind!r}; choose llm, {', '.join(OFFLINE_GENERATORS)}")
+    chat = chat_model(settings, model or settings.model, session_factory)
+    return LLMGenerator(chat, settings.temperature, settings.max_tokens)
+
+
+def make_judges(settings: AugmentSettings, session_factory: sessionmaker[Session],
+                names: list[str] | None = None) -> list[CachedChat]:
+    return [chat_model(settings, n, session_factory, settings.judge_base_url) for n in names or settings.judges]
+
+
+def weights_from(settings: AugmentSettings) -> SimilarityWeights:
+    return SimilarityWeights(settings.w_semantic, settings.w_emotional, settings.w_overlap, settings.w_interaction)

@@ -1,0 +1,49 @@
+"""Augmentation settings (AUGMENT_ prefix; OPENAI_BASE_URL / OPENAI_API_KEY are honoured too)."""
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class AugmentSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AUGMENT_", env_file=".env", extra="ignore")
+
+    base_url: str | None = Field(default=None, validation_alias=AliasChoices("AUGMENT_BASE_URL", "OPENAI_BASE_URL"))
+    api_key: SecretStr = Field(default=SecretStr("not-needed"),
+                               validation_alias=AliasChoices("AUGMENT_API_KEY", "OPENAI_API_KEY"))
+    model: str = "gpt-4o-mini"
+    temperature: float = 0.8
+    max_tokens: int = 1024
+    judges: list[str] = Field(default_factory=lambda: ["judge-1", "judge-2", "judge-3", "judge-4", "judge-5"])
+    judge_base_url: str | None = None
+    judge_temperature: float = 0.0
+    concurrency: int = 4
+    max_retries: int = 4
+    backoff_seconds: float = 0.5
+    timeout_seconds: float = 60.0
+    tail_dialogues: tuple[int, int] = (8, 10)
+    body_dialogues: tuple[int, int] = (4, 5)
+    duplicate_threshold: float = 0.85
+    support_k: int = 5
+    w_semantic: float = 0.4
+    w_emotional: float = 0.2
+    w_overlap: float = 0.2
+    w_interaction: float = 0.2
+    accept_min_votes: int = 4
+    review_min_votes: int = 2
+    judge_min_score: int = 3
+    review_overlap: int = 1
+
+    @model_validator(mode="after")
+    def _weights_sum_to_one(self) -> AugmentSettings:
+        total = self.w_semantic + self.w_emotional + self.w_overlap + self.w_interaction
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"similarity weights must sum to 1, got {total:.3f}")
+        return self
+
+
+@lru_cache
+def get_settings() -> AugmentSettings:
+    return AugmentSettings()

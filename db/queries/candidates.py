@@ -1,0 +1,28 @@
+"""Candidate (augmented dialogue) queries shared by augment and annotator."""
+from __future__ import annotations
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from db.models import Candidate, Dataset, JudgeVote, Movie
+
+
+def candidates_in(dataset: str, *statuses: str) -> Select[tuple[Candidate]]:
+    query = (select(Candidate).join(Movie, Movie.id == Candidate.movie_id)
+             .join(Dataset, Dataset.id == Movie.dataset_id).where(Dataset.name == dataset))
+    if statuses:
+        query = query.where(Candidate.status.in_(statuses))
+    return query.order_by(Candidate.id)
+
+
+def status_counts(session: Session, dataset: str | None = None) -> dict[str, int]:
+    query = select(Candidate.status, func.count()).group_by(Candidate.status)
+    if dataset:
+        query = (query.join(Movie, Movie.id == Candidate.movie_id).join(Dataset, Dataset.id == Movie.dataset_id)
+                 .where(Dataset.name == dataset))
+    return {status: int(n) for status, n in session.execute(query).all()}
+
+
+def votes_for(session: Session, candidate_id: int) -> list[JudgeVote]:
+    return list(session.scalars(select(JudgeVote).where(JudgeVote.candidate_id == candidate_id)
+                                .order_by(JudgeVote.judge)))

@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner
+
+from db.models import Candidate, JudgeVote, Prototype, ReviewTask, SupportExample
+from lumicrs_cli import app
+from tests.augment.conftest import build_longtail_corpus
+from tests.chat_server import ChatServer
+
+runner = CliRunner()
+JUDGES = "judge-pass#1,judge-pass#2,judge-fail,judge-junk,flaky-judge-pass"
+
+
+def cli(*args: str) -> dict[str, object]:
+    result = runner.invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+@pytest.mark.slow
+def test_full_pipeline_over_http(endpoint: ChatServer, session_factory: sessionmaker[Session]) -> None:
+    with session_factory() as s:
+        build_longtail_corpus(s)
+    assert cli("augment", "prototypes", "--dataset", "toy")["created"] == 2
+    with session_factory() as s:
+        tiers = {p.tier for p in s.scalars(select(Prototype))}
+        assert tiers == {"body", "tail"}
+        assert s.scalar(select(func.count()).select_from(SupportExample)) == 2 * 5
+
+    generated = cli("augment", "generate", "--dataset", "toy", "--model", "gen-ok")
+    assert 8 + 4 <= generated["created"] == generated["planned"] <= 10 + 5
+    requests = endpoint.requests["gen-ok"]
+    assert requests == generated["created"]
+    again = cli("augment", "generate", "--dataset", "toy", "--model", "gen-ok")
+    assert again["planned"] == 0 and endpoint.requests["gen-ok"] == requests
+
+    with session_factory() as s:
+        candidate = s.scalars(select(Candidate)).first()
+        assert candidate is not None and candidate.generator == "gen-ok" and len(candidate.prompt_hash) == 64
+        assert any(t["movie_ids"] == [candidate.movie_id] for t in candidate.turns)  # target mention tagged
+
+    filtered = cli("augment", "filter", "--dataset", "toy")
+    assert filtered["checked"] == generated["created"] and filtered["duplicates"] == 0
+
+    judged = cli("augment", "judge", "--dataset", "toy", "--judges", JUDGES)
+    assert judged["votes_cast"] == 5 * generated["created"] and judged["invalid"] == generated["created"]
+    assert endpoint.requests["flaky-judge-pass"] == 3 * generated["created"]  # two 500s, then success
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AUGMENT_JUDGES", json.dumps(JUDGES.split(",")))
+        from augment.settings import get_settings
+
+        get_settings.cache_clear()
+        routed = cli("augment", "route", "--dataset", "toy")
+        get_settings.cache_clear()
+    assert routed == {"needs_review": generated["created"], "waiting_for_votes": 0}
+    with session_factory() as s:
+        assert s.scalar(select(func.count()).select_from(ReviewTask)) == generated["created"]
+        junk = s.scalar(select(JudgeVote).where(JudgeVote.judge == "judge-junk"))
+        assert junk is not None and not junk.valid and junk.raw == "Looks fine to me!"
+        fail = s.scalar(select(JudgeVote).where(JudgeVote.judge == "judge-fail"))
+        assert fail is not None and fail.valid and not fail.passed and fail.rationale == "Off topic."
+    assert cli("augment", "status", "--dataset", "toy") == {"needs_review": generated["created"]}
+
+
+@pytest.mark.slow
+def test_near_duplicates_are_discarded(endpoint: ChatServer, session_factory: sessionmaker[Session]) -> None:
+    with session_factory() as s:
+        build_longtail_corpus(s)
+    cli("augment", "prototypes", "--dataset", "toy")
+    cli("augment", "generate", "--dataset", "toy", "--model", "gen-copy")
+    result = cli("augment", "filter", "--dataset", "toy")
+    assert result["duplicates"] == result["checked"] > 0
+    with session_factory() as s:
+        sims = list(s.scalars(select(Candidate.similarity_to_prototype)))
+        assert min(sims) > 0.85
+
+
+def test_junk_generations_are_counted_not_stored(endpoint: ChatServer, session_factory: sessionmaker[Session]) -> None:
+    with session_factory() as s:
+        build_longtail_corpus(s)
+        s.add(Prototype(movie_id=3, conversation_id=8, tier="tail", score=1.0, weights={}))
+        s.commit()
+    result = cli("augment", "generate", "--dataset", "toy", "--model", "gen-junk")
+    assert result["created"] == 0 and result["unparseable"] == result["planned"] > 0
+
+
+def test_no_endpoint_is_a_clear_error(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    from augment.settings import get_settings
+
+    get_settings.cache_clear()
+    result = runner.invoke(app, ["augment", "generate", "--dataset", "toy"])
+    assert result.exit_code == 2 and "OPENAI_BASE_URL" in result.output
+    get_settings.cache_clear()
+
+
+def test_offline_template_baseline(database_url: str, session_factory: sessionmaker[Session]) -> None:
+    with session_factory() as s:
+        build_longtail_corpus(s)
+        s.add(Prototype(movie_id=3, conversation_id=8, tier="tail", score=1.0, weights={}))
+        s.commit()
+    result = cli("augment", "generate", "--dataset", "toy", "--generator", "baseline-template")
+    assert result["generator"] == "baseline-template" and result["created"] == result["planned"] >= 8
+    with session_factory() as s:
+        texts = [t["text"] for c in s.scalars(select(Candidate)) for t in c.turns]
+        assert any("Tail Film (2011)" in t for t in texts)

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from augment.emotion import EMOTIONS, emotion_vector
+from augment.generators import parse_dialogue
+from augment.judging import parse_vote
+from augment.routing import route_for
+from augment.settings import AugmentSettings
+from augment.similarity import SimilarityWeights, top_k_neighbours
+
+
+def test_composite_similarity_by_hand() -> None:
+    emb = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+    emo = np.array([[1, 0], [0, 1], [1, 0]], dtype=np.float32)
+    movies = [{1, 2}, {2}, set()]
+    w = SimilarityWeights(0.4, 0.2, 0.2, 0.2)
+    idx, scores = top_k_neighbours(emb, emo, movies, w, k=2)
+    # 0 vs 1: cos 1, L1 2 -> emo 0, jaccard 1/2, interaction 1/2 -> 0.4 + 0 + 0.1 + 0.1 = 0.6
+    # 0 vs 2: cos 0, L1 0 -> emo 1, jaccard 0 -> 0.2
+    assert idx[0].tolist() == [1, 2]
+    assert scores[0].tolist() == pytest.approx([0.6, 0.2])
+
+
+def test_weights_must_sum_to_one() -> None:
+    with pytest.raises(ValueError, match="sum to 1"):
+        SimilarityWeights(0.5, 0.5, 0.5, 0.0)
+    with pytest.raises(ValueError, match="sum to 1"):
+        AugmentSettings(w_semantic=0.9)
+
+
+def test_emotion_vector() -> None:
+    vec = emotion_vector("so scary and creepy, but funny")
+    assert vec[EMOTIONS.index("fear")] == pytest.approx(2 / 3)
+    assert emotion_vector("the").tolist() == pytest.approx([1 / 8] * 8)
+
+
+def test_parse_dialogue_json_lines_and_junk() -> None:
+    turns = parse_dialogue('Sure! {"turns": [{"role": "user", "text": "hi"}, {"role": "Recommender", "text": "X"}]}')
+    assert [t.role for t in turns] == ["seeker", "recommender"]
+    assert len(parse_dialogue("Seeker: hi\nRecommender: watch X\nnoise")) == 2
+    with pytest.raises(ValueError):
+        parse_dialogue("I cannot do that.")
+
+
+def test_parse_vote() -> None:
+    ok = parse_vote('{"semantic_consistency": 4, "fluency": 5, "plausibility": 3, "rationale": "fine"}')
+    assert ok.valid and ok.passed and ok.scores["fluency"] == 5
+    low = parse_vote('{"semantic_consistency": 2, "fluency": 5, "plausibility": 5, "pass": true}')
+    assert low.valid and not low.passed  # a pass with a score under the minimum is not a pass
+    assert not parse_vote("nope").valid
+    assert not parse_vote('{"semantic_consistency": 0, "fluency": 5, "plausibility": 5}').valid
+
+
+@pytest.mark.parametrize(("passes", "route"), [(5, "auto_accepted"), (4, "auto_accepted"), (3, "needs_review"),
+                                               (2, "needs_review"), (1, "discarded"), (0, "discarded")])
+def test_routing_thresholds(passes: int, route: str) -> None:
+    assert route_for(passes) == route

@@ -1,0 +1,128 @@
+"""A real HTTP server speaking OpenAI chat completions, for tests. Behaviour is chosen by model name:
+
+gen-ok          a JSON dialogue recommending the title quoted in the prompt (varies with `seed`)
+gen-copy        returns the prototype dialogue from the prompt almost verbatim (a near-duplicate)
+gen-junk        prose, no dialogue
+judge-pass      valid scores 4/4/4, pass
+judge-fail      valid scores 2/3/2, fail
+judge-junk      not JSON
+judge-range     JSON with out-of-range scores
+rate-ok         five rubric scores (4,3,5,2,3)
+flaky-*         HTTP 500 for the first 2 requests of each distinct body, then behaves as '*'
+slow-*          sleeps 0.3 s, then behaves as '*'
+down            always HTTP 503
+A '#suffix' is ignored, so 'judge-pass#1' and 'judge-pass#2' are two judges that behave alike.
+"""
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+TITLE_RE = re.compile(r'recommends "([^"]+)"')
+PROTO_RE = re.compile(r"Prototype dialogue to follow.*?:\n(.*?)\n\n", re.S)
+
+
+def _generate(prompt: str, seed: int) -> str:
+    title = (TITLE_RE.search(prompt) or [None, "Some Movie"])[1]
+    tastes = ["quiet dramas", "big action", "clever comedies", "slow mysteries", "weird indies"]
+    turns = [
+        {"role": "seeker", "text": f"Hi, I am into {tastes[seed % 5]} lately. Variation {seed}."},
+        {"role": "recommender", "text": f"Then you might love {title.rsplit(' (', 1)[0]}, it fits that mood."},
+        {"role": "seeker", "text": "Never heard of it, why that one?"},
+        {"role": "recommender", "text": "The characters are memorable and the ending stays with you."},
+        {"role": "seeker", "text": "Great, I'll watch it this weekend."},
+    ]
+    return json.dumps({"turns": turns})
+
+
+def _copy(prompt: str) -> str:
+    match = PROTO_RE.search(prompt)
+    return match.group(1) if match else "Seeker: hi\nRecommender: hello"
+
+
+REPLIES = {
+    "judge-pass": lambda p, s: json.dumps({"semantic_consistency": 4, "fluency": 4, "plausibility": 4, "pass": True,
+                                           "rationale": "Coherent and natural."}),
+    "judge-fail": lambda p, s: "```json\n" + json.dumps({"semantic_consistency": 2, "fluency": 3, "plausibility": 2,
+                                                         "pass": False, "rationale": "Off topic."}) + "\n```",
+    "judge-junk": lambda p, s: "Looks fine to me!",
+    "judge-range": lambda p, s: json.dumps({"semantic_consistency": 9, "fluency": 4, "plausibility": 4}),
+    "rate-ok": lambda p, s: json.dumps({"logical_persuasiveness": 4, "informativeness": 3, "lifelikeness": 5,
+                                        "long_tail_relevance": 2, "diversity": 3}),
+    "gen-ok": lambda p, s: _generate(p, s),
+    "gen-copy": lambda p, s: _copy(p),
+    "gen-junk": lambda p, s: "Sorry, I cannot help with that.",
+}
+
+
+class ChatServer:
+    def __init__(self) -> None:
+        self.requests: Counter[str] = Counter()
+        self.bodies: Counter[str] = Counter()
+        self.lock = threading.Lock()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def start(self) -> ChatServer:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _send(self, code: int, payload: dict[str, Any]) -> None:
+                body = json.dumps(payload).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self) -> None:  # noqa: N802
+                raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                request = json.loads(raw)
+                model = request["model"]
+                with server.lock:
+                    server.requests[model] += 1
+                    server.bodies[raw.decode()] += 1
+                    attempt = server.bodies[raw.decode()]
+                if not self.path.endswith("/chat/completions") or model == "down":
+                    self._send(503, {"error": {"message": "unavailable"}})
+                    return
+                behaviour = model.split("#", 1)[0]  # 'judge-pass#2' behaves as 'judge-pass'
+                if behaviour.startswith("flaky-"):
+                    behaviour = behaviour[len("flaky-"):]
+                    if attempt <= 2:
+                        self._send(500, {"error": {"message": "transient"}})
+                        return
+                if behaviour.startswith("slow-"):
+                    behaviour = behaviour[len("slow-"):]
+                    time.sleep(0.3)
+                prompt = "\n".join(m["content"] for m in request["messages"])
+                text = REPLIES.get(behaviour, REPLIES["judge-junk"])(prompt, int(request.get("seed") or 0))
+                self._send(200, {
+                    "id": "chatcmpl-test", "object": "chat.completion", "created": 0, "model": model,
+                    "choices": [{"index": 0, "finish_reason": "stop",
+                                 "message": {"role": "assistant", "content": text}}],
+                    "usage": {"prompt_tokens": len(prompt.split()), "completion_tokens": len(text.split()),
+                              "total_tokens": len(prompt.split()) + len(text.split())},
+                })
+
+        return Handler
