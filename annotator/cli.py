@@ -1,8 +1,112 @@
-"""Commands of this package, registered on the top-level `lumicrs` app."""
+"""`lumicrs annotate ...` and `lumicrs export`."""
 from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
+from annotator.export import export_approved
+from annotator.labelstudio import LabelStudioAdapter
+from annotator.settings import get_settings
+from annotator.sync import pull_annotations, push_tasks
+from db.cli_support import emit, make_table, transaction, user_errors
+from db.queries.responses import import_responses, sample_corpus_responses
+from db.queries.review import active_locks, get_or_create_reviewer, get_reviewer_or_raise, open_task_count
+
+annotate_app = typer.Typer(help="Human review and rating (Streamlit / Label Studio).", no_args_is_help=True)
+JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+Kind = Annotated[str, typer.Option(help="adjudication or rating")]
+
+
+def _show(title: str, payload: dict[str, object], as_json: bool) -> None:
+    emit(payload, as_json, make_table(title, ["field", "value"], [[k, v] for k, v in payload.items()]))
+
+
+@annotate_app.command("sample-responses")
+@user_errors
+def sample_responses(dataset: str = "redial", n: int = 200, split: str = "test", overlap: int = 3, seed: int = 0,
+                     as_json: JsonFlag = False) -> None:
+    """Queue N recommender turns from the corpus for rubric rating by OVERLAP raters each."""
+    with transaction() as session:
+        summary = sample_corpus_responses(session, dataset, n, split=split, overlap=overlap, seed=seed)
+    _show("responses queued", asdict(summary), as_json)
+
+
+@annotate_app.command("import-responses")
+@user_errors
+def import_responses_cmd(path: Path, dataset: str = "redial", overlap: int = 3, as_json: JsonFlag = False) -> None:
+    """Queue a system's responses (JSONL: conversation, turn_position, system, text) for rating."""
+    with transaction() as session:
+        summary = import_responses(session, dataset, path, overlap)
+    _show("responses imported", asdict(summary), as_json)
+
+
+@annotate_app.command("add-reviewer")
+@user_errors
+def add_reviewer(name: str, role: Annotated[str, typer.Option(help="annotator, researcher or lead")] = "annotator",
+                 as_json: JsonFlag = False) -> None:
+    """Register a reviewer with a role (an existing reviewer keeps their role)."""
+    with transaction() as session:
+        reviewer = get_or_create_reviewer(session, name, role)
+        payload = {"id": reviewer.id, "name": reviewer.name, "role": reviewer.role}
+    _show("reviewer", payload, as_json)
+
+
+@annotate_app.command("queue")
+@user_errors
+def queue(as_json: JsonFlag = False) -> None:
+    """Open adjudication / rating tasks and active locks."""
+    with transaction() as session:
+        payload = {"adjudication_open": open_task_count(session, "adjudication"),
+                   "rating_open": open_task_count(session, "rating"), "active_locks": active_locks(session)}
+    _show("review queue", payload, as_json)
+
+
+def _adapter_and_project(kind: str) -> tuple[LabelStudioAdapter, str]:
+    if kind not in ("adjudication", "rating"):
+        raise ValueError("--kind must be adjudication or rating")
+    settings = get_settings()
+    if not settings.api_key.get_secret_value():
+        raise ValueError("set LABELSTUDIO_URL and LABELSTUDIO_API_KEY (Account & Settings > Access token)")
+    project = settings.adjudication_project if kind == "adjudication" else settings.rating_project
+    return LabelStudioAdapter(settings.url, settings.api_key.get_secret_value()), project
+
+
+@annotate_app.command("push")
+@user_errors
+def push(kind: Kind = "adjudication", as_json: JsonFlag = False) -> None:
+    """Send open tasks to Label Studio (judges' votes / LLM ratings as predictions). Idempotent."""
+    adapter, project = _adapter_and_project(kind)
+    with transaction() as session:
+        summary = push_tasks(session, adapter, kind, project)
+    _show(f"pushed to Label Studio ({project})", {"pushed": summary.pushed}, as_json)
+
+
+@annotate_app.command("pull")
+@user_errors
+def pull(kind: Kind = "adjudication", as_json: JsonFlag = False) -> None:
+    """Bring Label Studio annotations back as verdicts / ratings. Idempotent."""
+    adapter, project = _adapter_and_project(kind)
+    with transaction() as session:
+        summary = pull_annotations(session, adapter, kind, project)
+    _show(f"pulled from Label Studio ({project})", {"pulled": summary.pulled, "invalid": summary.invalid}, as_json)
+
+
+@user_errors
+def export(name: Annotated[str, typer.Option(help="Export name; each run adds a version.")],
+           by: Annotated[str, typer.Option(help="Your reviewer name (must be a lead).")],
+           dataset: str = "redial", out: Path = Path("exports"), as_json: JsonFlag = False) -> None:
+    """Export approved augmented dialogues as versioned JSONL + parquet with provenance and sha256."""
+    with transaction() as session:
+        lead = get_reviewer_or_raise(session, by)
+        record = export_approved(session, dataset, name, lead, out)
+        payload = {"name": record.name, "version": record.version, "rows": record.n_rows, "sha256": record.sha256,
+                   "path": record.path, **record.params}
+    _show("export", payload, as_json)
+
 
 def register(app: typer.Typer) -> None:
-    """Nothing yet."""
+    app.add_typer(annotate_app, name="annotate")
+    app.command("export")(export)

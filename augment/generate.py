@@ -12,6 +12,7 @@ from tqdm import tqdm
 from augment.errors import LLMError
 from augment.generators import GenerationContext, Generator, generation_hash
 from db.models import Candidate, Dataset, Movie, Prototype, SupportExample
+from db.queries.candidates import tag_target_mentions
 from db.queries.corpus import list_dialogues, movie_info
 from db.types import Turn
 
@@ -37,13 +38,6 @@ class GenerateSummary:
 def samples_for(movie_id: int, tier: str, tail_range: tuple[int, int], body_range: tuple[int, int]) -> int:
     low, high = tail_range if tier == "tail" else body_range
     return random.Random(movie_id).randint(low, high)
-
-
-def tag_target_mentions(turns: list[Turn], movie_id: int, title: str) -> list[Turn]:
-    """Mark the turns that name the target (title without its year) so the trainer sees the mention."""
-    short = title.rsplit(" (", 1)[0].lower()
-    return [Turn(role=t.role, text=t.text, movie_ids=(movie_id,) if short and short in t.text.lower() else ())
-            for t in turns]
 
 
 def plan_jobs(session: Session, dataset: str, generator: Generator, tail_range: tuple[int, int],

@@ -66,3 +66,55 @@ def make_conversation(session: Session, dataset: Dataset, key: str, turns: list[
             session.add(Mention(utterance_id=utt.id, movie_id=movie.id))
     session.flush()
     return conv
+
+
+def make_review_queue(session: Session, n: int = 3, overlap: int = 1, tier: str = "tail") -> list[int]:
+    """n needs_review candidates (3 of 5 judges pass) with adjudication tasks; returns task ids."""
+    from db.models import Candidate, JudgeVote, Prototype, ReviewTask
+
+    ds = make_dataset(session, "toy")
+    target = make_movie(session, ds, "t", "Tail Film (2011)", meta={"genre": ["horror"]})
+    conv = make_conversation(session, ds, "proto", [("seeker", "I like scary films", []),
+                                                    ("recommender", "Try Tail Film", [target])])
+    proto = Prototype(movie_id=target.id, conversation_id=conv.id, tier=tier, score=0.5, weights={})
+    session.add(proto)
+    session.flush()
+    task_ids = []
+    for i in range(n):
+        cand = Candidate(prototype_id=proto.id, movie_id=target.id, tier=tier, generator="gen-ok", sample_index=i,
+                         prompt_hash="0" * 64, params={}, status="needs_review", pass_votes=3, turns=[
+                             {"role": "seeker", "text": f"Any creepy movie? #{i}", "movie_ids": []},
+                             {"role": "recommender", "text": "Tail Film is terrifying.", "movie_ids": [target.id]}])
+        session.add(cand)
+        session.flush()
+        for j, passed in enumerate([True, True, True, False, False]):
+            session.add(JudgeVote(candidate_id=cand.id, judge=f"judge-{j}", valid=j != 4, passed=passed,
+                                  semantic=4 if passed else 2, fluency=4, plausibility=4 if passed else 2,
+                                  rationale=f"rationale {j}"))
+        task = ReviewTask(kind="adjudication", candidate_id=cand.id, overlap=overlap)
+        session.add(task)
+        session.flush()
+        task_ids.append(task.id)
+    session.commit()
+    return task_ids
+
+
+def make_rating_queue(session: Session, n: int = 2, overlap: int = 2) -> list[int]:
+    from db.models import Response, ReviewTask
+
+    ds = make_dataset(session, "rate")
+    conv = make_conversation(session, ds, "r1", [("seeker", "I want a comedy", []),
+                                                 ("recommender", "Try Airplane!", []),
+                                                 ("seeker", "Seen it", []), ("recommender", "Then Top Secret!", [])])
+    task_ids = []
+    for i in range(n):
+        response = Response(conversation_id=conv.id, turn_position=1 + 2 * (i % 2), system=f"sys{i}",
+                            text=f"response {i}")
+        session.add(response)
+        session.flush()
+        task = ReviewTask(kind="rating", response_id=response.id, overlap=overlap)
+        session.add(task)
+        session.flush()
+        task_ids.append(task.id)
+    session.commit()
+    return task_ids

@@ -5,6 +5,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from db.models import Candidate, Dataset, JudgeVote, Movie
+from db.types import Turn
 
 
 def candidates_in(dataset: str, *statuses: str) -> Select[tuple[Candidate]]:
@@ -26,3 +27,10 @@ def status_counts(session: Session, dataset: str | None = None) -> dict[str, int
 def votes_for(session: Session, candidate_id: int) -> list[JudgeVote]:
     return list(session.scalars(select(JudgeVote).where(JudgeVote.candidate_id == candidate_id)
                                 .order_by(JudgeVote.judge)))
+
+
+def tag_target_mentions(turns: list[Turn], movie_id: int, title: str) -> list[Turn]:
+    """Mark the turns that name the target (title without its year) so the trainer sees the mention."""
+    short = title.rsplit(" (", 1)[0].lower()
+    return [Turn(role=t.role, text=t.text, movie_ids=(movie_id,) if short and short in t.text.lower() else ())
+            for t in turns]

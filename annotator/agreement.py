@@ -1,0 +1,67 @@
+"""Inter-rater agreement (Krippendorff's alpha, ordinal) and judge-human correlation."""
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+import numpy as np
+from scipy import stats
+
+
+def krippendorff_alpha_ordinal(units: Iterable[Iterable[int]], categories: Iterable[int] = range(1, 6)) -> float:
+    """units: the scores each unit received (any number of raters). Units with < 2 scores are ignored.
+
+    alpha = 1 - (n - 1) * sum_ck o_ck d2_ck / sum_ck n_c n_k d2_ck, with the ordinal metric
+    d2_ck = (sum_{g=c..k} n_g - (n_c + n_k) / 2) ** 2 (Krippendorff 2011).
+    """
+    cats = list(categories)
+    index = {c: i for i, c in enumerate(cats)}
+    coincidence = np.zeros((len(cats), len(cats)))
+    for unit in units:
+        values = [index[v] for v in unit]
+        m = len(values)
+        if m < 2:
+            continue
+        for i, a in enumerate(values):
+            for j, b in enumerate(values):
+                if i != j:
+                    coincidence[a, b] += 1.0 / (m - 1)
+    n_c = coincidence.sum(axis=1)
+    n = n_c.sum()
+    if n <= 1:
+        return float("nan")
+    cumulative = np.concatenate([[0.0], np.cumsum(n_c)])
+    lo, hi = np.minimum.outer(range(len(cats)), range(len(cats))), np.maximum.outer(range(len(cats)), range(len(cats)))
+    delta2 = (cumulative[hi + 1] - cumulative[lo] - (n_c[:, None] + n_c[None, :]) / 2.0) ** 2
+    expected = (np.outer(n_c, n_c) * delta2).sum()
+    if expected == 0:
+        return 1.0
+    return float(1.0 - (n - 1) * (coincidence * delta2).sum() / expected)
+
+
+def judge_human_correlation(pairs: list[tuple[float, float]]) -> dict[str, float]:
+    """pairs: (LLM judge score, mean human score) per response and rubric."""
+    if len(pairs) < 3:
+        return {"n": float(len(pairs)), "spearman": float("nan"), "pearson": float("nan")}
+    judge, human = np.array(pairs, dtype=float).T
+    if judge.std() == 0 or human.std() == 0:
+        return {"n": float(len(pairs)), "spearman": float("nan"), "pearson": float("nan")}
+    return {"n": float(len(pairs)), "spearman": float(stats.spearmanr(judge, human).statistic),
+            "pearson": float(stats.pearsonr(judge, human).statistic)}
+
+
+def agreement_table(ratings: list[tuple[int, str, str, str, int]]) -> dict[str, dict[str, float]]:
+    """ratings: (response_id, rater, rater_kind, rubric, score) -> per rubric alpha (humans) and correlation."""
+    human: dict[str, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
+    llm: dict[str, dict[int, list[int]]] = defaultdict(lambda: defaultdict(list))
+    for response_id, _rater, kind, rubric, score in ratings:
+        (human if kind == "human" else llm)[rubric][response_id].append(score)
+    table: dict[str, dict[str, float]] = {}
+    for rubric in sorted(set(human) | set(llm)):
+        pairs = [(float(np.mean(llm[rubric][r])), float(np.mean(h))) for r, h in human[rubric].items()
+                 if r in llm[rubric]]
+        corr = judge_human_correlation(pairs)
+        table[rubric] = {"alpha": krippendorff_alpha_ordinal(human[rubric].values()),
+                         "units": float(sum(len(v) >= 2 for v in human[rubric].values())),
+                         "spearman": corr["spearman"], "pearson": corr["pearson"], "pairs": corr["n"]}
+    return table

@@ -1,0 +1,73 @@
+"""Dashboard: long-tail plot, acceptance by tier, review throughput, rating agreement, training runs."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+from sqlalchemy import select
+
+from annotator.agreement import agreement_table
+from annotator.ui_common import transaction
+from db.errors import NotFound
+from db.models import Dataset
+from db.plots import longtail_figure
+from db.queries.dashboard import acceptance_by_tier, all_ratings, review_throughput
+from db.queries.longtail import longtail_summary, movie_mention_counts
+from db.queries.runs import list_runs, run_metrics
+
+
+def _longtail(dataset: str) -> None:
+    with transaction() as session:
+        try:
+            summary = longtail_summary(session, dataset)
+            counts = list(movie_mention_counts(session, dataset).values())
+        except NotFound as exc:
+            st.warning(str(exc))
+            return
+    st.pyplot(longtail_figure(counts, summary))
+    st.dataframe(pd.DataFrame([{"tier": t.tier, "titles": t.titles, "% titles": round(100 * t.title_share, 1),
+                                "mentions": t.mentions, "% mentions": round(100 * t.mention_share, 1)}
+                               for t in summary.tiers]), hide_index=True)
+
+
+def render() -> None:
+    st.title("Dashboard")
+    with transaction() as session:
+        datasets = list(session.scalars(select(Dataset.name).order_by(Dataset.name)))
+        acceptance = acceptance_by_tier(session)
+        throughput = review_throughput(session)
+        ratings = all_ratings(session)
+        runs = [{"run": r.name, "model": r.model, "status": r.status, "device": r.device,
+                 **{k: round(v, 4) for k, v in run_metrics(session, r.id, "test").get("test", {}).items()
+                    if k in ("recall@10", "tail_recall@10", "coverage@10")}} for r in list_runs(session)]
+    st.header("Long tail")
+    if datasets:
+        _longtail(st.selectbox("Dataset", datasets, key="dash_dataset"))
+    else:
+        st.info("No corpus yet: run `lumicrs ingest redial`.")
+    st.header("Augmented candidates by tier")
+    if acceptance:
+        pivot = pd.DataFrame(acceptance, columns=["tier", "status", "n"]).pivot_table(
+            index="tier", columns="status", values="n", fill_value=0)
+        st.bar_chart(pivot)
+        st.dataframe(pivot)
+    else:
+        st.info("No candidates yet: run the `lumicrs augment` pipeline.")
+    st.header("Review throughput")
+    if throughput:
+        frame = pd.DataFrame(throughput, columns=["day", "reviewer", "verdicts"])
+        st.bar_chart(frame.pivot_table(index="day", columns="reviewer", values="verdicts", fill_value=0))
+    else:
+        st.info("No verdicts yet.")
+    st.header("Rating agreement")
+    table = agreement_table(ratings)
+    if table:
+        st.caption("Krippendorff's alpha (ordinal) among human raters; Spearman/Pearson between the LLM judge "
+                   "and the mean human score per response.")
+        st.dataframe(pd.DataFrame(table).T.round(3))
+    else:
+        st.info("No ratings yet.")
+    st.header("Training runs")
+    if runs:
+        st.dataframe(pd.DataFrame(runs), hide_index=True)
+    else:
+        st.info("No training runs yet: `lumicrs train --config configs/redial_acfl.yaml`.")

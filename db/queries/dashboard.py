@@ -1,0 +1,27 @@
+"""Read-only aggregates for the dashboard."""
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from db.models import Candidate, Rating, Review, Reviewer
+
+
+def acceptance_by_tier(session: Session) -> list[tuple[str, str, int]]:
+    """(tier, status, count) over all candidates."""
+    rows = session.execute(select(Candidate.tier, Candidate.status, func.count())
+                           .group_by(Candidate.tier, Candidate.status).order_by(Candidate.tier, Candidate.status))
+    return [(tier, status, int(n)) for tier, status, n in rows]
+
+
+def review_throughput(session: Session) -> list[tuple[str, str, int]]:
+    """(day, reviewer, verdicts) for human verdicts."""
+    day = func.date(Review.created_at)
+    rows = session.execute(select(day, Reviewer.name, func.count()).join(Reviewer, Reviewer.id == Review.reviewer_id)
+                           .group_by(day, Reviewer.name).order_by(day, Reviewer.name))
+    return [(str(d), name, int(n)) for d, name, n in rows]
+
+
+def all_ratings(session: Session) -> list[tuple[int, str, str, str, int]]:
+    rows = session.execute(select(Rating.response_id, Rating.rater, Rating.rater_kind, Rating.rubric, Rating.score))
+    return [(int(r), rater, kind, rubric, int(score)) for r, rater, kind, rubric, score in rows]

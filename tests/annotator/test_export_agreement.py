@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from pathlib import Path
+
+import krippendorff
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy.orm import Session
+from typer.testing import CliRunner
+
+from annotator.agreement import agreement_table, judge_human_correlation, krippendorff_alpha_ordinal
+from annotator.errors import PermissionDenied
+from annotator.export import export_approved
+from db.models import Candidate
+from db.queries.review import get_or_create_reviewer, submit_review
+from db.types import ExportRecord
+from lumicrs_cli import app
+from tests.factories import make_review_queue
+
+
+def test_export_versions_provenance_and_hash(session: Session, tmp_path: Path) -> None:
+    t1, t2, t3 = make_review_queue(session, n=3)
+    ann = get_or_create_reviewer(session, "ann")
+    submit_review(session, t1, ann, "edit", "warmer", [{"role": "seeker", "text": "Something creepy?"},
+                                                       {"role": "recommender", "text": "Tail Film, trust me."}])
+    submit_review(session, t2, ann, "reject", "generic")
+    session.get_one(Candidate, 3).status = "auto_accepted"
+    with pytest.raises(PermissionDenied, match="only leads"):
+        export_approved(session, "toy", "toy-aug", ann, tmp_path)
+    lead = get_or_create_reviewer(session, "lee", "lead")
+    first = export_approved(session, "toy", "toy-aug", lead, tmp_path)
+    second = export_approved(session, "toy", "toy-aug", lead, tmp_path)
+    assert (first.version, second.version, first.n_rows) == (1, 2, 2)
+    jsonl = Path(first.path)
+    assert hashlib.sha256(jsonl.read_bytes()).hexdigest() == first.sha256 == second.sha256
+    records = [ExportRecord.model_validate_json(line) for line in jsonl.read_text().splitlines()]
+    edited = records[0]
+    assert edited.decision == "accepted" and edited.reviewers == ("ann",)
+    assert edited.turns[1].text == "Tail Film, trust me." and edited.turns[1].movie_ids == (edited.target_movie_id,)
+    assert records[1].decision == "auto_accepted" and records[1].judges["judge-0"] is True
+    frame = pd.read_parquet(jsonl.parent / "data.parquet")
+    assert list(frame["candidate_id"]) == [1, 3] and set(frame["tier"]) == {"tail"}
+    manifest = json.loads((jsonl.parent / "manifest.json").read_text())
+    assert manifest["sha256"] == first.sha256 and manifest["by_decision"] == {"accepted": 1, "auto_accepted": 1}
+
+
+def test_export_cli_requires_existing_lead(database_url: str, tmp_path: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(app, ["export", "--name", "x", "--by", "nobody", "--dataset", "toy"])
+    assert result.exit_code == 3 and "add-reviewer nobody --role lead" in result.output
+    assert runner.invoke(app, ["annotate", "add-reviewer", "boss", "--role", "lead"]).exit_code == 0
+    result = runner.invoke(app, ["export", "--name", "x", "--by", "boss", "--dataset", "toy", "--out", str(tmp_path)])
+    assert result.exit_code == 3 and "dataset 'toy' is not ingested" in result.output
+    assert json.loads(runner.invoke(app, ["annotate", "queue", "--json"]).stdout)["adjudication_open"] == 0
+    assert not (tmp_path / "x").exists()
+
+
+def test_alpha_matches_reference_implementation() -> None:
+    rng = random.Random(3)
+    units = [[rng.randint(1, 5) for _ in range(rng.randint(1, 3))] for _ in range(50)]
+    units += [[v, v, min(5, v + rng.randint(0, 1))] for v in (rng.randint(1, 5) for _ in range(30))]
+    matrix = np.full((3, len(units)), np.nan)
+    for j, unit in enumerate(units):
+        matrix[: len(unit), j] = unit
+    expected = krippendorff.alpha(reliability_data=matrix, level_of_measurement="ordinal", value_domain=[1, 2, 3, 4, 5])
+    assert krippendorff_alpha_ordinal(units) == pytest.approx(expected)
+    assert krippendorff_alpha_ordinal([[3, 3], [5, 5, 5], [1, 1]]) == 1.0
+
+
+def test_agreement_table_and_correlation() -> None:
+    assert judge_human_correlation([(1, 1), (2, 2), (3, 4)])["spearman"] == pytest.approx(1.0)
+    ratings = [(r, rater, "human", "fluency", s) for r, scores in {1: (5, 5), 2: (1, 2), 3: (3, 3)}.items()
+               for rater, s in zip(("a", "b"), scores)]
+    ratings += [(1, "llm", "llm", "fluency", 4), (2, "llm", "llm", "fluency", 1), (3, "llm", "llm", "fluency", 3)]
+    row = agreement_table(ratings)["fluency"]
+    assert row["units"] == 3 and row["spearman"] == pytest.approx(1.0) and 0.8 < row["alpha"] <= 1.0
