@@ -10,7 +10,9 @@ from augment.errors import NoEndpoint
 from augment.filtering import filter_near_duplicates
 from augment.generate import run_generation
 from augment.judging import judge_candidates
+from augment.multilabel import label_turns
 from augment.prototypes import select_prototypes
+from augment.rating import rate_responses
 from augment.routing import route_candidates
 from augment.service import make_generator, make_judges, weights_from
 from augment.settings import get_settings
@@ -95,6 +97,41 @@ def route(dataset: Dataset = "redial", as_json: JsonFlag = False) -> None:
         summary = route_candidates(session, dataset, len(settings.judges), accept_min=settings.accept_min_votes,
                                    review_min=settings.review_min_votes, overlap=settings.review_overlap)
     _show(f"routing ({dataset})", {**summary.routed, "waiting_for_votes": summary.waiting_for_votes}, as_json)
+
+
+@augment_app.command("rate")
+@user_errors
+def rate(judge: Annotated[str, typer.Option(help="Judge model name on the endpoint.")] = "judge-1",
+         limit: Annotated[int | None, typer.Option(help="At most N responses.")] = None,
+         as_json: JsonFlag = False) -> None:
+    """LLM judge scores queued responses 1-5 on the five rubrics (compare with humans on the Dashboard)."""
+    settings = get_settings()
+    factory = cli_session_factory()
+    try:
+        (model,) = make_judges(settings, factory, [judge])
+    except NoEndpoint as exc:
+        raise ValueError(str(exc)) from exc
+    summary = rate_responses(factory, model, limit=limit, concurrency=settings.concurrency, progress=not as_json)
+    _show("rubric rating", asdict(summary), as_json)
+
+
+@augment_app.command("multilabel")
+@user_errors
+def multilabel(dataset: Dataset = "redial",
+               scorer: Annotated[str, typer.Option(help="Relevance-scoring model on the endpoint.")] = "judge-1",
+               top_k: Annotated[int, typer.Option(help="Retrieved candidates per turn.")] = 50,
+               limit: Annotated[int | None, typer.Option(help="At most N turns.")] = None,
+               as_json: JsonFlag = False) -> None:
+    """Retriever (top-K by SBERT) + LLM relevance 0-4 per candidate: multi-label data for two-stage training."""
+    settings = get_settings()
+    factory = cli_session_factory()
+    try:
+        (model,) = make_judges(settings, factory, [scorer])
+    except NoEndpoint as exc:
+        raise ValueError(str(exc)) from exc
+    summary = label_turns(factory, dataset, model, top_k=top_k, limit=limit, concurrency=settings.concurrency,
+                          progress=not as_json)
+    _show(f"multi-label relevance ({dataset})", asdict(summary), as_json)
 
 
 @augment_app.command("status")

@@ -188,6 +188,21 @@ class JudgeVote(Base):
     raw: Mapped[str] = mapped_column(Text, default="")
 
 
+class RelevanceLabel(Base):
+    """Beyond Single Labels: an LLM's 0-4 relevance of a retrieved movie for one recommender turn."""
+
+    __tablename__ = "relevance_labels"
+    __table_args__ = (UniqueConstraint("conversation_id", "turn_position", "movie_id", "scorer",
+                                       name="uq_relevance_labels_turn_movie_scorer"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    turn_position: Mapped[int] = mapped_column(Integer)
+    movie_id: Mapped[int] = mapped_column(ForeignKey("movies.id", ondelete="CASCADE"), index=True)
+    scorer: Mapped[str] = mapped_column(String(255))
+    score: Mapped[float] = mapped_column(Float)
+    retrieval_rank: Mapped[int] = mapped_column(Integer)
+
+
 # --- review and rating --------------------------------------------------------------------
 
 

@@ -8,6 +8,7 @@ judge-fail      valid scores 2/3/2, fail
 judge-junk      not JSON
 judge-range     JSON with out-of-range scores
 rate-ok         five rubric scores (4,3,5,2,3)
+relevance-ok    candidate 1 -> 4, 2 -> 3.5, 3 -> 1 (and an out-of-range candidate 99, to be ignored)
 flaky-*         HTTP 500 for the first 2 requests of each distinct body, then behaves as '*'
 slow-*          sleeps 0.3 s, then behaves as '*'
 down            always HTTP 503
@@ -54,6 +55,7 @@ REPLIES = {
     "judge-range": lambda p, s: json.dumps({"semantic_consistency": 9, "fluency": 4, "plausibility": 4}),
     "rate-ok": lambda p, s: json.dumps({"logical_persuasiveness": 4, "informativeness": 3, "lifelikeness": 5,
                                         "long_tail_relevance": 2, "diversity": 3}),
+    "relevance-ok": lambda p, s: json.dumps({"scores": {"1": 4, "2": 3.5, "3": 1, "99": 4}}),
     "gen-ok": lambda p, s: _generate(p, s),
     "gen-copy": lambda p, s: _copy(p),
     "gen-junk": lambda p, s: "Sorry, I cannot help with that.",

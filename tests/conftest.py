@@ -14,7 +14,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db.engine import make_engine, make_session_factory
 from db.migrate import upgrade_database
+from augment.settings import get_settings as augment_settings
 from db.settings import get_settings
+from tests.chat_server import ChatServer
 from tests.pg_server import PostgresServer, postgres_available, start_postgres
 
 BACKENDS = ["sqlite", "postgresql"]
@@ -107,3 +109,19 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 def session(session_factory: sessionmaker[Session]) -> Iterator[Session]:
     with session_factory() as s:
         yield s
+
+
+@pytest.fixture
+def chat_server() -> Iterator[ChatServer]:
+    server = ChatServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def endpoint(chat_server: ChatServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[ChatServer]:
+    monkeypatch.setenv("OPENAI_BASE_URL", chat_server.base_url)
+    monkeypatch.setenv("AUGMENT_BACKOFF_SECONDS", "0.01")
+    augment_settings.cache_clear()
+    yield chat_server
+    augment_settings.cache_clear()

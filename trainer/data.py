@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from db.models import RelevanceLabel
 from db.queries.corpus import list_dialogues, list_movies
 from db.queries.longtail import Tier, movie_tiers
 from db.types import Dialogue, ExportRecord, MovieInfo
@@ -28,6 +30,7 @@ class RecSample:
     target: int
     conversation_id: int
     origin: str = "original"
+    turn_position: int = -1
 
 
 @dataclass
@@ -48,12 +51,16 @@ class ItemCatalog:
         return np.array([t == "tail" for t in self.tiers])
 
 
+SoftLabels = dict[int, float]  # item index -> weight (sums to 1)
+
+
 @dataclass
 class RecData:
     catalog: ItemCatalog
     train: list[RecSample]
     valid: list[RecSample]
     test: list[RecSample]
+    train_soft: list[SoftLabels | None] = field(default_factory=list)
 
     def train_counts(self) -> np.ndarray:
         counts = np.zeros(len(self.catalog), dtype=np.int64)
@@ -82,13 +89,13 @@ def samples_from_dialogue(dialogue: Dialogue, catalog: ItemCatalog, max_turns: i
     samples: list[RecSample] = []
     history: list[str] = []
     seen: list[int] = []
-    for turn in dialogue.turns:
+    for position, turn in enumerate(dialogue.turns):
         items = [catalog.index[m] for m in turn.movie_ids if m in catalog.index]
         if turn.role == "recommender" and items and history:
             context = "\n".join(reversed(history[-max_turns:]))  # newest first: truncation drops the oldest
             for target in dict.fromkeys(items):
                 samples.append(RecSample(context, tuple(dict.fromkeys(seen)), target,
-                                         dialogue.conversation_id or 0, dialogue.origin))
+                                         dialogue.conversation_id or 0, dialogue.origin, position))
         history.append(render_turn(turn.role, turn.text))
         seen.extend(items)
     return samples
@@ -122,14 +129,43 @@ def expand(dialogues: Iterable[Dialogue], catalog: ItemCatalog, max_turns: int) 
 
 def load_rec_data(session: Session, dataset: str, train_splits: Sequence[str], test_splits: Sequence[str],
                   *, valid_fraction: float = 0.1, exports: Sequence[Path] = (), max_turns: int = 8,
-                  seed: int = 42) -> RecData:
+                  seed: int = 42, min_relevance: float | None = None) -> RecData:
     catalog = build_catalog(list_movies(session, dataset), movie_tiers(session, dataset))
     train_all = expand(list_dialogues(session, dataset, train_splits), catalog, max_turns)
     train, valid = split_valid(train_all, valid_fraction, seed)
     for export in exports:
         train.extend(expand(read_export(export), catalog, max_turns))
     test = expand(list_dialogues(session, dataset, test_splits), catalog, max_turns)
-    return RecData(catalog, train, valid, test)
+    data = RecData(catalog, train, valid, test)
+    if min_relevance is not None:
+        data.train_soft = soft_targets(train, load_relevance(session, catalog, min_relevance))
+    return data
+
+
+def load_relevance(session: Session, catalog: ItemCatalog, min_relevance: float) -> dict[tuple[int, int], dict[int, float]]:
+    """(conversation, turn) -> {item index: LLM relevance} for labels >= min_relevance."""
+    rows = session.execute(select(RelevanceLabel.conversation_id, RelevanceLabel.turn_position,
+                                  RelevanceLabel.movie_id, RelevanceLabel.score)
+                           .where(RelevanceLabel.score >= min_relevance))
+    labels: dict[tuple[int, int], dict[int, float]] = {}
+    for conv, position, movie, score in rows:
+        if movie in catalog.index:
+            labels.setdefault((conv, position), {})[catalog.index[movie]] = max(score, 0.0)
+    return labels
+
+
+def soft_targets(samples: Sequence[RecSample], relevance: dict[tuple[int, int], dict[int, float]]) -> list[SoftLabels | None]:
+    """Multi-label soft target per sample: the gold item (score 4) plus the LLM-kept items, normalised."""
+    out: list[SoftLabels | None] = []
+    for sample in samples:
+        extra = relevance.get((sample.conversation_id, sample.turn_position))
+        if not extra:
+            out.append(None)
+            continue
+        scores = {**extra, sample.target: 4.0}
+        total = sum(scores.values())
+        out.append({item: score / total for item, score in scores.items()})
+    return out
 
 
 def tier_counts(samples: Sequence[RecSample], catalog: ItemCatalog) -> dict[str, int]:

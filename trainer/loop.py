@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import Any
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -11,7 +12,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from trainer.config import TrainConfig
-from trainer.data import ItemCatalog, RecSample
+from trainer.data import ItemCatalog, RecSample, SoftLabels
 from trainer.losses import (
     ACFLParams,
     acfl_loss,
@@ -19,6 +20,8 @@ from trainer.losses import (
     class_frequency_weights,
     cross_entropy,
     focal_loss,
+    kl_soft_labels,
+    multilabel_soft_ce,
     prototype_compactness,
 )
 from trainer.metrics import recall_at_k, recommendation_report
@@ -29,14 +32,24 @@ class Features:
     text: Tensor            # [n, d] context embeddings (frozen encoder)
     contexts: list[tuple[int, ...]]
     targets: Tensor         # [n]
+    soft: list[SoftLabels | None] = field(default_factory=list)  # multi-label soft targets (two-stage)
 
     def __len__(self) -> int:
         return len(self.contexts)
 
 
-def make_features(samples: Sequence[RecSample], context_vectors: dict[str, np.ndarray]) -> Features:
+def make_features(samples: Sequence[RecSample], context_vectors: dict[str, np.ndarray],
+                  soft: Sequence[SoftLabels | None] = ()) -> Features:
     text = torch.from_numpy(np.stack([context_vectors[s.context] for s in samples])) if samples else torch.zeros(0, 1)
-    return Features(text.float(), [s.context_items for s in samples], torch.tensor([s.target for s in samples]))
+    return Features(text.float(), [s.context_items for s in samples], torch.tensor([s.target for s in samples]),
+                    list(soft))
+
+
+def soft_matrix(rows: Sequence[SoftLabels], n_items: int, device: torch.device) -> Tensor:
+    matrix = torch.zeros(len(rows), n_items, device=device)
+    for row, labels in enumerate(rows):
+        matrix[row, list(labels)] = torch.tensor(list(labels.values()), device=device)
+    return matrix
 
 
 def context_matrix(contexts: Sequence[tuple[int, ...]], n_items: int, device: torch.device) -> Tensor:
@@ -88,6 +101,8 @@ def train_epoch(model: nn.Module, feats: Features, loss_fn: LossFn, optimizer: t
         ctx = context_matrix([feats.contexts[i] for i in idx.tolist()], n_items, device)
         logits = model(text, ctx)
         loss = loss_fn(logits, feats.targets[idx].to(device))
+        if cfg.two_stage.enabled and feats.soft:
+            loss = loss + cfg.two_stage.kl_alpha * soft_label_term(logits, feats, idx, device, kl_soft_labels)
         if cfg.prototype_weight and getattr(model, "use_prototypes", False):
             loss = loss + cfg.prototype_weight * prototype_compactness(model.encode_query(text, ctx), model.prototypes)
         optimizer.zero_grad()
@@ -95,6 +110,41 @@ def train_epoch(model: nn.Module, feats: Features, loss_fn: LossFn, optimizer: t
         optimizer.step()
         total, batches = total + float(loss.detach()), batches + 1
     return total / max(batches, 1)
+
+
+def soft_label_term(logits: Tensor, feats: Features, idx: Tensor, device: torch.device, loss: Any) -> Tensor:
+    """`loss`(logits, q) over the batch rows that have soft labels (0 when none do)."""
+    rows = [(b, feats.soft[i]) for b, i in enumerate(idx.tolist()) if feats.soft[i]]
+    if not rows:
+        return logits.new_zeros(())
+    keep = torch.tensor([b for b, _ in rows], device=device)
+    return loss(logits[keep], soft_matrix([q for _, q in rows if q], logits.shape[1], device))
+
+
+def pretrain_multilabel(model: nn.Module, feats: Features, cfg: TrainConfig, n_items: int, device: torch.device,
+                        progress: bool = True) -> list[float]:
+    """Stage 1 (Beyond Single Labels): soft-label cross-entropy on the synthetic multi-label rows only."""
+    rows = torch.tensor([i for i, q in enumerate(feats.soft) if q], dtype=torch.long)
+    if len(rows) == 0:
+        return []
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    losses = []
+    for _ in tqdm(range(cfg.two_stage.pretrain_epochs), desc="pretrain", disable=not progress):
+        model.train()
+        order = rows[torch.randperm(len(rows), generator=generator)]
+        total = 0.0
+        for start in range(0, len(order), cfg.batch_size):
+            idx = order[start:start + cfg.batch_size]
+            logits = model(feats.text[idx].to(device),
+                           context_matrix([feats.contexts[i] for i in idx.tolist()], n_items, device))
+            loss = soft_label_term(logits, feats, idx, device, multilabel_soft_ce)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach())
+        losses.append(total / max(1, math.ceil(len(order) / cfg.batch_size)))
+    return losses
 
 
 @torch.no_grad()

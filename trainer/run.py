@@ -16,7 +16,15 @@ from db.embeddings import encode_texts
 from db.queries.runs import create_run, finish_run, get_run_or_raise, record_metrics
 from trainer.config import TrainConfig
 from trainer.data import RecData, load_rec_data
-from trainer.loop import Features, context_matrix, evaluate_model, fit, make_features, resolve_device
+from trainer.loop import (
+    Features,
+    context_matrix,
+    evaluate_model,
+    fit,
+    make_features,
+    pretrain_multilabel,
+    resolve_device,
+)
 from trainer.model import LumiCRSRecommender, PopularityModel
 
 
@@ -40,7 +48,8 @@ def load_data(session_factory: sessionmaker[Session], cfg: TrainConfig) -> RecDa
     with session_factory() as session:
         return load_rec_data(session, cfg.dataset, cfg.train_splits, cfg.test_splits,
                              valid_fraction=cfg.valid_fraction, exports=cfg.augmented_exports,
-                             max_turns=cfg.max_context_turns, seed=cfg.seed)
+                             max_turns=cfg.max_context_turns, seed=cfg.seed,
+                             min_relevance=cfg.two_stage.min_relevance if cfg.two_stage.enabled else None)
 
 
 def embed(data: RecData, cfg: TrainConfig, progress: bool) -> tuple[dict[str, np.ndarray], np.ndarray]:
@@ -59,7 +68,8 @@ def build_model(cfg: TrainConfig, data: RecData, item_emb: np.ndarray, text_dim:
 
 
 def features(data: RecData, vectors: dict[str, np.ndarray]) -> tuple[Features, Features, Features]:
-    return make_features(data.train, vectors), make_features(data.valid, vectors), make_features(data.test, vectors)
+    return (make_features(data.train, vectors, data.train_soft), make_features(data.valid, vectors),
+            make_features(data.test, vectors))
 
 
 def train_model(model: nn.Module, cfg: TrainConfig, data: RecData, feats: tuple[Features, ...],
@@ -73,7 +83,11 @@ def train_model(model: nn.Module, cfg: TrainConfig, data: RecData, feats: tuple[
         sample = train.text[:4096].to(device)
         ctx = context_matrix(train.contexts[:4096], len(data.catalog), device)
         model.init_prototypes_kmeans(model.encode_query(sample, ctx).cpu(), seed=cfg.seed)
-    return fit(model, train, valid, cfg, data.train_counts(), device, progress)
+    history: list[dict[str, float]] = []
+    if cfg.two_stage.enabled:
+        pre = pretrain_multilabel(model, train, cfg, len(data.catalog), device, progress)
+        history += [{"pretrain_epoch": i + 1, "loss": loss} for i, loss in enumerate(pre)]
+    return history + fit(model, train, valid, cfg, data.train_counts(), device, progress)
 
 
 def save_checkpoint(model: nn.Module, cfg: TrainConfig, data: RecData) -> Path:

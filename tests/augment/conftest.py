@@ -1,29 +1,8 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from sqlalchemy.orm import Session
 
-from augment.settings import get_settings
-from tests.chat_server import ChatServer
 from tests.factories import make_conversation, make_dataset, make_movie
-
-
-@pytest.fixture
-def chat_server() -> Iterator[ChatServer]:
-    server = ChatServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def endpoint(chat_server: ChatServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[ChatServer]:
-    monkeypatch.setenv("OPENAI_BASE_URL", chat_server.base_url)
-    monkeypatch.setenv("AUGMENT_BACKOFF_SECONDS", "0.01")
-    get_settings.cache_clear()
-    yield chat_server
-    get_settings.cache_clear()
 
 
 def build_longtail_corpus(session: Session) -> None:

@@ -1,0 +1,112 @@
+"""Beyond Single Labels: a semantic retriever proposes top-K movies per recommender turn, an LLM scores each
+0-4; the scores become multi-label soft targets for two-stage training (kept when >= 3.5 by the trainer)."""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from tqdm import tqdm
+
+from augment.errors import LLMError
+from augment.llm import ChatModel
+from augment.prompts import extract_json, render_messages
+from db.embeddings import encode_texts
+from db.models import RelevanceLabel
+from db.queries.corpus import list_dialogues, list_movies
+from db.types import Dialogue, MovieInfo
+
+
+@dataclass(frozen=True)
+class TurnQuery:
+    conversation_id: int
+    turn_position: int
+    context: str
+
+
+@dataclass(frozen=True)
+class MultiLabelSummary:
+    scorer: str
+    turns: int
+    labelled: int
+    relevant: int
+    invalid: int
+    failed_calls: int
+
+
+def recommender_turns(dialogues: list[Dialogue], max_turns: int = 6) -> list[TurnQuery]:
+    """Recommender turns that mention a movie, with their preceding context (newest first)."""
+    queries = []
+    for dialogue in dialogues:
+        history: list[str] = []
+        for position, turn in enumerate(dialogue.turns):
+            if turn.role == "recommender" and turn.movie_ids and history:
+                queries.append(TurnQuery(dialogue.conversation_id or 0, position, "\n".join(reversed(history[-max_turns:]))))
+            history.append(f"{turn.role.capitalize()}: {turn.text}")
+    return queries
+
+
+def retrieve(context_emb: np.ndarray, item_emb: np.ndarray, k: int) -> np.ndarray:
+    """Top-k item indices by cosine similarity (embeddings are L2-normalised)."""
+    k = min(k, item_emb.shape[0])
+    scores = context_emb @ item_emb.T
+    top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1)
+    return np.take_along_axis(top, order, axis=1)
+
+
+def parse_scores(text: str, n_candidates: int) -> dict[int, float] | None:
+    """{"scores": {"1": 3, ...}} -> {0-based candidate: score}; None when malformed."""
+    try:
+        data: Any = extract_json(text)
+        raw = data["scores"] if isinstance(data, dict) and "scores" in data else data
+        scores = {int(k) - 1: float(v) for k, v in raw.items()}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return {i: s for i, s in scores.items() if 0 <= i < n_candidates and 0.0 <= s <= 4.0}
+
+
+def movie_text(movie: MovieInfo) -> str:
+    return f"{movie.title}. {', '.join(movie.genres)}. {movie.plot}"
+
+
+def label_turns(session_factory: sessionmaker[Session], dataset: str, scorer: ChatModel, *, top_k: int = 50,
+                limit: int | None = None, splits: tuple[str, ...] = ("train",), keep: float = 3.5,
+                concurrency: int = 4, progress: bool = True) -> MultiLabelSummary:
+    with session_factory() as session:
+        queries = recommender_turns(list_dialogues(session, dataset, splits))
+        done = set(session.execute(select(RelevanceLabel.conversation_id, RelevanceLabel.turn_position)
+                                   .where(RelevanceLabel.scorer == scorer.name)).all())
+        movies = [m for m in list_movies(session, dataset)]
+    queries = [q for q in queries if (q.conversation_id, q.turn_position) not in done][:limit]
+    if not queries:
+        return MultiLabelSummary(scorer.name, 0, 0, 0, 0, 0)
+    item_emb = encode_texts([movie_text(m) for m in movies], progress=progress)
+    candidates = retrieve(encode_texts([q.context for q in queries], progress=progress), item_emb, top_k)
+    labelled = relevant = invalid = failed = 0
+    with ThreadPoolExecutor(max_workers=max(concurrency, 1)) as pool:
+        futures = {pool.submit(scorer.complete, render_messages(
+            "relevance", context=q.context, candidates=[movies[i].title for i in candidates[n]]), temperature=0.0): n
+            for n, q in enumerate(queries)}
+        for future in tqdm(as_completed(futures), total=len(futures), desc="relevance", disable=not progress):
+            n = futures[future]
+            try:
+                scores = parse_scores(future.result().text, len(candidates[n]))
+            except LLMError as exc:
+                failed += 1
+                tqdm.write(f"relevance scoring failed: {exc}")
+                continue
+            if scores is None:
+                invalid += 1
+                continue
+            with session_factory.begin() as session:
+                session.add_all(RelevanceLabel(conversation_id=queries[n].conversation_id,
+                                               turn_position=queries[n].turn_position,
+                                               movie_id=movies[candidates[n][i]].id, scorer=scorer.name, score=s,
+                                               retrieval_rank=i + 1) for i, s in scores.items())
+            labelled += 1
+            relevant += sum(s >= keep for s in scores.values())
+    return MultiLabelSummary(scorer.name, len(queries), labelled, relevant, invalid, failed)

@@ -1,0 +1,68 @@
+"""LLM judge scores responses 1-5 on the five rubrics (the human side is the Rate page / Label Studio)."""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from tqdm import tqdm
+
+from augment.errors import LLMError
+from augment.llm import ChatModel
+from augment.prompts import extract_json, render_messages
+from db.models import Rating, Response
+from db.queries.responses import response_context
+from db.queries.review import upsert_ratings
+from db.rubrics import RUBRIC_KEYS, RUBRICS
+
+
+@dataclass(frozen=True)
+class RateSummary:
+    judge: str
+    responses: int
+    rated: int
+    invalid: int
+    failed_calls: int
+
+
+def parse_rubric_scores(text: str) -> dict[str, int] | None:
+    try:
+        data: Any = extract_json(text)
+        scores = {k: int(data[k]) for k in RUBRIC_KEYS}
+    except (ValueError, KeyError, TypeError):
+        return None
+    return scores if all(1 <= v <= 5 for v in scores.values()) else None
+
+
+def _messages(session: Session, response: Response) -> list[dict[str, str]]:
+    context = [{"role": u.role, "text": u.text} for u in response_context(session, response)]
+    return render_messages("rate", rubrics=RUBRICS, context=context, response=response.text)
+
+
+def rate_responses(session_factory: sessionmaker[Session], judge: ChatModel, *, limit: int | None = None,
+                   concurrency: int = 4, progress: bool = True) -> RateSummary:
+    with session_factory() as session:
+        done = select(Rating.response_id).where(Rating.rater == judge.name)
+        responses = list(session.scalars(select(Response).where(Response.id.not_in(done)).order_by(Response.id)
+                                         .limit(limit)))
+        prompts = {r.id: _messages(session, r) for r in responses}
+    rated = invalid = failed = 0
+    with ThreadPoolExecutor(max_workers=max(concurrency, 1)) as pool:
+        futures = {pool.submit(judge.complete, prompts[r.id], temperature=0.0): r.id for r in responses}
+        for future in tqdm(as_completed(futures), total=len(futures), desc=f"rate ({judge.name})",
+                           disable=not progress):
+            try:
+                scores = parse_rubric_scores(future.result().text)
+            except LLMError as exc:
+                failed += 1
+                tqdm.write(f"rating failed for response {futures[future]}: {exc}")
+                continue
+            if scores is None:
+                invalid += 1
+                continue
+            with session_factory.begin() as session:
+                upsert_ratings(session, futures[future], judge.name, "llm", scores, source="llm")
+            rated += 1
+    return RateSummary(judge.name, len(responses), rated, invalid, failed)
