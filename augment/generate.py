@@ -2,14 +2,12 @@
 from __future__ import annotations
 
 import random
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
-from tqdm import tqdm
 
-from augment.errors import LLMError
+from augment.concurrency import run_calls
 from augment.generators import GenerationContext, Generator, generation_hash
 from db.models import Candidate, Dataset, Movie, Prototype, SupportExample
 from db.queries.candidates import tag_target_mentions
@@ -68,26 +66,23 @@ def run_generation(session_factory: sessionmaker[Session], dataset: str, generat
     with session_factory() as session:
         jobs = plan_jobs(session, dataset, generator, tail_range, body_range, limit)
     created = unparseable = failed = 0
-    with ThreadPoolExecutor(max_workers=max(concurrency, 1)) as pool:
-        futures = {pool.submit(generator.generate, job.ctx, job.sample_index): job for job in jobs}
-        for future in tqdm(as_completed(futures), total=len(futures), desc=f"generate ({generator.name})",
-                           disable=not progress):
-            job = futures[future]
-            try:
-                turns = future.result()
-            except ValueError:
-                unparseable += 1
-                continue
-            except LLMError as exc:
-                failed += 1
-                tqdm.write(f"generation failed for prototype {job.prototype_id}#{job.sample_index}: {exc}")
-                continue
-            with session_factory.begin() as session:  # one candidate per transaction: resumable
-                session.add(Candidate(
-                    prototype_id=job.prototype_id, movie_id=job.movie_id, tier=job.tier, generator=generator.name,
-                    sample_index=job.sample_index, prompt_hash=generation_hash(generator, job.ctx, job.sample_index),
-                    params=params or {}, status="generated",
-                    turns=[t.model_dump() for t in tag_target_mentions(turns, job.movie_id, job.ctx.target.title)]))
-            created += 1
+    def attempt(job: Job) -> list[Turn]:
+        try:
+            return generator.generate(job.ctx, job.sample_index)
+        except ValueError:  # the reply was not a dialogue
+            return []
+
+    for job, turns in run_calls(attempt, jobs, concurrency=concurrency, desc=f"generate ({generator.name})",
+                                progress=progress):
+        if not turns:
+            failed, unparseable = failed + (turns is None), unparseable + (turns is not None)
+            continue
+        with session_factory.begin() as session:  # one candidate per transaction: resumable
+            session.add(Candidate(
+                prototype_id=job.prototype_id, movie_id=job.movie_id, tier=job.tier, generator=generator.name,
+                sample_index=job.sample_index, prompt_hash=generation_hash(generator, job.ctx, job.sample_index),
+                params=params or {}, status="generated",
+                turns=[t.model_dump() for t in tag_target_mentions(turns, job.movie_id, job.ctx.target.title)]))
+        created += 1
     return GenerateSummary(generator.name, len(jobs), created, unparseable, failed)
 

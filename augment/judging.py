@@ -1,16 +1,14 @@
 """Five LLM judges vote on each filtered candidate; malformed output becomes an invalid vote."""
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
-from tqdm import tqdm
 
-from augment.errors import LLMError
-from augment.llm import ChatModel
+from augment.concurrency import run_calls
+from augment.llm import ChatModel, Completion
 from augment.prompts import extract_json, render_messages
 from db.models import Candidate, JudgeVote, Movie
 from db.queries.candidates import candidates_in
@@ -61,22 +59,20 @@ def judge_candidates(session_factory: sessionmaker[Session], dataset: str, judge
         titles = dict(session.execute(select(Movie.id, Movie.title)).all())
     jobs = [(c, j) for c in candidates for j in judges if (c.id, j.name) not in voted]
     cast = invalid = failed = 0
-    with ThreadPoolExecutor(max_workers=max(concurrency, 1)) as pool:
-        futures = {pool.submit(judge.complete, render_messages("judge", target_title=titles[c.movie_id], turns=c.turns),
-                               temperature=temperature): (c, judge) for c, judge in jobs}
-        for future in tqdm(as_completed(futures), total=len(futures), desc="judge", disable=not progress):
-            candidate, judge = futures[future]
-            try:
-                raw = future.result().text
-            except LLMError as exc:
-                failed += 1
-                tqdm.write(f"judge {judge.name} failed on candidate {candidate.id}: {exc}")
-                continue
-            vote = parse_vote(raw, min_score)
-            with session_factory.begin() as session:
-                session.add(JudgeVote(candidate_id=candidate.id, judge=judge.name, valid=vote.valid, passed=vote.passed,
-                                      semantic=vote.scores["semantic_consistency"], fluency=vote.scores["fluency"],
-                                      plausibility=vote.scores["plausibility"], rationale=vote.rationale,
-                                      raw=raw[:8000]))
-            cast, invalid = cast + 1, invalid + (not vote.valid)
+    def ask(job: tuple[Candidate, ChatModel]) -> Completion:
+        candidate, judge = job
+        return judge.complete(render_messages("judge", target_title=titles[candidate.movie_id], turns=candidate.turns),
+                              temperature=temperature)
+
+    for (candidate, judge), reply in run_calls(ask, jobs, concurrency=concurrency, desc="judge", progress=progress):
+        if reply is None:
+            failed += 1
+            continue
+        vote = parse_vote(reply.text, min_score)
+        with session_factory.begin() as session:
+            session.add(JudgeVote(candidate_id=candidate.id, judge=judge.name, valid=vote.valid, passed=vote.passed,
+                                  semantic=vote.scores["semantic_consistency"], fluency=vote.scores["fluency"],
+                                  plausibility=vote.scores["plausibility"], rationale=vote.rationale,
+                                  raw=reply.text[:8000]))
+        cast, invalid = cast + 1, invalid + (not vote.valid)
     return JudgeSummary(len(candidates), cast, invalid, failed)

@@ -2,17 +2,15 @@
 0-4; the scores become multi-label soft targets for two-stage training (kept when >= 3.5 by the trainer)."""
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
-from tqdm import tqdm
 
-from augment.errors import LLMError
-from augment.llm import ChatModel
+from augment.concurrency import run_calls
+from augment.llm import ChatModel, Completion
 from augment.prompts import extract_json, render_messages
 from db.embeddings import encode_texts
 from db.models import RelevanceLabel
@@ -87,26 +85,22 @@ def label_turns(session_factory: sessionmaker[Session], dataset: str, scorer: Ch
     item_emb = encode_texts([movie_text(m) for m in movies], progress=progress)
     candidates = retrieve(encode_texts([q.context for q in queries], progress=progress), item_emb, top_k)
     labelled = relevant = invalid = failed = 0
-    with ThreadPoolExecutor(max_workers=max(concurrency, 1)) as pool:
-        futures = {pool.submit(scorer.complete, render_messages(
-            "relevance", context=q.context, candidates=[movies[i].title for i in candidates[n]]), temperature=0.0): n
-            for n, q in enumerate(queries)}
-        for future in tqdm(as_completed(futures), total=len(futures), desc="relevance", disable=not progress):
-            n = futures[future]
-            try:
-                scores = parse_scores(future.result().text, len(candidates[n]))
-            except LLMError as exc:
-                failed += 1
-                tqdm.write(f"relevance scoring failed: {exc}")
-                continue
-            if scores is None:
-                invalid += 1
-                continue
-            with session_factory.begin() as session:
-                session.add_all(RelevanceLabel(conversation_id=queries[n].conversation_id,
-                                               turn_position=queries[n].turn_position,
-                                               movie_id=movies[candidates[n][i]].id, scorer=scorer.name, score=s,
-                                               retrieval_rank=i + 1) for i, s in scores.items())
-            labelled += 1
-            relevant += sum(s >= keep for s in scores.values())
+    def score(n: int) -> Completion:
+        titles = [movies[i].title for i in candidates[n]]
+        return scorer.complete(render_messages("relevance", context=queries[n].context, candidates=titles),
+                               temperature=0.0)
+
+    for n, reply in run_calls(score, range(len(queries)), concurrency=concurrency, desc="relevance",
+                              progress=progress):
+        scores = parse_scores(reply.text, len(candidates[n])) if reply else None
+        if reply is None or scores is None:
+            failed, invalid = failed + (reply is None), invalid + (reply is not None)
+            continue
+        with session_factory.begin() as session:
+            session.add_all(RelevanceLabel(conversation_id=queries[n].conversation_id,
+                                           turn_position=queries[n].turn_position,
+                                           movie_id=movies[candidates[n][i]].id, scorer=scorer.name, score=s,
+                                           retrieval_rank=i + 1) for i, s in scores.items())
+        labelled += 1
+        relevant += sum(s >= keep for s in scores.values())
     return MultiLabelSummary(scorer.name, len(queries), labelled, relevant, invalid, failed)

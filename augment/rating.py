@@ -1,15 +1,13 @@
 """LLM judge scores responses 1-5 on the five rubrics (the human side is the Rate page / Label Studio)."""
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
-from tqdm import tqdm
 
-from augment.errors import LLMError
+from augment.concurrency import run_calls
 from augment.llm import ChatModel
 from augment.prompts import extract_json, render_messages
 from db.models import Rating, Response
@@ -49,20 +47,14 @@ def rate_responses(session_factory: sessionmaker[Session], judge: ChatModel, *, 
                                          .limit(limit)))
         prompts = {r.id: _messages(session, r) for r in responses}
     rated = invalid = failed = 0
-    with ThreadPoolExecutor(max_workers=max(concurrency, 1)) as pool:
-        futures = {pool.submit(judge.complete, prompts[r.id], temperature=0.0): r.id for r in responses}
-        for future in tqdm(as_completed(futures), total=len(futures), desc=f"rate ({judge.name})",
-                           disable=not progress):
-            try:
-                scores = parse_rubric_scores(future.result().text)
-            except LLMError as exc:
-                failed += 1
-                tqdm.write(f"rating failed for response {futures[future]}: {exc}")
-                continue
-            if scores is None:
-                invalid += 1
-                continue
-            with session_factory.begin() as session:
-                upsert_ratings(session, futures[future], judge.name, "llm", scores, source="llm")
-            rated += 1
+    calls = run_calls(lambda r: judge.complete(prompts[r], temperature=0.0), [r.id for r in responses],
+                      concurrency=concurrency, desc=f"rate ({judge.name})", progress=progress)
+    for response_id, reply in calls:
+        scores = parse_rubric_scores(reply.text) if reply else None
+        if reply is None or scores is None:
+            failed, invalid = failed + (reply is None), invalid + (reply is not None)
+            continue
+        with session_factory.begin() as session:
+            upsert_ratings(session, response_id, judge.name, "llm", scores, source="llm")
+        rated += 1
     return RateSummary(judge.name, len(responses), rated, invalid, failed)

@@ -14,11 +14,11 @@ from rich.console import Console
 from rich.table import Table
 
 from db.engine import make_engine, make_session_factory
+from db.errors import NotFound
 from db.ingest.service import ingest_corpus
 from db.migrate import upgrade_database
 from db.queries.longtail import get_dataset_or_raise
 from db.settings import get_settings
-from db.errors import NotFound
 from trainer.config import TrainConfig
 from trainer.run import run
 

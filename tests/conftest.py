@@ -12,9 +12,9 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from augment.settings import get_settings as augment_settings
 from db.engine import make_engine, make_session_factory
 from db.migrate import upgrade_database
-from augment.settings import get_settings as augment_settings
 from db.settings import get_settings
 from tests.chat_server import ChatServer
 from tests.pg_server import PostgresServer, postgres_available, start_postgres

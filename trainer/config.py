@@ -46,6 +46,7 @@ class TrainConfig(BaseModel):
     class_weight_beta: float = 0.5
     sampling_tau: float = 0.0
     n_prototypes: int = 50
+    text_prior: float = 0.0
     prototype_weight: float = 0.01
     patience: int = 3
     eval_ks: tuple[int, ...] = (1, 10, 50)

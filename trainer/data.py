@@ -6,7 +6,6 @@ augmented ones from an exported JSONL snapshot.
 """
 from __future__ import annotations
 
-import json
 import random
 from collections import Counter
 from collections.abc import Iterable, Sequence

@@ -21,11 +21,12 @@ class LumiCRSRecommender(nn.Module):
     """q = MLP([text, mean(context item vectors)]); q' = q + softmax(q P^T / tau) P; logits = q' . item + b.
 
     Item vectors = W * text(item) + free embedding, so tail items with few examples still get a
-    representation from their title/genre/plot text.
+    representation from their title/genre/plot text. With `text_prior` > 0, logits also get
+    w * cos(context text, item text) (w learnable).
     """
 
     def __init__(self, text_dim: int, item_text_emb: Tensor, *, hidden_dim: int = 512, item_dim: int = 256,
-                 n_prototypes: int = 50, dropout: float = 0.2, tau: float = 0.5) -> None:
+                 n_prototypes: int = 50, dropout: float = 0.2, tau: float = 0.5, text_prior: float = 0.0) -> None:
         super().__init__()
         n_items = item_text_emb.shape[0]
         self.register_buffer("item_text", item_text_emb.float())
@@ -39,6 +40,10 @@ class LumiCRSRecommender(nn.Module):
         self.prototypes = nn.Parameter(torch.randn(max(n_prototypes, 1), item_dim) * 0.1)
         self.use_prototypes = n_prototypes > 0
         self.tau = tau
+        # zero-shot prior: cosine(context text, item text) with a learnable weight; the only signal that
+        # reaches items never seen in training (cold tail movies). 0 disables it.
+        self.use_text_prior = text_prior > 0 and text_dim == item_text_emb.shape[1]
+        self.text_prior = nn.Parameter(torch.tensor(float(text_prior)))
 
     def item_vectors(self) -> Tensor:
         return self.item_proj(self.item_text) + self.item_free.weight
@@ -56,7 +61,10 @@ class LumiCRSRecommender(nn.Module):
 
     def forward(self, text_emb: Tensor, context_items: Tensor) -> Tensor:
         queries = self.prototype_mix(self.encode_query(text_emb, context_items))
-        return queries @ self.item_vectors().T + self.item_bias
+        logits = queries @ self.item_vectors().T + self.item_bias
+        if self.use_text_prior:
+            logits = logits + self.text_prior * (F.normalize(text_emb, dim=-1) @ F.normalize(self.item_text, dim=-1).T)
+        return logits
 
     @torch.no_grad()
     def init_prototypes_kmeans(self, queries: Tensor, iterations: int = 20, seed: int = 0) -> None:

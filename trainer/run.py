@@ -64,7 +64,8 @@ def build_model(cfg: TrainConfig, data: RecData, item_emb: np.ndarray, text_dim:
     if cfg.model == "popularity":
         return PopularityModel(torch.from_numpy(data.train_counts()))
     return LumiCRSRecommender(text_dim, torch.from_numpy(item_emb), hidden_dim=cfg.hidden_dim,
-                              item_dim=cfg.item_dim, n_prototypes=cfg.n_prototypes, dropout=cfg.dropout)
+                              item_dim=cfg.item_dim, n_prototypes=cfg.n_prototypes, dropout=cfg.dropout,
+                              text_prior=cfg.text_prior)
 
 
 def features(data: RecData, vectors: dict[str, np.ndarray]) -> tuple[Features, Features, Features]:
