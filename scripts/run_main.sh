@@ -5,11 +5,12 @@ cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 L=.venv/bin/lumicrs
+mkdir -p reports
 $L db upgrade
 $L ingest redial
 $L ingest inspired
-$L stats longtail --dataset redial --plot longtail-redial.png
-$L stats longtail --dataset inspired --plot longtail-inspired.png
+$L stats longtail --dataset redial --plot reports/longtail-redial.png
+$L stats longtail --dataset inspired --plot reports/longtail-inspired.png
 if [ "${NO_APP:-0}" != "1" ]; then
   exec .venv/bin/streamlit run streamlit_app.py --server.headless true "$@"
 fi

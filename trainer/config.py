@@ -26,6 +26,7 @@ class TrainConfig(BaseModel):
     model: Literal["popularity", "lumicrs"] = "lumicrs"
     encoder_path: str | None = Field(default=None, description="local sentence-transformer; default packaged MiniLM")
     finetune_encoder: bool = False
+    encoder_lr: float = 2e-5
     train_splits: tuple[str, ...] = ("train",)
     test_splits: tuple[str, ...] = ("test",)
     valid_fraction: float = 0.1
@@ -47,6 +48,7 @@ class TrainConfig(BaseModel):
     sampling_tau: float = 0.0
     n_prototypes: int = 50
     text_prior: float = 0.0
+    impute_cold_items: bool = True
     prototype_weight: float = 0.01
     patience: int = 3
     eval_ks: tuple[int, ...] = (1, 10, 50)

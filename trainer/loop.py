@@ -33,6 +33,7 @@ class Features:
     contexts: list[tuple[int, ...]]
     targets: Tensor         # [n]
     soft: list[SoftLabels | None] = field(default_factory=list)  # multi-label soft targets (two-stage)
+    texts: list[str] = field(default_factory=list)                # raw contexts, for a fine-tuned encoder
 
     def __len__(self) -> int:
         return len(self.contexts)
@@ -42,7 +43,16 @@ def make_features(samples: Sequence[RecSample], context_vectors: dict[str, np.nd
                   soft: Sequence[SoftLabels | None] = ()) -> Features:
     text = torch.from_numpy(np.stack([context_vectors[s.context] for s in samples])) if samples else torch.zeros(0, 1)
     return Features(text.float(), [s.context_items for s in samples], torch.tensor([s.target for s in samples]),
-                    list(soft))
+                    list(soft), [s.context for s in samples])
+
+
+def batch_text(model: nn.Module, feats: Features, idx: Tensor | slice, device: torch.device) -> Tensor:
+    """Context embeddings: through the fine-tuned encoder when the model has one, else precomputed."""
+    encoder = getattr(model, "text_encoder", None)
+    if encoder is None:
+        return feats.text[idx].to(device)
+    rows = range(len(feats))[idx] if isinstance(idx, slice) else idx.tolist()
+    return encoder([feats.texts[i] for i in rows])
 
 
 def soft_matrix(rows: Sequence[SoftLabels], n_items: int, device: torch.device) -> Tensor:
@@ -97,7 +107,7 @@ def train_epoch(model: nn.Module, feats: Features, loss_fn: LossFn, optimizer: t
     steps = range(0, len(order), cfg.batch_size)
     for start in tqdm(steps, desc="train", unit="batch", leave=False, disable=not progress):
         idx = order[start:start + cfg.batch_size]
-        text = feats.text[idx].to(device)
+        text = batch_text(model, feats, idx, device)
         ctx = context_matrix([feats.contexts[i] for i in idx.tolist()], n_items, device)
         logits = model(text, ctx)
         loss = loss_fn(logits, feats.targets[idx].to(device))
@@ -110,6 +120,16 @@ def train_epoch(model: nn.Module, feats: Features, loss_fn: LossFn, optimizer: t
         optimizer.step()
         total, batches = total + float(loss.detach()), batches + 1
     return total / max(batches, 1)
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """AdamW; a fine-tuned text encoder gets its own (small) learning rate."""
+    encoder = getattr(model, "text_encoder", None)
+    encoder_ids = {id(p) for p in encoder.parameters()} if encoder is not None else set()
+    groups = [{"params": [p for p in model.parameters() if id(p) not in encoder_ids], "lr": cfg.lr}]
+    if encoder is not None:
+        groups.append({"params": list(encoder.parameters()), "lr": cfg.encoder_lr})
+    return torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
 
 
 def soft_label_term(logits: Tensor, feats: Features, idx: Tensor, device: torch.device, loss: Any) -> Tensor:
@@ -127,7 +147,7 @@ def pretrain_multilabel(model: nn.Module, feats: Features, cfg: TrainConfig, n_i
     rows = torch.tensor([i for i, q in enumerate(feats.soft) if q], dtype=torch.long)
     if len(rows) == 0:
         return []
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = make_optimizer(model, cfg)
     generator = torch.Generator().manual_seed(cfg.seed)
     losses = []
     for _ in tqdm(range(cfg.two_stage.pretrain_epochs), desc="pretrain", disable=not progress):
@@ -136,7 +156,7 @@ def pretrain_multilabel(model: nn.Module, feats: Features, cfg: TrainConfig, n_i
         total = 0.0
         for start in range(0, len(order), cfg.batch_size):
             idx = order[start:start + cfg.batch_size]
-            logits = model(feats.text[idx].to(device),
+            logits = model(batch_text(model, feats, idx, device),
                            context_matrix([feats.contexts[i] for i in idx.tolist()], n_items, device))
             loss = soft_label_term(logits, feats, idx, device, multilabel_soft_ce)
             optimizer.zero_grad()
@@ -153,7 +173,7 @@ def rank_items(model: nn.Module, feats: Features, n_items: int, device: torch.de
     model.eval()
     out = []
     for start in range(0, len(feats), batch_size):
-        text = feats.text[start:start + batch_size].to(device)
+        text = batch_text(model, feats, slice(start, start + batch_size), device)
         ctx = context_matrix(feats.contexts[start:start + batch_size], n_items, device)
         out.append(model(text, ctx).topk(min(k, n_items), dim=-1).indices.cpu())
     return torch.cat(out).numpy() if out else np.zeros((0, k), dtype=np.int64)
@@ -172,7 +192,7 @@ def fit(model: nn.Module, train: Features, valid: Features, cfg: TrainConfig, tr
     n_items = len(train_counts)
     counts = torch.from_numpy(train_counts)
     loss_fn = LossFn(cfg, counts, device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = make_optimizer(model, cfg)
     generator = torch.Generator().manual_seed(cfg.seed)
     weights = adaptive_sampling_weights(counts, train.targets, cfg.sampling_tau) if cfg.sampling_tau else None
     history: list[dict[str, float]] = []

@@ -17,6 +17,23 @@ class PopularityModel(nn.Module):
         return self.scores.expand(text_emb.shape[0], -1)
 
 
+class TrainableTextEncoder(nn.Module):
+    """A sentence-transformer fine-tuned with the recommender (mean pooling, L2-normalised)."""
+
+    def __init__(self, path: str, max_seq_length: int = 128) -> None:
+        super().__init__()
+        from sentence_transformers import SentenceTransformer
+
+        self.model = SentenceTransformer(path, device="cpu")
+        self.model.max_seq_length = max_seq_length
+
+    def forward(self, texts: list[str]) -> Tensor:
+        device = next(self.model.parameters()).device
+        prepare = getattr(self.model, "preprocess", None) or self.model.tokenize
+        features = {k: v.to(device) if isinstance(v, Tensor) else v for k, v in prepare(texts).items()}
+        return F.normalize(self.model(features)["sentence_embedding"], dim=-1)
+
+
 class LumiCRSRecommender(nn.Module):
     """q = MLP([text, mean(context item vectors)]); q' = q + softmax(q P^T / tau) P; logits = q' . item + b.
 
@@ -26,8 +43,10 @@ class LumiCRSRecommender(nn.Module):
     """
 
     def __init__(self, text_dim: int, item_text_emb: Tensor, *, hidden_dim: int = 512, item_dim: int = 256,
-                 n_prototypes: int = 50, dropout: float = 0.2, tau: float = 0.5, text_prior: float = 0.0) -> None:
+                 n_prototypes: int = 50, dropout: float = 0.2, tau: float = 0.5, text_prior: float = 0.0,
+                 text_encoder: TrainableTextEncoder | None = None) -> None:
         super().__init__()
+        self.text_encoder = text_encoder  # None: contexts arrive as frozen, precomputed embeddings
         n_items = item_text_emb.shape[0]
         self.register_buffer("item_text", item_text_emb.float())
         self.item_proj = nn.Linear(item_text_emb.shape[1], item_dim, bias=False)
@@ -65,6 +84,19 @@ class LumiCRSRecommender(nn.Module):
         if self.use_text_prior:
             logits = logits + self.text_prior * (F.normalize(text_emb, dim=-1) @ F.normalize(self.item_text, dim=-1).T)
         return logits
+
+    @torch.no_grad()
+    def impute_cold_items(self, train_counts: Tensor) -> int:
+        """Items never seen as a training target only ever got 'push down' gradients as softmax negatives.
+        Give them the mean bias of the rarest seen items and no free embedding, so their text decides."""
+        cold = train_counts == 0
+        seen = train_counts[~cold]
+        if not cold.any() or seen.numel() == 0:
+            return 0
+        rarest = (train_counts > 0) & (train_counts <= seen.min())
+        self.item_bias[cold] = self.item_bias[rarest].mean()
+        self.item_free.weight[cold] = 0.0
+        return int(cold.sum())
 
     @torch.no_grad()
     def init_prototypes_kmeans(self, queries: Tensor, iterations: int = 20, seed: int = 0) -> None:

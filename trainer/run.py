@@ -12,12 +12,13 @@ import torch
 from sqlalchemy.orm import Session, sessionmaker
 from torch import nn
 
-from db.embeddings import encode_texts
+from db.embeddings import default_encoder_path, encode_texts
 from db.queries.runs import create_run, finish_run, get_run_or_raise, record_metrics
 from trainer.config import TrainConfig
 from trainer.data import RecData, load_rec_data
 from trainer.loop import (
     Features,
+    batch_text,
     context_matrix,
     evaluate_model,
     fit,
@@ -25,7 +26,7 @@ from trainer.loop import (
     pretrain_multilabel,
     resolve_device,
 )
-from trainer.model import LumiCRSRecommender, PopularityModel
+from trainer.model import LumiCRSRecommender, PopularityModel, TrainableTextEncoder
 
 
 @dataclass
@@ -63,9 +64,10 @@ def embed(data: RecData, cfg: TrainConfig, progress: bool) -> tuple[dict[str, np
 def build_model(cfg: TrainConfig, data: RecData, item_emb: np.ndarray, text_dim: int) -> nn.Module:
     if cfg.model == "popularity":
         return PopularityModel(torch.from_numpy(data.train_counts()))
+    encoder = TrainableTextEncoder(cfg.encoder_path or default_encoder_path()) if cfg.finetune_encoder else None
     return LumiCRSRecommender(text_dim, torch.from_numpy(item_emb), hidden_dim=cfg.hidden_dim,
                               item_dim=cfg.item_dim, n_prototypes=cfg.n_prototypes, dropout=cfg.dropout,
-                              text_prior=cfg.text_prior)
+                              text_prior=cfg.text_prior, text_encoder=encoder)
 
 
 def features(data: RecData, vectors: dict[str, np.ndarray]) -> tuple[Features, Features, Features]:
@@ -81,14 +83,17 @@ def train_model(model: nn.Module, cfg: TrainConfig, data: RecData, feats: tuple[
     model.to(device)
     with torch.no_grad():
         model.eval()
-        sample = train.text[:4096].to(device)
+        sample = batch_text(model, train, slice(0, 4096), device)
         ctx = context_matrix(train.contexts[:4096], len(data.catalog), device)
         model.init_prototypes_kmeans(model.encode_query(sample, ctx).cpu(), seed=cfg.seed)
     history: list[dict[str, float]] = []
     if cfg.two_stage.enabled:
         pre = pretrain_multilabel(model, train, cfg, len(data.catalog), device, progress)
         history += [{"pretrain_epoch": i + 1, "loss": loss} for i, loss in enumerate(pre)]
-    return history + fit(model, train, valid, cfg, data.train_counts(), device, progress)
+    history += fit(model, train, valid, cfg, data.train_counts(), device, progress)
+    if cfg.impute_cold_items:
+        model.impute_cold_items(torch.from_numpy(data.train_counts()).to(device))
+    return history
 
 
 def save_checkpoint(model: nn.Module, cfg: TrainConfig, data: RecData) -> Path:

@@ -97,3 +97,26 @@ def test_train_one_epoch_then_evaluate(database_url: str, session_factory: sessi
 def test_evaluate_unknown_run_exits_3(database_url: str) -> None:
     result = runner.invoke(app, ["evaluate", "nope"])
     assert result.exit_code == 3 and "no training run 'nope'" in result.output
+
+
+@pytest.mark.slow
+def test_finetuned_encoder_trains_and_reloads(database_url: str, session_factory: sessionmaker[Session],
+                                              tmp_path: Path) -> None:
+    import torch
+
+    from db.embeddings import load_sentence_encoder
+
+    with session_factory() as session:
+        build_toy_corpus(session)
+    config = tmp_path / "ft.yaml"
+    config.write_text(f"name: toy-ft\ndataset: toy\nepochs: 1\nbatch_size: 4\nn_prototypes: 2\nfinetune_encoder: true\n"
+                      f"encoder_lr: 0.001\nvalid_fraction: 0.2\noutput_dir: {tmp_path / 'runs'}\n")
+    result = runner.invoke(app, ["train", "--config", str(config), "--json", "--quiet"])
+    assert result.exit_code == 0, result.output
+    state = torch.load(json.loads(result.stdout)["checkpoint"])
+    tuned = {k: v for k, v in state.items() if k.startswith("text_encoder.")}
+    assert tuned, "the encoder weights are part of the checkpoint"
+    frozen = load_sentence_encoder().state_dict()
+    assert any(not torch.equal(v, frozen[k.removeprefix("text_encoder.model.")]) for k, v in tuned.items())
+    again = runner.invoke(app, ["evaluate", "toy-ft", "--json"])
+    assert again.exit_code == 0, again.output

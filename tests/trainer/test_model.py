@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+import torch
+
+from trainer.model import LumiCRSRecommender
+
+
+def test_cold_items_get_rarest_bias_and_no_free_embedding() -> None:
+    model = LumiCRSRecommender(4, torch.eye(4), hidden_dim=8, item_dim=4, n_prototypes=0)
+    with torch.no_grad():
+        model.item_bias.copy_(torch.tensor([3.0, 1.0, 2.0, -9.0]))
+        model.item_free.weight.fill_(1.0)
+    cold = model.impute_cold_items(torch.tensor([5, 1, 1, 0]))
+    assert cold == 1
+    assert model.item_bias.tolist() == [3.0, 1.0, 2.0, 1.5]  # mean of the count-1 items
+    assert model.item_free.weight[3].abs().sum() == 0 and model.item_free.weight[0].sum() == 4
+
+
+def test_text_prior_ranks_matching_item_text() -> None:
+    torch.manual_seed(0)
+    items = torch.eye(3)
+    model = LumiCRSRecommender(3, items, hidden_dim=4, item_dim=3, n_prototypes=0, text_prior=50.0, dropout=0.0)
+    model.eval()
+    logits = model(torch.tensor([[0.0, 0.0, 1.0]]), torch.zeros(1, 3))
+    assert logits.argmax().item() == 2
