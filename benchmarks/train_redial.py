@@ -40,13 +40,16 @@ def ensure_redial(url: str) -> None:
 
 def configs(epochs: int) -> list[TrainConfig]:
     common = dict(dataset="redial", epochs=epochs, output_dir=Path("runs/bench"))
+    plain = dict(text_prior=0.0, impute_cold_items=False)
     return [
         TrainConfig(name="bench-popularity", model="popularity", **common),
-        TrainConfig(name="bench-ce", loss="ce", n_prototypes=0, **common),
-        TrainConfig(name="bench-focal", loss="focal", n_prototypes=0, **common),
-        TrainConfig(name="bench-acfl", loss="acfl", n_prototypes=0, **common),
-        TrainConfig(name="bench-acfl-proto", loss="acfl", n_prototypes=50, **common),
-        TrainConfig(name="bench-acfl-proto-sampling", loss="acfl", n_prototypes=50, sampling_tau=0.3, **common),
+        TrainConfig(name="bench-ce", loss="ce", n_prototypes=0, **plain, **common),
+        TrainConfig(name="bench-focal", loss="focal", n_prototypes=0, **plain, **common),
+        TrainConfig(name="bench-acfl", loss="acfl", n_prototypes=0, **plain, **common),
+        TrainConfig(name="bench-acfl-proto", loss="acfl", n_prototypes=50, **plain, **common),
+        TrainConfig(name="bench-ce-proto-prior-cold", loss="ce", n_prototypes=50, text_prior=10.0, **common),
+        TrainConfig(name="bench-focal-proto-prior-cold", loss="focal", n_prototypes=50, text_prior=10.0, **common),
+        TrainConfig(name="bench-acfl-proto-prior-cold", loss="acfl", n_prototypes=50, text_prior=10.0, **common),
     ]
 
 

@@ -7,8 +7,10 @@ from typing import Annotated
 import typer
 
 from db.cli_support import cli_session_factory, emit, make_table, user_errors
+from db.queries.responses import response_pairs
 from db.queries.runs import list_runs, run_metrics
 from trainer.config import load_config
+from trainer.metrics import generation_report
 from trainer.run import evaluate_run, run
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
@@ -50,7 +52,20 @@ def runs(as_json: JsonFlag = False) -> None:
                                    [list(r.values()) for r in rows]))
 
 
+@user_errors
+def evaluate_responses(system: Annotated[str, typer.Option(help="System name of imported responses.")],
+                       as_json: JsonFlag = False) -> None:
+    """BLEU-2/3, ROUGE-2/L against the human turn each response replaces, and Distinct-2/3/4."""
+    with cli_session_factory()() as session:
+        pairs = response_pairs(session, system)
+    if not pairs:
+        raise ValueError(f"no responses from system {system!r}; queue some with `lumicrs annotate import-responses`")
+    report = {"responses": float(len(pairs)), **generation_report([h for h, _ in pairs], [r for _, r in pairs])}
+    emit(report, as_json, make_table(f"responses of {system}", ["metric", "value"], [[k, v] for k, v in report.items()]))
+
+
 def register(app: typer.Typer) -> None:
     app.command("train")(train)
     app.command("evaluate")(evaluate)
     app.command("runs")(runs)
+    app.command("evaluate-responses")(evaluate_responses)

@@ -74,3 +74,12 @@ def response_context(session: Session, response: Response, max_turns: int = 8) -
     return list(session.scalars(select(Utterance).where(
         Utterance.conversation_id == response.conversation_id, Utterance.position < response.turn_position)
         .order_by(Utterance.position.desc()).limit(max_turns)))[::-1]
+
+
+def response_pairs(session: Session, system: str) -> list[tuple[str, str]]:
+    """(system response, human reference) pairs: the reference is the corpus turn the response replaces."""
+    rows = session.execute(select(Response.text, Utterance.text)
+                           .join(Utterance, (Utterance.conversation_id == Response.conversation_id)
+                                 & (Utterance.position == Response.turn_position))
+                           .where(Response.system == system).order_by(Response.id))
+    return [(hyp, ref) for hyp, ref in rows]

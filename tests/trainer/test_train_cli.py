@@ -120,3 +120,23 @@ def test_finetuned_encoder_trains_and_reloads(database_url: str, session_factory
     assert any(not torch.equal(v, frozen[k.removeprefix("text_encoder.model.")]) for k, v in tuned.items())
     again = runner.invoke(app, ["evaluate", "toy-ft", "--json"])
     assert again.exit_code == 0, again.output
+
+
+def test_evaluate_responses_against_human_turns(database_url: str, session_factory: sessionmaker[Session],
+                                                tmp_path: Path) -> None:
+    with session_factory() as session:
+        build_toy_corpus(session)
+    path = tmp_path / "responses.jsonl"
+    path.write_text("\n".join(json.dumps({"conversation": f"c{i}", "turn_position": 1, "system": "echo",
+                                          "text": text}) for i, text in [(0, "Try Film 0 (2000)"), (1, "no idea")]))
+    imported = runner.invoke(app, ["annotate", "import-responses", str(path), "--dataset", "toy", "--json"])
+    assert imported.exit_code == 0, imported.output
+    result = runner.invoke(app, ["evaluate-responses", "--system", "echo", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["responses"] == 2 and 0.0 < report["rouge-l"] < 1.0 and report["distinct-2"] == 1.0
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"conversation": "c0", "turn_position": 1, "system": "x", "text": "ok"}\n{"conversation": "zz"}\n')
+    failed = runner.invoke(app, ["annotate", "import-responses", str(bad), "--dataset", "toy"])
+    assert failed.exit_code == 2 and "bad.jsonl:2:" in failed.output
+    assert runner.invoke(app, ["evaluate-responses", "--system", "x"]).exit_code == 2  # nothing half-written
