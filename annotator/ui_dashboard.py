@@ -41,7 +41,8 @@ def render() -> None:
                     if k in ("recall@10", "tail_recall@10", "coverage@10")}} for r in list_runs(session)]
     st.header("Long tail")
     if datasets:
-        _longtail(st.selectbox("Dataset", datasets, key="dash_dataset"))
+        default = datasets.index("redial") if "redial" in datasets else 0
+        _longtail(st.selectbox("Dataset", datasets, index=default, key="dash_dataset"))
     else:
         st.info("No corpus yet: run `lumicrs ingest redial`.")
     st.header("Augmented candidates by tier")

@@ -24,8 +24,10 @@ def longtail_figure(counts: list[int], summary: LongTailSummary) -> Figure:
     names = [t.tier for t in summary.tiers]
     width = 0.38
     xs = range(len(names))
-    bars.bar([x - width / 2 for x in xs], [t.title_share * 100 for t in summary.tiers], width, label="% of titles")
-    bars.bar([x + width / 2 for x in xs], [t.mention_share * 100 for t in summary.tiers], width, label="% of mentions")
+    bars.bar([x - width / 2 for x in xs], [t.title_share * 100 for t in summary.tiers], width, label="% of titles",
+             color="#4d4d4d")
+    bars.bar([x + width / 2 for x in xs], [t.mention_share * 100 for t in summary.tiers], width,
+             label="% of mentions", color="#b3b3b3")
     bars.set_xticks(list(xs), names)
     bars.set(ylabel="%", title=_threshold_caption(summary.thresholds))
     bars.legend()
