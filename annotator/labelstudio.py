@@ -17,7 +17,8 @@ ADJUDICATION_CONFIG = """<View>
     <Choice value="accept" hotkey="a"/><Choice value="reject" hotkey="r"/><Choice value="edit" hotkey="e"/>
   </Choices>
   <TextArea name="reason" toName="dialogue" placeholder="Reason (required to reject or edit)" maxSubmissions="1"/>
-  <TextArea name="edited" toName="dialogue" placeholder="Edited dialogue, one 'Seeker: ...' / 'Recommender: ...' line per turn" rows="8" maxSubmissions="1"/>
+  <TextArea name="edited" toName="dialogue" rows="8" maxSubmissions="1"
+            placeholder="Edited dialogue, one 'Seeker: ...' / 'Recommender: ...' line per turn"/>
 </View>"""
 
 

@@ -66,7 +66,8 @@ def ingest_inspired(path: Annotated[Path | None, typer.Argument(help="Directory 
 @user_errors
 def stats_longtail(
     dataset: Annotated[str, typer.Option(help="redial or inspired")] = "redial",
-    counts: Annotated[str, typer.Option(help="corpus: mentions in ingested dialogues; catalog: the movie list's count")] = "corpus",
+    counts: Annotated[str, typer.Option(
+        help="corpus: mentions in ingested dialogues; catalog: the movie list's count")] = "corpus",
     head_min: Annotated[int | None, typer.Option(help="Head: at least this many mentions.")] = None,
     tail_max: Annotated[int | None, typer.Option(help="Tail: at most this many mentions.")] = None,
     plot: Annotated[Path | None, typer.Option(help="Write a PNG of the long-tail curve here.")] = None,

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import NDArray
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -41,13 +42,14 @@ def load_sentence_encoder(path: str | None = None, device: str = "cpu") -> Sente
 
 def encode_texts(texts: list[str], path: str | None = None, *, cache_dir: Path | None = DEFAULT_CACHE,
                  batch_size: int = 128, progress: bool = True, device: str = "cpu",
-                 max_seq_length: int = 128) -> np.ndarray:
+                 max_seq_length: int = 128) -> NDArray[np.float32]:
     """L2-normalised float32 embeddings [n, d]; cached on disk by model + length + texts."""
     resolved = path or default_encoder_path()
     digest = hashlib.sha256("\x1e".join([resolved, str(max_seq_length), *texts]).encode()).hexdigest()[:32]
     cache_file = cache_dir / f"{digest}.npy" if cache_dir else None
     if cache_file is not None and cache_file.exists():
-        return np.load(cache_file)
+        cached: NDArray[np.float32] = np.load(cache_file)
+        return cached
     model = load_sentence_encoder(resolved, device)
     model.max_seq_length = max_seq_length
     vectors = model.encode(texts, batch_size=batch_size, show_progress_bar=progress and len(texts) > batch_size,

@@ -6,4 +6,6 @@ bash scripts/system_deps.sh
 bash scripts/bootstrap.sh
 bash scripts/setup_labelstudio.sh
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+.venv/bin/ruff check . --exclude .venv,.venv-labelstudio,migrations
+.venv/bin/mypy db trainer/metrics.py
 exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

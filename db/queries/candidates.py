@@ -8,7 +8,7 @@ from db.models import Candidate, Dataset, JudgeVote, Movie
 from db.types import Turn
 
 
-def candidates_in(dataset: str, *statuses: str) -> Select[tuple[Candidate]]:
+def candidates_in(dataset: str, *statuses: str) -> Select[Candidate]:
     query = (select(Candidate).join(Movie, Movie.id == Candidate.movie_id)
              .join(Dataset, Dataset.id == Movie.dataset_id).where(Dataset.name == dataset))
     if statuses:

@@ -45,7 +45,9 @@ def list_dialogues(session: Session, dataset: str, splits: Sequence[str] | None 
     grouped: dict[int, tuple[str, str, list[Turn]]] = {}
     for conv_id, ext_id, split, utt_id, role, text in rows:
         entry = grouped.setdefault(conv_id, (ext_id, split, []))
-        entry[2].append(Turn(role=role, text=resolve_mentions(text, titles) if titles else text, movie_ids=tuple(mentions.get(utt_id, ()))))
+        entry[2].append(Turn(role="seeker" if role == "seeker" else "recommender",
+                             text=resolve_mentions(text, titles) if titles else text,
+                             movie_ids=tuple(mentions.get(utt_id, ()))))
     return [Dialogue(conversation_id=cid, external_id=ext, dataset=dataset, split=split,
                      origin="augmented" if origin == "augmented" else "original", turns=tuple(turns))
             for cid, (ext, split, turns) in grouped.items()]

@@ -75,7 +75,7 @@ def movie_mention_counts(
     if source == "catalog":
         rows = session.execute(select(Movie.id, Movie.catalog_mentions)
                                .where(Movie.dataset_id == ds.id, Movie.catalog_mentions.is_not(None)))
-        return {movie: int(n) for movie, n in rows}
+        return {movie: int(n) for movie, n in rows if n is not None}
     stmt = (
         select(Mention.movie_id, func.count())
         .join(Utterance, Utterance.id == Mention.utterance_id)
