@@ -113,3 +113,15 @@ def test_ratings_upsert_and_finish_after_overlap(session: Session) -> None:
     assert session.get_one(ReviewTask, t1).status == "done"
     assert session.scalar(select(func.count()).select_from(Rating)) == 2 * len(RUBRIC_KEYS)
     assert claim_next_task(session, a, "rating").id != t1
+
+
+def test_late_verdict_after_decision_is_kept_and_counted(session: Session) -> None:
+    (task,) = make_review_queue(session, n=1, overlap=1)
+    a, b, c = (get_or_create_reviewer(session, n) for n in ("a", "b", "c"))
+    submit_review(session, task, a, "accept")
+    row = session.get_one(ReviewTask, task)
+    assert row.status == "done" and session.get_one(Candidate, row.candidate_id).status == "accepted"
+    submit_review(session, task, b, "reject", "not about the target")  # b's lock had expired; still stored
+    submit_review(session, task, c, "reject", "bland")
+    assert session.scalar(select(func.count()).select_from(Review)) == 3
+    assert session.get_one(Candidate, row.candidate_id).status == "rejected"  # the majority of all verdicts
