@@ -31,12 +31,14 @@ def _show(title: str, payload: dict[str, object], as_json: bool) -> None:
 @augment_app.command("prototypes")
 @user_errors
 def prototypes(dataset: Dataset = "redial", splits: str = "train", support_k: int | None = None,
+               cold_start: Annotated[bool, typer.Option(
+                   help="Also body/tail movies with no dialogue in SPLITS (prototype chosen by the movie's text).")] = False,
                as_json: JsonFlag = False) -> None:
     """Pick a prototype dialogue + top-K support set for every body/tail movie."""
     settings = get_settings()
     with transaction() as session:
         summary = select_prototypes(session, dataset, weights_from(settings), support_k=support_k or settings.support_k,
-                                    splits=splits.split(","), progress=not as_json)
+                                    splits=splits.split(","), cold_start=cold_start, progress=not as_json)
     _show(f"prototypes ({dataset})", asdict(summary), as_json)
 
 

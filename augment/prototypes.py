@@ -12,10 +12,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from augment.emotion import emotion_matrix
+from augment.multilabel import movie_text
 from augment.similarity import SimilarityWeights, top_k_neighbours
 from db.embeddings import encode_texts
 from db.models import Prototype, SupportExample
-from db.queries.corpus import list_dialogues
+from db.queries.corpus import list_dialogues, list_movies
 from db.queries.longtail import movie_tiers
 from db.types import Dialogue
 
@@ -29,6 +30,7 @@ class PrototypeSummary:
     skipped_existing: int
     embed_seconds: float
     similarity_seconds: float
+    cold_start: int = 0
 
 
 def dialogue_text(dialogue: Dialogue) -> str:
@@ -42,9 +44,36 @@ def pick_prototypes(movie_to_rows: dict[int, list[int]], neighbour_scores: np.nd
             for movie, rows in movie_to_rows.items()}
 
 
+def add_cold_start_prototypes(session: Session, dataset: str, movie_ids: list[int], tiers: dict[int, str],
+                              dialogues: list[Dialogue], emb: np.ndarray, neighbours: np.ndarray,
+                              scores: np.ndarray, encoder_path: str | None) -> int:
+    """Body/tail movies with no dialogue in the chosen splits: the prototype is the dialogue closest to the
+    movie's own text (title, genres, plot). Uses catalogue metadata only, never another split's dialogues."""
+    if not movie_ids or not dialogues:
+        return 0
+    info = {m.id: m for m in list_movies(session, dataset)}
+    movie_emb = encode_texts([movie_text(info[m]) for m in movie_ids], encoder_path, progress=False)
+    similarity = movie_emb @ emb.T
+    for i, (movie, row) in enumerate(zip(movie_ids, similarity.argmax(axis=1))):
+        save_prototype(session, movie, tiers[movie], dialogues, int(row), float(similarity[i, row]),
+                       {"cold_start": True}, neighbours, scores)
+    return len(movie_ids)
+
+
+def save_prototype(session: Session, movie: int, tier: str, dialogues: list[Dialogue], row: int, score: float,
+                   weights: dict[str, object], neighbours: np.ndarray, scores: np.ndarray) -> None:
+    prototype = Prototype(movie_id=movie, conversation_id=dialogues[row].conversation_id, tier=tier, score=score,
+                          weights=weights)
+    session.add(prototype)
+    session.flush()
+    session.add_all(SupportExample(prototype_id=prototype.id, conversation_id=dialogues[n].conversation_id,
+                                   rank=rank, similarity=float(s))
+                    for rank, (n, s) in enumerate(zip(neighbours[row], scores[row]), start=1))
+
+
 def select_prototypes(session: Session, dataset: str, weights: SimilarityWeights, *, support_k: int = 5,
                       splits: Sequence[str] = ("train",), encoder_path: str | None = None,
-                      progress: bool = True) -> PrototypeSummary:
+                      cold_start: bool = False, progress: bool = True) -> PrototypeSummary:
     dialogues = list_dialogues(session, dataset, splits)
     tiers = movie_tiers(session, dataset)
     movie_to_rows: dict[int, list[int]] = defaultdict(list)
@@ -64,13 +93,12 @@ def select_prototypes(session: Session, dataset: str, weights: SimilarityWeights
     existing = set(session.scalars(select(Prototype.movie_id)))
     chosen = pick_prototypes({m: r for m, r in movie_to_rows.items() if m not in existing}, scores)
     for movie, row in chosen.items():
-        prototype = Prototype(movie_id=movie, conversation_id=dialogues[row].conversation_id, tier=tiers[movie],
-                              score=float(scores[row].mean()) if scores.size else 0.0, weights=weights.__dict__)
-        session.add(prototype)
-        session.flush()
-        session.add_all(SupportExample(prototype_id=prototype.id, conversation_id=dialogues[n].conversation_id,
-                                       rank=rank, similarity=float(s))
-                        for rank, (n, s) in enumerate(zip(neighbours[row], scores[row]), start=1))
+        save_prototype(session, movie, tiers[movie], dialogues, row, float(scores[row].mean()) if scores.size else 0.0,
+                       dict(weights.__dict__), neighbours, scores)
+    cold = [m for m, t in sorted(tiers.items()) if t in ("body", "tail") and m not in movie_to_rows
+            and m not in existing] if cold_start else []
+    n_cold = add_cold_start_prototypes(session, dataset, cold, dict(tiers), dialogues, emb, neighbours, scores,
+                                       encoder_path)
     session.flush()
     return PrototypeSummary(dataset, len(dialogues), len(movie_to_rows), len(chosen),
-                            len(movie_to_rows) - len(chosen), round(t1 - t0, 2), round(t2 - t1, 2))
+                            len(movie_to_rows) - len(chosen), round(t1 - t0, 2), round(t2 - t1, 2), n_cold)

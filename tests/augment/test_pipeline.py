@@ -7,10 +7,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
-from db.models import Candidate, JudgeVote, Prototype, ReviewTask, SupportExample
+from db.models import Candidate, Conversation, Dataset, JudgeVote, Prototype, ReviewTask, SupportExample
 from lumicrs_cli import app
 from tests.augment.conftest import build_longtail_corpus
 from tests.chat_server import ChatServer
+from tests.factories import make_conversation, make_movie
 
 runner = CliRunner()
 JUDGES = "judge-pass#1,judge-pass#2,judge-fail,judge-junk,flaky-judge-pass"
@@ -110,3 +111,25 @@ def test_offline_template_baseline(database_url: str, session_factory: sessionma
     with session_factory() as s:
         texts = [t["text"] for c in s.scalars(select(Candidate)) for t in c.turns]
         assert any("Tail Film (2011)" in t for t in texts)
+
+
+@pytest.mark.slow
+def test_cold_start_prototypes_for_movies_outside_train(database_url: str,
+                                                        session_factory: sessionmaker[Session]) -> None:
+    with session_factory() as s:
+        build_longtail_corpus(s)
+        toy = s.scalars(select(Dataset)).one()
+        ghost = make_movie(s, toy, "g", "Ghost Ship (2002)", meta={"genre": ["horror"], "plot": "A haunted ship."})
+        make_conversation(s, toy, "only-in-test", [("seeker", "anything scary?", []),
+                                                   ("recommender", "Ghost Ship", [ghost])], split="test")
+        s.commit()
+        ghost_id = ghost.id
+    plain = cli("augment", "prototypes", "--dataset", "toy")
+    assert plain["created"] == 2 and plain["cold_start"] == 0
+    cold = cli("augment", "prototypes", "--dataset", "toy", "--cold-start")
+    assert cold["created"] == 0 and cold["cold_start"] == 1
+    with session_factory() as s:
+        proto = s.scalars(select(Prototype).where(Prototype.movie_id == ghost_id)).one()
+        chosen = s.get_one(Conversation, proto.conversation_id)
+        assert chosen.split == "train" and chosen.external_id == "scary"  # the horror dialogue, by movie text
+        assert proto.weights == {"cold_start": True}
