@@ -25,8 +25,6 @@ class CachedChat:
         self.model = model
         self.name = model.name
         self.session_factory = session_factory
-        self.hits = 0
-        self.misses = 0
 
     def lookup(self, key: str) -> Completion | None:
         with self.session_factory() as session:
@@ -39,10 +37,8 @@ class CachedChat:
         key = call_key(self.name, messages, params)
         cached = self.lookup(key)
         if cached is not None:
-            self.hits += 1
             return cached
         completion = self.model.complete(messages, **params)
-        self.misses += 1
         try:
             with self.session_factory.begin() as session:
                 session.add(LLMCall(key=key, model=self.name, request={"messages": messages, "params": params},

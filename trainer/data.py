@@ -7,7 +7,6 @@ augmented ones from an exported JSONL snapshot.
 from __future__ import annotations
 
 import random
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,7 +164,3 @@ def soft_targets(samples: Sequence[RecSample], relevance: dict[tuple[int, int], 
         total = sum(scores.values())
         out.append({item: score / total for item, score in scores.items()})
     return out
-
-
-def tier_counts(samples: Sequence[RecSample], catalog: ItemCatalog) -> dict[str, int]:
-    return dict(Counter(catalog.tiers[s.target] for s in samples))

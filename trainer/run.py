@@ -5,7 +5,6 @@ import json
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -149,9 +148,3 @@ def evaluate_run(name: str, session_factory: sessionmaker[Session], progress: bo
     with session_factory.begin() as session:
         record_metrics(session, run_id, "test", metrics)
     return metrics
-
-
-def summary_row(result: RunResult, keys: tuple[str, ...] = ("recall@1", "recall@10", "recall@50",
-                                                           "tail_recall@10", "coverage@10")) -> dict[str, Any]:
-    test = result.metrics.get("test", {})
-    return {"run": result.name, **{k: round(test.get(k, 0.0), 4) for k in keys}}
