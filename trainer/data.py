@@ -45,8 +45,8 @@ class ItemCatalog:
     def __len__(self) -> int:
         return len(self.movie_ids)
 
-    def is_tail(self) -> np.ndarray:
-        return np.array([t == "tail" for t in self.tiers])
+    def tier_masks(self) -> dict[str, np.ndarray]:
+        return {tier: np.array([t == tier for t in self.tiers]) for tier in ("head", "body", "tail")}
 
 
 SoftLabels = dict[int, float]  # item index -> weight (sums to 1)

@@ -182,7 +182,7 @@ def rank_items(model: nn.Module, feats: Features, n_items: int, device: torch.de
 def evaluate_model(model: nn.Module, feats: Features, catalog: ItemCatalog, train_counts: np.ndarray,
                    item_embeddings: np.ndarray, device: torch.device, ks: Sequence[int]) -> dict[str, float]:
     ranked = rank_items(model, feats, len(catalog), device, k=max(ks))
-    return recommendation_report(ranked, feats.targets.numpy(), is_tail=catalog.is_tail(),
+    return recommendation_report(ranked, feats.targets.numpy(), tiers=catalog.tier_masks(),
                                  popularity=train_counts.astype(np.float64), item_embeddings=item_embeddings, ks=ks)
 
 

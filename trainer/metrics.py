@@ -44,10 +44,15 @@ def mrr_at_k(ranked: IntArray, targets: IntArray, k: int) -> float:
     return float(np.where(rank >= 0, 1.0 / (np.maximum(rank, 0) + 1.0), 0.0).mean())
 
 
-def tail_recall_at_k(ranked: IntArray, targets: IntArray, is_tail: NDArray[np.bool_], k: int) -> float:
-    """Recall@k over the rows whose target is a tail item (is_tail indexed by item)."""
-    rows = is_tail[targets]
+def subset_recall_at_k(ranked: IntArray, targets: IntArray, in_subset: NDArray[np.bool_], k: int) -> float:
+    """Recall@k over the rows whose target is in a subset of items (in_subset indexed by item)."""
+    rows = in_subset[targets]
     return recall_at_k(ranked[rows], targets[rows], k) if rows.any() else 0.0
+
+
+def tail_recall_at_k(ranked: IntArray, targets: IntArray, is_tail: NDArray[np.bool_], k: int) -> float:
+    """Recall@k over the rows whose target is a tail item."""
+    return subset_recall_at_k(ranked, targets, is_tail, k)
 
 
 def coverage_at_k(ranked: IntArray, n_items: int, k: int) -> float:
@@ -78,15 +83,17 @@ def pwp_at_k(ranked: IntArray, targets: IntArray, popularity: FloatArray, k: int
     return float((weights * hits).sum() / weights.sum())
 
 
-def recommendation_report(ranked: IntArray, targets: IntArray, *, is_tail: NDArray[np.bool_],
+def recommendation_report(ranked: IntArray, targets: IntArray, *, tiers: dict[str, NDArray[np.bool_]],
                           popularity: FloatArray, item_embeddings: FloatArray,
                           ks: Sequence[int] = (1, 10, 50)) -> dict[str, float]:
+    """tiers: tier name -> item mask (e.g. head/body/tail); gives <tier>_recall@k for each."""
     report: dict[str, float] = {}
     for k in ks:
         report[f"recall@{k}"] = recall_at_k(ranked, targets, k)
         report[f"ndcg@{k}"] = ndcg_at_k(ranked, targets, k)
         report[f"mrr@{k}"] = mrr_at_k(ranked, targets, k)
-        report[f"tail_recall@{k}"] = tail_recall_at_k(ranked, targets, is_tail, k)
+        for tier, mask in tiers.items():
+            report[f"{tier}_recall@{k}"] = subset_recall_at_k(ranked, targets, mask, k)
         report[f"coverage@{k}"] = coverage_at_k(ranked, len(popularity), k)
         report[f"pwp@{k}"] = pwp_at_k(ranked, targets, popularity, k)
     report["ild@10"] = ild_at_k(ranked, item_embeddings, 10)

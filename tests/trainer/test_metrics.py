@@ -70,3 +70,12 @@ def test_distinct_by_hand() -> None:
     # bigrams: (a b), (b a), (a b) -> 2 unique / 3
     assert distinct_n(["a b a b"], 2) == pytest.approx(2 / 3)
     assert distinct_n(["a b c", "a b c"], 3) == pytest.approx(1 / 2)
+
+
+def test_report_has_recall_per_tier() -> None:
+    from trainer.metrics import recommendation_report
+
+    tiers = {"head": np.array([True, False, True, False]), "tail": np.array([False, True, False, True])}
+    report = recommendation_report(RANKED, TARGETS, tiers=tiers, popularity=np.ones(4),
+                                   item_embeddings=np.eye(4), ks=(3,))
+    assert report["tail_recall@3"] == pytest.approx(0.5) and report["head_recall@3"] == pytest.approx(1.0)
