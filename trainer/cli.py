@@ -24,10 +24,11 @@ def _metrics_table(title: str, metrics: dict[str, float]) -> list[list[object]]:
 
 @user_errors
 def train(config: Annotated[Path, typer.Option("--config", help="YAML training config.")],
+          force: Annotated[bool, typer.Option(help="Replace a run left 'running' by a killed process.")] = False,
           as_json: JsonFlag = False, quiet: bool = False) -> None:
     """Train a recommender; the run and its metrics are stored in the database."""
     cfg = load_config(config)
-    result = run(cfg, cli_session_factory(), progress=not quiet)
+    result = run(cfg, cli_session_factory(), progress=not quiet, force=force)
     payload = {"run_id": result.run_id, "name": result.name, "device": result.device,
                "checkpoint": result.checkpoint, "metrics": result.metrics, "history": result.history}
     emit(payload, as_json, make_table(f"run {result.name} (test, {result.device})", ["metric", "value"],

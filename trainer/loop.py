@@ -42,8 +42,8 @@ class Features:
 def make_features(samples: Sequence[RecSample], context_vectors: dict[str, np.ndarray],
                   soft: Sequence[SoftLabels | None] = ()) -> Features:
     text = torch.from_numpy(np.stack([context_vectors[s.context] for s in samples])) if samples else torch.zeros(0, 1)
-    return Features(text.float(), [s.context_items for s in samples], torch.tensor([s.target for s in samples]),
-                    list(soft), [s.context for s in samples])
+    targets = torch.tensor([s.target for s in samples], dtype=torch.long)  # long even when empty
+    return Features(text.float(), [s.context_items for s in samples], targets, list(soft), [s.context for s in samples])
 
 
 def batch_text(model: nn.Module, feats: Features, idx: Tensor | slice, device: torch.device) -> Tensor:

@@ -104,12 +104,13 @@ def save_checkpoint(model: nn.Module, cfg: TrainConfig, data: RecData) -> Path:
     return out / "model.pt"
 
 
-def run(cfg: TrainConfig, session_factory: sessionmaker[Session], progress: bool = True) -> RunResult:
+def run(cfg: TrainConfig, session_factory: sessionmaker[Session], progress: bool = True,
+        force: bool = False) -> RunResult:
     seed_everything(cfg.seed)
     device = resolve_device(cfg.device)
     data = load_data(session_factory, cfg)
     with session_factory.begin() as session:
-        run_id = create_run(session, cfg.name, cfg.model, json.loads(cfg.model_dump_json()), str(device)).id
+        run_id = create_run(session, cfg.name, cfg.model, json.loads(cfg.model_dump_json()), str(device), force).id
     try:
         vectors, item_emb = embed(data, cfg, progress)
         feats = features(data, vectors)

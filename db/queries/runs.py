@@ -11,10 +11,14 @@ from db.errors import Conflict, NotFound
 from db.models import RunMetric, TrainingRun
 
 
-def create_run(session: Session, name: str, model: str, config: dict[str, Any], device: str) -> TrainingRun:
+def create_run(session: Session, name: str, model: str, config: dict[str, Any], device: str,
+               force: bool = False) -> TrainingRun:
+    """A finished or failed run of the same name is replaced; a 'running' one only with `force` (a process that
+    was killed cannot mark its run failed)."""
     existing = session.scalar(select(TrainingRun).where(TrainingRun.name == name))
-    if existing is not None and existing.status == "running":
-        raise Conflict(f"run {name!r} is already running")
+    if existing is not None and existing.status == "running" and not force:
+        raise Conflict(f"run {name!r} is marked running (since {existing.started_at:%Y-%m-%d %H:%M}); "
+                       "if its process is gone, train again with --force")
     if existing is not None:
         session.delete(existing)
         session.flush()

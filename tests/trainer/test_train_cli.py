@@ -140,3 +140,21 @@ def test_evaluate_responses_against_human_turns(database_url: str, session_facto
     failed = runner.invoke(app, ["annotate", "import-responses", str(bad), "--dataset", "toy"])
     assert failed.exit_code == 2 and "bad.jsonl:2:" in failed.output
     assert runner.invoke(app, ["evaluate-responses", "--system", "x"]).exit_code == 2  # nothing half-written
+
+
+def test_stale_running_run_needs_force(database_url: str, session_factory: sessionmaker[Session],
+                                       tmp_path: Path) -> None:
+    from db.queries.runs import create_run
+
+    with session_factory() as session:
+        build_toy_corpus(session)
+    with session_factory.begin() as session:
+        create_run(session, "toy-pop", "popularity", {}, "cpu")  # a process that died while training
+    config = tmp_path / "pop.yaml"
+    config.write_text(f"name: toy-pop\ndataset: toy\nmodel: popularity\noutput_dir: {tmp_path}\n")
+    blocked = runner.invoke(app, ["train", "--config", str(config)])
+    assert blocked.exit_code == 4 and "--force" in blocked.output
+    forced = runner.invoke(app, ["train", "--config", str(config), "--force", "--json", "--quiet"])
+    assert forced.exit_code == 0, forced.output
+    with session_factory() as session:
+        assert session.scalars(select(TrainingRun)).one().status == "finished"
