@@ -34,6 +34,11 @@ def rating_config() -> str:
 </View>"""
 
 
+def label_config(kind: str) -> str:
+    """The labeling config of the project for `kind` (adjudication or rating)."""
+    return ADJUDICATION_CONFIG if kind == "adjudication" else rating_config()
+
+
 @dataclass(frozen=True)
 class ExportedAnnotation:
     ls_task_id: int

@@ -11,9 +11,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from annotator.labelstudio import ADJUDICATION_CONFIG, ExportedAnnotation, LabelStudioAdapter, rating_config
-from db.models import Candidate, Conversation, JudgeVote, Movie, Prototype, Rating, Response, ReviewTask
-from db.queries.corpus import resolve_mentions
+from annotator.labelstudio import ExportedAnnotation, LabelStudioAdapter, label_config
+from db.models import Candidate, JudgeVote, Movie, Prototype, Rating, Response, ReviewTask
+from db.queries.corpus import readable_turns
 from db.queries.responses import response_context
 from db.queries.review import get_or_create_reviewer, submit_ratings, submit_review
 from db.rubrics import RUBRIC_KEYS
@@ -34,14 +34,12 @@ def adjudication_payload(session: Session, task: ReviewTask) -> dict[str, Any]:
     candidate = session.get_one(Candidate, task.candidate_id)
     movie = session.get_one(Movie, candidate.movie_id)
     proto = session.get_one(Prototype, candidate.prototype_id)
-    conv = session.get_one(Conversation, proto.conversation_id)
-    titles = dict(session.execute(select(Movie.external_id, Movie.title).where(Movie.dataset_id == movie.dataset_id)).all())
     votes = list(session.scalars(select(JudgeVote).where(JudgeVote.candidate_id == candidate.id).order_by(JudgeVote.judge)))
     passes = sum(v.passed for v in votes)
     data = {
         "lumicrs_task_id": task.id, "dialogue": _turns(candidate.turns), "target": movie.title, "tier": candidate.tier,
         "judge_summary": f"{passes}/{len(votes)} pass",
-        "prototype": "\n".join(f"{u.role}: {resolve_mentions(u.text, titles)}" for u in conv.utterances),
+        "prototype": "\n".join(f"{t['role']}: {t['text']}" for t in readable_turns(session, proto.conversation_id)),
         "rationales": "\n".join(f"{v.judge}: {'pass' if v.passed else 'fail'}"
                                 f"{'' if v.valid else ' (invalid output)'} - {v.rationale}" for v in votes),
     }
@@ -65,8 +63,7 @@ def rating_payload(session: Session, task: ReviewTask) -> dict[str, Any]:
 
 
 def push_tasks(session: Session, adapter: LabelStudioAdapter, kind: str, project_title: str) -> SyncSummary:
-    config = ADJUDICATION_CONFIG if kind == "adjudication" else rating_config()
-    project_id = adapter.ensure_project(project_title, config)
+    project_id = adapter.ensure_project(project_title, label_config(kind))
     tasks = list(session.scalars(select(ReviewTask).where(ReviewTask.kind == kind, ReviewTask.status == "open",
                                                           ReviewTask.labelstudio_task_id.is_(None))
                                  .order_by(ReviewTask.id)))
@@ -113,8 +110,7 @@ def apply_annotation(session: Session, kind: str, annotation: ExportedAnnotation
 
 
 def pull_annotations(session: Session, adapter: LabelStudioAdapter, kind: str, project_title: str) -> SyncSummary:
-    config = ADJUDICATION_CONFIG if kind == "adjudication" else rating_config()
-    project_id = adapter.ensure_project(project_title, config)
+    project_id = adapter.ensure_project(project_title, label_config(kind))
     summary = SyncSummary()
     for annotation in adapter.export_annotations(project_id):
         if "lumicrs_task_id" not in annotation.data:

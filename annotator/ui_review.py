@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
-from sqlalchemy import select
 
 from annotator.sync import parse_edited
 from annotator.ui_common import require_identity, show_turns, transaction
-from db.models import Candidate, Conversation, Movie, Prototype, Reviewer
+from db.models import Candidate, Movie, Prototype, Reviewer
 from db.queries.candidates import votes_for
-from db.queries.corpus import resolve_mentions
+from db.queries.corpus import readable_turns
 from db.queries.review import claim_next_task, open_task_count, release_lock, submit_review
 
 SKIPPED = "review_skipped"
@@ -55,10 +54,7 @@ def render() -> None:
         candidate = session.get_one(Candidate, task.candidate_id)
         movie = session.get_one(Movie, candidate.movie_id)
         proto = session.get_one(Prototype, candidate.prototype_id)
-        titles = dict(session.execute(select(Movie.external_id, Movie.title)
-                                      .where(Movie.dataset_id == movie.dataset_id)).all())
-        proto_turns = [{"role": u.role, "text": resolve_mentions(u.text, titles)}
-                       for u in session.get_one(Conversation, proto.conversation_id).utterances]
+        proto_turns = readable_turns(session, proto.conversation_id)
         votes = pd.DataFrame([{"judge": v.judge, "pass": v.passed, "valid": v.valid, "semantic": v.semantic,
                                "fluency": v.fluency, "plausibility": v.plausibility, "rationale": v.rationale}
                               for v in votes_for(session, candidate.id)])

@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 
-from augment.errors import NoEndpoint
 from augment.filtering import filter_near_duplicates
 from augment.generate import run_generation
 from augment.judging import judge_candidates
@@ -52,10 +51,7 @@ def generate(dataset: Dataset = "redial",
     """Generate candidate dialogues (tail 8-10, body 4-5 per movie); cached and resumable."""
     settings = get_settings()
     factory = cli_session_factory()
-    try:
-        gen = make_generator(settings, generator, factory, model)
-    except NoEndpoint as exc:
-        raise ValueError(str(exc)) from exc
+    gen = make_generator(settings, generator, factory, model)
     summary = run_generation(factory, dataset, gen, tail_range=settings.tail_dialogues,
                              body_range=settings.body_dialogues, concurrency=settings.concurrency, limit=limit,
                              params={"temperature": settings.temperature}, progress=not as_json)
@@ -80,10 +76,7 @@ def judge(dataset: Dataset = "redial",
     """Each judge scores semantic consistency, fluency, plausibility and votes pass/fail."""
     settings = get_settings()
     factory = cli_session_factory()
-    try:
-        models = make_judges(settings, factory, judges.split(",") if judges else None)
-    except NoEndpoint as exc:
-        raise ValueError(str(exc)) from exc
+    models = make_judges(settings, factory, judges.split(",") if judges else None)
     summary = judge_candidates(factory, dataset, list(models), temperature=settings.judge_temperature,
                                min_score=settings.judge_min_score, concurrency=settings.concurrency,
                                progress=not as_json)
@@ -109,10 +102,7 @@ def rate(judge: Annotated[str, typer.Option(help="Judge model name on the endpoi
     """LLM judge scores queued responses 1-5 on the five rubrics (compare with humans on the Dashboard)."""
     settings = get_settings()
     factory = cli_session_factory()
-    try:
-        (model,) = make_judges(settings, factory, [judge])
-    except NoEndpoint as exc:
-        raise ValueError(str(exc)) from exc
+    (model,) = make_judges(settings, factory, [judge])
     summary = rate_responses(factory, model, limit=limit, concurrency=settings.concurrency, progress=not as_json)
     _show("rubric rating", asdict(summary), as_json)
 
@@ -127,10 +117,7 @@ def multilabel(dataset: Dataset = "redial",
     """Retriever (top-K by SBERT) + LLM relevance 0-4 per candidate: multi-label data for two-stage training."""
     settings = get_settings()
     factory = cli_session_factory()
-    try:
-        (model,) = make_judges(settings, factory, [scorer])
-    except NoEndpoint as exc:
-        raise ValueError(str(exc)) from exc
+    (model,) = make_judges(settings, factory, [scorer])
     summary = label_turns(factory, dataset, model, top_k=top_k, limit=limit, concurrency=settings.concurrency,
                           progress=not as_json)
     _show(f"multi-label relevance ({dataset})", asdict(summary), as_json)

@@ -20,12 +20,23 @@ def resolve_mentions(text: str, titles: dict[str, str]) -> str:
     return MENTION_RE.sub(lambda m: titles.get(m.group(1), m.group(0)), text)
 
 
+def movie_titles(session: Session, dataset_id: int) -> dict[str, str]:
+    """External movie id -> title, for resolving ReDial's @<id> placeholders."""
+    return dict(session.execute(select(Movie.external_id, Movie.title).where(Movie.dataset_id == dataset_id)).all())
+
+
+def readable_turns(session: Session, conversation_id: int) -> list[dict[str, str]]:
+    """A stored conversation as [{role, text}] with @<id> placeholders replaced by titles."""
+    conversation = session.get_one(Conversation, conversation_id)
+    titles = movie_titles(session, conversation.dataset_id)
+    return [{"role": u.role, "text": resolve_mentions(u.text, titles)} for u in conversation.utterances]
+
+
 def list_dialogues(session: Session, dataset: str, splits: Sequence[str] | None = None,
                    origin: str = "original", readable: bool = True) -> list[Dialogue]:
     """Dialogues in id order; with `readable`, @<id> placeholders become movie titles."""
     ds = get_dataset_or_raise(session, dataset)
-    titles = dict(session.execute(select(Movie.external_id, Movie.title).where(Movie.dataset_id == ds.id))
-                  .all()) if readable else {}
+    titles = movie_titles(session, ds.id) if readable else {}
     conv_filter = [Conversation.dataset_id == ds.id, Conversation.origin == origin]
     if splits:
         conv_filter.append(Conversation.split.in_(list(splits)))
