@@ -8,7 +8,7 @@ import streamlit as st
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.engine import make_engine, make_session_factory
+from db.engine import make_engine, make_session_factory, write_transaction
 from db.queries.review import ROLES, get_or_create_reviewer
 from db.settings import get_settings
 
@@ -23,7 +23,12 @@ def session_factory() -> sessionmaker[Session]:
 
 
 @contextmanager
-def transaction() -> Iterator[Session]:
+def transaction(write: bool = False) -> Iterator[Session]:
+    """One callback's unit of work; `write=True` where it claims or decides (BEGIN IMMEDIATE on SQLite)."""
+    if write:
+        with write_transaction(session_factory()) as session:
+            yield session
+        return
     with session_factory().begin() as session:
         yield session
 
@@ -35,7 +40,7 @@ def identify() -> tuple[int, str, str] | None:
         role = st.selectbox("Role (first sign-in only)", ROLES, key="reviewer_role")
     if not name.strip():
         return None
-    with transaction() as session:
+    with transaction(write=True) as session:
         reviewer = get_or_create_reviewer(session, name, role)
         identity = (reviewer.id, reviewer.name, reviewer.role)
     st.sidebar.caption(f"Signed in as **{identity[1]}** ({identity[2]})")

@@ -10,7 +10,7 @@ from annotator.ui_common import transaction
 from db.errors import NotFound
 from db.models import Dataset
 from db.plots import longtail_figure
-from db.queries.dashboard import acceptance_by_tier, all_ratings, review_throughput
+from db.queries.dashboard import dashboard_data
 from db.queries.longtail import longtail_summary, movie_mention_counts
 from db.queries.runs import list_runs, run_metrics
 
@@ -33,9 +33,8 @@ def render() -> None:
     st.title("Dashboard")
     with transaction() as session:
         datasets = list(session.scalars(select(Dataset.name).order_by(Dataset.name)))
-        acceptance = acceptance_by_tier(session)
-        throughput = review_throughput(session)
-        ratings = all_ratings(session)
+        data = dashboard_data(session)
+        acceptance, throughput, ratings = data.acceptance, data.throughput, data.ratings
         runs = [{"run": r.name, "model": r.model, "status": r.status, "device": r.device,
                  **{k: round(v, 4) for k, v in run_metrics(session, r.id, "test").get("test", {}).items()
                     if k in ("recall@10", "tail_recall@10", "coverage@10")}} for r in list_runs(session)]
@@ -53,6 +52,8 @@ def render() -> None:
         st.dataframe(pivot)
     else:
         st.info("No candidates yet: run the `lumicrs augment` pipeline.")
+    if data.decisions:
+        st.caption("Decided tasks by how they were decided: " + ", ".join(f"{how} {n}" for how, n in data.decisions))
     st.header("Review throughput")
     if throughput:
         frame = pd.DataFrame(throughput, columns=["day", "reviewer", "verdicts"])

@@ -20,7 +20,7 @@ def _export(reviewer_id: int) -> None:
         st.session_state["export_flash"] = ("error", "Give the export a name.")
         return
     try:
-        with transaction() as session:
+        with transaction(write=True) as session:
             export = export_approved(session, dataset, name, session.get_one(Reviewer, reviewer_id),
                                      Path(st.session_state.get("export_dir", "exports")))
             message = f"Exported {export.n_rows} dialogues as {export.name} v{export.version} (sha256 {export.sha256[:12]}…)"

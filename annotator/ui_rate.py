@@ -16,7 +16,7 @@ def _submit(task_id: int, reviewer_id: int) -> None:
     if missing:
         st.session_state["rate_flash"] = ("error", f"Score every rubric first: {', '.join(missing)}")
         return
-    with transaction() as session:
+    with transaction(write=True) as session:
         submit_ratings(session, task_id, session.get_one(Reviewer, reviewer_id), {k: int(v) for k, v in scores.items()})
     st.session_state["rate_flash"] = ("success", f"Saved ratings for task {task_id}.")
 
@@ -29,7 +29,7 @@ def render() -> None:
     flash = st.session_state.pop("rate_flash", None)
     if flash:
         (st.success if flash[0] == "success" else st.error)(flash[1])
-    with transaction() as session:
+    with transaction(write=True) as session:
         task = claim_next_task(session, session.get_one(Reviewer, identity[0]), "rating")
         remaining = open_task_count(session, "rating")
         if task is None:

@@ -18,7 +18,7 @@ def _submit(task_id: int, reviewer_id: int, verdict: str) -> None:
     reason = st.session_state.get(f"reason_{task_id}", "")
     edited = parse_edited(st.session_state.get(f"edited_{task_id}", "")) if verdict == "edit" else None
     try:
-        with transaction() as session:
+        with transaction(write=True) as session:
             submit_review(session, task_id, session.get_one(Reviewer, reviewer_id), verdict, reason, edited)
         st.session_state["review_flash"] = ("success", f"Saved: {verdict} on task {task_id}.")
     except ValueError as exc:
@@ -27,7 +27,7 @@ def _submit(task_id: int, reviewer_id: int, verdict: str) -> None:
 
 def _skip(task_id: int, reviewer_id: int) -> None:
     st.session_state.setdefault(SKIPPED, []).append(task_id)
-    with transaction() as session:
+    with transaction(write=True) as session:
         release_lock(session, task_id, reviewer_id)
 
 
@@ -44,7 +44,7 @@ def render() -> None:
         return
     reviewer_id = identity[0]
     _show_flash()
-    with transaction() as session:
+    with transaction(write=True) as session:
         reviewer = session.get_one(Reviewer, reviewer_id)
         task = claim_next_task(session, reviewer, "adjudication", skip=tuple(st.session_state.get(SKIPPED, [])))
         remaining = open_task_count(session, "adjudication")

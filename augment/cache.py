@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from augment.llm import ChatModel, Completion, Message
+from db.engine import write_transaction
 from db.models import LLMCall
 
 
@@ -40,7 +41,7 @@ class CachedChat:
             return cached
         completion = self.model.complete(messages, **params)
         try:
-            with self.session_factory.begin() as session:
+            with write_transaction(self.session_factory) as session:
                 session.add(LLMCall(key=key, model=self.name, request={"messages": messages, "params": params},
                                     response=[completion.text], prompt_tokens=completion.prompt_tokens,
                                     completion_tokens=completion.completion_tokens, latency_ms=completion.latency_ms))

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from augment.concurrency import run_calls
 from augment.generators import GenerationContext, Generator, generation_hash
+from db.engine import write_transaction
 from db.models import Candidate, Dataset, Movie, Prototype, SupportExample
 from db.queries.candidates import tag_target_mentions
 from db.queries.corpus import list_dialogues, movie_info
@@ -77,7 +78,7 @@ def run_generation(session_factory: sessionmaker[Session], dataset: str, generat
         if not turns:
             failed, unparseable = failed + (turns is None), unparseable + (turns is not None)
             continue
-        with session_factory.begin() as session:  # one candidate per transaction: resumable
+        with write_transaction(session_factory) as session:  # one candidate per transaction: resumable
             session.add(Candidate(
                 prototype_id=job.prototype_id, movie_id=job.movie_id, tier=job.tier, generator=generator.name,
                 sample_index=job.sample_index, prompt_hash=generation_hash(generator, job.ctx, job.sample_index),

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from augment.concurrency import run_calls
 from augment.llm import ChatModel, Completion
 from augment.prompts import extract_json, render_messages
+from db.engine import write_transaction
 from db.models import Candidate, JudgeVote, Movie
 from db.queries.candidates import candidates_in
 
@@ -69,7 +70,7 @@ def judge_candidates(session_factory: sessionmaker[Session], dataset: str, judge
             failed += 1
             continue
         vote = parse_vote(reply.text, min_score)
-        with session_factory.begin() as session:
+        with write_transaction(session_factory) as session:
             session.add(JudgeVote(candidate_id=candidate.id, judge=judge.name, valid=vote.valid, passed=vote.passed,
                                   semantic=vote.scores["semantic_consistency"], fluency=vote.scores["fluency"],
                                   plausibility=vote.scores["plausibility"], rationale=vote.rationale,

@@ -13,6 +13,7 @@ from augment.concurrency import run_calls
 from augment.llm import ChatModel, Completion
 from augment.prompts import extract_json, render_messages
 from db.embeddings import encode_texts
+from db.engine import write_transaction
 from db.models import RelevanceLabel
 from db.queries.corpus import list_dialogues, list_movies
 from db.types import Dialogue, MovieInfo
@@ -96,7 +97,7 @@ def label_turns(session_factory: sessionmaker[Session], dataset: str, scorer: Ch
         if reply is None or scores is None:
             failed, invalid = failed + (reply is None), invalid + (reply is not None)
             continue
-        with session_factory.begin() as session:
+        with write_transaction(session_factory) as session:
             session.add_all(RelevanceLabel(conversation_id=queries[n].conversation_id,
                                            turn_position=queries[n].turn_position,
                                            movie_id=movies[candidates[n][i]].id, scorer=scorer.name, score=s,

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from augment.concurrency import run_calls
 from augment.llm import ChatModel
 from augment.prompts import extract_json, render_messages
+from db.engine import write_transaction
 from db.models import Rating, Response
 from db.queries.responses import response_context
 from db.queries.review import upsert_ratings
@@ -54,7 +55,7 @@ def rate_responses(session_factory: sessionmaker[Session], judge: ChatModel, *, 
         if reply is None or scores is None:
             failed, invalid = failed + (reply is None), invalid + (reply is not None)
             continue
-        with session_factory.begin() as session:
+        with write_transaction(session_factory) as session:
             upsert_ratings(session, response_id, judge.name, "llm", scores, source="llm")
         rated += 1
     return RateSummary(judge.name, len(responses), rated, invalid, failed)

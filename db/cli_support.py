@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.engine import make_engine, make_session_factory
+from db.engine import make_engine, make_session_factory, write_transaction
 from db.errors import Conflict, IngestError, NotFound
 from db.migrate import is_migrated
 
@@ -30,8 +30,14 @@ def cli_session_factory() -> sessionmaker[Session]:
 
 
 @contextmanager
-def transaction() -> Iterator[Session]:
-    with cli_session_factory().begin() as session:
+def transaction(write: bool = True) -> Iterator[Session]:
+    """One CLI command's unit of work; a writer (BEGIN IMMEDIATE on SQLite) unless `write=False`."""
+    factory = cli_session_factory()
+    if write:
+        with write_transaction(factory) as session:
+            yield session
+        return
+    with factory.begin() as session:
         yield session
 
 

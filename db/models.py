@@ -11,6 +11,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -227,6 +228,10 @@ class Response(Base):
     text: Mapped[str] = mapped_column(Text)
 
 
+def _initial_required(context: Any) -> int:
+    return int(context.get_current_parameters().get("overlap") or 1)
+
+
 class ReviewTask(Base):
     """A unit of human work: adjudicate a candidate or rate a response, by `overlap` reviewers."""
 
@@ -234,26 +239,50 @@ class ReviewTask(Base):
     __table_args__ = (
         UniqueConstraint("kind", "candidate_id", "response_id"),
         CheckConstraint("kind in ('adjudication', 'rating')", name="kind"),
+        Index("ix_review_tasks_queue", "kind", "status", "id"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))
     candidate_id: Mapped[int | None] = mapped_column(ForeignKey("candidates.id", ondelete="CASCADE"), index=True)
     response_id: Mapped[int | None] = mapped_column(ForeignKey("responses.id", ondelete="CASCADE"), index=True)
-    overlap: Mapped[int] = mapped_column(Integer, default=1)
+    overlap: Mapped[int] = mapped_column(Integer, default=1)  # verdicts asked for at first
+    required: Mapped[int] = mapped_column(Integer, default=_initial_required)  # verdicts needed now (n + 1 after a tie)
+    verdicts: Mapped[int] = mapped_column(Integer, default=0)  # verdicts (or distinct human raters) so far
+    tied: Mapped[bool] = mapped_column(Boolean, default=False)  # a tie happened at some point
+    decision: Mapped[str] = mapped_column(String(16), default="pending")  # db.decision.How
     status: Mapped[str] = mapped_column(String(16), default="open", index=True)
     labelstudio_task_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class TaskLock(Base):
     """An expiring claim of one task by one reviewer."""
 
     __tablename__ = "task_locks"
-    __table_args__ = (UniqueConstraint("task_id", "reviewer_id"),)
+    __table_args__ = (UniqueConstraint("task_id", "reviewer_id"), Index("ix_task_locks_task_expires", "task_id", "expires_at"))
     id: Mapped[int] = mapped_column(primary_key=True)
     task_id: Mapped[int] = mapped_column(ForeignKey("review_tasks.id", ondelete="CASCADE"), index=True)
     reviewer_id: Mapped[int] = mapped_column(ForeignKey("reviewers.id", ondelete="CASCADE"))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class TaskDecision(Base):
+    """A change of an adjudication task's decision: who triggered it, when, from what to what."""
+
+    __tablename__ = "task_decisions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("review_tasks.id", ondelete="CASCADE"), index=True)
+    reviewer_id: Mapped[int | None] = mapped_column(ForeignKey("reviewers.id", ondelete="SET NULL"))
+    action: Mapped[str] = mapped_column(String(16))  # verdict | retract
+    from_status: Mapped[str] = mapped_column(String(16))  # candidate status before
+    to_status: Mapped[str] = mapped_column(String(16))
+    from_task_status: Mapped[str] = mapped_column(String(16))
+    to_task_status: Mapped[str] = mapped_column(String(16))
+    accepts: Mapped[int] = mapped_column(Integer)
+    rejects: Mapped[int] = mapped_column(Integer)
+    how: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class Review(Base):

@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from augment.settings import get_settings as augment_settings
-from db.engine import make_engine, make_session_factory
+from db.engine import make_engine, make_session_factory, writer_factory
 from db.migrate import upgrade_database
 from db.settings import get_settings
 from tests.chat_server import ChatServer
@@ -107,7 +107,8 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 
 @pytest.fixture
 def session(session_factory: sessionmaker[Session]) -> Iterator[Session]:
-    with session_factory() as s:
+    """A writer's session (BEGIN IMMEDIATE on SQLite), so single-threaded tests may decide verdicts."""
+    with writer_factory(session_factory)() as s:
         yield s
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from torch import nn
 
 from db.embeddings import default_encoder_path, encode_texts
+from db.engine import write_transaction
 from db.queries.runs import create_run, finish_run, get_run_or_raise, record_metrics
 from trainer.config import TrainConfig
 from trainer.data import RecData, load_rec_data
@@ -109,7 +110,7 @@ def run(cfg: TrainConfig, session_factory: sessionmaker[Session], progress: bool
     seed_everything(cfg.seed)
     device = resolve_device(cfg.device)
     data = load_data(session_factory, cfg)
-    with session_factory.begin() as session:
+    with write_transaction(session_factory) as session:
         run_id = create_run(session, cfg.name, cfg.model, json.loads(cfg.model_dump_json()), str(device), force).id
     try:
         vectors, item_emb = embed(data, cfg, progress)
@@ -120,10 +121,10 @@ def run(cfg: TrainConfig, session_factory: sessionmaker[Session], progress: bool
                    for split, f in (("valid", feats[1]), ("test", feats[2]))}
         checkpoint = save_checkpoint(model, cfg, data)
     except BaseException:
-        with session_factory.begin() as session:
+        with write_transaction(session_factory) as session:
             finish_run(session, run_id, "failed")
         raise
-    with session_factory.begin() as session:
+    with write_transaction(session_factory) as session:
         for split, values in metrics.items():
             record_metrics(session, run_id, split, values)
         finish_run(session, run_id, "finished", str(checkpoint))
@@ -146,6 +147,6 @@ def evaluate_run(name: str, session_factory: sessionmaker[Session], progress: bo
     model.to(device)
     test = make_features(data.test, vectors)
     metrics = evaluate_model(model, test, data.catalog, data.train_counts(), item_emb, device, cfg.eval_ks)
-    with session_factory.begin() as session:
+    with write_transaction(session_factory) as session:
         record_metrics(session, run_id, "test", metrics)
     return metrics

@@ -1,10 +1,12 @@
 """Read-only aggregates for the dashboard."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from db.models import Candidate, Rating, Review, Reviewer
+from db.models import Candidate, Rating, Review, Reviewer, ReviewTask
 
 
 def acceptance_by_tier(session: Session) -> list[tuple[str, str, int]]:
@@ -25,3 +27,24 @@ def review_throughput(session: Session) -> list[tuple[str, str, int]]:
 def all_ratings(session: Session) -> list[tuple[int, str, str, str, int]]:
     rows = session.execute(select(Rating.response_id, Rating.rater, Rating.rater_kind, Rating.rubric, Rating.score))
     return [(int(r), rater, kind, rubric, int(score)) for r, rater, kind, rubric, score in rows]
+
+
+def decision_counts(session: Session) -> list[tuple[str, int]]:
+    """(how, tasks) for decided adjudication tasks: unanimous / majority / adjudicated after a tie."""
+    rows = session.execute(select(ReviewTask.decision, func.count()).where(
+        ReviewTask.kind == "adjudication", ReviewTask.status == "done").group_by(ReviewTask.decision))
+    return [(str(how), int(n)) for how, n in rows]
+
+
+@dataclass(frozen=True)
+class DashboardData:
+    acceptance: list[tuple[str, str, int]]
+    throughput: list[tuple[str, str, int]]
+    ratings: list[tuple[int, str, str, str, int]]
+    decisions: list[tuple[str, int]]
+
+
+def dashboard_data(session: Session) -> DashboardData:
+    """Everything the Dashboard shows about augmentation and review, in one read."""
+    return DashboardData(acceptance_by_tier(session), review_throughput(session), all_ratings(session),
+                         decision_counts(session))

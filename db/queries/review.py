@@ -1,8 +1,11 @@
 """Human review: reviewers, expiring task locks, verdicts and ratings (one per item and reviewer).
 
-Concurrency: every verdict is its own row, unique per (task, reviewer), written with an upsert, so two
-reviewers never overwrite each other and a reviewer who changes their mind updates only their own row.
-Locks only steer assignment (who gets which item next); they never cause a verdict to be dropped.
+Every verdict is its own row, unique per (task, reviewer). Whoever writes a verdict, claims a task or retracts a
+verdict first locks the task row (`lock_task_row`: SELECT ... FOR UPDATE on PostgreSQL; on SQLite the caller's
+transaction is BEGIN IMMEDIATE, see `db.engine.write_transaction`), so per task these steps run one at a time
+and each sees every verdict committed before it. The decision (`db.decision.decide`) is re-run inside the same
+transaction on every verdict, late ones included; each change of decision is logged in `task_decisions`.
+Locks only steer assignment; they never cause a verdict to be dropped.
 """
 from __future__ import annotations
 
@@ -10,17 +13,20 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from db.decision import TaskStatus, Verdict, decide
+from db.engine import is_write_transaction
 from db.errors import NotFound
-from db.models import Candidate, Rating, Review, Reviewer, ReviewTask, TaskLock
+from db.models import Candidate, Rating, Review, Reviewer, ReviewTask, TaskDecision, TaskLock
 from db.rubrics import RUBRIC_KEYS
 
 ROLES = ("annotator", "researcher", "lead")
-VERDICTS = ("accept", "reject", "edit")
+VERDICTS = tuple(v.value for v in Verdict)
 LOCK_MINUTES = 15
+CLAIM_ATTEMPTS = 20
 
 
 def now_utc() -> datetime:
@@ -52,44 +58,114 @@ def get_reviewer_or_raise(session: Session, name: str) -> Reviewer:
     return reviewer
 
 
-def _done_by(reviewer_id: int, kind: str) -> Any:
-    if kind == "adjudication":
-        return select(Review.task_id).where(Review.reviewer_id == reviewer_id)
-    return (select(ReviewTask.id).join(Rating, Rating.response_id == ReviewTask.response_id)
-            .join(Reviewer, Reviewer.name == Rating.rater).where(Reviewer.id == reviewer_id))
+def get_task_or_raise(session: Session, task_id: int) -> ReviewTask:
+    task = session.get(ReviewTask, task_id)
+    if task is None:
+        raise NotFound(f"no review task {task_id}")
+    return task
 
 
-def _work_count(kind: str) -> Any:
-    """Verdicts (or distinct human raters) already given for each task."""
+def _require_writer(session: Session) -> None:
+    if not is_write_transaction(session):
+        raise RuntimeError("claiming or deciding on SQLite needs a BEGIN IMMEDIATE transaction: "
+                           "use db.engine.write_transaction")
+
+
+def lock_task_row(session: Session, task_id: int) -> ReviewTask:
+    """The task row, locked until the end of the transaction, with fresh values."""
+    _require_writer(session)
+    stmt = select(ReviewTask).where(ReviewTask.id == task_id).execution_options(populate_existing=True)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    task = session.scalar(stmt)
+    if task is None:
+        raise NotFound(f"no review task {task_id}")
+    return task
+
+
+# --- claiming ------------------------------------------------------------------------------
+
+
+def _done_by(reviewer: Reviewer, kind: str) -> Any:
+    """SQL condition: this reviewer already gave a verdict (or a human rating) on the task."""
     if kind == "adjudication":
-        return select(func.count()).where(Review.task_id == ReviewTask.id).scalar_subquery()
-    return (select(func.count(func.distinct(Rating.rater)))
-            .where(Rating.response_id == ReviewTask.response_id, Rating.rater_kind == "human").scalar_subquery())
+        return exists().where(Review.task_id == ReviewTask.id, Review.reviewer_id == reviewer.id)
+    return exists().where(Rating.response_id == ReviewTask.response_id, Rating.rater == reviewer.name,
+                          Rating.rater_kind == "human")
+
+
+def _others_locks(reviewer_id: int, at: datetime) -> Any:
+    return (select(func.count()).where(TaskLock.task_id == ReviewTask.id, TaskLock.expires_at > at,
+                                       TaskLock.reviewer_id != reviewer_id).scalar_subquery())
+
+
+def _free_slot(reviewer_id: int, at: datetime) -> Any:
+    return ReviewTask.verdicts + _others_locks(reviewer_id, at) < ReviewTask.required
 
 
 def claim_next_task(session: Session, reviewer: Reviewer, kind: str, *, at: datetime | None = None,
                     lock_minutes: int = LOCK_MINUTES, skip: tuple[int, ...] = ()) -> ReviewTask | None:
-    """The reviewer's own unexpired lock first; else the oldest open task with a free slot (minus `skip`)."""
+    """The reviewer's own unexpired lock first; else the oldest open task with a free slot (minus `skip`).
+
+    A free slot: verdicts + other reviewers' unexpired locks < required. Concurrent claimants get distinct tasks
+    where slots allow (PostgreSQL: FOR UPDATE SKIP LOCKED, then a re-check under the row lock; SQLite: the
+    BEGIN IMMEDIATE transaction serializes claims), and never more claimants than free slots.
+    """
+    _require_writer(session)
     at = at or now_utc()
-    done = _done_by(reviewer.id, kind)
+    base = select(ReviewTask).where(ReviewTask.kind == kind, ReviewTask.status == TaskStatus.OPEN,
+                                    ~_done_by(reviewer, kind))
     if skip:
-        done = done.union(select(ReviewTask.id).where(ReviewTask.id.in_(skip)))
-    mine = session.scalar(select(ReviewTask).join(TaskLock, TaskLock.task_id == ReviewTask.id).where(
-        TaskLock.reviewer_id == reviewer.id, TaskLock.expires_at > at, ReviewTask.kind == kind,
-        ReviewTask.status == "open", ReviewTask.id.not_in(done)).order_by(ReviewTask.id))
+        base = base.where(ReviewTask.id.not_in(skip))
+    mine = session.scalar(base.join(TaskLock, TaskLock.task_id == ReviewTask.id)
+                          .where(TaskLock.reviewer_id == reviewer.id, TaskLock.expires_at > at)
+                          .order_by(ReviewTask.id).limit(1))
     if mine is not None:
         return mine
-    others_locks = (select(func.count()).where(TaskLock.task_id == ReviewTask.id, TaskLock.expires_at > at,
-                                               TaskLock.reviewer_id != reviewer.id).scalar_subquery())
-    task = session.scalar(select(ReviewTask).where(
-        ReviewTask.kind == kind, ReviewTask.status == "open", ReviewTask.id.not_in(done),
-        _work_count(kind) + others_locks < ReviewTask.overlap).order_by(ReviewTask.id))
-    if task is not None:
-        lock_task(session, task.id, reviewer.id, at + timedelta(minutes=lock_minutes))
-    return task
+    free = base.where(_free_slot(reviewer.id, at)).order_by(ReviewTask.id).limit(1)
+    if session.get_bind().dialect.name != "postgresql":  # BEGIN IMMEDIATE: nobody else is claiming now
+        task = session.scalar(free)
+        if task is not None:
+            set_lock(session, task.id, reviewer.id, at + timedelta(minutes=lock_minutes))
+        return task
+    return _claim_postgres(session, free, reviewer.id, at + timedelta(minutes=lock_minutes), at)
 
 
-def lock_task(session: Session, task_id: int, reviewer_id: int, expires_at: datetime) -> None:
+def _claim_postgres(session: Session, free: Select[Any], reviewer_id: int, expires_at: datetime,
+                    at: datetime) -> ReviewTask | None:
+    """Lock one candidate row (skipping rows other claimants hold, then waiting if that found none), re-check its
+    free slot under the lock, and give the row lock back (savepoint rollback) when the slot is gone."""
+    passed: list[int] = []
+    for _ in range(CLAIM_ATTEMPTS):
+        stmt = free.where(ReviewTask.id.not_in(passed)) if passed else free
+        for skip_locked in (True, False):
+            attempt = session.begin_nested()
+            task: ReviewTask | None = session.scalar(stmt.with_for_update(skip_locked=skip_locked, of=ReviewTask)
+                                                     .execution_options(populate_existing=True))
+            if task is None:
+                attempt.rollback()
+                continue
+            task_id = task.id
+            if _has_free_slot(session, task_id, reviewer_id, at):
+                set_lock(session, task_id, reviewer_id, expires_at)
+                attempt.commit()
+                return task
+            attempt.rollback()  # filled between the scan's snapshot and our row lock
+            passed.append(task_id)
+            break
+        else:
+            return None
+    return None
+
+
+def _has_free_slot(session: Session, task_id: int, reviewer_id: int, at: datetime) -> bool:
+    """Re-read under the row lock (a new statement sees every commit made before the lock was granted)."""
+    return bool(session.scalar(select(func.count()).select_from(ReviewTask)
+                               .where(ReviewTask.id == task_id, ReviewTask.status == TaskStatus.OPEN,
+                                      _free_slot(reviewer_id, at))))
+
+
+def set_lock(session: Session, task_id: int, reviewer_id: int, expires_at: datetime) -> None:
     lock = session.scalar(select(TaskLock).where(TaskLock.task_id == task_id, TaskLock.reviewer_id == reviewer_id))
     if lock is None:
         session.add(TaskLock(task_id=task_id, reviewer_id=reviewer_id, expires_at=expires_at))
@@ -104,70 +180,94 @@ def release_lock(session: Session, task_id: int, reviewer_id: int) -> None:
         session.delete(lock)
 
 
-def get_task_or_raise(session: Session, task_id: int) -> ReviewTask:
-    task = session.get(ReviewTask, task_id)
-    if task is None:
-        raise NotFound(f"no review task {task_id}")
+# --- verdicts and the decision -------------------------------------------------------------
+
+
+def check_verdict(verdict: str, reason: str, edited_turns: list[dict[str, Any]] | None) -> None:
+    if verdict not in VERDICTS:
+        raise ValueError(f"verdict must be one of {', '.join(VERDICTS)}")
+    if verdict in (Verdict.REJECT, Verdict.EDIT) and not reason.strip():
+        raise ValueError(f"a reason is required to {verdict}")
+    if verdict == Verdict.EDIT and not edited_turns:
+        raise ValueError("an edit needs the edited dialogue")
+
+
+def _adjudication_task(session: Session, task_id: int) -> ReviewTask:
+    task = lock_task_row(session, task_id)
+    if task.kind != "adjudication":
+        raise ValueError(f"task {task_id} is a {task.kind} task, not an adjudication")
     return task
 
 
 def submit_review(session: Session, task_id: int, reviewer: Reviewer, verdict: str, reason: str = "",
                   edited_turns: list[dict[str, Any]] | None = None, source: str = "streamlit") -> Review:
-    """Upsert this reviewer's verdict, then decide the candidate once `overlap` verdicts are in."""
-    if verdict not in VERDICTS:
-        raise ValueError(f"verdict must be one of {', '.join(VERDICTS)}")
-    if verdict in ("reject", "edit") and not reason.strip():
-        raise ValueError(f"a reason is required to {verdict}")
-    if verdict == "edit" and not edited_turns:
-        raise ValueError("an edit needs the edited dialogue")
-    task = get_task_or_raise(session, task_id)
-    if task.kind != "adjudication":
-        raise ValueError(f"task {task_id} is a {task.kind} task, not an adjudication")
+    """Upsert this reviewer's verdict and re-decide the task, in the caller's (write) transaction."""
+    check_verdict(verdict, reason, edited_turns)
+    task = _adjudication_task(session, task_id)
     values = {"verdict": verdict, "reason": reason.strip(), "edited_turns": edited_turns, "source": source}
     review = session.scalar(select(Review).where(Review.task_id == task_id, Review.reviewer_id == reviewer.id))
     if review is None:
-        try:
-            with session.begin_nested():
-                review = Review(task_id=task_id, reviewer_id=reviewer.id, **values)
-                session.add(review)
-        except IntegrityError:  # the same reviewer submitted concurrently (two tabs): update that row
-            review = session.scalar(select(Review).where(Review.task_id == task_id, Review.reviewer_id == reviewer.id))
-    assert review is not None
-    for key, value in values.items():
-        setattr(review, key, value)
+        review = Review(task_id=task_id, reviewer_id=reviewer.id, **values)
+        session.add(review)
+    else:
+        for key, value in values.items():
+            setattr(review, key, value)
     release_lock(session, task_id, reviewer.id)
     session.flush()
-    decide_task(session, task)
+    redecide(session, task, reviewer.id, "verdict")
     return review
 
 
-def decide_task(session: Session, task: ReviewTask) -> None:
-    """Majority of accept+edit vs reject once `overlap` verdicts exist; a tie asks for one more reviewer."""
-    verdicts = list(session.scalars(select(Review.verdict).where(Review.task_id == task.id)))
-    if len(verdicts) < task.overlap or task.candidate_id is None:
-        return
-    accepts = sum(v in ("accept", "edit") for v in verdicts)
-    rejects = len(verdicts) - accepts
-    if accepts == rejects:
-        task.overlap += 1
-        return
-    task.status = "done"
-    candidate = session.get_one(Candidate, task.candidate_id)
-    candidate.status = "accepted" if accepts > rejects else "rejected"
+def retract_review(session: Session, task_id: int, reviewer: Reviewer) -> bool:
+    """Remove this reviewer's verdict (an annotation deleted elsewhere, an undo) and re-decide the task."""
+    task = _adjudication_task(session, task_id)
+    review = session.scalar(select(Review).where(Review.task_id == task_id, Review.reviewer_id == reviewer.id))
+    if review is None:
+        return False
+    session.delete(review)
     session.flush()
+    redecide(session, task, reviewer.id, "retract")
+    return True
+
+
+def redecide(session: Session, task: ReviewTask, reviewer_id: int | None, action: str) -> None:
+    """Apply db.decision.decide to all verdicts of a locked task; log the change if anything moved."""
+    verdicts = list(session.scalars(select(Review.verdict).where(Review.task_id == task.id)))
+    decision = decide(verdicts, task.overlap, tied_before=task.tied)
+    candidate = session.get_one(Candidate, task.candidate_id) if task.candidate_id is not None else None
+    before = (candidate.status if candidate else "", task.status)
+    task.verdicts, task.required = len(verdicts), decision.required
+    task.tied = task.tied or decision.how == "tie"
+    task.status, task.decision = decision.task_status.value, decision.how.value
+    if decision.task_status != TaskStatus.DONE:
+        task.decided_at = None
+    elif before[1] != TaskStatus.DONE or task.decided_at is None:
+        task.decided_at = now_utc()
+    if candidate is not None:
+        candidate.status = decision.candidate_status
+    after = (candidate.status if candidate else "", task.status)
+    if after != before:
+        session.add(TaskDecision(task_id=task.id, reviewer_id=reviewer_id, action=action, from_status=before[0],
+                                 to_status=after[0], from_task_status=before[1], to_task_status=after[1],
+                                 accepts=decision.accepts, rejects=decision.rejects, how=decision.how.value))
+    session.flush()
+
+
+# --- ratings -------------------------------------------------------------------------------
 
 
 def submit_ratings(session: Session, task_id: int, reviewer: Reviewer, scores: Mapping[str, int],
                    source: str = "streamlit") -> None:
-    task = get_task_or_raise(session, task_id)
+    task = lock_task_row(session, task_id)
     if task.kind != "rating" or task.response_id is None:
         raise ValueError(f"task {task_id} is not a rating task")
     upsert_ratings(session, task.response_id, reviewer.name, "human", scores, source)
     release_lock(session, task_id, reviewer.id)
     raters = session.scalar(select(func.count(func.distinct(Rating.rater))).where(
         Rating.response_id == task.response_id, Rating.rater_kind == "human")) or 0
-    if raters >= task.overlap:
-        task.status = "done"
+    task.verdicts = raters
+    if raters >= task.required:
+        task.status, task.decided_at = TaskStatus.DONE.value, now_utc()
     session.flush()
 
 
@@ -192,9 +292,13 @@ def upsert_ratings(session: Session, response_id: int, rater: str, rater_kind: s
 
 def open_task_count(session: Session, kind: str) -> int:
     return session.scalar(select(func.count()).select_from(ReviewTask).where(
-        ReviewTask.kind == kind, ReviewTask.status == "open")) or 0
+        ReviewTask.kind == kind, ReviewTask.status == TaskStatus.OPEN)) or 0
 
 
 def active_locks(session: Session, at: datetime | None = None) -> int:
     at = at or now_utc()
     return session.scalar(select(func.count()).select_from(TaskLock).where(TaskLock.expires_at > at)) or 0
+
+
+def decision_log(session: Session, task_id: int) -> list[TaskDecision]:
+    return list(session.scalars(select(TaskDecision).where(TaskDecision.task_id == task_id).order_by(TaskDecision.id)))

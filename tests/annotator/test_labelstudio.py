@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from annotator.errors import LabelStudioError
 from annotator.labelstudio import LabelStudioAdapter
 from annotator.sync import pull_annotations, push_tasks
+from db.engine import write_transaction
 from db.models import Candidate, Rating, Review, Reviewer, ReviewTask
 from db.rubrics import RUBRIC_KEYS
 from tests.factories import make_rating_queue, make_review_queue
@@ -57,7 +58,7 @@ def test_adjudication_round_trip(labelstudio: LabelStudioServer, session_factory
                                   text("edited", "Seeker: scary?\nRecommender: Tail Film (2011)!")], completed_by=u1)
     adapter.annotate(ls_ids[t2], [choice("verdict", "reject")], completed_by=u2)  # no reason: invalid
     for _ in range(2):  # pulling twice changes nothing
-        with session_factory.begin() as s:
+        with write_transaction(session_factory) as s:
             summary = pull_annotations(s, adapter, "adjudication", project)
         assert summary.pulled == 3 and len(summary.invalid) == 1 and "reason is required" in summary.invalid[0]
     with session_factory() as s:
@@ -99,7 +100,7 @@ def test_rating_round_trip(labelstudio: LabelStudioServer, session_factory: sess
     assert ls_id is not None
     adapter.annotate(ls_id, [{"from_name": k, "to_name": "response", "type": "rating", "value": {"rating": 3}}
                              for k in RUBRIC_KEYS])
-    with session_factory.begin() as s:
+    with write_transaction(session_factory) as s:
         assert pull_annotations(s, adapter, "rating", project).pulled == 1
     with session_factory() as s:
         scores = list(s.scalars(select(Rating.score)))

@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from db.engine import write_transaction
 from db.models import Candidate, Rating, Review, ReviewTask
 from db.queries.review import (
     claim_next_task,
@@ -55,7 +56,7 @@ def test_majority_and_tie_escalation(session: Session) -> None:
     submit_review(session, task, a, "accept")
     submit_review(session, task, b, "reject", "bland")
     row = session.get_one(ReviewTask, task)
-    assert (row.status, row.overlap) == ("open", 3)  # tie -> one more reviewer
+    assert (row.status, row.overlap, row.required) == ("open", 2, 3)  # tie -> exactly one more reviewer
     submit_review(session, task, c, "reject", "off topic")
     assert row.status == "done" and session.get_one(Candidate, row.candidate_id).status == "rejected"
 
@@ -83,7 +84,7 @@ def test_concurrent_reviewers_never_lose_a_verdict(session_factory: sessionmaker
     def review(name: str) -> None:
         try:
             barrier.wait()
-            with session_factory.begin() as s:
+            with write_transaction(session_factory) as s:
                 reviewer = get_or_create_reviewer(s, name)
                 submit_review(s, task, reviewer, "accept" if name != "r0" else "reject", "because")
         except BaseException as exc:  # noqa: BLE001
@@ -122,6 +123,8 @@ def test_late_verdict_after_decision_is_kept_and_counted(session: Session) -> No
     row = session.get_one(ReviewTask, task)
     assert row.status == "done" and session.get_one(Candidate, row.candidate_id).status == "accepted"
     submit_review(session, task, b, "reject", "not about the target")  # b's lock had expired; still stored
+    assert (row.status, row.required) == ("open", 3)  # the late verdict made a 1-1 tie: reopened
+    assert session.get_one(Candidate, row.candidate_id).status == "needs_review"
     submit_review(session, task, c, "reject", "bland")
     assert session.scalar(select(func.count()).select_from(Review)) == 3
     assert session.get_one(Candidate, row.candidate_id).status == "rejected"  # the majority of all verdicts

@@ -1,0 +1,95 @@
+"""The decision rule as a pure function, and its bookkeeping in the database (log, retractions, savepoints)."""
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.decision import How, TaskStatus, decide
+from db.models import Candidate, Reviewer, ReviewTask
+from db.queries.review import decision_log, get_or_create_reviewer, retract_review, submit_review
+from tests.factories import make_review_queue
+
+
+@pytest.mark.parametrize("base", [1, 2, 3])
+@pytest.mark.parametrize("n", range(0, 7))
+def test_decide_matches_the_majority_of_every_verdict_mix(base: int, n: int) -> None:
+    for votes in itertools.product(("accept", "edit", "reject"), repeat=n):
+        accepts = sum(v != "reject" for v in votes)
+        rejects = n - accepts
+        d = decide(votes, base)
+        assert (d.accepts, d.rejects) == (accepts, rejects)
+        if n < base:
+            assert (d.task_status, d.candidate_status, d.required) == (TaskStatus.OPEN, "needs_review", base)
+        elif accepts == rejects:
+            assert (d.task_status, d.candidate_status, d.required) == (TaskStatus.OPEN, "needs_review", n + 1)
+        else:
+            assert d.task_status == TaskStatus.DONE and d.required == n
+            assert d.candidate_status == ("accepted" if accepts > rejects else "rejected")
+            assert d.how == (How.UNANIMOUS if 0 in (accepts, rejects) else How.MAJORITY)
+
+
+def test_decide_names_a_broken_tie_and_rejects_unknown_verdicts() -> None:
+    assert decide(["accept", "reject", "reject"], 2, tied_before=True).how == How.ADJUDICATED
+    assert decide(["reject", "reject", "reject"], 2, tied_before=True).how == How.UNANIMOUS
+    with pytest.raises(ValueError):
+        decide(["maybe"], 1)
+
+
+def test_every_change_of_decision_is_logged(session: Session) -> None:
+    (task,) = make_review_queue(session, n=1, overlap=1)
+    a, b, c = (get_or_create_reviewer(session, n) for n in ("a", "b", "c"))
+    submit_review(session, task, a, "accept")                       # needs_review -> accepted
+    submit_review(session, task, b, "reject", "late, stale tab")    # accepted -> needs_review (tie)
+    submit_review(session, task, c, "reject", "bland")              # needs_review -> rejected
+    submit_review(session, task, c, "reject", "bland, really")      # no change: not logged
+    log = [(e.reviewer_id, e.from_status, e.to_status, e.to_task_status, e.how) for e in decision_log(session, task)]
+    assert log == [(a.id, "needs_review", "accepted", "done", "unanimous"),
+                   (b.id, "accepted", "needs_review", "open", "tie"),
+                   (c.id, "needs_review", "rejected", "done", "adjudicated")]
+    assert all(e.at is not None for e in decision_log(session, task))
+
+
+def test_retracting_a_verdict_redecides(session: Session) -> None:
+    (task,) = make_review_queue(session, n=1, overlap=2)
+    a, b, c = (get_or_create_reviewer(session, n) for n in ("a", "b", "c"))
+    submit_review(session, task, a, "accept")
+    submit_review(session, task, b, "accept")
+    submit_review(session, task, c, "reject", "no")
+    row = session.get_one(ReviewTask, task)
+    assert session.get_one(Candidate, row.candidate_id).status == "accepted"
+    assert retract_review(session, task, b) is True
+    assert (row.status, row.required, row.verdicts) == ("open", 3, 2)  # 1-1: one more reviewer
+    assert session.get_one(Candidate, row.candidate_id).status == "needs_review"
+    assert retract_review(session, task, b) is False
+    assert decision_log(session, task)[-1].action == "retract"
+
+
+def test_rolled_back_outer_transaction_leaves_no_savepoint_rows(session_factory: sessionmaker[Session]) -> None:
+    """get_or_create_reviewer writes inside begin_nested(); the outer rollback must remove it on both backends."""
+    with session_factory() as s:
+        (task,) = make_review_queue(s, n=1, overlap=1)
+    with pytest.raises(RuntimeError, match="boom"):
+        with session_factory.begin() as s:
+            get_or_create_reviewer(s, "ghost")
+            with s.begin_nested():
+                s.add(Reviewer(name="ghost-2", role="annotator"))
+            raise RuntimeError("boom")
+    with session_factory() as s:
+        assert s.scalar(select(func.count()).select_from(Reviewer)) == 0
+        assert s.get_one(ReviewTask, task).status == "open"
+
+
+def test_deciding_outside_a_write_transaction_is_refused_on_sqlite(session_factory: sessionmaker[Session],
+                                                                    database_url: str) -> None:
+    with session_factory() as s:
+        (task,) = make_review_queue(s, n=1, overlap=1)
+    with session_factory.begin() as s:
+        reviewer = get_or_create_reviewer(s, "a")
+        if database_url.startswith("sqlite"):
+            with pytest.raises(RuntimeError, match="BEGIN IMMEDIATE"):
+                submit_review(s, task, reviewer, "accept")
+        else:
+            submit_review(s, task, reviewer, "accept")
