@@ -97,11 +97,13 @@ def pull(kind: Kind = "adjudication", as_json: JsonFlag = False) -> None:
 @user_errors
 def export(name: Annotated[str, typer.Option(help="Export name; each run adds a version.")],
            by: Annotated[str, typer.Option(help="Your reviewer name (must be a lead).")],
-           dataset: str = "redial", out: Path = Path("exports"), as_json: JsonFlag = False) -> None:
+           dataset: str = "redial", out: Path = Path("exports"),
+           generator: Annotated[list[str] | None, typer.Option(help="Only candidates of this generator (repeatable).")] = None,
+           as_json: JsonFlag = False) -> None:
     """Export approved augmented dialogues as versioned JSONL + parquet with provenance and sha256."""
     with transaction() as session:
         lead = get_reviewer_or_raise(session, by)
-        record = export_approved(session, dataset, name, lead, out)
+        record = export_approved(session, dataset, name, lead, out, generators=tuple(generator or ()))
         payload = {"name": record.name, "version": record.version, "rows": record.n_rows, "sha256": record.sha256,
                    "path": record.path, **record.params}
     _show("export", payload, as_json)

@@ -1,7 +1,6 @@
 """Versioned export of approved augmented dialogues: JSONL + parquet + manifest, with sha256 and provenance."""
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from collections import Counter
@@ -12,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from annotator.errors import PermissionDenied
+from db.export_files import sha256_file
 from db.models import Candidate, DatasetExport, JudgeVote, Movie, Prototype, Review, Reviewer, ReviewTask
 from db.queries.candidates import candidates_in, tag_target_mentions
 from db.queries.longtail import get_dataset_or_raise
@@ -43,14 +43,6 @@ def export_record(session: Session, candidate: Candidate, dataset: str) -> Expor
                         reviewers=tuple(dict.fromkeys(name for name, _ in reviews)))
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def next_version(session: Session, name: str) -> int:
     return (session.scalar(select(func.max(DatasetExport.version)).where(DatasetExport.name == name)) or 0) + 1
 
@@ -66,17 +58,19 @@ def write_files(records: list[ExportRecord], folder: Path) -> str:
 
 
 def export_approved(session: Session, dataset: str, name: str, lead: Reviewer, out_dir: Path = Path("exports"),
-                    tiers: tuple[str, ...] = ("body", "tail")) -> DatasetExport:
+                    tiers: tuple[str, ...] = ("body", "tail"), generators: tuple[str, ...] = ()) -> DatasetExport:
     """Leads only. Writes exports/<name>/v<N>/{data.jsonl,data.parquet,manifest.json}; one DB row."""
     if lead.role != "lead":
         raise PermissionDenied(f"{lead.name} is a {lead.role}; only leads can export datasets")
     get_dataset_or_raise(session, dataset)
-    candidates = [c for c in session.scalars(candidates_in(dataset, *APPROVED)) if c.tier in tiers]
+    candidates = [c for c in session.scalars(candidates_in(dataset, *APPROVED))
+                  if c.tier in tiers and (not generators or c.generator in generators)]
     records = [export_record(session, c, dataset) for c in candidates]
     version = next_version(session, name)
     folder = out_dir / name / f"v{version}"
     digest = write_files(records, folder)
-    params = {"dataset": dataset, "tiers": list(tiers), "by_tier": dict(Counter(r.tier for r in records)),
+    params = {"dataset": dataset, "tiers": list(tiers), "generators": list(generators),
+              "by_tier": dict(Counter(r.tier for r in records)),
               "by_decision": dict(Counter(r.decision for r in records))}
     try:
         export = DatasetExport(name=name, version=version, created_by=lead.name, path=str(folder / "data.jsonl"),

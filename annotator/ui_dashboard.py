@@ -12,7 +12,7 @@ from db.models import Dataset
 from db.plots import longtail_figure
 from db.queries.dashboard import dashboard_data
 from db.queries.longtail import longtail_summary, movie_mention_counts
-from db.queries.runs import list_runs, run_metrics
+from db.queries.runs import list_runs, run_lineage, run_metrics
 
 
 def _longtail(dataset: str) -> None:
@@ -35,7 +35,9 @@ def render() -> None:
         datasets = list(session.scalars(select(Dataset.name).order_by(Dataset.name)))
         data = dashboard_data(session)
         acceptance, throughput, ratings = data.acceptance, data.throughput, data.ratings
+        lineage = run_lineage(session)
         runs = [{"run": r.name, "model": r.model, "status": r.status, "device": r.device,
+                 "augmented with": ", ".join(lineage.get(r.id, [])) or "-",
                  **{k: round(v, 4) for k, v in run_metrics(session, r.id, "test").get("test", {}).items()
                     if k in ("recall@10", "tail_recall@10", "coverage@10")}} for r in list_runs(session)]
     st.header("Long tail")

@@ -47,7 +47,7 @@ def pick_prototypes(movie_to_rows: dict[int, list[int]], neighbour_scores: np.nd
 def add_cold_start_prototypes(session: Session, dataset: str, movie_ids: list[int], tiers: dict[int, str],
                               dialogues: list[Dialogue], emb: np.ndarray, neighbours: np.ndarray,
                               scores: np.ndarray, encoder_path: str | None) -> int:
-    """Body/tail movies with no dialogue in the chosen splits: the prototype is the dialogue closest to the
+    """Catalog movies with no dialogue in the chosen splits: the prototype is the dialogue closest to the
     movie's own text (title, genres, plot). Uses catalogue metadata only, never another split's dialogues."""
     if not movie_ids or not dialogues:
         return 0
@@ -75,7 +75,7 @@ def select_prototypes(session: Session, dataset: str, weights: SimilarityWeights
                       splits: Sequence[str] = ("train",), encoder_path: str | None = None,
                       cold_start: bool = False, progress: bool = True) -> PrototypeSummary:
     dialogues = list_dialogues(session, dataset, splits)
-    tiers = movie_tiers(session, dataset)
+    tiers: dict[int, str] = dict(movie_tiers(session, dataset, splits=splits))  # counted on these splits only
     movie_to_rows: dict[int, list[int]] = defaultdict(list)
     movie_sets = []
     for row, dialogue in enumerate(dialogues):
@@ -95,10 +95,10 @@ def select_prototypes(session: Session, dataset: str, weights: SimilarityWeights
     for movie, row in chosen.items():
         save_prototype(session, movie, tiers[movie], dialogues, row, float(scores[row].mean()) if scores.size else 0.0,
                        dict(weights.__dict__), neighbours, scores)
-    cold = [m for m, t in sorted(tiers.items()) if t in ("body", "tail") and m not in movie_to_rows
-            and m not in existing] if cold_start else []
-    n_cold = add_cold_start_prototypes(session, dataset, cold, dict(tiers), dialogues, emb, neighbours, scores,
-                                       encoder_path)
+    # cold start: catalog movies never mentioned in these splits (zero mentions: tail); no other split is looked at
+    cold = [m.id for m in list_movies(session, dataset) if m.id not in tiers and m.id not in existing] if cold_start else []
+    n_cold = add_cold_start_prototypes(session, dataset, cold, {**tiers, **dict.fromkeys(cold, "tail")}, dialogues,
+                                       emb, neighbours, scores, encoder_path)
     session.flush()
     return PrototypeSummary(dataset, len(dialogues), len(movie_to_rows), len(chosen),
                             len(movie_to_rows) - len(chosen), round(t1 - t0, 2), round(t2 - t1, 2), n_cold)

@@ -6,6 +6,7 @@ Weights never come from a hub at run time: the default is the all-MiniLM-L6-v2 c
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -40,21 +41,55 @@ def load_sentence_encoder(path: str | None = None, device: str = "cpu") -> Sente
     return SentenceTransformer(resolved, device=device)
 
 
+def _text_key(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+def _store_paths(cache_dir: Path, model: str, max_seq_length: int) -> tuple[Path, Path]:
+    tag = hashlib.sha256(f"{model}\x1e{max_seq_length}".encode()).hexdigest()[:16]
+    return cache_dir / f"store-{tag}.keys.json", cache_dir / f"store-{tag}.npy"
+
+
+def _load_store(keys_path: Path, vecs_path: Path) -> dict[str, NDArray[np.float32]]:
+    if not keys_path.exists() or not vecs_path.exists():
+        return {}
+    keys = json.loads(keys_path.read_text())
+    vectors: NDArray[np.float32] = np.load(vecs_path)
+    if len(keys) != len(vectors):  # a torn pair (two writers): start over rather than trust it
+        return {}
+    return dict(zip(keys, vectors, strict=True))
+
+
+def _save_store(keys_path: Path, vecs_path: Path, store: dict[str, NDArray[np.float32]]) -> None:
+    keys_path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = f".{os.getpid()}.tmp"
+    np.save(vecs_path.with_suffix(suffix + ".npy"), np.stack(list(store.values())))
+    keys_path.with_suffix(suffix).write_text(json.dumps(list(store)))
+    os.replace(vecs_path.with_suffix(suffix + ".npy"), vecs_path)
+    os.replace(keys_path.with_suffix(suffix), keys_path)
+
+
 def encode_texts(texts: list[str], path: str | None = None, *, cache_dir: Path | None = DEFAULT_CACHE,
                  batch_size: int = 128, progress: bool = True, device: str = "cpu",
                  max_seq_length: int = 128) -> NDArray[np.float32]:
-    """L2-normalised float32 embeddings [n, d]; cached on disk by model + length + texts."""
+    """L2-normalised float32 embeddings [n, d]; cached on disk per text (content hash), so any subset or
+    superset of texts already seen is encoded only for what is new."""
     resolved = path or default_encoder_path()
-    digest = hashlib.sha256("\x1e".join([resolved, str(max_seq_length), *texts]).encode()).hexdigest()[:32]
-    cache_file = cache_dir / f"{digest}.npy" if cache_dir else None
-    if cache_file is not None and cache_file.exists():
-        cached: NDArray[np.float32] = np.load(cache_file)
-        return cached
-    model = load_sentence_encoder(resolved, device)
-    model.max_seq_length = max_seq_length
-    vectors = model.encode(texts, batch_size=batch_size, show_progress_bar=progress and len(texts) > batch_size,
-                           convert_to_numpy=True, normalize_embeddings=True).astype(np.float32)
-    if cache_file is not None:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        np.save(cache_file, vectors)
-    return vectors
+    store: dict[str, NDArray[np.float32]] = {}
+    paths = _store_paths(cache_dir, resolved, max_seq_length) if cache_dir else None
+    if paths is not None:
+        store = _load_store(*paths)
+    keys = [_text_key(t) for t in texts]
+    missing = list(dict.fromkeys(t for t, k in zip(texts, keys, strict=True) if k not in store))
+    if missing:
+        model = load_sentence_encoder(resolved, device)
+        model.max_seq_length = max_seq_length
+        fresh = model.encode(missing, batch_size=batch_size, show_progress_bar=progress and len(missing) > batch_size,
+                             convert_to_numpy=True, normalize_embeddings=True).astype(np.float32)
+        store.update(zip((_text_key(t) for t in missing), fresh, strict=True))
+        if paths is not None:
+            _save_store(*paths, store)
+    if not texts:
+        dim = int(load_sentence_encoder(resolved, device).get_sentence_embedding_dimension() or 0)
+        return np.zeros((0, dim), dtype=np.float32)
+    return np.stack([store[k] for k in keys]).astype(np.float32)

@@ -359,3 +359,16 @@ class RunMetric(Base):
     split: Mapped[str] = mapped_column(String(16))
     name: Mapped[str] = mapped_column(String(64))
     value: Mapped[float] = mapped_column(Float)
+
+
+class RunExport(Base):
+    """Lineage: an exported dataset (verified by sha256) that fed a training run."""
+
+    __tablename__ = "run_exports"
+    __table_args__ = (UniqueConstraint("run_id", "path"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("training_runs.id", ondelete="CASCADE"), index=True)
+    export_id: Mapped[int | None] = mapped_column(ForeignKey("exports.id", ondelete="SET NULL"), index=True)
+    path: Mapped[str] = mapped_column(String(1024))
+    sha256: Mapped[str] = mapped_column(String(64))
+    rows: Mapped[int] = mapped_column(Integer)

@@ -29,7 +29,9 @@ class TrainConfig(BaseModel):
     encoder_lr: float = 2e-5
     train_splits: tuple[str, ...] = ("train",)
     test_splits: tuple[str, ...] = ("test",)
+    train_fraction: float = Field(default=1.0, gt=0.0, le=1.0)  # a seeded share of train conversations (learning curves)
     valid_fraction: float = 0.1
+    valid_splits: tuple[str, ...] = ()  # the dataset's own validation split (INSPIRED: dev); else valid_fraction
     augmented_exports: tuple[Path, ...] = ()
     max_context_turns: int = 8
     epochs: int = 20
@@ -52,6 +54,7 @@ class TrainConfig(BaseModel):
     prototype_weight: float = 0.01
     patience: int = 3
     eval_ks: tuple[int, ...] = (1, 10, 50)
+    bootstrap: int = 1000  # conversation resamples for the 95% intervals
     seed: int = 42
     device: str = "auto"
     output_dir: Path = Path("runs")

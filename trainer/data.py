@@ -15,10 +15,11 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from db.export_files import verify_export
 from db.models import RelevanceLabel
 from db.queries.corpus import list_dialogues, list_movies
-from db.queries.longtail import Tier, movie_tiers
-from db.types import Dialogue, ExportRecord, MovieInfo
+from db.queries.longtail import TIERS, Tier, movie_tiers
+from db.types import Dialogue, ExportRecord, MovieInfo, Turn
 
 
 @dataclass(frozen=True)
@@ -33,20 +34,34 @@ class RecSample:
 
 @dataclass
 class ItemCatalog:
+    """Every movie of the dataset's movie list (db.queries.corpus.list_movies), whatever the splits mention.
+
+    `tiers`: counted on the training split(s), what training decisions use; None = never mentioned in train.
+    `corpus_tiers`: the paper's definition (mentions in the whole corpus, test included), for reporting only.
+    """
+
     movie_ids: list[int]
     titles: list[str]
     texts: list[str]
-    tiers: list[Tier]
+    tiers: list[Tier | None]
+    corpus_tiers: list[Tier | None] = field(default_factory=list)
     index: dict[int, int] = field(init=False)
 
     def __post_init__(self) -> None:
         self.index = {movie: i for i, movie in enumerate(self.movie_ids)}
+        if not self.corpus_tiers:
+            self.corpus_tiers = list(self.tiers)
 
     def __len__(self) -> int:
         return len(self.movie_ids)
 
     def tier_masks(self) -> dict[str, np.ndarray]:
-        return {tier: np.array([t == tier for t in self.tiers]) for tier in ("head", "body", "tail")}
+        """Item subsets reported as <name>_recall@k: head/body/tail by the paper's corpus counts, train_<tier> by
+        train counts, and `unseen` (never mentioned in train: pure zero-shot)."""
+        masks = {tier: np.array([t == tier for t in self.corpus_tiers], dtype=bool) for tier in TIERS}
+        masks.update({f"train_{tier}": np.array([t == tier for t in self.tiers], dtype=bool) for tier in TIERS})
+        masks["unseen"] = np.array([t is None for t in self.tiers], dtype=bool)
+        return masks
 
 
 SoftLabels = dict[int, float]  # item index -> weight (sums to 1)
@@ -72,11 +87,12 @@ def item_text(movie: MovieInfo) -> str:
     return f"{movie.title}. {genres}. {movie.plot}".strip()
 
 
-def build_catalog(movies: Sequence[MovieInfo], tiers: dict[int, Tier]) -> ItemCatalog:
-    """Items = movies with a tier (mentioned at least once in the original corpus)."""
-    kept = [m for m in movies if m.id in tiers]
-    return ItemCatalog([m.id for m in kept], [m.title for m in kept], [item_text(m) for m in kept],
-                       [tiers[m.id] for m in kept])
+def build_catalog(movies: Sequence[MovieInfo], tiers: dict[int, Tier],
+                  corpus_tiers: dict[int, Tier] | None = None) -> ItemCatalog:
+    """Items = every movie given (the dataset's full list), tiers by train counts (+ corpus tiers to report)."""
+    corpus = corpus_tiers if corpus_tiers is not None else tiers
+    return ItemCatalog([m.id for m in movies], [m.title for m in movies], [item_text(m) for m in movies],
+                       [tiers.get(m.id) for m in movies], [corpus.get(m.id) for m in movies])
 
 
 def render_turn(role: str, text: str) -> str:
@@ -87,7 +103,7 @@ def samples_from_dialogue(dialogue: Dialogue, catalog: ItemCatalog, max_turns: i
     samples: list[RecSample] = []
     history: list[str] = []
     seen: list[int] = []
-    for position, turn in enumerate(dialogue.turns):
+    for position, turn in enumerate(merge_turns(dialogue.turns)):
         items = [catalog.index[m] for m in turn.movie_ids if m in catalog.index]
         if turn.role == "recommender" and items and history:
             context = "\n".join(reversed(history[-max_turns:]))  # newest first: truncation drops the oldest
@@ -99,8 +115,23 @@ def samples_from_dialogue(dialogue: Dialogue, catalog: ItemCatalog, max_turns: i
     return samples
 
 
+def merge_turns(turns: Sequence[Turn]) -> list[Turn]:
+    """Consecutive messages of one sender become one turn (texts joined by a space, mentions in order), as
+    CRSLab / UniCRS do; applied to every source, so raw ReDial/INSPIRED and pre-merged files give the same rows."""
+    merged: list[Turn] = []
+    for turn in turns:
+        if merged and merged[-1].role == turn.role:
+            last = merged[-1]
+            merged[-1] = Turn(role=last.role, text=f"{last.text} {turn.text}".strip(),
+                              movie_ids=tuple(dict.fromkeys(last.movie_ids + turn.movie_ids)))
+        else:
+            merged.append(turn)
+    return merged
+
+
 def read_export(path: Path) -> list[Dialogue]:
-    """Approved augmented dialogues from an export JSONL (lines are ExportRecord)."""
+    """Approved augmented dialogues from an export JSONL (lines are ExportRecord), after checking its sha256."""
+    verify_export(path)
     dialogues = []
     with path.open(encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
@@ -111,6 +142,16 @@ def read_export(path: Path) -> list[Dialogue]:
             dialogues.append(Dialogue(conversation_id=-record.candidate_id, external_id=f"cand-{record.candidate_id}",
                                       dataset=record.dataset, split="train", origin="augmented", turns=record.turns))
     return dialogues
+
+
+def subsample(dialogues: list[Dialogue], fraction: float, seed: int) -> list[Dialogue]:
+    """A seeded share of the conversations (the same ones for the same seed; smaller shares are subsets)."""
+    if fraction >= 1.0:
+        return dialogues
+    order = list(range(len(dialogues)))
+    random.Random(seed).shuffle(order)
+    keep = set(order[: round(len(dialogues) * fraction)])
+    return [d for i, d in enumerate(dialogues) if i in keep]
 
 
 def split_valid(samples: list[RecSample], fraction: float, seed: int) -> tuple[list[RecSample], list[RecSample]]:
@@ -126,11 +167,17 @@ def expand(dialogues: Iterable[Dialogue], catalog: ItemCatalog, max_turns: int) 
 
 
 def load_rec_data(session: Session, dataset: str, train_splits: Sequence[str], test_splits: Sequence[str],
-                  *, valid_fraction: float = 0.1, exports: Sequence[Path] = (), max_turns: int = 8,
-                  seed: int = 42, min_relevance: float | None = None) -> RecData:
-    catalog = build_catalog(list_movies(session, dataset), movie_tiers(session, dataset))
-    train_all = expand(list_dialogues(session, dataset, train_splits), catalog, max_turns)
-    train, valid = split_valid(train_all, valid_fraction, seed)
+                  *, valid_fraction: float = 0.1, valid_splits: Sequence[str] = (), exports: Sequence[Path] = (),
+                  max_turns: int = 8, seed: int = 42, min_relevance: float | None = None,
+                  train_fraction: float = 1.0) -> RecData:
+    """Validation: the dataset's own `valid_splits` when given, else `valid_fraction` of train conversations."""
+    catalog = build_catalog(list_movies(session, dataset), movie_tiers(session, dataset, splits=train_splits),
+                            movie_tiers(session, dataset))
+    train_all = expand(subsample(list_dialogues(session, dataset, train_splits), train_fraction, seed), catalog, max_turns)
+    if valid_splits:
+        train, valid = train_all, expand(list_dialogues(session, dataset, valid_splits), catalog, max_turns)
+    else:
+        train, valid = split_valid(train_all, valid_fraction, seed)
     for export in exports:
         train.extend(expand(read_export(export), catalog, max_turns))
     test = expand(list_dialogues(session, dataset, test_splits), catalog, max_turns)

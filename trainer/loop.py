@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,6 +14,7 @@ from tqdm import tqdm
 
 from trainer.config import TrainConfig
 from trainer.data import ItemCatalog, RecSample, SoftLabels
+from trainer.evaluation import EvalRows, Report, exclude_items, protocol_report, topk_random_ties
 from trainer.losses import (
     ACFLParams,
     acfl_loss,
@@ -24,7 +26,7 @@ from trainer.losses import (
     multilabel_soft_ce,
     prototype_compactness,
 )
-from trainer.metrics import recall_at_k, recommendation_report
+from trainer.metrics import recall_at_k
 
 
 @dataclass
@@ -34,6 +36,7 @@ class Features:
     targets: Tensor         # [n]
     soft: list[SoftLabels | None] = field(default_factory=list)  # multi-label soft targets (two-stage)
     texts: list[str] = field(default_factory=list)                # raw contexts, for a fine-tuned encoder
+    conversations: list[int] = field(default_factory=list)        # conversation of each row (bootstrap unit)
 
     def __len__(self) -> int:
         return len(self.contexts)
@@ -43,7 +46,8 @@ def make_features(samples: Sequence[RecSample], context_vectors: dict[str, np.nd
                   soft: Sequence[SoftLabels | None] = ()) -> Features:
     text = torch.from_numpy(np.stack([context_vectors[s.context] for s in samples])) if samples else torch.zeros(0, 1)
     targets = torch.tensor([s.target for s in samples], dtype=torch.long)  # long even when empty
-    return Features(text.float(), [s.context_items for s in samples], targets, list(soft), [s.context for s in samples])
+    return Features(text.float(), [s.context_items for s in samples], targets, list(soft), [s.context for s in samples],
+                    [s.conversation_id for s in samples])
 
 
 def batch_text(model: nn.Module, feats: Features, idx: Tensor | slice, device: torch.device) -> Tensor:
@@ -168,22 +172,49 @@ def pretrain_multilabel(model: nn.Module, feats: Features, cfg: TrainConfig, n_i
 
 
 @torch.no_grad()
-def rank_items(model: nn.Module, feats: Features, n_items: int, device: torch.device, k: int = 50,
-               batch_size: int = 512) -> np.ndarray:
+def rank_items(model: nn.Module, feats: Features, n_items: int, device: torch.device, k: int = 50, *,
+               exclude_context: bool = False, seed: int = 0, batch_size: int = 512) -> np.ndarray:
+    """Top-k over the whole catalog (optionally without each row's context items); ties in a seeded random order."""
     model.eval()
+    permutation = torch.randperm(n_items, generator=torch.Generator().manual_seed(seed)).to(device)
     out = []
     for start in range(0, len(feats), batch_size):
-        text = batch_text(model, feats, slice(start, start + batch_size), device)
-        ctx = context_matrix(feats.contexts[start:start + batch_size], n_items, device)
-        out.append(model(text, ctx).topk(min(k, n_items), dim=-1).indices.cpu())
+        window = slice(start, start + batch_size)
+        contexts = feats.contexts[window]
+        scores = model(batch_text(model, feats, window, device), context_matrix(contexts, n_items, device)).float()
+        if exclude_context:
+            scores = exclude_items(scores, contexts)
+        out.append(topk_random_ties(scores, k, permutation).cpu())
     return torch.cat(out).numpy() if out else np.zeros((0, k), dtype=np.int64)
 
 
 def evaluate_model(model: nn.Module, feats: Features, catalog: ItemCatalog, train_counts: np.ndarray,
-                   item_embeddings: np.ndarray, device: torch.device, ks: Sequence[int]) -> dict[str, float]:
-    ranked = rank_items(model, feats, len(catalog), device, k=max(ks))
-    return recommendation_report(ranked, feats.targets.numpy(), tiers=catalog.tier_masks(),
-                                 popularity=train_counts.astype(np.float64), item_embeddings=item_embeddings, ks=ks)
+                   item_embeddings: np.ndarray, device: torch.device, ks: Sequence[int], *,
+                   n_boot: int = 1000, seed: int = 0) -> Report:
+    """Both protocols (trainer.evaluation): standard names as they were, novel ones prefixed `novel_`."""
+    rows = EvalRows(feats.targets.numpy(), feats.contexts, np.asarray(feats.conversations, dtype=np.int64))
+    report: Report = {"catalog_size": float(len(catalog))}
+    everything = np.ones(len(rows.targets), dtype=bool)
+    for prefix, exclude, keep in (("", False, everything), ("novel_", True, rows.novel())):
+        ranked = rank_items(model, feats, len(catalog), device, k=max(ks), exclude_context=exclude, seed=seed)
+        part = protocol_report(ranked, rows, keep, catalog.tier_masks(), train_counts.astype(np.float64),
+                               item_embeddings, ks, n_boot, seed)
+        report.update({f"{prefix}{name}": value for name, value in part.items()})
+    return report
+
+
+@contextmanager
+def as_evaluated(model: nn.Module, train_counts: Tensor, impute_cold_items: bool) -> Iterator[None]:
+    """Score with cold items imputed, as the final evaluation will, then restore the trained values."""
+    if not impute_cold_items or not hasattr(model, "impute_cold_items"):
+        yield
+        return
+    saved = {k: v.detach().clone() for k, v in model.state_dict().items() if k in ("item_bias", "item_free.weight")}
+    model.impute_cold_items(train_counts)
+    try:
+        yield
+    finally:
+        model.load_state_dict(saved, strict=False)
 
 
 def fit(model: nn.Module, train: Features, valid: Features, cfg: TrainConfig, train_counts: np.ndarray,
@@ -199,7 +230,8 @@ def fit(model: nn.Module, train: Features, valid: Features, cfg: TrainConfig, tr
     best, best_state, stale = -math.inf, None, 0
     for epoch in range(cfg.epochs):
         loss = train_epoch(model, train, loss_fn, optimizer, cfg, n_items, device, generator, weights, progress)
-        ranked = rank_items(model, valid, n_items, device, k=10)
+        with as_evaluated(model, counts.to(device), cfg.impute_cold_items):  # select the model that is evaluated
+            ranked = rank_items(model, valid, n_items, device, k=10, seed=cfg.seed)
         score = recall_at_k(ranked, valid.targets.numpy(), 10) if len(valid) else -loss
         history.append({"epoch": epoch + 1, "loss": loss, "valid_recall@10": score})
         if progress:

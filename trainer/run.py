@@ -13,9 +13,11 @@ from torch import nn
 
 from db.embeddings import default_encoder_path, encode_texts
 from db.engine import write_transaction
-from db.queries.runs import create_run, finish_run, get_run_or_raise, record_metrics
+from db.export_files import verify_export
+from db.queries.runs import create_run, finish_run, get_run_or_raise, link_run_exports, record_metrics
 from trainer.config import TrainConfig
 from trainer.data import RecData, load_rec_data
+from trainer.evaluation import Report
 from trainer.loop import (
     Features,
     batch_text,
@@ -34,7 +36,7 @@ class RunResult:
     run_id: int
     name: str
     device: str
-    metrics: dict[str, dict[str, float]]
+    metrics: dict[str, Report]
     history: list[dict[str, float]] = field(default_factory=list)
     checkpoint: str | None = None
 
@@ -48,7 +50,9 @@ def seed_everything(seed: int) -> None:
 def load_data(session_factory: sessionmaker[Session], cfg: TrainConfig) -> RecData:
     with session_factory() as session:
         return load_rec_data(session, cfg.dataset, cfg.train_splits, cfg.test_splits,
-                             valid_fraction=cfg.valid_fraction, exports=cfg.augmented_exports,
+                             valid_fraction=cfg.valid_fraction, valid_splits=cfg.valid_splits,
+                             train_fraction=cfg.train_fraction,
+                             exports=cfg.augmented_exports,
                              max_turns=cfg.max_context_turns, seed=cfg.seed,
                              min_relevance=cfg.two_stage.min_relevance if cfg.two_stage.enabled else None)
 
@@ -109,15 +113,18 @@ def run(cfg: TrainConfig, session_factory: sessionmaker[Session], progress: bool
         force: bool = False) -> RunResult:
     seed_everything(cfg.seed)
     device = resolve_device(cfg.device)
+    exports = [verify_export(path) for path in cfg.augmented_exports]  # refuse a changed file before any work
     data = load_data(session_factory, cfg)
     with write_transaction(session_factory) as session:
         run_id = create_run(session, cfg.name, cfg.model, json.loads(cfg.model_dump_json()), str(device), force).id
+        link_run_exports(session, run_id, exports)
     try:
         vectors, item_emb = embed(data, cfg, progress)
         feats = features(data, vectors)
         model = build_model(cfg, data, item_emb, item_emb.shape[1]).to(device)
         history = train_model(model, cfg, data, feats, device, progress)
-        metrics = {split: evaluate_model(model, f, data.catalog, data.train_counts(), item_emb, device, cfg.eval_ks)
+        metrics = {split: evaluate_model(model, f, data.catalog, data.train_counts(), item_emb, device, cfg.eval_ks,
+                                         n_boot=cfg.bootstrap, seed=cfg.seed)
                    for split, f in (("valid", feats[1]), ("test", feats[2]))}
         checkpoint = save_checkpoint(model, cfg, data)
     except BaseException:
@@ -131,7 +138,7 @@ def run(cfg: TrainConfig, session_factory: sessionmaker[Session], progress: bool
     return RunResult(run_id, cfg.name, str(device), metrics, history, str(checkpoint))
 
 
-def evaluate_run(name: str, session_factory: sessionmaker[Session], progress: bool = False) -> dict[str, float]:
+def evaluate_run(name: str, session_factory: sessionmaker[Session], progress: bool = False) -> Report:
     """Reload a finished run's checkpoint, evaluate on its test splits, store the metrics again."""
     with session_factory() as session:
         stored = get_run_or_raise(session, name)
@@ -146,7 +153,8 @@ def evaluate_run(name: str, session_factory: sessionmaker[Session], progress: bo
     model.load_state_dict(torch.load(checkpoint, map_location=device))
     model.to(device)
     test = make_features(data.test, vectors)
-    metrics = evaluate_model(model, test, data.catalog, data.train_counts(), item_emb, device, cfg.eval_ks)
+    metrics = evaluate_model(model, test, data.catalog, data.train_counts(), item_emb, device, cfg.eval_ks,
+                             n_boot=cfg.bootstrap, seed=cfg.seed)
     with write_transaction(session_factory) as session:
         record_metrics(session, run_id, "test", metrics)
     return metrics

@@ -1,6 +1,7 @@
 """Long-tail segmentation: head (>= head_min mentions), body, tail (<= tail_max mentions)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Literal
 
@@ -9,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from db.errors import NotFound
 from db.models import Conversation, Dataset, Mention, Movie, Utterance
+from db.settings import get_settings
 
 Tier = Literal["head", "body", "tail"]
 CountSource = Literal["corpus", "catalog"]
@@ -68,9 +70,11 @@ def get_dataset_or_raise(session: Session, name: str) -> Dataset:
 
 
 def movie_mention_counts(
-    session: Session, dataset: str, source: CountSource = "corpus", origin: str = "original"
+    session: Session, dataset: str, source: CountSource = "corpus", origin: str = "original",
+    splits: Sequence[str] | None = None,
 ) -> dict[int, int]:
-    """Movie id -> number of mentions: utterance mentions in the ingested corpus, or the catalog's count."""
+    """Movie id -> number of mentions: utterance mentions in the ingested corpus (optionally only in `splits`),
+    or the catalog's count."""
     ds = get_dataset_or_raise(session, dataset)
     if source == "catalog":
         rows = session.execute(select(Movie.id, Movie.catalog_mentions)
@@ -83,6 +87,8 @@ def movie_mention_counts(
         .where(Conversation.dataset_id == ds.id, Conversation.origin == origin)
         .group_by(Mention.movie_id)
     )
+    if splits:
+        stmt = stmt.where(Conversation.split.in_(list(splits)))
     return {movie: int(n) for movie, n in session.execute(stmt)}
 
 
@@ -101,12 +107,28 @@ def summarise_tiers(dataset: str, source: CountSource, counts: dict[int, int],
     return LongTailSummary(dataset, source, thresholds, total_titles, total_mentions, tuple(shares))
 
 
+def configured_thresholds() -> TierThresholds:
+    """The one place tier thresholds come from: LUMICRS_HEAD_MIN / LUMICRS_TAIL_MAX (default 6 / 1)."""
+    settings = get_settings()
+    return TierThresholds(settings.head_min_mentions, settings.tail_max_mentions)
+
+
 def longtail_summary(session: Session, dataset: str, source: CountSource = "corpus",
                      thresholds: TierThresholds | None = None) -> LongTailSummary:
-    thresholds = thresholds or TierThresholds()
+    thresholds = thresholds or configured_thresholds()
     return summarise_tiers(dataset, source, movie_mention_counts(session, dataset, source), thresholds)
 
 
 def movie_tiers(session: Session, dataset: str, source: CountSource = "corpus",
-                thresholds: TierThresholds | None = None) -> dict[int, Tier]:
-    return assign_tiers(movie_mention_counts(session, dataset, source), thresholds or TierThresholds())
+                thresholds: TierThresholds | None = None, splits: Sequence[str] | None = None) -> dict[int, Tier]:
+    """Tiers by mention counts; `splits` restricts the count (training decisions use the train split only)."""
+    counts = movie_mention_counts(session, dataset, source, splits=splits)
+    return assign_tiers(counts, thresholds or configured_thresholds())
+
+
+TRAIN_SPLITS: tuple[str, ...] = ("train",)
+
+
+def train_tiers(session: Session, dataset: str, splits: Sequence[str] = TRAIN_SPLITS) -> dict[int, Tier]:
+    """Tiers counted on the training split(s) only: what every training or augmentation decision uses."""
+    return movie_tiers(session, dataset, splits=splits)

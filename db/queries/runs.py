@@ -1,6 +1,7 @@
 """Training runs and their metrics."""
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -8,7 +9,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from db.errors import Conflict, NotFound
-from db.models import RunMetric, TrainingRun
+from db.export_files import VerifiedExport
+from db.models import DatasetExport, RunExport, RunMetric, TrainingRun
 
 
 def create_run(session: Session, name: str, model: str, config: dict[str, Any], device: str,
@@ -47,10 +49,12 @@ def finish_run(session: Session, run_id: int, status: str, checkpoint_path: str 
     run.finished_at = datetime.now(timezone.utc)
 
 
-def record_metrics(session: Session, run_id: int, split: str, metrics: dict[str, float]) -> None:
-    """Replace this run's metrics for `split` (re-evaluating is idempotent)."""
+def record_metrics(session: Session, run_id: int, split: str, metrics: Mapping[str, float | None]) -> None:
+    """Replace this run's metrics for `split` (re-evaluating is idempotent). An undefined metric (None) is not
+    stored: absent means undefined, never 0."""
     session.execute(delete(RunMetric).where(RunMetric.run_id == run_id, RunMetric.split == split))
-    session.add_all(RunMetric(run_id=run_id, split=split, name=k, value=float(v)) for k, v in metrics.items())
+    session.add_all(RunMetric(run_id=run_id, split=split, name=k, value=float(v)) for k, v in metrics.items()
+                    if v is not None)
     session.flush()
 
 
@@ -66,3 +70,23 @@ def run_metrics(session: Session, run_id: int, split: str | None = None) -> dict
 
 def list_runs(session: Session) -> list[TrainingRun]:
     return list(session.scalars(select(TrainingRun).order_by(TrainingRun.started_at.desc())))
+
+
+def link_run_exports(session: Session, run_id: int, exports: Sequence[VerifiedExport]) -> None:
+    """Record which verified export files fed a run (matched to their export rows by sha256)."""
+    for export in exports:
+        row = session.scalar(select(DatasetExport).where(DatasetExport.sha256 == export.sha256)
+                             .order_by(DatasetExport.id.desc()).limit(1))
+        session.add(RunExport(run_id=run_id, export_id=row.id if row else None, path=str(export.path),
+                              sha256=export.sha256, rows=export.rows))
+    session.flush()
+
+
+def run_lineage(session: Session) -> dict[int, list[str]]:
+    """Run id -> 'name vN (rows)' of the exports that fed it."""
+    rows = session.execute(select(RunExport.run_id, DatasetExport.name, DatasetExport.version, RunExport.rows, RunExport.path)
+                           .outerjoin(DatasetExport, DatasetExport.id == RunExport.export_id).order_by(RunExport.id))
+    lineage: dict[int, list[str]] = {}
+    for run_id, name, version, n, path in rows:
+        lineage.setdefault(run_id, []).append(f"{name} v{version} ({n} rows)" if name else f"{path} ({n} rows)")
+    return lineage

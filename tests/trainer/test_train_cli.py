@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -50,11 +51,23 @@ def test_export_records_become_augmented_dialogues(tmp_path: Path) -> None:
                           turns=(Turn(role="seeker", text="x"),), prototype_conversation_id=1, generator="g",
                           pass_votes=5, decision="auto_accepted")
     path = tmp_path / "export.jsonl"
-    path.write_text(record.model_dump_json() + "\n" + "{broken\n")
+
+    def write(text: str, manifest_of: str | None = None) -> None:
+        path.write_text(text)
+        digest = hashlib.sha256((manifest_of if manifest_of is not None else text).encode()).hexdigest()
+        (tmp_path / "manifest.json").write_text(json.dumps({"sha256": digest, "rows": text.count("\n")}))
+
+    write(record.model_dump_json() + "\n" + "{broken\n")
     with pytest.raises(ValueError, match="export.jsonl:2"):
         read_export(path)
-    path.write_text(record.model_dump_json() + "\n")
+    write(record.model_dump_json() + "\n")
     assert read_export(path)[0].origin == "augmented"
+    write(record.model_dump_json() + "\n", manifest_of="what was exported\n")  # tampered after export
+    with pytest.raises(ValueError, match="does not match its manifest"):
+        read_export(path)
+    (tmp_path / "manifest.json").unlink()
+    with pytest.raises(ValueError, match="no manifest.json"):
+        read_export(path)
 
 
 def test_config_errors_name_the_file(tmp_path: Path) -> None:
@@ -86,7 +99,10 @@ def test_train_one_epoch_then_evaluate(database_url: str, session_factory: sessi
         assert run is not None and run.status == "finished"
         stored = {m.name: m.value for m in session.scalars(select(RunMetric).where(RunMetric.split == "test"))}
     # 6 items, so every item is in the top 10: recall@10 = 1 and recall@50 = 1
-    assert stored["recall@10"] == pytest.approx(1.0) and "tail_recall@10" in stored
+    assert stored["recall@10"] == pytest.approx(1.0) and stored["catalog_size"] == 6
+    assert ("tail_recall@10" in stored) == (stored["rows_tail"] > 0)  # an empty subset is undefined, not 0
+    assert stored["recall@10_lo"] <= stored["recall@10"] <= stored["recall@10_hi"]
+    assert stored["novel_rows"] <= stored["rows"]
     again = runner.invoke(app, ["evaluate", "toy-acfl", "--json"])
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout)["recall@1"] == pytest.approx(stored["recall@1"])
@@ -158,3 +174,42 @@ def test_stale_running_run_needs_force(database_url: str, session_factory: sessi
     assert forced.exit_code == 0, forced.output
     with session_factory() as session:
         assert session.scalars(select(TrainingRun)).one().status == "finished"
+
+
+@pytest.mark.slow
+def test_exported_augmentation_feeds_a_run_with_lineage(database_url: str, session_factory: sessionmaker[Session],
+                                                        tmp_path: Path) -> None:
+    """Approved candidates -> the real export path -> training; the run records which export fed it."""
+    from annotator.export import export_approved
+    from db.models import Candidate, Conversation, Movie, Prototype, RunExport
+    from db.queries.review import get_or_create_reviewer
+
+    with session_factory() as session:
+        build_toy_corpus(session)
+        movie = session.scalar(select(Movie).where(Movie.external_id == "m5"))
+        conv = session.scalar(select(Conversation).where(Conversation.external_id == "c0"))
+        assert movie is not None and conv is not None
+        proto = Prototype(movie_id=movie.id, conversation_id=conv.id, tier="tail", score=0.5, weights={})
+        session.add(proto)
+        session.flush()
+        session.add_all(Candidate(prototype_id=proto.id, movie_id=movie.id, tier="tail", generator="baseline-template",
+                                  sample_index=i, prompt_hash="0" * 64, params={}, status="auto_accepted", pass_votes=5,
+                                  turns=[{"role": "seeker", "text": f"a sad film please #{i}"},
+                                         {"role": "recommender", "text": f"{movie.title} is lovely"}])
+                        for i in range(3))
+        lead = get_or_create_reviewer(session, "boss", "lead")
+        export = export_approved(session, "toy", "toy-aug", lead, tmp_path / "exports")
+        session.commit()
+        export_id, export_path = export.id, export.path
+    config = tmp_path / "aug.yaml"
+    config.write_text(f"name: toy-aug-run\ndataset: toy\nepochs: 1\nbatch_size: 4\nn_prototypes: 2\n"
+                      f"valid_fraction: 0.2\noutput_dir: {tmp_path / 'runs'}\naugmented_exports: [{export_path}]\n")
+    result = runner.invoke(app, ["train", "--config", str(config), "--json", "--quiet"])
+    assert result.exit_code == 0, result.output
+    with session_factory() as session:
+        links = list(session.scalars(select(RunExport)))
+        assert [(link.export_id, link.rows) for link in links] == [(export_id, 3)]
+    Path(export_path).write_text(Path(export_path).read_text().replace("lovely", "awful"))  # tampered
+    config.write_text(config.read_text().replace("toy-aug-run", "toy-aug-run-2"))
+    refused = runner.invoke(app, ["train", "--config", str(config), "--json", "--quiet"])
+    assert refused.exit_code == 2 and "does not match its manifest" in refused.output

@@ -1,0 +1,109 @@
+"""Learning curve: the shipped ReDial ACFL config on 25/50/75/100% of the available train conversations.
+
+    DATABASE_URL=sqlite:///bench.db python benchmarks/learning_curve.py [--fractions 0.25 0.5 0.75 1.0]
+
+Same test split and protocol as benchmarks/recommendation.py (standard protocol, all movies ranked). The curve
+R@10 = a + b * ln(n) (n = train conversations available before the 10% validation hold-out) is fitted by least
+squares, and extrapolated to the official 10,006 ReDial train conversations. Its uncertainty: 2,000 parametric
+resamples, each point drawn from a normal with the point's bootstrap standard error (95% interval width / 3.92),
+refitted; the 2.5/97.5 percentiles of the extrapolation. A log-linear fit on 4 points is a rough guide, not a
+promise: learning curves usually flatten, so the extrapolation is more likely high than low.
+Writes reports/learning_curve.json and reports/learning_curve.png.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from db.engine import make_engine, make_session_factory
+from db.queries.corpus import list_dialogues
+from db.settings import get_settings
+from trainer.config import load_config
+from trainer.run import run
+
+OFFICIAL_TRAIN = 10_006
+METRICS = ("recall@10", "tail_recall@10", "novel_recall@10")
+
+
+def fit_log_linear(n: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    slope, intercept = np.polyfit(np.log(n), y, 1)
+    return float(intercept), float(slope)
+
+
+def extrapolate(n: np.ndarray, y: np.ndarray, se: np.ndarray, target: int, draws: int = 2000,
+                seed: int = 0) -> tuple[float, float, float]:
+    a, b = fit_log_linear(n, y)
+    rng = np.random.default_rng(seed)
+    sims = [sum(x * c for x, c in zip(fit_log_linear(n, rng.normal(y, se)), (1.0, np.log(target)), strict=True))
+            for _ in range(draws)]
+    lo, hi = np.percentile(sims, [2.5, 97.5])
+    return a + b * float(np.log(target)), float(lo), float(hi)
+
+
+def plot(points: list[dict[str, float]], fit: dict[str, float], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = np.array([p["train_conversations"] for p in points])
+    y = np.array([p["recall@10"] for p in points])
+    err = np.array([[p["recall@10"] - p["recall@10_lo"], p["recall@10_hi"] - p["recall@10"]] for p in points]).T
+    grid = np.linspace(n.min() * 0.9, OFFICIAL_TRAIN, 100)
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    ax.errorbar(n, y, yerr=err, fmt="o", color="#333333", capsize=3, label="measured (95% CI)")
+    ax.plot(grid, fit["a"] + fit["b"] * np.log(grid), color="#4477aa", label="fit: a + b ln(n)")
+    ax.errorbar([OFFICIAL_TRAIN], [fit["predicted"]], yerr=[[fit["predicted"] - fit["lo"]], [fit["hi"] - fit["predicted"]]],
+                fmt="s", color="#cc6677", capsize=3, label="extrapolated to 10,006")
+    ax.axhline(0.286, color="#999999", linestyle="--", linewidth=1, label="LumiCRS paper R@10")
+    ax.set_xlabel("train conversations")
+    ax.set_ylabel("ReDial test R@10 (standard protocol)")
+    ax.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--fractions", type=float, nargs="+", default=[0.25, 0.5, 0.75, 1.0])
+    parser.add_argument("--config", type=Path, default=Path("configs/redial_acfl.yaml"))
+    args = parser.parse_args()
+    factory = make_session_factory(make_engine(get_settings().database_url))
+    base = load_config(args.config)
+    with factory() as session:
+        available = len(list_dialogues(session, base.dataset, base.train_splits, readable=False))
+    points = []
+    for fraction in args.fractions:
+        cfg = base.model_copy(update={"name": f"{base.name}-lc{round(fraction * 100)}", "train_fraction": fraction})
+        metrics = run(cfg, factory, progress=False, force=True).metrics["test"]
+        point = {"fraction": fraction, "train_conversations": round(available * fraction),
+                 **{k: metrics.get(k) for m in METRICS for k in (m, f"{m}_lo", f"{m}_hi")}}
+        points.append(point)
+        print(json.dumps(point), flush=True)
+    n = np.array([p["train_conversations"] for p in points], dtype=float)
+    fits = {}
+    for metric in METRICS:
+        y = np.array([p[metric] for p in points], dtype=float)
+        se = np.array([(p[f"{metric}_hi"] - p[f"{metric}_lo"]) / 3.92 for p in points], dtype=float)
+        a, b = fit_log_linear(n, y)
+        predicted, lo, hi = extrapolate(n, y, se, OFFICIAL_TRAIN)
+        fits[metric] = {"a": a, "b": b, "predicted": predicted, "lo": lo, "hi": hi}
+        print(f"{metric}: a={a:.4f} b={b:.4f}/ln-conversation; at {OFFICIAL_TRAIN:,} train conversations "
+              f"{predicted:.3f} [95% {lo:.3f}, {hi:.3f}]")
+    out = Path("reports")
+    out.mkdir(exist_ok=True)
+    (out / "learning_curve.json").write_text(json.dumps({"points": points, "fits": fits}, indent=1))
+    plot(points, fits["recall@10"], out / "learning_curve.png")
+    print("wrote reports/learning_curve.json, reports/learning_curve.png")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,119 @@
+"""Recommendation on ReDial or INSPIRED under both protocols, with 95% intervals, beside the papers' figures.
+
+    DATABASE_URL=sqlite:///bench.db python benchmarks/recommendation.py --dataset redial [--epochs 20] [--only NAME]
+
+Protocol (trainer/evaluation.py): one row per (recommender turn, mentioned movie) after merging consecutive
+messages of one sender; every movie of the dataset's list is ranked (ReDial 6,924); standard = repeats kept,
+novel = targets already in the context dropped and context movies removed from the ranking. Intervals: 1,000
+bootstrap resamples of test conversations. Tail = the paper's definition (one mention in the whole corpus);
+unseen = never mentioned in the training split. Validation: 10% of train conversations (ReDial) or the official
+dev split (INSPIRED); nothing is chosen on test. Ingests the dataset from LUMICRS_DATA_DIR if missing.
+Writes reports/recommendation-<dataset>.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from db.engine import make_engine, make_session_factory, write_transaction
+from db.errors import NotFound
+from db.ingest.service import ingest_corpus
+from db.migrate import upgrade_database
+from db.queries.longtail import get_dataset_or_raise
+from db.settings import get_settings
+from trainer.config import TrainConfig, load_config
+from trainer.evaluation import Report
+from trainer.run import run
+
+PAPER = {"redial": {"Popularity": (0.011, 0.053, 0.183, None), "UniCRS": (0.065, 0.241, 0.423, None),
+                    "DCRS": (0.076, 0.253, 0.439, None), "LumiCRS": (0.088, 0.286, 0.495, 0.067)},
+         "inspired": {"LumiCRS": (0.104, 0.274, 0.466, 0.062)}}
+
+
+def ensure_dataset(url: str, dataset: str) -> None:
+    upgrade_database(url)
+    factory = make_session_factory(make_engine(url))
+    with factory() as session:
+        try:
+            get_dataset_or_raise(session, dataset)
+            return
+        except NotFound:
+            pass
+    with write_transaction(factory) as session:
+        ingest_corpus(session, dataset, get_settings().data_dir / dataset)
+
+
+def configs(dataset: str, epochs: int | None) -> list[TrainConfig]:
+    root = Path(__file__).resolve().parents[1] / "configs"
+    shipped = load_config(root / f"{dataset}_acfl.yaml")
+    popularity = load_config(root / f"{dataset}_popularity.yaml")
+    out = [popularity]
+    if dataset == "redial":
+        out.append(shipped.model_copy(update={"name": f"{dataset}-ce-prior", "loss": "ce"}))
+    out.append(shipped)
+    return [c.model_copy(update={"epochs": epochs}) if epochs and c.model != "popularity" else c for c in out]
+
+
+def cell(report: Report, name: str, ci: bool = False) -> str:
+    value = report.get(name)
+    if value is None:
+        return "n/a"
+    if not ci:
+        return f"{value:.3f}"
+    return f"{value:.3f} [{report.get(name + '_lo') or 0:.3f}, {report.get(name + '_hi') or 0:.3f}]"
+
+
+def table_for(dataset: str, results: dict[str, tuple[Report, float]]) -> Table:
+    table = Table(title=f"{dataset} test: standard | novel protocol (95% bootstrap intervals)")
+    for col in ("run", "R@1", "R@10", "R@50", "NDCG@10", "MRR@10", "Tail-R@10 (n)", "Unseen-R@10 (n)", "Cov@10",
+                "novel R@10", "novel Tail-R@10", "secs"):
+        table.add_column(col)
+    for name, (m, secs) in results.items():
+        table.add_row(name, cell(m, "recall@1"), cell(m, "recall@10", True), cell(m, "recall@50"), cell(m, "ndcg@10"),
+                      cell(m, "mrr@10"), f"{cell(m, 'tail_recall@10', True)} ({m.get('rows_tail', 0):.0f})",
+                      f"{cell(m, 'unseen_recall@10', True)} ({m.get('rows_unseen', 0):.0f})", cell(m, "coverage@10"),
+                      cell(m, "novel_recall@10", True), cell(m, "novel_tail_recall@10", True), f"{secs:.0f}")
+    for name, (r1, r10, r50, tail) in PAPER.get(dataset, {}).items():
+        table.add_row(f"paper: {name}", f"{r1:.3f}", f"{r10:.3f}", f"{r50:.3f}", "", "", f"{tail:.3f}" if tail else "",
+                      "", "", "", "", "")
+    return table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", choices=["redial", "inspired"], default="redial")
+    parser.add_argument("--epochs", type=int, default=None, help="override the configs' epochs")
+    parser.add_argument("--only", nargs="*", help="run names to run")
+    args = parser.parse_args()
+    url = get_settings().database_url
+    ensure_dataset(url, args.dataset)
+    factory = make_session_factory(make_engine(url))
+    results: dict[str, tuple[Report, float]] = {}
+    for cfg in configs(args.dataset, args.epochs):
+        if args.only and cfg.name not in args.only:
+            continue
+        start = time.time()
+        result = run(cfg, factory, progress=False, force=True)
+        results[cfg.name] = (result.metrics["test"], time.time() - start)
+        m = result.metrics["test"]
+        print(f"{cfg.name}: rows {m['rows']:.0f}, catalog {m['catalog_size']:.0f}, R@10 {cell(m, 'recall@10', True)}, "
+              f"tail-R@10 {cell(m, 'tail_recall@10', True)}, novel R@10 {cell(m, 'novel_recall@10', True)}", flush=True)
+    Console(width=220).print(table_for(args.dataset, results))
+    out = Path("reports") / f"recommendation-{args.dataset}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps({name: {"test": m, "seconds": secs} for name, (m, secs) in results.items()}, indent=1))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
