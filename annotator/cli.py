@@ -3,17 +3,16 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from annotator.export import export_approved
-from annotator.labelstudio import LabelStudioAdapter
 from annotator.settings import get_settings
-from annotator.sync import pull_annotations, push_tasks
-from db.cli_support import emit, make_table, transaction, user_errors
-from db.queries.responses import import_responses, sample_corpus_responses
-from db.queries.review import active_locks, get_or_create_reviewer, get_reviewer_or_raise, open_task_count
+from db.cli_support import cli_session_factory, emit, make_table, transaction, user_errors
+from db.queries.review import active_locks, get_or_create_reviewer, get_reviewer_or_raise, link_email, open_task_count
+
+if TYPE_CHECKING:
+    from annotator.labelstudio import LabelStudioAdapter
 
 annotate_app = typer.Typer(help="Human review and rating (Streamlit / Label Studio).", no_args_is_help=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
@@ -29,6 +28,7 @@ def _show(title: str, payload: dict[str, object], as_json: bool) -> None:
 def sample_responses(dataset: str = "redial", n: int = 200, split: str = "test", overlap: int = 3, seed: int = 0,
                      as_json: JsonFlag = False) -> None:
     """Queue N recommender turns from the corpus for rubric rating by OVERLAP raters each."""
+    from db.queries.responses import sample_corpus_responses
     with transaction() as session:
         summary = sample_corpus_responses(session, dataset, n, split=split, overlap=overlap, seed=seed)
     _show("responses queued", asdict(summary), as_json)
@@ -38,6 +38,7 @@ def sample_responses(dataset: str = "redial", n: int = 200, split: str = "test",
 @user_errors
 def import_responses_cmd(path: Path, dataset: str = "redial", overlap: int = 3, as_json: JsonFlag = False) -> None:
     """Queue a system's responses (JSONL: conversation, turn_position, system, text) for rating."""
+    from db.queries.responses import import_responses
     with transaction() as session:
         summary = import_responses(session, dataset, path, overlap)
     _show("responses imported", asdict(summary), as_json)
@@ -65,33 +66,52 @@ def queue(as_json: JsonFlag = False) -> None:
 
 
 def _adapter_and_project(kind: str) -> tuple[LabelStudioAdapter, str]:
+    from annotator.labelstudio import LabelStudioAdapter
+
     if kind not in ("adjudication", "rating"):
         raise ValueError("--kind must be adjudication or rating")
     settings = get_settings()
     if not settings.api_key.get_secret_value():
         raise ValueError("set LABELSTUDIO_URL and LABELSTUDIO_API_KEY (Account & Settings > Access token)")
     project = settings.adjudication_project if kind == "adjudication" else settings.rating_project
-    return LabelStudioAdapter(settings.url, settings.api_key.get_secret_value()), project
+    return LabelStudioAdapter(settings.url, settings.api_key.get_secret_value(), timeout=settings.timeout_seconds), project
 
 
 @annotate_app.command("push")
 @user_errors
-def push(kind: Kind = "adjudication", as_json: JsonFlag = False) -> None:
-    """Send open tasks to Label Studio (judges' votes / LLM ratings as predictions). Idempotent."""
+def push(kind: Kind = "adjudication", batch_size: Annotated[int | None, typer.Option(
+        help="Tasks per import request (default LABELSTUDIO_BATCH_SIZE).")] = None, as_json: JsonFlag = False) -> None:
+    """Send open tasks to Label Studio (judges' votes / LLM ratings as predictions). Exactly once across crashes."""
+    from annotator.sync import push_tasks
     adapter, project = _adapter_and_project(kind)
-    with transaction() as session:
-        summary = push_tasks(session, adapter, kind, project)
-    _show(f"pushed to Label Studio ({project})", {"pushed": summary.pushed}, as_json)
+    summary = push_tasks(cli_session_factory(), adapter, kind, project,
+                         batch_size=batch_size or get_settings().batch_size, progress=not as_json)
+    _show(f"pushed to Label Studio ({project})", {"pushed": summary.pushed, "reconciled": summary.reconciled,
+                                                  "already_duplicated": summary.already_duplicated}, as_json)
 
 
 @annotate_app.command("pull")
 @user_errors
 def pull(kind: Kind = "adjudication", as_json: JsonFlag = False) -> None:
-    """Bring Label Studio annotations back as verdicts / ratings. Idempotent."""
+    """Bring Label Studio annotations back as verdicts / ratings; deleted or cancelled ones are retracted."""
+    from annotator.sync import pull_annotations
     adapter, project = _adapter_and_project(kind)
+    summary = pull_annotations(cli_session_factory(), adapter, kind, project)
+    held = [f"{email}: {n} held until a lead runs `lumicrs annotate link NAME --email {email} --by LEAD`"
+            for email, n in summary.held.items()]
+    _show(f"pulled from Label Studio ({project})", {"pulled": summary.pulled, "retracted": summary.retracted,
+                                                    "invalid": summary.invalid, "unknown_annotators": held}, as_json)
+
+
+@annotate_app.command("link")
+@user_errors
+def link(name: str, email: Annotated[str, typer.Option(help="The reviewer's Label Studio account email.")],
+         by: Annotated[str, typer.Option(help="Your reviewer name (must be a lead).")], as_json: JsonFlag = False) -> None:
+    """Link a reviewer to their Label Studio account: their annotations there become their verdicts here."""
     with transaction() as session:
-        summary = pull_annotations(session, adapter, kind, project)
-    _show(f"pulled from Label Studio ({project})", {"pulled": summary.pulled, "invalid": summary.invalid}, as_json)
+        reviewer = link_email(session, name, email, get_reviewer_or_raise(session, by))
+        payload = {"name": reviewer.name, "email": reviewer.email}
+    _show("linked", payload, as_json)
 
 
 @user_errors
@@ -101,6 +121,7 @@ def export(name: Annotated[str, typer.Option(help="Export name; each run adds a 
            generator: Annotated[list[str] | None, typer.Option(help="Only candidates of this generator (repeatable).")] = None,
            as_json: JsonFlag = False) -> None:
     """Export approved augmented dialogues as versioned JSONL + parquet with provenance and sha256."""
+    from annotator.export import export_approved
     with transaction() as session:
         lead = get_reviewer_or_raise(session, by)
         record = export_approved(session, dataset, name, lead, out, generators=tuple(generator or ()))

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from db.errors import ServiceError
+
 
 class PermissionDenied(ValueError):
     """The reviewer's role does not allow this action."""
 
 
-class LabelStudioError(RuntimeError):
-    """Label Studio rejected a request or could not be reached."""
+class LabelStudioError(ServiceError):
+    """Label Studio rejected a request or could not be reached. One line: the server and the operation."""

@@ -43,14 +43,22 @@ def label_config(kind: str) -> str:
 class ExportedAnnotation:
     ls_task_id: int
     data: dict[str, Any]
-    annotator: str
+    annotator: str  # the Label Studio user's email (or username)
     result: list[dict[str, Any]]
+    cancelled: bool = False
+
+
+NO_RETRY = {"max_retries": 0}  # an import is not idempotent: never let the SDK resend it on a dropped connection
 
 
 class LabelStudioAdapter:
-    def __init__(self, url: str, api_key: str) -> None:
-        self.url = url
+    def __init__(self, url: str, api_key: str, *, timeout: float = 120.0, import_timeout: float | None = None,
+                 httpx_client: Any = None) -> None:
+        self.url = url.rstrip("/")
+        self._import_options: dict[str, Any] = {**NO_RETRY, "timeout": import_timeout or timeout}
         self._api_key = api_key
+        self._timeout = timeout
+        self._httpx_client = httpx_client
         self._client: Any = None
 
     @property
@@ -58,62 +66,87 @@ class LabelStudioAdapter:
         if self._client is None:
             from label_studio_sdk import LabelStudio
 
-            self._client = LabelStudio(base_url=self.url, api_key=self._api_key)
+            self._client = LabelStudio(base_url=self.url, api_key=self._api_key, timeout=self._timeout,
+                                       httpx_client=self._httpx_client)
         return self._client
 
     def _call(self, what: str, func: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run one SDK call (pagination included); every failure becomes one LabelStudioError line."""
         from label_studio_sdk.core.api_error import ApiError
 
         try:
             return func(*args, **kwargs)
         except ApiError as exc:
-            raise LabelStudioError(f"Label Studio {what} failed ({exc.status_code}): {exc.body}") from exc
-        except OSError as exc:
-            raise LabelStudioError(f"Label Studio at {self.url} unreachable during {what}: {exc}") from exc
-        except Exception as exc:  # httpx errors are not OSError subclasses
-            if type(exc).__module__.startswith("httpx"):
-                raise LabelStudioError(f"Label Studio at {self.url} unreachable during {what}: {exc}") from exc
+            body = str(exc.body).replace(self._api_key, "***") if self._api_key else str(exc.body)
+            raise LabelStudioError(f"Label Studio at {self.url}: {what} failed (HTTP {exc.status_code}: "
+                                   f"{body[:200]})") from exc
+        except Exception as exc:  # httpx errors (timeouts, refused, dropped) are not OSError subclasses
+            if isinstance(exc, OSError) or type(exc).__module__.startswith(("httpx", "httpcore")):
+                reason = str(exc).replace(self._api_key, "***") if self._api_key else str(exc)
+                raise LabelStudioError(f"Label Studio at {self.url} unreachable during {what}: "
+                                       f"{type(exc).__name__} {reason[:200]}".rstrip()) from exc
             raise
 
     def ensure_project(self, title: str, label_config: str) -> int:
-        for project in self._call("list projects", self.client.projects.list):
+        for project in self._call("list projects", lambda: list(self.client.projects.list())):
             if project.title == title:
                 return int(project.id)
         created = self._call("create project", self.client.projects.create, title=title, label_config=label_config)
         return int(created.id)
 
+    def tasks_by_lumicrs_id(self, project_id: int) -> dict[int, list[int]]:
+        """Our task id (data.lumicrs_task_id) -> the project's Label Studio task ids carrying it."""
+        def fetch() -> list[Any]:
+            return list(self.client.tasks.list(project=project_id, fields="task_only", page_size=1000))
+
+        found: dict[int, list[int]] = {}
+        for task in self._call("list tasks", fetch):
+            ours = (task.data or {}).get("lumicrs_task_id")
+            if ours is not None:
+                found.setdefault(int(ours), []).append(int(task.id))
+        return found
+
     def import_tasks(self, project_id: int, tasks: list[dict[str, Any]]) -> list[int]:
         if not tasks:
             return []
         response = self._call("import tasks", self.client.projects.import_tasks, id=project_id, request=tasks,
-                              return_task_ids=True)
-        return [int(i) for i in response.task_ids]
+                              return_task_ids=True, request_options=self._import_options)
+        ids = [int(i) for i in response.task_ids]
+        if len(ids) != len(tasks):
+            raise LabelStudioError(f"Label Studio at {self.url}: import tasks returned {len(ids)} ids for {len(tasks)} tasks")
+        return ids
 
     def user_emails(self) -> dict[int, str]:
-        return {int(u.id): str(u.email or u.username) for u in self._call("list users", self.client.users.list)}
+        return {int(u.id): str(u.email or u.username)
+                for u in self._call("list users", lambda: list(self.client.users.list()))}
 
     def export_annotations(self, project_id: int) -> list[ExportedAnnotation]:
-        tasks = self._call("export", self.client.projects.exports.as_json, project_id,
-                           download_kwargs={"download_all_tasks": True})
+        """Every annotation of the project, cancelled (skipped) ones flagged."""
+        tasks = self._call("export", lambda: list(self.client.projects.exports.as_json(
+            project_id, download_kwargs={"download_all_tasks": True})))
         emails = self.user_emails()
         out = []
         for task in tasks:
             for annotation in task.get("annotations", []):
-                if annotation.get("was_cancelled"):
-                    continue
                 who = annotation.get("completed_by")
                 user_id = who.get("id") if isinstance(who, dict) else who
                 out.append(ExportedAnnotation(int(task["id"]), task.get("data", {}),
                                               emails.get(int(user_id), f"labelstudio-user-{user_id}"),
-                                              annotation.get("result", [])))
+                                              annotation.get("result", []), bool(annotation.get("was_cancelled"))))
         return out
 
-    def annotate(self, ls_task_id: int, result: list[dict[str, Any]], completed_by: int | None = None) -> int:
+    def annotate(self, ls_task_id: int, result: list[dict[str, Any]], completed_by: int | None = None,
+                 was_cancelled: bool = False) -> int:
         """Create an annotation (what a person does in the Label Studio UI); used by tests and scripts."""
         kwargs: dict[str, Any] = {"id": ls_task_id, "result": result}
         if completed_by is not None:
             kwargs["completed_by"] = completed_by
+        if was_cancelled:
+            kwargs["was_cancelled"] = True
         return int(self._call("annotate", self.client.annotations.create, **kwargs).id)
+
+    def delete_annotation(self, annotation_id: int) -> None:
+        self._call("delete annotation", self.client.annotations.delete, id=annotation_id)
 
     def create_user(self, email: str) -> int:
         user = self._call("create user", self.client.users.create, email=email, username=email.split("@")[0])

@@ -14,6 +14,8 @@ class LabelStudioSettings(BaseSettings):
     api_key: SecretStr = SecretStr("")
     adjudication_project: str = "LumiCRS adjudication"
     rating_project: str = "LumiCRS rubric rating"
+    batch_size: int = 200  # tasks per import request; each batch's ids are recorded in its own transaction
+    timeout_seconds: float = 120.0
 
 
 @lru_cache

@@ -1,29 +1,50 @@
 """Push review/rating tasks to Label Studio (judges' votes as predictions); pull annotations back.
 
-Idempotent both ways: a task is pushed once (its Label Studio id is stored), and pulled verdicts and
-ratings are upserts keyed by (task, reviewer), so pulling twice changes nothing.
+Exactly once, across crashes: every pushed task carries our task id (`data.lumicrs_task_id`); before importing,
+push asks the project which of our ids it already holds and records those Label Studio ids, then imports the
+rest in batches, recording each batch's ids in its own transaction. A lost reply (server killed, client
+timeout, Ctrl+C) therefore never imports a task twice: the next push finds it.
+Pull: verdicts and ratings are upserts keyed by (task, reviewer); an annotation deleted or cancelled in Label
+Studio retracts the verdict it had given, and the task is re-decided by the same rule as every verdict. Label
+Studio users map to reviewers only through the email a lead linked (`lumicrs annotate link`); annotations of
+unknown users are reported and held (not stored) until linked. One pull is one transaction.
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
+from tqdm import tqdm
 
 from annotator.labelstudio import ExportedAnnotation, LabelStudioAdapter, label_config
-from db.models import Candidate, JudgeVote, Movie, Prototype, Rating, Response, ReviewTask
+from db.engine import write_transaction
+from db.models import Candidate, JudgeVote, Movie, Prototype, Rating, Response, Review, Reviewer, ReviewTask
 from db.queries.corpus import readable_turns
 from db.queries.responses import response_context
-from db.queries.review import get_or_create_reviewer, submit_ratings, submit_review
+from db.queries.review import (
+    retract_ratings,
+    retract_review,
+    reviewers_by_email,
+    submit_ratings,
+    submit_review,
+)
 from db.rubrics import RUBRIC_KEYS
+
+SOURCE = "labelstudio"
 
 
 @dataclass
 class SyncSummary:
     pushed: int = 0
+    reconciled: int = 0
+    already_duplicated: int = 0
     pulled: int = 0
+    retracted: int = 0
     invalid: list[str] = field(default_factory=list)
+    held: dict[str, int] = field(default_factory=dict)
 
 
 def _turns(turns: list[dict[str, Any]]) -> list[dict[str, str]]:
@@ -62,17 +83,41 @@ def rating_payload(session: Session, task: ReviewTask) -> dict[str, Any]:
     return {"data": data, "predictions": predictions}
 
 
-def push_tasks(session: Session, adapter: LabelStudioAdapter, kind: str, project_title: str) -> SyncSummary:
+def _open_unsynced(session: Session, kind: str) -> list[ReviewTask]:
+    return list(session.scalars(select(ReviewTask).where(ReviewTask.kind == kind, ReviewTask.status == "open",
+                                                         ReviewTask.labelstudio_task_id.is_(None))
+                                .order_by(ReviewTask.id)))
+
+
+def push_tasks(factory: sessionmaker[Session], adapter: LabelStudioAdapter, kind: str, project_title: str, *,
+               batch_size: int = 200, progress: bool = False) -> SyncSummary:
+    """Reconcile with the project, then import what it lacks in batches (ids recorded per batch)."""
+    if batch_size < 1:
+        raise ValueError("batch size must be at least 1")
     project_id = adapter.ensure_project(project_title, label_config(kind))
-    tasks = list(session.scalars(select(ReviewTask).where(ReviewTask.kind == kind, ReviewTask.status == "open",
-                                                          ReviewTask.labelstudio_task_id.is_(None))
-                                 .order_by(ReviewTask.id)))
+    with factory() as session:
+        if not _open_unsynced(session, kind):
+            return SyncSummary()  # nothing to push: no need to list the project
+    held = adapter.tasks_by_lumicrs_id(project_id)
+    summary = SyncSummary(already_duplicated=sum(len(ids) - 1 for ids in held.values()))
+    with write_transaction(factory) as session:
+        todo = []
+        for task in _open_unsynced(session, kind):
+            if task.id in held:
+                task.labelstudio_task_id, summary.reconciled = min(held[task.id]), summary.reconciled + 1
+            else:
+                todo.append(task.id)
     build = adjudication_payload if kind == "adjudication" else rating_payload
-    ids = adapter.import_tasks(project_id, [build(session, t) for t in tasks])
-    for task, ls_id in zip(tasks, ids, strict=True):
-        task.labelstudio_task_id = ls_id
-    session.flush()
-    return SyncSummary(pushed=len(tasks))
+    batches = [todo[i:i + batch_size] for i in range(0, len(todo), batch_size)]
+    for batch in tqdm(batches, desc=f"push {kind}", unit="batch", disable=not progress, file=sys.stderr):
+        with factory() as session:
+            payloads = [build(session, session.get_one(ReviewTask, task_id)) for task_id in batch]
+        ls_ids = adapter.import_tasks(project_id, payloads)
+        with write_transaction(factory) as session:
+            for task_id, ls_id in zip(batch, ls_ids, strict=True):
+                session.get_one(ReviewTask, task_id).labelstudio_task_id = ls_id
+        summary.pushed += len(batch)
+    return summary
 
 
 def _value(result: list[dict[str, Any]], name: str) -> Any:
@@ -94,31 +139,66 @@ def parse_edited(text: str) -> list[dict[str, str]]:
     return turns
 
 
-def apply_annotation(session: Session, kind: str, annotation: ExportedAnnotation) -> None:
+def apply_annotation(session: Session, kind: str, annotation: ExportedAnnotation, reviewer: Reviewer) -> None:
     task_id = int(annotation.data["lumicrs_task_id"])
     if kind == "adjudication":
-        reviewer = get_or_create_reviewer(session, annotation.annotator, "annotator")
         verdict = (_value(annotation.result, "verdict") or [None])[0]
         reason = " ".join(_value(annotation.result, "reason") or [])
         edited = parse_edited("\n".join(_value(annotation.result, "edited") or [])) or None
-        submit_review(session, task_id, reviewer, str(verdict), reason, edited, source="labelstudio")
+        submit_review(session, task_id, reviewer, str(verdict), reason, edited, source=SOURCE)
     else:
-        reviewer = get_or_create_reviewer(session, annotation.annotator, "researcher")
         scores = {k: _value(annotation.result, k) for k in RUBRIC_KEYS}
         submit_ratings(session, task_id, reviewer, {k: int(v) for k, v in scores.items() if v is not None},
-                       source="labelstudio")
+                       source=SOURCE)
 
 
-def pull_annotations(session: Session, adapter: LabelStudioAdapter, kind: str, project_title: str) -> SyncSummary:
+def pull_annotations(factory: sessionmaker[Session], adapter: LabelStudioAdapter, kind: str,
+                     project_title: str) -> SyncSummary:
+    """Apply every live annotation, retract verdicts whose annotation is gone or cancelled; one transaction."""
     project_id = adapter.ensure_project(project_title, label_config(kind))
+    annotations = adapter.export_annotations(project_id)
     summary = SyncSummary()
-    for annotation in adapter.export_annotations(project_id):
-        if "lumicrs_task_id" not in annotation.data:
-            continue
-        try:
-            with session.begin_nested():
-                apply_annotation(session, kind, annotation)
-            summary.pulled += 1
-        except ValueError as exc:
-            summary.invalid.append(f"Label Studio task {annotation.ls_task_id} by {annotation.annotator}: {exc}")
+    with write_transaction(factory) as session:
+        by_email = reviewers_by_email(session)
+        live: set[tuple[int, int]] = set()
+        for annotation in annotations:
+            if "lumicrs_task_id" not in annotation.data:
+                continue
+            reviewer = by_email.get(annotation.annotator.strip().lower())
+            if reviewer is None:
+                summary.held[annotation.annotator] = summary.held.get(annotation.annotator, 0) + 1
+                continue
+            task_id = int(annotation.data["lumicrs_task_id"])
+            if annotation.cancelled:
+                continue  # a skipped task gives no verdict: any earlier one is retracted below
+            live.add((task_id, reviewer.id))
+            try:
+                with session.begin_nested():
+                    apply_annotation(session, kind, annotation, reviewer)
+                summary.pulled += 1
+            except ValueError as exc:
+                summary.invalid.append(f"Label Studio task {annotation.ls_task_id} by {annotation.annotator}: {exc}")
+        summary.retracted = _retract_missing(session, kind, live)
     return summary
+
+
+def _retract_missing(session: Session, kind: str, live: set[tuple[int, int]]) -> int:
+    """Verdicts / ratings that came from Label Studio on synced tasks but have no live annotation any more."""
+    synced = select(ReviewTask.id).where(ReviewTask.kind == kind, ReviewTask.labelstudio_task_id.is_not(None))
+    if kind == "adjudication":
+        stored = session.execute(select(Review.task_id, Reviewer).join(Reviewer, Reviewer.id == Review.reviewer_id)
+                                 .where(Review.source == SOURCE, Review.task_id.in_(synced))).all()
+    else:
+        stored = session.execute(select(ReviewTask.id, Reviewer).distinct()
+                                 .join(Rating, Rating.response_id == ReviewTask.response_id)
+                                 .join(Reviewer, Reviewer.name == Rating.rater)
+                                 .where(Rating.source == SOURCE, Rating.rater_kind == "human",
+                                        ReviewTask.id.in_(synced))).all()
+    retracted = 0
+    for task_id, reviewer in stored:
+        if (task_id, reviewer.id) in live:
+            continue
+        done = retract_review(session, task_id, reviewer) if kind == "adjudication" else \
+            retract_ratings(session, task_id, reviewer, SOURCE)
+        retracted += int(done)
+    return retracted

@@ -6,14 +6,6 @@ from typing import Annotated
 
 import typer
 
-from augment.filtering import filter_near_duplicates
-from augment.generate import run_generation
-from augment.judging import judge_candidates
-from augment.multilabel import label_turns
-from augment.prototypes import select_prototypes
-from augment.rating import rate_responses
-from augment.routing import route_candidates
-from augment.service import make_generator, make_judges, weights_from
 from augment.settings import get_settings
 from db.cli_support import cli_session_factory, emit, make_table, transaction, user_errors
 from db.queries.candidates import status_counts
@@ -34,6 +26,8 @@ def prototypes(dataset: Dataset = "redial", splits: str = "train", support_k: in
                    help="Also body/tail movies with no dialogue in SPLITS (prototype chosen by the movie's text).")] = False,
                as_json: JsonFlag = False) -> None:
     """Pick a prototype dialogue + top-K support set for every body/tail movie."""
+    from augment.prototypes import select_prototypes
+    from augment.service import weights_from
     settings = get_settings()
     with transaction() as session:
         summary = select_prototypes(session, dataset, weights_from(settings), support_k=support_k or settings.support_k,
@@ -49,6 +43,8 @@ def generate(dataset: Dataset = "redial",
              limit: Annotated[int | None, typer.Option(help="Only the first N prototypes.")] = None,
              as_json: JsonFlag = False) -> None:
     """Generate candidate dialogues (tail 8-10, body 4-5 per movie); cached and resumable."""
+    from augment.generate import run_generation
+    from augment.service import make_generator
     settings = get_settings()
     factory = cli_session_factory()
     gen = make_generator(settings, generator, factory, model)
@@ -62,6 +58,7 @@ def generate(dataset: Dataset = "redial",
 @user_errors
 def filter_(dataset: Dataset = "redial", threshold: float | None = None, as_json: JsonFlag = False) -> None:
     """Discard candidates whose SBERT similarity to their prototype exceeds the threshold."""
+    from augment.filtering import filter_near_duplicates
     with transaction() as session:
         summary = filter_near_duplicates(session, dataset, threshold or get_settings().duplicate_threshold,
                                          progress=not as_json)
@@ -74,6 +71,8 @@ def judge(dataset: Dataset = "redial",
           judges: Annotated[str | None, typer.Option(help="Comma-separated judge model names.")] = None,
           as_json: JsonFlag = False) -> None:
     """Each judge scores semantic consistency, fluency, plausibility and votes pass/fail."""
+    from augment.judging import judge_candidates
+    from augment.service import make_judges
     settings = get_settings()
     factory = cli_session_factory()
     models = make_judges(settings, factory, judges.split(",") if judges else None)
@@ -87,6 +86,7 @@ def judge(dataset: Dataset = "redial",
 @user_errors
 def route(dataset: Dataset = "redial", as_json: JsonFlag = False) -> None:
     """4-5 passes: auto-accept; 2-3: human review queue; 0-1: discard."""
+    from augment.routing import route_candidates
     settings = get_settings()
     with transaction() as session:
         summary = route_candidates(session, dataset, len(settings.judges), accept_min=settings.accept_min_votes,
@@ -100,6 +100,8 @@ def rate(judge: Annotated[str, typer.Option(help="Judge model name on the endpoi
          limit: Annotated[int | None, typer.Option(help="At most N responses.")] = None,
          as_json: JsonFlag = False) -> None:
     """LLM judge scores queued responses 1-5 on the five rubrics (compare with humans on the Dashboard)."""
+    from augment.rating import rate_responses
+    from augment.service import make_judges
     settings = get_settings()
     factory = cli_session_factory()
     (model,) = make_judges(settings, factory, [judge])
@@ -115,6 +117,8 @@ def multilabel(dataset: Dataset = "redial",
                limit: Annotated[int | None, typer.Option(help="At most N turns.")] = None,
                as_json: JsonFlag = False) -> None:
     """Retriever (top-K by SBERT) + LLM relevance 0-4 per candidate: multi-label data for two-stage training."""
+    from augment.multilabel import label_turns
+    from augment.service import make_judges
     settings = get_settings()
     factory = cli_session_factory()
     (model,) = make_judges(settings, factory, [scorer])

@@ -8,9 +8,6 @@ from typing import Annotated
 import typer
 
 from db.cli_support import emit, make_table, transaction, user_errors
-from db.ingest.service import ingest_corpus
-from db.migrate import downgrade_database, upgrade_database
-from db.plots import save_longtail_plot
 from db.queries.longtail import CountSource, TierThresholds, longtail_summary, movie_mention_counts
 from db.settings import get_settings
 
@@ -26,6 +23,7 @@ SplitOpt = Annotated[str | None, typer.Option(help="Force the split name instead
 @db_app.command("upgrade")
 def db_upgrade(revision: str = "head") -> None:
     """Create or migrate the schema to REVISION."""
+    from db.migrate import upgrade_database
     upgrade_database(revision=revision)
     typer.echo(f"database at {revision}: {get_settings().database_url}")
 
@@ -33,11 +31,13 @@ def db_upgrade(revision: str = "head") -> None:
 @db_app.command("downgrade")
 def db_downgrade(revision: str) -> None:
     """Migrate the schema down to REVISION ('base' drops everything)."""
+    from db.migrate import downgrade_database
     downgrade_database(revision=revision)
     typer.echo(f"database at {revision}")
 
 
 def _ingest(dataset: str, path: Path | None, metadata: Path | None, split: str | None, as_json: bool) -> None:
+    from db.ingest.service import ingest_corpus
     path = path or get_settings().data_dir / dataset
     with transaction() as session:
         summary = ingest_corpus(session, dataset, path, metadata, split)
@@ -74,6 +74,7 @@ def stats_longtail(
     as_json: JsonFlag = False,
 ) -> None:
     """Head / body / tail share of titles and of mentions."""
+    from db.plots import save_longtail_plot
     if counts not in ("corpus", "catalog"):
         raise ValueError("--counts must be corpus or catalog")
     settings = get_settings()

@@ -5,16 +5,17 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import wraps
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
-from sqlalchemy.orm import Session, sessionmaker
 
-from db.engine import make_engine, make_session_factory, write_transaction
-from db.errors import Conflict, IngestError, NotFound
-from db.migrate import is_migrated
+from db.errors import Conflict, IngestError, NotFound, ServiceError
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -22,6 +23,9 @@ console = Console(stderr=True, soft_wrap=True)
 
 
 def cli_session_factory() -> sessionmaker[Session]:
+    from db.engine import make_engine, make_session_factory
+    from db.migrate import is_migrated
+
     engine = make_engine()
     if not is_migrated(engine):
         raise NotFound(f"database {engine.url.render_as_string(hide_password=True)} has no schema; "
@@ -32,6 +36,8 @@ def cli_session_factory() -> sessionmaker[Session]:
 @contextmanager
 def transaction(write: bool = True) -> Iterator[Session]:
     """One CLI command's unit of work; a writer (BEGIN IMMEDIATE on SQLite) unless `write=False`."""
+    from db.engine import write_transaction
+
     factory = cli_session_factory()
     if write:
         with write_transaction(factory) as session:
@@ -66,14 +72,14 @@ def user_errors(func: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
-        except (IngestError, ValueError, FileNotFoundError) as exc:
-            console.print(f"[red]error:[/red] {exc}")
+        except (IngestError, ValueError, FileNotFoundError, ServiceError) as exc:
+            console.print(f"[red]error:[/red] {escape(str(exc))}")
             raise typer.Exit(2) from exc
         except NotFound as exc:
-            console.print(f"[red]not found:[/red] {exc}")
+            console.print(f"[red]not found:[/red] {escape(str(exc))}")
             raise typer.Exit(3) from exc
         except Conflict as exc:
-            console.print(f"[red]conflict:[/red] {exc}")
+            console.print(f"[red]conflict:[/red] {escape(str(exc))}")
             raise typer.Exit(4) from exc
 
     return wrapper

@@ -20,3 +20,7 @@ class IngestError(ValueError):
         self.line = line
         self.reason = reason
         super().__init__(f"{self.path}:{line}: {reason}")
+
+
+class ServiceError(RuntimeError):
+    """An external service (Label Studio, an LLM endpoint) failed; the message is one line, secrets masked."""

@@ -7,11 +7,7 @@ from typing import Annotated
 import typer
 
 from db.cli_support import cli_session_factory, emit, make_table, user_errors
-from db.queries.responses import response_pairs
 from db.queries.runs import list_runs, run_metrics
-from trainer.config import load_config
-from trainer.metrics import generation_report
-from trainer.run import evaluate_run, run
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 TABLE_KEYS = ("recall@1", "recall@10", "recall@50", "ndcg@10", "mrr@10", "head_recall@10", "body_recall@10",
@@ -27,6 +23,8 @@ def train(config: Annotated[Path, typer.Option("--config", help="YAML training c
           force: Annotated[bool, typer.Option(help="Replace a run left 'running' by a killed process.")] = False,
           as_json: JsonFlag = False, quiet: bool = False) -> None:
     """Train a recommender; the run and its metrics are stored in the database."""
+    from trainer.config import load_config
+    from trainer.run import run
     cfg = load_config(config)
     result = run(cfg, cli_session_factory(), progress=not quiet, force=force)
     payload = {"run_id": result.run_id, "name": result.name, "device": result.device,
@@ -39,6 +37,7 @@ def train(config: Annotated[Path, typer.Option("--config", help="YAML training c
 def evaluate(run_name: Annotated[str, typer.Argument(metavar="RUN", help="Run name or id.")],
              as_json: JsonFlag = False) -> None:
     """Re-evaluate a finished run's checkpoint on its test split."""
+    from trainer.run import evaluate_run
     metrics = evaluate_run(run_name, cli_session_factory())
     emit(metrics, as_json, make_table(f"run {run_name} (test)", ["metric", "value"], _metrics_table("test", metrics)))
 
@@ -58,6 +57,8 @@ def runs(as_json: JsonFlag = False) -> None:
 def evaluate_responses(system: Annotated[str, typer.Option(help="System name of imported responses.")],
                        as_json: JsonFlag = False) -> None:
     """BLEU-2/3, ROUGE-2/L against the human turn each response replaces, and Distinct-2/3/4."""
+    from db.queries.responses import response_pairs
+    from trainer.metrics import generation_report
     with cli_session_factory()() as session:
         pairs = response_pairs(session, system)
     if not pairs:

@@ -78,8 +78,11 @@ def parse_unicrs(path: Path, corpus: ParsedCorpus, split: str) -> None:
 
 
 def attach_metadata(path: Path, corpus: ParsedCorpus) -> None:
-    """movie_kg_wikidata.json: 'Title (Year)' -> {genres, casts, directors, description, ...}."""
+    """movie_kg_wikidata.json: 'Title (Year)' -> {genres, casts, directors, description, ...}. Titles the metadata
+    knows but no dialogue mentions join the movie list too: INSPIRED's catalog is every movie the data knows."""
     info = read_json_file(path)
+    for key in sorted(k for k, v in info.items() if isinstance(v, dict)):
+        corpus.add_movie_if_missing(key, key)
     for key, movie in list(corpus.movies.items()):
         if key in info and isinstance(info[key], dict):
             corpus.movies[key] = ParsedMovie(movie.key, movie.title, movie.year, None, dict(info[key]))

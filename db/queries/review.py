@@ -58,6 +58,26 @@ def get_reviewer_or_raise(session: Session, name: str) -> Reviewer:
     return reviewer
 
 
+def link_email(session: Session, name: str, email: str, lead: Reviewer) -> Reviewer:
+    """A lead links a reviewer to their Label Studio account (annotations by that email become theirs)."""
+    if lead.role != "lead":
+        raise ValueError(f"{lead.name} is a {lead.role}; only leads link accounts")
+    email = email.strip().lower()
+    if "@" not in email:
+        raise ValueError(f"not an email address: {email!r}")
+    reviewer = get_reviewer_or_raise(session, name)
+    other = session.scalar(select(Reviewer).where(Reviewer.email == email, Reviewer.id != reviewer.id))
+    if other is not None:
+        raise ValueError(f"{email} is already linked to {other.name}")
+    reviewer.email = email
+    session.flush()
+    return reviewer
+
+
+def reviewers_by_email(session: Session) -> dict[str, Reviewer]:
+    return {r.email: r for r in session.scalars(select(Reviewer).where(Reviewer.email.is_not(None))) if r.email}
+
+
 def get_task_or_raise(session: Session, task_id: int) -> ReviewTask:
     task = session.get(ReviewTask, task_id)
     if task is None:
@@ -269,6 +289,24 @@ def submit_ratings(session: Session, task_id: int, reviewer: Reviewer, scores: M
     if raters >= task.required:
         task.status, task.decided_at = TaskStatus.DONE.value, now_utc()
     session.flush()
+
+
+def retract_ratings(session: Session, task_id: int, reviewer: Reviewer, source: str) -> bool:
+    """Remove this reviewer's human ratings from `source` and re-open the task if it lacks raters now."""
+    task = lock_task_row(session, task_id)
+    if task.kind != "rating" or task.response_id is None:
+        raise ValueError(f"task {task_id} is not a rating task")
+    rows = list(session.scalars(select(Rating).where(Rating.response_id == task.response_id, Rating.rater == reviewer.name,
+                                                     Rating.rater_kind == "human", Rating.source == source)))
+    for row in rows:
+        session.delete(row)
+    session.flush()
+    task.verdicts = session.scalar(select(func.count(func.distinct(Rating.rater))).where(
+        Rating.response_id == task.response_id, Rating.rater_kind == "human")) or 0
+    if task.verdicts < task.required:
+        task.status, task.decided_at = TaskStatus.OPEN.value, None
+    session.flush()
+    return bool(rows)
 
 
 def upsert_ratings(session: Session, response_id: int, rater: str, rater_kind: str, scores: Mapping[str, int],

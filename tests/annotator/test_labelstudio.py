@@ -3,21 +3,27 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner
 
 from annotator.errors import LabelStudioError
-from annotator.labelstudio import LabelStudioAdapter
+from annotator.labelstudio import LabelStudioAdapter, label_config
 from annotator.sync import pull_annotations, push_tasks
 from db.engine import write_transaction
 from db.models import Candidate, Rating, Review, Reviewer, ReviewTask
+from db.queries.review import get_or_create_reviewer, link_email
 from db.rubrics import RUBRIC_KEYS
+from lumicrs_cli import app
 from tests.factories import make_rating_queue, make_review_queue
 from tests.labelstudio_server import LabelStudioServer, labelstudio_available, start_labelstudio
 
 pytestmark = pytest.mark.slow
+LEAD_EMAIL = "lead@example.com"  # the account whose token the tests use
 
 
 @pytest.fixture(scope="module")
@@ -39,37 +45,145 @@ def text(name: str, value: str) -> dict[str, object]:
     return {"from_name": name, "to_name": "dialogue", "type": "textarea", "value": {"text": [value]}}
 
 
+def linked(factory: sessionmaker[Session], **emails: str) -> dict[str, int]:
+    """Reviewers linked to Label Studio accounts by a lead (name -> reviewer id)."""
+    with write_transaction(factory) as s:
+        lead = get_or_create_reviewer(s, "boss", "lead")
+        ids = {}
+        for name, email in emails.items():
+            get_or_create_reviewer(s, name)
+            ids[name] = link_email(s, name, email, lead).id
+        return ids
+
+
+def ls_ids(factory: sessionmaker[Session]) -> dict[int, int]:
+    with factory() as s:
+        return {k: v for k, v in s.execute(select(ReviewTask.id, ReviewTask.labelstudio_task_id)).all()}
+
+
+def count_in_project(adapter: LabelStudioAdapter, project: str) -> dict[int, int]:
+    held = adapter.tasks_by_lumicrs_id(adapter.ensure_project(project, ""))
+    return {ours: len(ids) for ours, ids in held.items()}
+
+
 def test_adjudication_round_trip(labelstudio: LabelStudioServer, session_factory: sessionmaker[Session],
                                  database_url: str) -> None:
     adapter = LabelStudioAdapter(labelstudio.url, labelstudio.token)
-    project = f"adjudication {database_url.split(':')[0]}"
+    suffix = database_url.split(":")[0]
+    project = f"adjudication {suffix}"
     with session_factory() as s:
         t1, t2 = make_review_queue(s, n=2, overlap=2)
-    with session_factory.begin() as s:
-        assert push_tasks(s, adapter, "adjudication", project).pushed == 2
-    with session_factory.begin() as s:
-        assert push_tasks(s, adapter, "adjudication", project).pushed == 0  # idempotent
-        ls_ids = dict(s.execute(select(ReviewTask.id, ReviewTask.labelstudio_task_id)).all())
-    suffix = database_url.split(":")[0]
-    u1, u2 = adapter.create_user(f"una-{suffix}@example.com"), adapter.create_user(f"ulf-{suffix}@example.com")
-    adapter.annotate(ls_ids[t1], [choice("verdict", "accept")], completed_by=u1)
-    adapter.annotate(ls_ids[t1], [choice("verdict", "accept")], completed_by=u2)
-    adapter.annotate(ls_ids[t2], [choice("verdict", "edit"), text("reason", "tighter"),
-                                  text("edited", "Seeker: scary?\nRecommender: Tail Film (2011)!")], completed_by=u1)
-    adapter.annotate(ls_ids[t2], [choice("verdict", "reject")], completed_by=u2)  # no reason: invalid
+    assert push_tasks(session_factory, adapter, "adjudication", project).pushed == 2
+    again = push_tasks(session_factory, adapter, "adjudication", project)
+    assert (again.pushed, again.reconciled) == (0, 0)  # nothing left to push
+    ids = ls_ids(session_factory)
+    una, ulf, stranger = (f"{n}-{suffix}@example.com" for n in ("una", "ulf", "stranger"))
+    u1, u2, u3 = adapter.create_user(una), adapter.create_user(ulf), adapter.create_user(stranger)
+    reviewers = linked(session_factory, ann=una, bob=ulf.upper())  # emails match case-insensitively
+    adapter.annotate(ids[t1], [choice("verdict", "accept")], completed_by=u1)
+    adapter.annotate(ids[t1], [choice("verdict", "accept")], completed_by=u2)
+    adapter.annotate(ids[t2], [choice("verdict", "edit"), text("reason", "tighter"),
+                               text("edited", "Seeker: scary?\nRecommender: Tail Film (2011)!")], completed_by=u1)
+    adapter.annotate(ids[t2], [choice("verdict", "reject")], completed_by=u2)  # no reason: invalid
+    adapter.annotate(ids[t2], [choice("verdict", "reject"), text("reason", "meh")], completed_by=u3)  # not linked
     for _ in range(2):  # pulling twice changes nothing
-        with write_transaction(session_factory) as s:
-            summary = pull_annotations(s, adapter, "adjudication", project)
+        summary = pull_annotations(session_factory, adapter, "adjudication", project)
         assert summary.pulled == 3 and len(summary.invalid) == 1 and "reason is required" in summary.invalid[0]
+        assert summary.held == {stranger: 1} and summary.retracted == 0
     with session_factory() as s:
         assert s.scalar(select(func.count()).select_from(Review)) == 3
         assert {r.source for r in s.scalars(select(Review))} == {"labelstudio"}
-        assert set(s.scalars(select(Reviewer.name))) == {f"una-{suffix}@example.com", f"ulf-{suffix}@example.com"}
+        assert {r.reviewer_id for r in s.scalars(select(Review))} == {reviewers["ann"], reviewers["bob"]}
+        assert set(s.scalars(select(Reviewer.name))) == {"boss", "ann", "bob"}  # no reviewer named by email
         edit = s.scalar(select(Review).where(Review.verdict == "edit"))
         assert edit is not None and edit.edited_turns == [{"role": "seeker", "text": "scary?"},
                                                            {"role": "recommender", "text": "Tail Film (2011)!"}]
         task1 = s.get_one(ReviewTask, t1)
         assert task1.status == "done" and s.get_one(Candidate, task1.candidate_id).status == "accepted"
+    linked(session_factory, carl=stranger)  # once linked, the held annotation is applied
+    assert pull_annotations(session_factory, adapter, "adjudication", project).held == {}
+    with session_factory() as s:
+        assert s.scalar(select(func.count()).select_from(Review)) == 4
+
+
+def test_deleted_and_cancelled_annotations_retract_their_verdicts(labelstudio: LabelStudioServer, database_url: str,
+                                                                   session_factory: sessionmaker[Session]) -> None:
+    adapter = LabelStudioAdapter(labelstudio.url, labelstudio.token)
+    suffix = database_url.split(":")[0]
+    project = f"retractions {suffix}"
+    with session_factory() as s:
+        t1, t2 = make_review_queue(s, n=2, overlap=1)
+    push_tasks(session_factory, adapter, "adjudication", project)
+    ids = ls_ids(session_factory)
+    emails = [f"{n}-{suffix}@example.com" for n in ("dee", "eve")]
+    dee, eve = (adapter.create_user(e) for e in emails)
+    linked(session_factory, dee=emails[0], eve=emails[1])
+    first = adapter.annotate(ids[t1], [choice("verdict", "accept")], completed_by=dee)
+    adapter.annotate(ids[t2], [choice("verdict", "reject"), text("reason", "bland")], completed_by=eve)
+    pull_annotations(session_factory, adapter, "adjudication", project)
+    with session_factory() as s:
+        assert s.get_one(Candidate, s.get_one(ReviewTask, t1).candidate_id).status == "accepted"
+    adapter.delete_annotation(first)
+    adapter.annotate(ids[t2], [], completed_by=eve, was_cancelled=True)  # eve skips t2 now
+    summary = pull_annotations(session_factory, adapter, "adjudication", project)
+    assert summary.retracted >= 1
+    with session_factory() as s:
+        task1 = s.get_one(ReviewTask, t1)
+        assert (task1.status, task1.verdicts) == ("open", 0)
+        assert s.get_one(Candidate, task1.candidate_id).status == "needs_review"  # re-decided by the same rule
+        reviews = {(r.task_id, r.reviewer_id) for r in s.scalars(select(Review))}
+        assert all(task != t1 for task, _ in reviews)
+
+
+def test_push_is_exactly_once_when_the_server_dies_before_replying(session_factory: sessionmaker[Session],
+                                                                  database_url: str) -> None:
+    """SIGKILL Label Studio after the import request was sent and before its reply is read; restart; push again."""
+    if not labelstudio_available():
+        pytest.skip("no .venv-labelstudio")
+    server = start_labelstudio()
+    try:
+        with session_factory() as s:
+            make_review_queue(s, n=12, overlap=1)
+        project = f"crash {database_url.split(':')[0]}"
+        killed: list[bool] = []
+
+        def kill_on_import_reply(response: httpx.Response) -> None:
+            if response.request.method == "POST" and "/import" in response.request.url.path and not killed:
+                killed.append(True)
+                server.kill()
+                raise httpx.RemoteProtocolError("server died before its reply was read", request=response.request)
+
+        doomed = LabelStudioAdapter(server.url, server.token,
+                                    httpx_client=httpx.Client(event_hooks={"response": [kill_on_import_reply]}))
+        with pytest.raises(LabelStudioError, match="unreachable during import tasks"):
+            push_tasks(session_factory, doomed, "adjudication", project, batch_size=5)
+        assert killed and all(v is None for v in ls_ids(session_factory).values())  # nothing recorded here
+        server = server.restart()
+        adapter = LabelStudioAdapter(server.url, server.token)
+        assert sum(count_in_project(adapter, project).values()) == 5  # the first batch did arrive
+        summary = push_tasks(session_factory, adapter, "adjudication", project, batch_size=5)
+        assert (summary.reconciled, summary.pushed) == (5, 7)
+        counts = count_in_project(adapter, project)
+        assert sorted(counts) == sorted(ls_ids(session_factory)) and set(counts.values()) == {1}  # each exactly once
+        assert None not in ls_ids(session_factory).values()
+    finally:
+        server.stop()
+
+
+def test_push_after_a_client_timeout_is_exactly_once(labelstudio: LabelStudioServer, database_url: str,
+                                                    session_factory: sessionmaker[Session]) -> None:
+    with session_factory() as s:
+        make_review_queue(s, n=40, overlap=1)
+    project = f"timeout {database_url.split(':')[0]}"
+    adapter = LabelStudioAdapter(labelstudio.url, labelstudio.token)
+    adapter.ensure_project(project, label_config("adjudication"))
+    impatient = LabelStudioAdapter(labelstudio.url, labelstudio.token, import_timeout=0.001)
+    with pytest.raises(LabelStudioError, match="unreachable"):
+        push_tasks(session_factory, impatient, "adjudication", project, batch_size=40)
+    summary = push_tasks(session_factory, adapter, "adjudication", project, batch_size=15)
+    assert summary.reconciled + summary.pushed == 40
+    counts = count_in_project(adapter, project)
+    assert len(counts) == 40 and set(counts.values()) == {1}
 
 
 def test_predictions_carry_judge_votes(labelstudio: LabelStudioServer, session_factory: sessionmaker[Session],
@@ -78,8 +192,7 @@ def test_predictions_carry_judge_votes(labelstudio: LabelStudioServer, session_f
     project = f"predictions {database_url.split(':')[0]}"
     with session_factory() as s:
         make_review_queue(s, n=1)
-    with session_factory.begin() as s:
-        push_tasks(s, adapter, "adjudication", project)
+    push_tasks(session_factory, adapter, "adjudication", project)
     project_id = adapter.ensure_project(project, "")
     task = next(iter(adapter.client.tasks.list(project=project_id, fields="all")))
     assert task.data["judge_summary"] == "3/5 pass" and "judge-4: fail (invalid output)" in task.data["rationales"]
@@ -88,26 +201,44 @@ def test_predictions_carry_judge_votes(labelstudio: LabelStudioServer, session_f
     assert predictions[0].result[0]["value"]["choices"] == ["accept"]
 
 
-def test_rating_round_trip(labelstudio: LabelStudioServer, session_factory: sessionmaker[Session],
-                           database_url: str) -> None:
+def test_rating_round_trip_and_retraction(labelstudio: LabelStudioServer, session_factory: sessionmaker[Session],
+                                          database_url: str) -> None:
     adapter = LabelStudioAdapter(labelstudio.url, labelstudio.token)
     project = f"rating {database_url.split(':')[0]}"
     with session_factory() as s:
         (task,) = make_rating_queue(s, n=1, overlap=1)
-    with session_factory.begin() as s:
-        push_tasks(s, adapter, "rating", project)
-        ls_id = s.get_one(ReviewTask, task).labelstudio_task_id
+    push_tasks(session_factory, adapter, "rating", project)
+    ls_id = ls_ids(session_factory)[task]
     assert ls_id is not None
-    adapter.annotate(ls_id, [{"from_name": k, "to_name": "response", "type": "rating", "value": {"rating": 3}}
-                             for k in RUBRIC_KEYS])
-    with write_transaction(session_factory) as s:
-        assert pull_annotations(s, adapter, "rating", project).pulled == 1
+    linked(session_factory, rita=LEAD_EMAIL)
+    annotation = adapter.annotate(ls_id, [{"from_name": k, "to_name": "response", "type": "rating",
+                                           "value": {"rating": 3}} for k in RUBRIC_KEYS])
+    assert pull_annotations(session_factory, adapter, "rating", project).pulled == 1
     with session_factory() as s:
         scores = list(s.scalars(select(Rating.score)))
         assert scores == [3] * len(RUBRIC_KEYS) and s.get_one(ReviewTask, task).status == "done"
+    adapter.delete_annotation(annotation)
+    assert pull_annotations(session_factory, adapter, "rating", project).retracted == 1
+    with session_factory() as s:
+        assert s.scalar(select(func.count()).select_from(Rating)) == 0 and s.get_one(ReviewTask, task).status == "open"
 
 
-def test_unreachable_server_is_a_clear_error() -> None:
+def test_unreachable_server_is_one_line_without_the_token(database_url: str, monkeypatch: pytest.MonkeyPatch,
+                                                          tmp_path: Path) -> None:
+    from annotator.settings import get_settings
+
     adapter = LabelStudioAdapter("http://127.0.0.1:9", "x")
     with pytest.raises(LabelStudioError, match="unreachable"):
         adapter.ensure_project("p", "<View/>")
+    monkeypatch.setenv("LABELSTUDIO_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("LABELSTUDIO_API_KEY", "sekrit-token-123")
+    get_settings.cache_clear()
+    try:
+        for command in (["annotate", "push"], ["annotate", "pull"]):
+            result = CliRunner().invoke(app, command)
+            assert result.exit_code == 2, result.output
+            lines = [line for line in result.output.splitlines() if line.strip()]
+            assert len(lines) == 1 and "127.0.0.1:9" in lines[0] and "Traceback" not in result.output
+            assert "sekrit" not in result.output
+    finally:
+        get_settings.cache_clear()
