@@ -65,3 +65,29 @@ def agreement_table(ratings: list[tuple[int, str, str, str, int]]) -> dict[str, 
                          "units": float(sum(len(v) >= 2 for v in human[rubric].values())),
                          "spearman": corr["spearman"], "pearson": corr["pearson"], "pairs": corr["n"]}
     return table
+
+
+def krippendorff_alpha_nominal(units: Iterable[Iterable[str]]) -> float:
+    """Nominal alpha over units (the labels each unit received); units with < 2 labels are ignored.
+
+    alpha = 1 - D_o / D_e with D_o = sum_{c != k} o_ck / n and D_e = sum_{c != k} n_c n_k / (n (n - 1)).
+    """
+    coincidence: dict[tuple[str, str], float] = defaultdict(float)
+    for unit in units:
+        values = list(unit)
+        m = len(values)
+        if m < 2:
+            continue
+        for i, a in enumerate(values):
+            for j, b in enumerate(values):
+                if i != j:
+                    coincidence[(a, b)] += 1.0 / (m - 1)
+    totals: dict[str, float] = defaultdict(float)
+    for (a, _), value in coincidence.items():
+        totals[a] += value
+    n = sum(totals.values())
+    if n <= 1:
+        return float("nan")
+    observed = sum(v for (a, b), v in coincidence.items() if a != b) / n
+    expected = sum(totals[a] * totals[b] for a in totals for b in totals if a != b) / (n * (n - 1))
+    return 1.0 if expected == 0 else float(1.0 - observed / expected)

@@ -1,6 +1,8 @@
 """`lumicrs annotate ...` and `lumicrs export`."""
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -9,10 +11,13 @@ import typer
 
 from annotator.settings import get_settings
 from db.cli_support import cli_session_factory, emit, make_table, transaction, user_errors
-from db.queries.review import active_locks, get_or_create_reviewer, get_reviewer_or_raise, link_email, open_task_count
+from db.queries.review import active_locks, get_reviewer_or_raise, link_email, open_task_count
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from annotator.labelstudio import LabelStudioAdapter
+    from db.models import Reviewer
 
 annotate_app = typer.Typer(help="Human review and rating (Streamlit / Label Studio).", no_args_is_help=True)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
@@ -44,15 +49,75 @@ def import_responses_cmd(path: Path, dataset: str = "redial", overlap: int = 3, 
     _show("responses imported", asdict(summary), as_json)
 
 
+def _password() -> str:
+    """From LUMICRS_PASSWORD or a hidden prompt (asked twice); never a command-line argument."""
+    env = os.environ.get("LUMICRS_PASSWORD")
+    if env:
+        return env
+    if not sys.stdin.isatty():
+        raise ValueError("no password: set LUMICRS_PASSWORD or run in a terminal to be prompted")
+    return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+def _lead(session: Session, by: str | None) -> Reviewer | None:
+    return get_reviewer_or_raise(session, by) if by else None
+
+
 @annotate_app.command("add-reviewer")
 @user_errors
 def add_reviewer(name: str, role: Annotated[str, typer.Option(help="annotator, researcher or lead")] = "annotator",
+                 by: Annotated[str | None, typer.Option(help="The lead creating the account (needed once a lead "
+                                                              "exists).")] = None,
                  as_json: JsonFlag = False) -> None:
-    """Register a reviewer with a role (an existing reviewer keeps their role)."""
+    """Create an account (the first lead needs no --by). Password from LUMICRS_PASSWORD or a prompt."""
+    from db.queries.accounts import create_account
+
+    password = _password()
     with transaction() as session:
-        reviewer = get_or_create_reviewer(session, name, role)
+        reviewer = create_account(session, name, role, password, by=_lead(session, by))
         payload = {"id": reviewer.id, "name": reviewer.name, "role": reviewer.role}
-    _show("reviewer", payload, as_json)
+    _show("account", payload, as_json)
+
+
+@annotate_app.command("accounts")
+@user_errors
+def accounts(as_json: JsonFlag = False) -> None:
+    """Accounts, their roles and whether they can sign in."""
+    from sqlalchemy import select
+
+    from db.models import Reviewer as ReviewerRow
+
+    with transaction(write=False) as session:
+        rows = [{"name": r.name, "role": r.role, "active": r.active, "can_sign_in": r.password_hash is not None,
+                 "labelstudio_email": r.email} for r in session.scalars(select(ReviewerRow).order_by(ReviewerRow.name))]
+    emit(rows, as_json, make_table("accounts", ["name", "role", "active", "can_sign_in", "labelstudio_email"],
+                                   [list(r.values()) for r in rows]))
+
+
+@annotate_app.command("set-role")
+@user_errors
+def set_role_cmd(name: str, role: Annotated[str, typer.Option(help="annotator, researcher or lead")],
+                 by: Annotated[str, typer.Option(help="Your name (a lead).")], as_json: JsonFlag = False) -> None:
+    """A lead sets someone's role."""
+    from db.queries.accounts import set_role
+
+    with transaction() as session:
+        reviewer = set_role(session, name, role, by=get_reviewer_or_raise(session, by))
+        payload = {"name": reviewer.name, "role": reviewer.role}
+    _show("role", payload, as_json)
+
+
+@annotate_app.command("disable")
+@user_errors
+def disable(name: str, by: Annotated[str, typer.Option(help="Your name (a lead).")], enable: bool = False,
+            as_json: JsonFlag = False) -> None:
+    """A lead disables an account (signs it out everywhere); --enable turns it back on."""
+    from db.queries.accounts import set_active
+
+    with transaction() as session:
+        reviewer = set_active(session, name, enable, by=get_reviewer_or_raise(session, by))
+        payload = {"name": reviewer.name, "active": reviewer.active}
+    _show("account", payload, as_json)
 
 
 @annotate_app.command("queue")
@@ -117,14 +182,19 @@ def link(name: str, email: Annotated[str, typer.Option(help="The reviewer's Labe
 @user_errors
 def export(name: Annotated[str, typer.Option(help="Export name; each run adds a version.")],
            by: Annotated[str, typer.Option(help="Your reviewer name (must be a lead).")],
-           dataset: str = "redial", out: Path = Path("exports"),
+           dataset: str = "redial",
+           out: Annotated[Path | None, typer.Option(help="Output folder (default LUMICRS_EXPORT_DIR).")] = None,
            generator: Annotated[list[str] | None, typer.Option(help="Only candidates of this generator (repeatable).")] = None,
+           allow_empty: Annotated[bool, typer.Option(help="Write a version even with no approved dialogue.")] = False,
            as_json: JsonFlag = False) -> None:
     """Export approved augmented dialogues as versioned JSONL + parquet with provenance and sha256."""
     from annotator.export import export_approved
-    with transaction() as session:
+    from db.locks import exclusive
+
+    with exclusive(f"export:{name}"), transaction() as session:
         lead = get_reviewer_or_raise(session, by)
-        record = export_approved(session, dataset, name, lead, out, generators=tuple(generator or ()))
+        record = export_approved(session, dataset, name, lead, out, generators=tuple(generator or ()),
+                                 allow_empty=allow_empty)
         payload = {"name": record.name, "version": record.version, "rows": record.n_rows, "sha256": record.sha256,
                    "path": record.path, **record.params}
     _show("export", payload, as_json)

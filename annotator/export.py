@@ -2,22 +2,51 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from annotator.errors import PermissionDenied
+from db.errors import Conflict
 from db.export_files import sha256_file
 from db.models import Candidate, DatasetExport, JudgeVote, Movie, Prototype, Review, Reviewer, ReviewTask
 from db.queries.candidates import candidates_in, tag_target_mentions
 from db.queries.longtail import get_dataset_or_raise
+from db.settings import get_settings
 from db.types import ExportRecord, Turn
 
 APPROVED = ("auto_accepted", "accepted")
+HUMAN_HOW = ("unanimous", "majority", "adjudicated")
+SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+
+
+def check_export_name(name: str) -> str:
+    """Export names are slugs (lower-case letters, digits, '.', '_', '-'; no path separators, no '..')."""
+    if not SLUG.match(name) or ".." in name:
+        raise ValueError(f"export name {name!r} must be a slug: lower-case letters, digits, '.', '_' or '-' "
+                         "(at most 64, starting with a letter or digit)")
+    return name
+
+
+def approved_candidates(session: Session, dataset: str, tiers: tuple[str, ...] = ("body", "tail"),
+                        generators: tuple[str, ...] = ()) -> list[Candidate]:
+    return [c for c in session.scalars(candidates_in(dataset, *APPROVED))
+            if c.tier in tiers and (not generators or c.generator in generators)]
+
+
+def export_preview(session: Session, dataset: str, rows: int = 3) -> dict[str, Any]:
+    """What an export of `dataset` would contain: counts by tier and decision, and the first few records."""
+    records = [export_record(session, c, dataset) for c in approved_candidates(session, dataset)]
+    return {"rows": len(records), "by_tier": dict(Counter(r.tier for r in records)),
+            "by_decision": dict(Counter(r.decided_how for r in records)), "sample": records[:rows]}
 
 
 def _reviews(session: Session, candidate_id: int) -> list[tuple[str, Review]]:
@@ -36,10 +65,13 @@ def export_record(session: Session, candidate: Candidate, dataset: str) -> Expor
     judges = dict(session.execute(select(JudgeVote.judge, JudgeVote.passed)
                                   .where(JudgeVote.candidate_id == candidate.id)).all())
     prototype = session.get_one(Prototype, candidate.prototype_id)
+    how = session.scalar(select(ReviewTask.decision).where(ReviewTask.candidate_id == candidate.id,
+                                                           ReviewTask.kind == "adjudication"))
     return ExportRecord(candidate_id=candidate.id, dataset=dataset, target_movie_id=movie.id, target_title=movie.title,
                         tier=candidate.tier, turns=tuple(turns), prototype_conversation_id=prototype.conversation_id,
                         generator=candidate.generator, judges=judges, pass_votes=candidate.pass_votes or 0,
                         decision="accepted" if candidate.status == "accepted" else "auto_accepted",
+                        decided_how=how if candidate.status == "accepted" and how in HUMAN_HOW else "auto-accepted",
                         reviewers=tuple(dict.fromkeys(name for name, _ in reviews)))
 
 
@@ -48,7 +80,7 @@ def next_version(session: Session, name: str) -> int:
 
 
 def write_files(records: list[ExportRecord], folder: Path) -> str:
-    folder.mkdir(parents=True, exist_ok=False)
+    folder.mkdir(parents=True, exist_ok=True)
     jsonl = folder / "data.jsonl"
     jsonl.write_text("".join(r.model_dump_json() + "\n" for r in records), encoding="utf-8")
     rows = [{**r.model_dump(mode="json"), "turns": json.dumps(r.model_dump(mode="json")["turns"]),
@@ -57,30 +89,50 @@ def write_files(records: list[ExportRecord], folder: Path) -> str:
     return sha256_file(jsonl)
 
 
-def export_approved(session: Session, dataset: str, name: str, lead: Reviewer, out_dir: Path = Path("exports"),
-                    tiers: tuple[str, ...] = ("body", "tail"), generators: tuple[str, ...] = ()) -> DatasetExport:
-    """Leads only. Writes exports/<name>/v<N>/{data.jsonl,data.parquet,manifest.json}; one DB row."""
+def export_approved(session: Session, dataset: str, name: str, lead: Reviewer, out_dir: Path | None = None,
+                    tiers: tuple[str, ...] = ("body", "tail"), generators: tuple[str, ...] = (),
+                    allow_empty: bool = False) -> DatasetExport:
+    """Leads only. Writes exports/<name>/v<N>/{data.jsonl,data.parquet,manifest.json}; one DB row.
+    An export with no rows is refused unless `allow_empty`."""
     if lead.role != "lead":
         raise PermissionDenied(f"{lead.name} is a {lead.role}; only leads can export datasets")
+    check_export_name(name)
+    out_dir = out_dir or get_settings().export_dir
     get_dataset_or_raise(session, dataset)
-    candidates = [c for c in session.scalars(candidates_in(dataset, *APPROVED))
-                  if c.tier in tiers and (not generators or c.generator in generators)]
-    records = [export_record(session, c, dataset) for c in candidates]
-    version = next_version(session, name)
-    folder = out_dir / name / f"v{version}"
-    digest = write_files(records, folder)
+    records = [export_record(session, c, dataset) for c in approved_candidates(session, dataset, tiers, generators)]
+    if not records and not allow_empty:
+        raise ValueError(f"{dataset} has no approved {'/'.join(tiers)} dialogues"
+                         f"{' from ' + ', '.join(generators) if generators else ''}: nothing to export")
     params = {"dataset": dataset, "tiers": list(tiers), "generators": list(generators),
               "by_tier": dict(Counter(r.tier for r in records)),
-              "by_decision": dict(Counter(r.decision for r in records))}
+              "by_decision": dict(Counter(r.decided_how for r in records))}
+    export = allocate_version(session, name, lead, len(records), params)  # the database, not a folder, owns vN
+    folder = out_dir / name / f"v{export.version}"
+    if not folder.resolve().is_relative_to(out_dir.resolve()):
+        raise ValueError(f"export folder {folder} is outside {out_dir}")
+    staging = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
     try:
-        export = DatasetExport(name=name, version=version, created_by=lead.name, path=str(folder / "data.jsonl"),
-                               sha256=digest, n_rows=len(records), params=params)
-        session.add(export)
-        session.flush()
-    except Exception:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
-    manifest = {"name": name, "version": version, "sha256": digest, "rows": len(records), "created_by": lead.name,
-                **params}
-    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        export.sha256 = write_files(records, staging)
+        manifest = {"name": name, "version": export.version, "sha256": export.sha256, "rows": len(records),
+                    "created_by": lead.name, **params}
+        (staging / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        if folder.exists():  # left by a run that crashed before its row was committed: no export owns it
+            shutil.rmtree(folder)
+        staging.rename(folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    export.path = str(folder / "data.jsonl")
+    session.flush()
+    return export
+
+
+def allocate_version(session: Session, name: str, lead: Reviewer, rows: int, params: dict[str, Any]) -> DatasetExport:
+    """The next version of `name`, claimed by inserting its row (unique per name and version)."""
+    export = DatasetExport(name=name, version=next_version(session, name), created_by=lead.name, path="",
+                           sha256="", n_rows=rows, params=params)
+    try:
+        with session.begin_nested():
+            session.add(export)
+    except IntegrityError as exc:
+        raise Conflict(f"export {name} v{export.version} was taken by a concurrent export; run it again") from exc
     return export

@@ -19,11 +19,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from tqdm import tqdm
 
+from annotator.edits import parse_edited
 from annotator.labelstudio import ExportedAnnotation, LabelStudioAdapter, label_config
 from db.engine import write_transaction
 from db.models import Candidate, JudgeVote, Movie, Prototype, Rating, Response, Review, Reviewer, ReviewTask
 from db.queries.corpus import readable_turns
-from db.queries.responses import response_context
+from db.queries.responses import readable_response
 from db.queries.review import (
     retract_ratings,
     retract_review,
@@ -72,8 +73,9 @@ def adjudication_payload(session: Session, task: ReviewTask) -> dict[str, Any]:
 
 def rating_payload(session: Session, task: ReviewTask) -> dict[str, Any]:
     response = session.get_one(Response, task.response_id)
-    context = [{"author": u.role, "text": u.text} for u in response_context(session, response)]
-    data = {"lumicrs_task_id": task.id, "context": context, "response": response.text, "system": response.system}
+    context, text = readable_response(session, response)
+    data = {"lumicrs_task_id": task.id, "context": [{"author": t["role"], "text": t["text"]} for t in context],
+            "response": text, "system": response.system}
     llm = list(session.scalars(select(Rating).where(Rating.response_id == response.id, Rating.rater_kind == "llm")))
     predictions = []
     if llm:
@@ -130,21 +132,13 @@ def _value(result: list[dict[str, Any]], name: str) -> Any:
     return None
 
 
-def parse_edited(text: str) -> list[dict[str, str]]:
-    turns = []
-    for line in text.splitlines():
-        role, sep, content = line.partition(":")
-        if sep and role.strip().lower() in ("seeker", "recommender") and content.strip():
-            turns.append({"role": role.strip().lower(), "text": content.strip()})
-    return turns
-
-
 def apply_annotation(session: Session, kind: str, annotation: ExportedAnnotation, reviewer: Reviewer) -> None:
     task_id = int(annotation.data["lumicrs_task_id"])
     if kind == "adjudication":
         verdict = (_value(annotation.result, "verdict") or [None])[0]
         reason = " ".join(_value(annotation.result, "reason") or [])
-        edited = parse_edited("\n".join(_value(annotation.result, "edited") or [])) or None
+        edited_text = "\n".join(_value(annotation.result, "edited") or [])
+        edited = parse_edited(edited_text) if verdict == "edit" else None
         submit_review(session, task_id, reviewer, str(verdict), reason, edited, source=SOURCE)
     else:
         scores = {k: _value(annotation.result, k) for k in RUBRIC_KEYS}

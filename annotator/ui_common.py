@@ -1,6 +1,8 @@
 """Shared Streamlit helpers: cached engine, current reviewer, one transaction per callback."""
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -9,7 +11,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.engine import make_engine, make_session_factory, write_transaction
-from db.queries.review import ROLES, get_or_create_reviewer
+from db.queries.accounts import AccessDenied, authenticate, close_web_session, open_web_session, reviewer_for_token
 from db.settings import get_settings
 
 
@@ -33,28 +35,100 @@ def transaction(write: bool = False) -> Iterator[Session]:
         yield session
 
 
-def identify() -> tuple[int, str, str] | None:
-    """Sidebar sign-in. Returns (reviewer id, name, role) once a name is given; the role is set on first use."""
-    with st.sidebar:
-        name = st.text_input("Your name", key="reviewer_name", placeholder="e.g. alice")
-        role = st.selectbox("Role (first sign-in only)", ROLES, key="reviewer_role")
-    if not name.strip():
+TOKEN = "session"  # query parameter carrying the browser session's token (its sha256 is in web_sessions)
+
+
+def current_identity() -> tuple[int, str, str] | None:
+    """(reviewer id, name, role) of the signed-in account, read fresh from the database; survives page changes and
+    reloads through the session token in the URL; None when signed out, expired or disabled."""
+    token = st.query_params.get(TOKEN) or st.session_state.get(TOKEN)
+    if not token:
         return None
-    with transaction(write=True) as session:
-        reviewer = get_or_create_reviewer(session, name, role)
-        identity = (reviewer.id, reviewer.name, reviewer.role)
-    st.sidebar.caption(f"Signed in as **{identity[1]}** ({identity[2]})")
+    with transaction() as session:
+        reviewer = reviewer_for_token(session, token)
+        identity = (reviewer.id, reviewer.name, reviewer.role) if reviewer is not None else None
+    if identity is None:
+        st.session_state.pop(TOKEN, None)
+        st.query_params.pop(TOKEN, None)
+        return None
+    st.session_state[TOKEN] = token
+    st.query_params[TOKEN] = token  # page links drop query parameters: put it back on every page
     return identity
 
 
+def _sign_in() -> None:
+    name, password = st.session_state.get("signin_name", ""), st.session_state.get("signin_password", "")
+    try:
+        with transaction(write=True) as session:
+            token = open_web_session(session, authenticate(session, name, password))
+    except AccessDenied as exc:
+        st.session_state["signin_error"] = str(exc)
+        return
+    st.session_state[TOKEN] = token
+    st.query_params[TOKEN] = token
+    st.session_state["signin_password"] = ""
+
+
+def _sign_out() -> None:
+    token = st.session_state.pop(TOKEN, None)
+    st.query_params.pop(TOKEN, None)
+    if token:
+        with transaction(write=True) as session:
+            close_web_session(session, token)
+
+
+def sidebar_account(identity: tuple[int, str, str] | None) -> None:
+    with st.sidebar:
+        if identity is not None:
+            st.caption(f"Signed in as {identity[1]} ({identity[2]})")
+            st.button("Sign out", key="signout", on_click=_sign_out)
+            return
+        with st.form("signin", border=False):
+            st.text_input("Name", key="signin_name")
+            st.text_input("Password", type="password", key="signin_password")
+            st.form_submit_button("Sign in", key="signin_submit", type="primary", on_click=_sign_in)
+        error = st.session_state.pop("signin_error", None)
+        if error:
+            st.error(error)
+        st.caption("No account? A lead creates one (Admin page, or `lumicrs annotate add-reviewer`).")
+
+
 def require_identity() -> tuple[int, str, str] | None:
-    identity = identify()
+    identity = current_identity()
     if identity is None:
-        st.info("Enter your name in the sidebar to start.")
+        st.info("Sign in with your account in the sidebar to start.")
     return identity
 
 
 def show_turns(turns: list[dict[str, str]]) -> None:
+    """Dialogue turns as plain text: content is never rendered as Markdown/HTML (no images, links or fake labels)."""
     for turn in turns:
         with st.chat_message("user" if turn["role"] == "seeker" else "assistant"):
-            st.markdown(f"**{turn['role'].capitalize()}:** {turn['text']}")
+            st.text(f"{turn['role'].capitalize()}: {turn['text']}")
+
+
+def escape_markdown(text: str) -> str:
+    """Text that Markdown shows literally (a title inside a heading cannot add links, images or emphasis)."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~])", r"\\\1", text)
+
+
+def flash(key: str) -> None:
+    """Show (once) the message a callback left under `key`, where the caller puts it: beside the controls."""
+    message = st.session_state.pop(key, None)
+    if message:
+        {"success": st.success, "error": st.error, "info": st.info}[message[0]](message[1])
+
+
+def record_action(kind: str) -> str:
+    """Count this browser session's actions; returns its pace ('N in M min')."""
+    stamps = st.session_state.setdefault(f"pace_{kind}", [])
+    stamps.append(time.time())
+    return pace(kind)
+
+
+def pace(kind: str) -> str:
+    stamps = st.session_state.get(f"pace_{kind}", [])
+    if not stamps:
+        return "no actions yet this session"
+    minutes = max((time.time() - stamps[0]) / 60, 1 / 60)
+    return f"{len(stamps)} this session ({len(stamps) / minutes * 60:.0f}/h)"

@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy import select
 
-from annotator.agreement import agreement_table
+from annotator.agreement import agreement_table, krippendorff_alpha_nominal
 from annotator.ui_common import transaction
 from db.errors import NotFound
 from db.models import Dataset
@@ -62,6 +62,16 @@ def render() -> None:
         st.bar_chart(frame.pivot_table(index="day", columns="reviewer", values="verdicts", fill_value=0))
     else:
         st.info("No verdicts yet.")
+    st.header("Verdict agreement")
+    if data.verdict_units:
+        alpha = krippendorff_alpha_nominal(data.verdict_units)
+        st.metric("Krippendorff's alpha (nominal, approve vs reject)", f"{alpha:.3f}",
+                  help="Over adjudication tasks with two or more verdicts; edit counts as approve.")
+        st.caption(f"{len(data.verdict_units)} tasks with 2+ verdicts.")
+        if len(data.verdict_units) < 30:
+            st.warning(f"Only {len(data.verdict_units)} tasks: alpha on fewer than 30 items is unreliable.")
+    else:
+        st.info("No task has two verdicts yet (set AUGMENT_REVIEW_OVERLAP=2 or more to measure agreement).")
     st.header("Rating agreement")
     table = agreement_table(ratings)
     if table:

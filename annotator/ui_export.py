@@ -1,32 +1,37 @@
-"""Export page (leads only): versioned JSONL + parquet of approved augmented dialogues."""
-from __future__ import annotations
+"""Export page (leads only): versioned JSONL + parquet of approved augmented dialogues.
 
-from pathlib import Path
+Only datasets with approved dialogues are offered; the name follows the dataset; a preview (counts by tier and by
+how each dialogue was decided, a few rows) and an explicit confirmation come before anything is written. The output
+folder is the LUMICRS_EXPORT_DIR setting, not a form field."""
+from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
 from sqlalchemy import select
 
 from annotator.errors import PermissionDenied
-from annotator.export import export_approved
-from annotator.ui_common import require_identity, transaction
+from annotator.export import export_approved, export_preview
+from annotator.ui_common import flash, require_identity, transaction
 from db.models import Dataset, DatasetExport, Reviewer
 from db.queries.candidates import status_counts
+from db.settings import get_settings
+
+FLASH = "export_flash"
 
 
-def _export(reviewer_id: int) -> None:
-    dataset, name = st.session_state["export_dataset"], st.session_state["export_name"].strip()
-    if not name:
-        st.session_state["export_flash"] = ("error", "Give the export a name.")
+def _export(reviewer_id: int, dataset: str) -> None:
+    name = st.session_state.get(f"export_name_{dataset}", "").strip()
+    if not st.session_state.get(f"export_confirm_{dataset}"):
+        st.session_state[FLASH] = ("error", "Tick the confirmation first.")
         return
     try:
         with transaction(write=True) as session:
-            export = export_approved(session, dataset, name, session.get_one(Reviewer, reviewer_id),
-                                     Path(st.session_state.get("export_dir", "exports")))
+            export = export_approved(session, dataset, name, session.get_one(Reviewer, reviewer_id))
             message = f"Exported {export.n_rows} dialogues as {export.name} v{export.version} (sha256 {export.sha256[:12]}…)"
-        st.session_state["export_flash"] = ("success", message)
-    except (PermissionDenied, OSError) as exc:
-        st.session_state["export_flash"] = ("error", str(exc))
+        st.session_state[FLASH] = ("success", message)
+        st.session_state[f"export_confirm_{dataset}"] = False
+    except (PermissionDenied, ValueError, OSError) as exc:
+        st.session_state[FLASH] = ("error", str(exc))
 
 
 def render() -> None:
@@ -37,24 +42,36 @@ def render() -> None:
     if identity[2] != "lead":
         st.warning(f"Only leads can export datasets; you are signed in as a {identity[2]}.")
         return
-    flash = st.session_state.pop("export_flash", None)
-    if flash:
-        (st.success if flash[0] == "success" else st.error)(flash[1])
     with transaction() as session:
         datasets = list(session.scalars(select(Dataset.name).order_by(Dataset.name)))
         exports = [{"name": e.name, "version": e.version, "rows": e.n_rows, "by": e.created_by,
                     "sha256": e.sha256, "path": e.path, "at": e.created_at}
                    for e in session.scalars(select(DatasetExport).order_by(DatasetExport.id.desc()))]
-        counts = {d: status_counts(session, d) for d in datasets}
-    if not datasets:
-        st.info("No dataset ingested yet.")
-        return
-    dataset = st.selectbox("Dataset", datasets, key="export_dataset")
-    approved = counts[dataset].get("auto_accepted", 0) + counts[dataset].get("accepted", 0)
-    st.caption(f"{approved} approved dialogues (auto-accepted by 4-5 judges or accepted by reviewers).")
-    st.text_input("Export name", value=f"{dataset}-augmented", key="export_name")
-    st.text_input("Folder", value="exports", key="export_dir")
-    st.button("Export new version", type="primary", on_click=_export, args=(identity[0],))
+        approved = {d: n for d in datasets
+                    if (n := sum(status_counts(session, d).get(s, 0) for s in ("auto_accepted", "accepted")))}
+    if not approved:
+        st.info("No dataset has approved dialogues yet: route judged candidates (`lumicrs augment route`) and "
+                "review the borderline ones first.")
+    else:
+        dataset = st.selectbox("Dataset (only those with approved dialogues)", list(approved), key="export_dataset")
+        with transaction() as session:
+            preview = export_preview(session, dataset)
+        st.caption(f"{preview['rows']} body/tail dialogues would be exported to {get_settings().export_dir}/"
+                   f"<name>/v<N>/ ({approved[dataset]} approved in all tiers).")
+        left, right = st.columns(2)
+        left.dataframe(pd.DataFrame(preview["by_tier"].items(), columns=["tier", "dialogues"]), hide_index=True)
+        right.dataframe(pd.DataFrame(preview["by_decision"].items(), columns=["decided", "dialogues"]), hide_index=True)
+        st.dataframe(pd.DataFrame([{"target": r.target_title, "tier": r.tier, "decided": r.decided_how,
+                                    "first turns": " / ".join(t.text for t in r.turns[:2])} for r in preview["sample"]]),
+                     hide_index=True)
+        st.text_input("Export name (lower-case letters, digits, '.', '_', '-')", value=f"{dataset}-augmented",
+                      key=f"export_name_{dataset}")
+        st.checkbox(f"Write a new version with these {preview['rows']} dialogues", key=f"export_confirm_{dataset}")
+        st.button("Export new version", type="primary", on_click=_export, args=(identity[0], dataset),
+                  disabled=preview["rows"] == 0)
+        flash(FLASH)
     st.subheader("Previous exports")
     if exports:
         st.dataframe(pd.DataFrame(exports), hide_index=True)
+    else:
+        st.caption("None yet.")

@@ -1,28 +1,46 @@
-"""Review page: adjudicate 2-3-vote candidates (accept / reject / edit with a reason)."""
+"""Review page: adjudicate 2-3-vote candidates (accept / reject / edit with a reason) in one screen.
+
+The reason and the edited dialogue live in a form, so every button (and its shortcut) submits what is on screen.
+Shortcuts avoid text-editing keys: Ctrl+Enter accept, Alt+X reject, Alt+E save edit, Alt+K skip.
+"""
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
-from annotator.sync import parse_edited
-from annotator.ui_common import require_identity, show_turns, transaction
-from db.models import Candidate, Movie, Prototype, Reviewer
-from db.queries.candidates import votes_for
+from annotator.edits import EditError, format_turns, parse_edited
+from annotator.ui_common import escape_markdown, flash, pace, record_action, require_identity, show_turns, transaction
+from db.models import Candidate, JudgeVote, Movie, Prototype, Reviewer
+from db.queries.candidates import status_counts, votes_for
 from db.queries.corpus import readable_turns
-from db.queries.review import claim_next_task, open_task_count, release_lock, submit_review
+from db.queries.review import (
+    claim_next_task,
+    open_task_count,
+    release_lock,
+    reviewer_progress,
+    submit_review,
+    undo_verdict,
+)
+from db.settings import get_settings
 
 SKIPPED = "review_skipped"
+LAST = "review_last_task"
+FLASH = "review_flash"
+SHORTCUTS = {"accept": "ctrl+enter", "reject": "alt+x", "edit": "alt+e", "skip": "alt+k"}
 
 
 def _submit(task_id: int, reviewer_id: int, verdict: str) -> None:
     reason = st.session_state.get(f"reason_{task_id}", "")
-    edited = parse_edited(st.session_state.get(f"edited_{task_id}", "")) if verdict == "edit" else None
     try:
+        edited = parse_edited(st.session_state.get(f"edited_{task_id}", "")) if verdict == "edit" else None
         with transaction(write=True) as session:
             submit_review(session, task_id, session.get_one(Reviewer, reviewer_id), verdict, reason, edited)
-        st.session_state["review_flash"] = ("success", f"Saved: {verdict} on task {task_id}.")
+        st.session_state[LAST] = task_id
+        record_action("review")
+        st.session_state[FLASH] = ("success", f"Saved: {verdict} on task {task_id}.")
+    except EditError as exc:
+        st.session_state[FLASH] = ("error", f"Edited dialogue: {exc}. Nothing was saved.")
     except ValueError as exc:
-        st.session_state["review_flash"] = ("error", str(exc))
+        st.session_state[FLASH] = ("error", f"{exc}. Nothing was saved.")
 
 
 def _skip(task_id: int, reviewer_id: int) -> None:
@@ -31,54 +49,83 @@ def _skip(task_id: int, reviewer_id: int) -> None:
         release_lock(session, task_id, reviewer_id)
 
 
-def _show_flash() -> None:
-    flash = st.session_state.pop("review_flash", None)
-    if flash:
-        (st.success if flash[0] == "success" else st.error)(flash[1])
+def _undo(reviewer_id: int) -> None:
+    task_id = st.session_state.pop(LAST, None)
+    if task_id is None:
+        return
+    with transaction(write=True) as session:
+        undone = undo_verdict(session, task_id, session.get_one(Reviewer, reviewer_id))
+    st.session_state[FLASH] = ("info", f"Undone: your verdict on task {task_id} is withdrawn; the task is back "
+                                       "with you." if undone else f"Nothing to undo on task {task_id}.")
+
+
+def _vote_line(vote: JudgeVote) -> str:
+    if not vote.valid:
+        return f"{vote.judge}: INVALID output (counted as fail) — {vote.rationale or 'unparseable reply'}"
+    scores = f"semantic {vote.semantic}, fluency {vote.fluency}, plausibility {vote.plausibility}"
+    return f"{vote.judge}: {'PASS' if vote.passed else 'FAIL'} ({scores}) — {vote.rationale}"
+
+
+def _empty_queue(remaining: int, role: str) -> None:
+    with transaction() as session:
+        needs_review = sum(status_counts(session).get(s, 0) for s in ("needs_review",))
+    if remaining:
+        st.info(f"Nothing for you right now: {remaining} open tasks wait for other reviewers (or are yours already).")
+    elif needs_review == 0:
+        fill = ("fill it with `lumicrs augment generate`, then `augment filter`, `augment judge` and `augment route` "
+                "(2-3 of 5 judge passes land here)")
+        st.info(f"The review queue is empty: {fill}." + (" As a lead you can also import tasks from Label Studio "
+                                                          "with `lumicrs annotate pull`." if role == "lead" else ""))
+    else:
+        st.info("No open review task; every borderline candidate has been decided.")
 
 
 def render() -> None:
-    st.title("Review borderline dialogues")
     identity = require_identity()
     if identity is None:
+        st.title("Review borderline dialogues")
         return
-    reviewer_id = identity[0]
-    _show_flash()
+    reviewer_id, _, role = identity
     with transaction(write=True) as session:
         reviewer = session.get_one(Reviewer, reviewer_id)
-        task = claim_next_task(session, reviewer, "adjudication", skip=tuple(st.session_state.get(SKIPPED, [])))
+        order = get_settings().queue_order
+        task = claim_next_task(session, reviewer, "adjudication", skip=tuple(st.session_state.get(SKIPPED, [])),
+                               order=order)
+        progress = reviewer_progress(session, reviewer, "adjudication")
         remaining = open_task_count(session, "adjudication")
-        if task is None:
-            st.success(f"Nothing left for you to review ({remaining} open tasks wait for other reviewers).")
-            return
-        candidate = session.get_one(Candidate, task.candidate_id)
-        movie = session.get_one(Movie, candidate.movie_id)
-        proto = session.get_one(Prototype, candidate.prototype_id)
-        proto_turns = readable_turns(session, proto.conversation_id)
-        votes = pd.DataFrame([{"judge": v.judge, "pass": v.passed, "valid": v.valid, "semantic": v.semantic,
-                               "fluency": v.fluency, "plausibility": v.plausibility, "rationale": v.rationale}
-                              for v in votes_for(session, candidate.id)])
-        task_id, turns, passes = task.id, candidate.turns, candidate.pass_votes
-    st.caption(f"Task {task_id} · {remaining} open · candidate {candidate.id} · generator {candidate.generator}")
-    st.subheader(f"Target: {movie.title} ({candidate.tier} tier) · judges: {passes}/{len(votes)} pass")
+        if task is not None:
+            candidate = session.get_one(Candidate, task.candidate_id)
+            movie = session.get_one(Movie, candidate.movie_id)
+            proto_turns = readable_turns(session, session.get_one(Prototype, candidate.prototype_id).conversation_id)
+            votes = [_vote_line(v) for v in votes_for(session, candidate.id)]
+            task_id, turns, passes, generator = task.id, candidate.turns, candidate.pass_votes, candidate.generator
+    st.caption(f"Your progress: {progress['today']} today · {progress['total']} in all · {pace('review')} · "
+               f"{progress['left_for_you']} left for you · queue order: {order}")
+    if LAST in st.session_state:
+        st.button("Undo my last verdict", key="undo", on_click=_undo, args=(reviewer_id,))
+    if task is None:
+        flash(FLASH)
+        _empty_queue(remaining, role)
+        return
+    st.markdown(f"#### Target: {escape_markdown(movie.title)} ({candidate.tier} tier) · judges {passes}/{len(votes)} pass")
+    st.caption(f"task {task_id} · generator {generator}")
     left, right = st.columns([3, 2])
-    with left:
+    with left, st.container(height=330):
         show_turns(turns)
-    with right:
-        st.markdown("**Judges**")
-        st.dataframe(votes, hide_index=True, use_container_width=True)
+    with right, st.container(height=330):
+        for line in votes:
+            st.text(line)
         with st.expander("Prototype dialogue"):
             show_turns(proto_turns)
-    st.text_input("Reason (required to reject or edit)", key=f"reason_{task_id}")
-    st.text_area("Edited dialogue (for Edit): one 'Seeker: ...' / 'Recommender: ...' line per turn",
-                 value="\n".join(f"{t['role'].capitalize()}: {t['text']}" for t in turns), key=f"edited_{task_id}",
-                 height=180)
-    cols = st.columns(4)
-    cols[0].button("Accept", key="accept", type="primary", shortcut="ctrl+enter", on_click=_submit,
-                   args=(task_id, reviewer_id, "accept"), help="Ctrl+Enter")
-    cols[1].button("Reject", key="reject", shortcut="ctrl+backspace", on_click=_submit,
-                   args=(task_id, reviewer_id, "reject"), help="Ctrl+Backspace")
-    cols[2].button("Save edit", key="edit", shortcut="ctrl+e", on_click=_submit,
-                   args=(task_id, reviewer_id, "edit"), help="Ctrl+E")
-    cols[3].button("Skip", key="skip", shortcut="ctrl+k", on_click=_skip, args=(task_id, reviewer_id),
-                   help="Ctrl+K")
+    with st.form(f"verdict_{task_id}", border=False):
+        st.text_input("Reason (required to reject or edit)", key=f"reason_{task_id}")
+        st.text_area("Edited dialogue (for Save edit): each turn starts with 'Seeker:' or 'Recommender:'",
+                     value=format_turns(turns), key=f"edited_{task_id}", height=110)
+        cols = st.columns(4)
+        labels = {"accept": "Accept", "reject": "Reject", "edit": "Save edit"}  # Streamlit shows each shortcut
+        for col, (verdict, label) in zip(cols, labels.items(), strict=False):
+            col.form_submit_button(label, key=verdict, type="primary" if verdict == "accept" else "secondary",
+                                   shortcut=SHORTCUTS[verdict], on_click=_submit, args=(task_id, reviewer_id, verdict))
+        cols[3].form_submit_button("Skip", key="skip", shortcut=SHORTCUTS["skip"], on_click=_skip,
+                                   args=(task_id, reviewer_id))
+        flash(FLASH)

@@ -13,6 +13,7 @@ from db.queries.candidates import status_counts
 augment_app = typer.Typer(help="LLM prototype-guided augmentation pipeline.", no_args_is_help=True)
 Dataset = Annotated[str, typer.Option(help="redial or inspired")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+Limit = Annotated[int | None, typer.Option(help="At most N candidates this run (the rest stay for the next).")]
 
 
 def _show(title: str, payload: dict[str, object], as_json: bool) -> None:
@@ -56,12 +57,13 @@ def generate(dataset: Dataset = "redial",
 
 @augment_app.command("filter")
 @user_errors
-def filter_(dataset: Dataset = "redial", threshold: float | None = None, as_json: JsonFlag = False) -> None:
+def filter_(dataset: Dataset = "redial", threshold: float | None = None, limit: Limit = None,
+            as_json: JsonFlag = False) -> None:
     """Discard candidates whose SBERT similarity to their prototype exceeds the threshold."""
     from augment.filtering import filter_near_duplicates
     with transaction() as session:
         summary = filter_near_duplicates(session, dataset, threshold or get_settings().duplicate_threshold,
-                                         progress=not as_json)
+                                         progress=not as_json, limit=limit)
     _show(f"near-duplicate filter ({dataset})", asdict(summary), as_json)
 
 
@@ -69,7 +71,7 @@ def filter_(dataset: Dataset = "redial", threshold: float | None = None, as_json
 @user_errors
 def judge(dataset: Dataset = "redial",
           judges: Annotated[str | None, typer.Option(help="Comma-separated judge model names.")] = None,
-          as_json: JsonFlag = False) -> None:
+          limit: Limit = None, as_json: JsonFlag = False) -> None:
     """Each judge scores semantic consistency, fluency, plausibility and votes pass/fail."""
     from augment.judging import judge_candidates
     from augment.service import make_judges
@@ -78,19 +80,19 @@ def judge(dataset: Dataset = "redial",
     models = make_judges(settings, factory, judges.split(",") if judges else None)
     summary = judge_candidates(factory, dataset, list(models), temperature=settings.judge_temperature,
                                min_score=settings.judge_min_score, concurrency=settings.concurrency,
-                               progress=not as_json)
+                               progress=not as_json, limit=limit)
     _show(f"judges ({dataset})", asdict(summary), as_json)
 
 
 @augment_app.command("route")
 @user_errors
-def route(dataset: Dataset = "redial", as_json: JsonFlag = False) -> None:
+def route(dataset: Dataset = "redial", limit: Limit = None, as_json: JsonFlag = False) -> None:
     """4-5 passes: auto-accept; 2-3: human review queue; 0-1: discard."""
     from augment.routing import route_candidates
     settings = get_settings()
     with transaction() as session:
         summary = route_candidates(session, dataset, len(settings.judges), accept_min=settings.accept_min_votes,
-                                   review_min=settings.review_min_votes, overlap=settings.review_overlap)
+                                   review_min=settings.review_min_votes, overlap=settings.review_overlap, limit=limit)
     _show(f"routing ({dataset})", {**summary.routed, "waiting_for_votes": summary.waiting_for_votes}, as_json)
 
 

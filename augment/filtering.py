@@ -26,9 +26,11 @@ def turns_text(turns: list[dict[str, str]]) -> str:
 
 
 def filter_near_duplicates(session: Session, dataset: str, threshold: float = 0.85,
-                           encoder_path: str | None = None, progress: bool = True) -> FilterSummary:
+                           encoder_path: str | None = None, progress: bool = True,
+                           limit: int | None = None) -> FilterSummary:
+    """Each prototype text is encoded once (the embedding cache dedupes texts), each candidate once."""
     pending = list(session.scalars(candidates_in(dataset, "generated")
-                                   .where(Candidate.similarity_to_prototype.is_(None))))
+                                   .where(Candidate.similarity_to_prototype.is_(None)).limit(limit)))
     if not pending:
         return FilterSummary(0, 0, 0, threshold)
     dialogues = {d.conversation_id: d for d in list_dialogues(session, dataset)}

@@ -52,12 +52,14 @@ def parse_vote(text: str, min_score: int = 3) -> ParsedVote:
 
 def judge_candidates(session_factory: sessionmaker[Session], dataset: str, judges: list[ChatModel], *,
                      temperature: float = 0.0, min_score: int = 3, concurrency: int = 4,
-                     progress: bool = True) -> JudgeSummary:
+                     progress: bool = True, limit: int | None = None) -> JudgeSummary:
+    """Every judge votes once on each filtered candidate (at most `limit` candidates still missing a vote)."""
     with session_factory() as session:
         candidates = list(session.scalars(candidates_in(dataset, "generated")
                                           .where(Candidate.similarity_to_prototype.is_not(None))))
         voted = set(session.execute(select(JudgeVote.candidate_id, JudgeVote.judge)).all())
         titles = dict(session.execute(select(Movie.id, Movie.title)).all())
+    candidates = [c for c in candidates if any((c.id, j.name) not in voted for j in judges)][:limit]
     jobs = [(c, j) for c in candidates for j in judges if (c.id, j.name) not in voted]
     cast = invalid = failed = 0
     def ask(job: tuple[Candidate, ChatModel]) -> Completion:

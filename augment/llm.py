@@ -8,6 +8,7 @@ from typing import Any, Protocol
 from pydantic import SecretStr
 
 from augment.errors import LLMError
+from db.secrets import mask_text
 
 Message = dict[str, str]
 
@@ -62,4 +63,5 @@ class OpenAIChat:
                 last_error = exc
                 if attempt < self.max_retries:
                     time.sleep(self.backoff_seconds * 2 ** attempt)
-        raise LLMError(f"{self.name} at {self.base_url}: {last_error}") from last_error
+        secret = self._api_key.get_secret_value()
+        raise LLMError(mask_text(f"{self.name} at {self.base_url}: {last_error}", secret)) from last_error

@@ -26,9 +26,9 @@ def route_for(passes: int, accept_min: int = 4, review_min: int = 2) -> str:
 
 
 def route_candidates(session: Session, dataset: str, n_judges: int, *, accept_min: int = 4, review_min: int = 2,
-                     overlap: int = 1) -> RouteSummary:
+                     overlap: int = 1, limit: int | None = None) -> RouteSummary:
     candidates = list(session.scalars(candidates_in(dataset, "generated")
-                                      .where(Candidate.similarity_to_prototype.is_not(None))))
+                                      .where(Candidate.similarity_to_prototype.is_not(None)).limit(limit)))
     tallies = dict(session.execute(
         select(JudgeVote.candidate_id, func.count()).group_by(JudgeVote.candidate_id)).all())
     passes = dict(session.execute(

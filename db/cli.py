@@ -9,6 +9,7 @@ import typer
 
 from db.cli_support import emit, make_table, transaction, user_errors
 from db.queries.longtail import CountSource, TierThresholds, longtail_summary, movie_mention_counts
+from db.secrets import mask_url
 from db.settings import get_settings
 
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
@@ -23,9 +24,11 @@ SplitOpt = Annotated[str | None, typer.Option(help="Force the split name instead
 @db_app.command("upgrade")
 def db_upgrade(revision: str = "head") -> None:
     """Create or migrate the schema to REVISION."""
+    from db.locks import exclusive
     from db.migrate import upgrade_database
-    upgrade_database(revision=revision)
-    typer.echo(f"database at {revision}: {get_settings().database_url}")
+    with exclusive("schema"):  # a second `db upgrade` waits, then finds the schema at head
+        upgrade_database(revision=revision)
+    typer.echo(f"database at {revision}: {mask_url(get_settings().database_url)}")
 
 
 @db_app.command("downgrade")
@@ -38,8 +41,9 @@ def db_downgrade(revision: str) -> None:
 
 def _ingest(dataset: str, path: Path | None, metadata: Path | None, split: str | None, as_json: bool) -> None:
     from db.ingest.service import ingest_corpus
+    from db.locks import exclusive
     path = path or get_settings().data_dir / dataset
-    with transaction() as session:
+    with exclusive(f"ingest:{dataset}"), transaction() as session:  # a second ingest waits, then adds nothing
         summary = ingest_corpus(session, dataset, path, metadata, split)
     payload = asdict(summary)
     emit(payload, as_json, make_table(f"ingest {dataset} from {path}", ["field", "value"],

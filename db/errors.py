@@ -15,11 +15,11 @@ class Conflict(RuntimeError):
 class IngestError(ValueError):
     """A corpus file is malformed. Names the file and the 1-based line."""
 
-    def __init__(self, path: Path | str, line: int, reason: str) -> None:
+    def __init__(self, path: Path | str, line: int | None, reason: str) -> None:
         self.path = str(path)
         self.line = line
         self.reason = reason
-        super().__init__(f"{self.path}:{line}: {reason}")
+        super().__init__(f"{self.path}:{line}: {reason}" if line else f"{self.path}: {reason}")
 
 
 class ServiceError(RuntimeError):

@@ -214,6 +214,8 @@ class Reviewer(Base):
     name: Mapped[str] = mapped_column(String(128), unique=True)
     role: Mapped[str] = mapped_column(String(16))
     email: Mapped[str | None] = mapped_column(String(255), unique=True)  # their Label Studio account, set by a lead
+    password_hash: Mapped[str | None] = mapped_column(String(255))  # argon2id; None: cannot sign in to the app
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -373,3 +375,13 @@ class RunExport(Base):
     path: Mapped[str] = mapped_column(String(1024))
     sha256: Mapped[str] = mapped_column(String(64))
     rows: Mapped[int] = mapped_column(Integer)
+
+
+class WebSession(Base):
+    """A signed-in browser session: only the sha256 of its random token is stored."""
+
+    __tablename__ = "web_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    reviewer_id: Mapped[int] = mapped_column(ForeignKey("reviewers.id", ondelete="CASCADE"), index=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

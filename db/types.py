@@ -50,4 +50,5 @@ class ExportRecord(Frozen):
     judges: dict[str, bool] = Field(default_factory=dict)
     pass_votes: int
     decision: Literal["auto_accepted", "accepted"]
+    decided_how: Literal["auto-accepted", "unanimous", "majority", "adjudicated"] = "auto-accepted"
     reviewers: tuple[str, ...] = ()

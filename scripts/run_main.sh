@@ -11,6 +11,14 @@ $L ingest redial
 $L ingest inspired
 $L stats longtail --dataset redial --plot reports/longtail-redial.png
 $L stats longtail --dataset inspired --plot reports/longtail-inspired.png
+if ! $L annotate accounts --json | grep -q '"role": "lead"'; then
+  if [ -n "${LUMICRS_LEAD:-}" ] && { [ -n "${LUMICRS_PASSWORD:-}" ] || [ -t 0 ]; }; then
+    $L annotate add-reviewer "$LUMICRS_LEAD" --role lead   # password from LUMICRS_PASSWORD or a prompt
+  else
+    echo "No account yet: create the first lead with  .venv/bin/lumicrs annotate add-reviewer YOUR_NAME --role lead"
+    echo "(password prompted, or LUMICRS_LEAD=name LUMICRS_PASSWORD=... bash scripts/run_main.sh); leads add the others."
+  fi
+fi
 if [ "${NO_APP:-0}" != "1" ]; then
   exec .venv/bin/streamlit run streamlit_app.py --server.headless true "$@"
 fi

@@ -2,13 +2,25 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from db.errors import IngestError
-from db.ingest.parsed import ParsedConversation, ParsedCorpus, ParsedMovie, ParsedTurn, infer_split, read_json_file
+from db.ingest.parsed import (
+    ParsedConversation,
+    ParsedCorpus,
+    ParsedMovie,
+    ParsedTurn,
+    infer_split,
+    numbered_lines,
+    read_json_file,
+    read_text,
+    storable,
+)
+from db.models import Conversation, Movie
 
 TSV_COLUMNS = ("dialog_id", "speaker", "text", "movies")
 ROLES = {"SEEKER": "seeker", "RECOMMENDER": "recommender"}
@@ -32,56 +44,75 @@ def find_inspired_files(path: Path) -> list[Path]:
             split = infer_split(file.name)
             if split not in chosen or file.suffix == ".tsv":
                 chosen[split] = file
+    if not chosen:
+        raise IngestError(path, None, "no INSPIRED files here (*.tsv or *.jsonl)")
     return [chosen[s] for s in sorted(chosen)]
 
 
 def parse_tsv(path: Path, corpus: ParsedCorpus, split: str) -> None:
-    with path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle, delimiter="\t")
-        missing = [c for c in TSV_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise IngestError(path, 1, f"missing column(s) {', '.join(missing)}")
-        dialogs: dict[str, list[ParsedTurn]] = {}
-        for row in reader:
+    reader = csv.DictReader(io.StringIO(read_text(path), newline=""), delimiter="\t")
+    missing = [c for c in TSV_COLUMNS if c not in (reader.fieldnames or [])]
+    if missing:
+        raise IngestError(path, 1, f"missing column(s) {', '.join(missing)}")
+    dialogs: dict[str, list[ParsedTurn]] = {}
+    for row in reader:
+        try:
             if None in row or row["speaker"] not in ROLES:
-                raise IngestError(path, reader.line_num, f"malformed row (speaker={row.get('speaker')!r})")
-            titles = tuple(dict.fromkeys(t.strip() for t in (row["movies"] or "").split(";") if t.strip()))
-            for title in titles:
-                corpus.add_movie_if_missing(title, title)
-            dialogs.setdefault(row["dialog_id"], []).append(ParsedTurn(ROLES[row["speaker"]], _clean(row["text"]), titles))
+                raise ValueError(f"malformed row (speaker={row.get('speaker')!r})")
+            dialog = storable(row["dialog_id"] or "", "dialog_id", Conversation.__table__.c.external_id)
+            if not dialog:
+                raise ValueError("dialog_id is empty")
+            text = storable(_clean(row["text"] or ""), "text")
+            titles = tuple(dict.fromkeys(storable(t.strip(), "movie title", Movie.__table__.c.title)
+                                         for t in (row["movies"] or "").split(";") if t.strip()))
+        except ValueError as exc:
+            raise IngestError(path, reader.line_num, str(exc)) from exc
+        for title in titles:
+            corpus.add_movie_if_missing(title, title)
+        dialogs.setdefault(dialog, []).append(ParsedTurn(ROLES[row["speaker"]], text, titles))
+    if not dialogs:
+        raise IngestError(path, None, "no dialogues in this file")
     for dialog_id, turns in dialogs.items():
         corpus.conversations.append(ParsedConversation(dialog_id, split, path.name, tuple(turns)))
 
 
 def _unicrs_turn(turn: Any) -> ParsedTurn:
-    if not isinstance(turn, dict) or turn.get("role") not in ROLES or "text" not in turn:
-        raise ValueError("each turn needs role SEEKER|RECOMMENDER and text")
+    if not isinstance(turn, dict) or turn.get("role") not in ROLES or not isinstance(turn.get("text"), str):
+        raise ValueError("each turn needs role SEEKER|RECOMMENDER and a text string")
+    storable(turn["text"], "text")
     titles = tuple(dict.fromkeys(str(t).strip() for t in turn.get("movie") or [] if str(t).strip()))
     return ParsedTurn(ROLES[turn["role"]], _clean(str(turn["text"])), titles)
 
 
 def parse_unicrs(path: Path, corpus: ParsedCorpus, split: str) -> None:
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                if not isinstance(record, list):
-                    raise ValueError("expected a JSON list of turns")
-                turns = tuple(_unicrs_turn(turn) for turn in record)
-            except ValueError as exc:
-                raise IngestError(path, number, str(exc)) from exc
-            for title in {k for turn in turns for k in turn.movie_keys}:
-                corpus.add_movie_if_missing(title, title)
-            corpus.conversations.append(ParsedConversation(f"{split}-{number}", split, path.name, turns))
+    before = len(corpus.conversations)
+    for number, line in numbered_lines(path):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            if not isinstance(record, list) or not record:
+                raise ValueError("expected a non-empty JSON list of turns")
+            turns = tuple(_unicrs_turn(turn) for turn in record)
+        except ValueError as exc:
+            raise IngestError(path, number, str(exc)) from exc
+        for title in {k for turn in turns for k in turn.movie_keys}:
+            corpus.add_movie_if_missing(title, title)
+        corpus.conversations.append(ParsedConversation(f"{split}-{number}", split, path.name, turns))
+    if len(corpus.conversations) == before:
+        raise IngestError(path, None, "no dialogues in this file")
 
 
 def attach_metadata(path: Path, corpus: ParsedCorpus) -> None:
     """movie_kg_wikidata.json: 'Title (Year)' -> {genres, casts, directors, description, ...}. Titles the metadata
     knows but no dialogue mentions join the movie list too: INSPIRED's catalog is every movie the data knows."""
     info = read_json_file(path)
-    for key in sorted(k for k, v in info.items() if isinstance(v, dict)):
+    if not isinstance(info, dict):
+        raise IngestError(path, None, "expected a JSON object of title -> metadata")
+    bad = next((k for k, v in info.items() if not isinstance(v, dict)), None)
+    if bad is not None:
+        raise IngestError(path, None, f"entry {bad!r} is not an object")
+    for key in sorted(info):
         corpus.add_movie_if_missing(key, key)
     for key, movie in list(corpus.movies.items()):
         if key in info and isinstance(info[key], dict):

@@ -1,8 +1,11 @@
 """Plain records produced by the corpus parsers and consumed by the writer."""
 from __future__ import annotations
 
+import gzip
 import json
 import re
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +62,8 @@ class ParsedCorpus:
     dataset: str
     movies: dict[str, ParsedMovie] = field(default_factory=dict)
     conversations: list[ParsedConversation] = field(default_factory=list)
+    has_catalog: bool = False  # a movie list was read: mentions of other ids are skipped and counted
+    unknown_mentions_skipped: int = 0
 
     def add_movie_if_missing(self, key: str, raw_title: str) -> None:
         if key not in self.movies:
@@ -75,8 +80,52 @@ def infer_split(filename: str) -> str:
 
 
 def read_json_file(path: Path) -> Any:
-    """Whole-file JSON; a syntax error names the file and line."""
+    """Whole-file JSON; a syntax error or a non-UTF-8 byte names the file and line."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(read_text(path))
     except json.JSONDecodeError as exc:
         raise IngestError(path, exc.lineno, exc.msg) from exc
+
+
+def read_text(path: Path) -> str:
+    """The file as UTF-8 text; a bad byte is an IngestError naming its line."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise IngestError(path, data[:exc.start].count(b"\n") + 1, f"not UTF-8 (byte 0x{data[exc.start]:02x})") from exc
+
+
+def numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, text) of a plain or gzip file, decoded line by line; a broken archive names the file."""
+    number = 0
+    try:
+        with (gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")) as handle:
+            for number, raw in enumerate(handle, start=1):
+                try:
+                    yield number, raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise IngestError(path, number, f"not UTF-8 (byte 0x{raw[exc.start]:02x})") from exc
+    except gzip.BadGzipFile as exc:
+        raise IngestError(path, None, "not a gzip archive") from exc
+    except EOFError as exc:
+        raise IngestError(path, None, f"truncated gzip archive (it ends inside line {number + 1})") from exc
+    except zlib.error as exc:
+        raise IngestError(path, None, f"corrupt gzip archive after line {number} ({exc})") from exc
+
+
+def storable(value: str, field: str, column: Any = None) -> str:
+    """Refuse what a backend cannot store, identically on SQLite and PostgreSQL: NUL characters, over-long values."""
+    if "\x00" in value:
+        raise ValueError(f"{field} contains a NUL character")
+    length = getattr(getattr(column, "type", None), "length", None)
+    if length and len(value) > length:
+        raise ValueError(f"{field} has {len(value)} characters; at most {length} are stored")
+    return value
+
+
+def identifier(value: Any, field: str) -> str:
+    """An id must be a string or an integer (not an object, a list, a boolean or null)."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ValueError(f"{field} must be a string or an integer, got {type(value).__name__}")
+    return str(value)

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import csv
-import gzip
+import io
 import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from db.errors import IngestError
 from db.ingest.parsed import (
@@ -16,20 +16,19 @@ from db.ingest.parsed import (
     ParsedCorpus,
     ParsedMovie,
     ParsedTurn,
+    identifier,
     infer_split,
+    numbered_lines,
     read_json_file,
+    read_text,
     split_title_year,
+    storable,
 )
+from db.models import Conversation, Movie
 
 MENTION_RE = re.compile(r"@(\d+)")
 CATALOG_NAME = "movies_with_mentions.csv"
 REQUIRED_KEYS = ("conversationId", "messages", "initiatorWorkerId")
-
-
-def open_text(path: Path) -> IO[str]:
-    if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8")
-    return path.open(encoding="utf-8")
 
 
 def find_redial_files(path: Path) -> tuple[Path | None, list[Path]]:
@@ -43,21 +42,29 @@ def find_redial_files(path: Path) -> tuple[Path | None, list[Path]]:
         raise FileNotFoundError(f"{path}: no such file or directory")
     catalog = path / CATALOG_NAME
     files = sorted(p for p in path.iterdir() if p.name.endswith((".jsonl", ".jsonl.gz", ".json")))
+    if not files and not catalog.exists():
+        raise IngestError(path, None, f"no ReDial files here (*.jsonl, *.jsonl.gz or {CATALOG_NAME})")
     return (catalog if catalog.exists() else None), files
 
 
 def parse_catalog(path: Path, corpus: ParsedCorpus) -> None:
-    with path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None or header[:2] != ["movieId", "movieName"]:
-            raise IngestError(path, 1, f"expected header movieId,movieName,nbMentions, got {header}")
-        for row in reader:
+    reader = csv.reader(io.StringIO(read_text(path), newline=""))
+    header = next(reader, None)
+    if header is None or header[:2] != ["movieId", "movieName"]:
+        raise IngestError(path, 1, f"expected header movieId,movieName,nbMentions, got {header}")
+    for row in reader:
+        try:
             if len(row) < 2 or not row[0].strip().isdigit():
-                raise IngestError(path, reader.line_num, f"malformed movie row {row!r}")
-            title, year = split_title_year(row[1])
-            mentions = int(row[2]) if len(row) > 2 and row[2].strip().isdigit() else None
-            corpus.movies[row[0].strip()] = ParsedMovie(row[0].strip(), title, year, mentions)
+                raise ValueError(f"malformed movie row {row!r}")
+            key = storable(row[0].strip(), "movieId", Movie.__table__.c.external_id)
+            title, year = split_title_year(storable(row[1], "movieName", Movie.__table__.c.title))
+        except ValueError as exc:
+            raise IngestError(path, reader.line_num, str(exc)) from exc
+        mentions = int(row[2]) if len(row) > 2 and row[2].strip().isdigit() else None
+        corpus.movies[key] = ParsedMovie(key, title, year, mentions)
+    if not corpus.movies:
+        raise IngestError(path, None, "the movie list has no movies")
+    corpus.has_catalog = True
 
 
 def _answers(record: dict[str, Any], field: str, answered_by: str) -> Iterator[ParsedAnswer]:
@@ -84,43 +91,73 @@ def parse_conversation_line(line: str, split: str, source: str) -> ParsedConvers
     missing = [key for key in REQUIRED_KEYS if key not in record]
     if missing:
         raise ValueError(f"missing field(s) {', '.join(missing)}")
+    key = storable(identifier(record["conversationId"], "conversationId"), "conversationId",
+                   Conversation.__table__.c.external_id)
     seeker = record["initiatorWorkerId"]
+    messages = record["messages"]
+    if not isinstance(messages, list) or not messages:
+        raise ValueError("the conversation has no messages")
     turns = []
-    for message in record["messages"]:
-        if "text" not in message or "senderWorkerId" not in message:
-            raise ValueError("a message lacks text or senderWorkerId")
-        text = str(message["text"])
+    for number, message in enumerate(messages, start=1):
+        if not isinstance(message, dict) or "text" not in message or "senderWorkerId" not in message:
+            raise ValueError(f"message {number} lacks text or senderWorkerId")
+        if not isinstance(message["text"], str):
+            raise ValueError(f"message {number}: text is {'null' if message['text'] is None else 'not a string'}")
+        text = storable(message["text"], f"message {number} text")
         keys = tuple(dict.fromkeys(MENTION_RE.findall(text)))
         role = "seeker" if message["senderWorkerId"] == seeker else "recommender"
         turns.append(ParsedTurn(role, text, keys))
     answers = (*_answers(record, "initiatorQuestions", "initiator"),
                *_answers(record, "respondentQuestions", "respondent"))
-    titles = {str(k): str(v) for k, v in (record.get("movieMentions") or {}).items() if v}
-    return ParsedConversation(str(record["conversationId"]), split, source, tuple(turns), answers, titles)
+    mentioned = record.get("movieMentions") or {}
+    if not isinstance(mentioned, dict):
+        raise ValueError("movieMentions must be an object")
+    titles = {str(k): storable(str(v), "movie title", Movie.__table__.c.title) for k, v in mentioned.items() if v}
+    return ParsedConversation(key, split, source, tuple(turns), answers, titles)
+
+
+def known_mentions(conversation: ParsedConversation, corpus: ParsedCorpus) -> ParsedConversation:
+    """With a movie list, mentions of ids it lacks are dropped from the conversation and counted."""
+    if not corpus.has_catalog:
+        return conversation
+    turns = []
+    for turn in conversation.turns:
+        keys = tuple(k for k in turn.movie_keys if k in corpus.movies)
+        corpus.unknown_mentions_skipped += len(turn.movie_keys) - len(keys)
+        turns.append(ParsedTurn(turn.role, turn.text, keys))
+    answers = tuple(a for a in conversation.answers if a.movie_key in corpus.movies)
+    return ParsedConversation(conversation.key, conversation.split, conversation.source_file, tuple(turns), answers,
+                              conversation.movie_titles)
 
 
 def parse_conversations(path: Path, corpus: ParsedCorpus, split: str | None = None) -> None:
     file_split = split or infer_split(path.name)
-    with open_text(path) as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                conversation = parse_conversation_line(line, file_split, path.name)
-            except (ValueError, TypeError, KeyError, AttributeError) as exc:
-                raise IngestError(path, number, str(exc)) from exc
-            for key in {k for turn in conversation.turns for k in turn.movie_keys} | {
-                a.movie_key for a in conversation.answers
-            }:
-                corpus.add_movie_if_missing(key, conversation.movie_titles.get(key) or f"@{key}")
-            corpus.conversations.append(conversation)
+    before = len(corpus.conversations)
+    for number, line in numbered_lines(path):
+        if not line.strip():
+            continue
+        try:
+            conversation = known_mentions(parse_conversation_line(line, file_split, path.name), corpus)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise IngestError(path, number, str(exc)) from exc
+        for key in {k for turn in conversation.turns for k in turn.movie_keys} | {
+            a.movie_key for a in conversation.answers
+        }:
+            corpus.add_movie_if_missing(key, conversation.movie_titles.get(key) or f"@{key}")
+        corpus.conversations.append(conversation)
+    if len(corpus.conversations) == before:
+        raise IngestError(path, None, "no conversations in this file")
 
 
 def attach_metadata(path: Path, corpus: ParsedCorpus) -> None:
     """id2info.json: movieId -> {genre, plot, director, star, ...}."""
     info = read_json_file(path)
+    if not isinstance(info, dict):
+        raise IngestError(path, None, "expected a JSON object of movieId -> metadata")
     for key, movie in list(corpus.movies.items()):
         if key in info:
+            if not isinstance(info[key], dict):
+                raise IngestError(path, None, f"entry {key!r} is not an object")
             meta = {k: v for k, v in info[key].items() if k != "name"}
             corpus.movies[key] = ParsedMovie(movie.key, movie.title, movie.year, movie.catalog_mentions, meta)
 

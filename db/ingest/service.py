@@ -6,8 +6,10 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from db.ingest.inspired import parse_inspired
+from db.ingest.parsed import storable
 from db.ingest.redial import parse_redial
 from db.ingest.writer import IngestSummary, write_corpus
+from db.models import Conversation
 
 PARSERS = {"redial": parse_redial, "inspired": parse_inspired}
 DEFAULT_METADATA = {
@@ -28,5 +30,7 @@ def ingest_corpus(
 ) -> IngestSummary:
     if dataset not in PARSERS:
         raise ValueError(f"unknown dataset {dataset!r}; choose one of {', '.join(PARSERS)}")
+    if split is not None:
+        storable(split, "--split", Conversation.__table__.c.split)
     corpus = PARSERS[dataset](path, metadata or default_metadata(dataset, path), split)
     return write_corpus(session, corpus)

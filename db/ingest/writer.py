@@ -27,6 +27,7 @@ class IngestSummary:
     conversations_skipped: int
     utterances_added: int
     mentions_added: int
+    unknown_mentions_skipped: int = 0  # mentions of ids absent from the movie list (reported, not stored)
 
 
 def chunks(items: Sequence[T], size: int = BATCH) -> Iterator[Sequence[T]]:
@@ -111,4 +112,4 @@ def write_corpus(session: Session, corpus: ParsedCorpus) -> IngestSummary:
             new.append(conv)
     utterances, mentions = _write_conversations(session, dataset, new, movie_ids)
     return IngestSummary(corpus.dataset, movies_added, len(new), len(corpus.conversations) - len(new),
-                         utterances, mentions)
+                         utterances, mentions, corpus.unknown_mentions_skipped)

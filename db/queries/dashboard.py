@@ -36,15 +36,25 @@ def decision_counts(session: Session) -> list[tuple[str, int]]:
     return [(str(how), int(n)) for how, n in rows]
 
 
+def verdict_units(session: Session) -> list[list[str]]:
+    """Per adjudication task with 2+ verdicts: its verdicts as approve/reject (edit counts as approve)."""
+    rows = session.execute(select(Review.task_id, Review.verdict).order_by(Review.task_id))
+    units: dict[int, list[str]] = {}
+    for task_id, verdict in rows:
+        units.setdefault(task_id, []).append("reject" if verdict == "reject" else "approve")
+    return [u for u in units.values() if len(u) >= 2]
+
+
 @dataclass(frozen=True)
 class DashboardData:
     acceptance: list[tuple[str, str, int]]
     throughput: list[tuple[str, str, int]]
     ratings: list[tuple[int, str, str, str, int]]
     decisions: list[tuple[str, int]]
+    verdict_units: list[list[str]]
 
 
 def dashboard_data(session: Session) -> DashboardData:
     """Everything the Dashboard shows about augmentation and review, in one read."""
     return DashboardData(acceptance_by_tier(session), review_throughput(session), all_ratings(session),
-                         decision_counts(session))
+                         decision_counts(session), verdict_units(session))

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from db.errors import IngestError
 from db.models import Conversation, Response, ReviewTask, Utterance
+from db.queries.corpus import movie_titles, resolve_mentions
 from db.queries.longtail import get_dataset_or_raise
 
 
@@ -83,3 +84,10 @@ def response_pairs(session: Session, system: str) -> list[tuple[str, str]]:
                                  & (Utterance.position == Response.turn_position))
                            .where(Response.system == system).order_by(Response.id))
     return [(hyp, ref) for hyp, ref in rows]
+
+
+def readable_response(session: Session, response: Response) -> tuple[list[dict[str, str]], str]:
+    """The context turns ({role, text}) and the response, with @<id> placeholders shown as movie titles."""
+    titles = movie_titles(session, session.get_one(Conversation, response.conversation_id).dataset_id)
+    context = [{"role": u.role, "text": resolve_mentions(u.text, titles)} for u in response_context(session, response)]
+    return context, resolve_mentions(response.text, titles)

@@ -123,9 +123,20 @@ def _free_slot(reviewer_id: int, at: datetime) -> Any:
     return ReviewTask.verdicts + _others_locks(reviewer_id, at) < ReviewTask.required
 
 
+def queue_order(kind: str, order: str) -> tuple[Any, ...]:
+    """oldest: task id. contested (like Potato's adjudication queue): the closest judge split first (3/5 and 2/5
+    pass votes before 4/5), then tasks whose reviewers disagreed (a tie happened), then the oldest."""
+    if order == "oldest" or kind != "adjudication":
+        return (ReviewTask.id,)
+    closeness = (select(func.abs(2 * func.coalesce(Candidate.pass_votes, 0) - 5))
+                 .where(Candidate.id == ReviewTask.candidate_id).scalar_subquery())
+    return (closeness, ReviewTask.tied.desc(), ReviewTask.id)
+
+
 def claim_next_task(session: Session, reviewer: Reviewer, kind: str, *, at: datetime | None = None,
-                    lock_minutes: int = LOCK_MINUTES, skip: tuple[int, ...] = ()) -> ReviewTask | None:
-    """The reviewer's own unexpired lock first; else the oldest open task with a free slot (minus `skip`).
+                    lock_minutes: int = LOCK_MINUTES, skip: tuple[int, ...] = (),
+                    order: str = "oldest") -> ReviewTask | None:
+    """The reviewer's own unexpired lock first; else the first open task in `order` with a free slot (minus `skip`).
 
     A free slot: verdicts + other reviewers' unexpired locks < required. Concurrent claimants get distinct tasks
     where slots allow (PostgreSQL: FOR UPDATE SKIP LOCKED, then a re-check under the row lock; SQLite: the
@@ -142,7 +153,7 @@ def claim_next_task(session: Session, reviewer: Reviewer, kind: str, *, at: date
                           .order_by(ReviewTask.id).limit(1))
     if mine is not None:
         return mine
-    free = base.where(_free_slot(reviewer.id, at)).order_by(ReviewTask.id).limit(1)
+    free = base.where(_free_slot(reviewer.id, at)).order_by(*queue_order(kind, order)).limit(1)
     if session.get_bind().dialect.name != "postgresql":  # BEGIN IMMEDIATE: nobody else is claiming now
         task = session.scalar(free)
         if task is not None:
@@ -340,3 +351,43 @@ def active_locks(session: Session, at: datetime | None = None) -> int:
 
 def decision_log(session: Session, task_id: int) -> list[TaskDecision]:
     return list(session.scalars(select(TaskDecision).where(TaskDecision.task_id == task_id).order_by(TaskDecision.id)))
+
+
+# --- a reviewer's own work -----------------------------------------------------------------
+
+
+def reviewer_progress(session: Session, reviewer: Reviewer, kind: str, *, at: datetime | None = None) -> dict[str, int]:
+    """Verdicts (or rated responses) given today and in total, and open tasks this reviewer could still take."""
+    at = at or now_utc()
+    midnight = at.replace(hour=0, minute=0, second=0, microsecond=0)
+    if kind == "adjudication":
+        mine = select(Review.created_at).where(Review.reviewer_id == reviewer.id)
+        total = session.scalar(select(func.count()).select_from(mine.subquery())) or 0
+        today = session.scalar(select(func.count()).select_from(
+            mine.where(Review.created_at >= midnight).subquery())) or 0
+    else:
+        rated = (select(Rating.response_id, func.min(Rating.created_at).label("at"))
+                 .where(Rating.rater == reviewer.name, Rating.rater_kind == "human").group_by(Rating.response_id)
+                 .subquery())
+        total = session.scalar(select(func.count()).select_from(rated)) or 0
+        today = session.scalar(select(func.count()).select_from(rated).where(rated.c.at >= midnight)) or 0
+    left = session.scalar(select(func.count()).select_from(ReviewTask).where(
+        ReviewTask.kind == kind, ReviewTask.status == TaskStatus.OPEN, ~_done_by(reviewer, kind))) or 0
+    return {"today": int(today), "total": int(total), "left_for_you": int(left)}
+
+
+def my_verdicts(session: Session, reviewer: Reviewer, limit: int = 200) -> list[tuple[Review, ReviewTask, Candidate]]:
+    """This reviewer's verdicts, newest first, with their task and candidate."""
+    rows = session.execute(select(Review, ReviewTask, Candidate).join(ReviewTask, ReviewTask.id == Review.task_id)
+                           .join(Candidate, Candidate.id == ReviewTask.candidate_id)
+                           .where(Review.reviewer_id == reviewer.id)
+                           .order_by(Review.created_at.desc(), Review.id.desc()).limit(limit)).all()
+    return [(r, t, c) for r, t, c in rows]
+
+
+def undo_verdict(session: Session, task_id: int, reviewer: Reviewer, *, lock_minutes: int = LOCK_MINUTES) -> bool:
+    """Take back this reviewer's verdict on a task (re-deciding it) and hand the task back to them, locked."""
+    if not retract_review(session, task_id, reviewer):
+        return False
+    set_lock(session, task_id, reviewer.id, now_utc() + timedelta(minutes=lock_minutes))
+    return True

@@ -93,3 +93,18 @@ def test_deciding_outside_a_write_transaction_is_refused_on_sqlite(session_facto
                 submit_review(s, task, reviewer, "accept")
         else:
             submit_review(s, task, reviewer, "accept")
+
+
+def test_contested_queue_order_hands_out_the_closest_split_first(session: Session) -> None:
+    from db.queries.review import claim_next_task
+
+    t1, t2, t3 = make_review_queue(session, n=3, overlap=1)
+    for task_id, passes in ((t1, 4), (t2, 3), (t3, 2)):
+        session.get_one(Candidate, session.get_one(ReviewTask, task_id).candidate_id).pass_votes = passes
+    session.get_one(ReviewTask, t3).tied = True  # reviewers disagreed on t3 before
+    session.flush()
+    order = [claim_next_task(session, get_or_create_reviewer(session, f"r{i}"), "adjudication", order="contested")
+             for i in range(3)]
+    assert [t.id for t in order if t] == [t3, t2, t1]  # 2/5 and 3/5 are equally close; the disagreed one first
+    oldest = [claim_next_task(session, get_or_create_reviewer(session, f"o{i}"), "adjudication") for i in range(1)]
+    assert oldest[0] is None  # every task holds a lock already (overlap 1)

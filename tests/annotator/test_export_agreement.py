@@ -45,10 +45,47 @@ def test_export_versions_provenance_and_hash(session: Session, tmp_path: Path) -
     frame = pd.read_parquet(jsonl.parent / "data.parquet")
     assert list(frame["candidate_id"]) == [1, 3] and set(frame["tier"]) == {"tail"}
     manifest = json.loads((jsonl.parent / "manifest.json").read_text())
-    assert manifest["sha256"] == first.sha256 and manifest["by_decision"] == {"accepted": 1, "auto_accepted": 1}
+    assert manifest["sha256"] == first.sha256 and manifest["by_decision"] == {"unanimous": 1, "auto-accepted": 1}
+    assert (edited.decided_how, records[1].decided_how) == ("unanimous", "auto-accepted")
 
 
-def test_export_cli_requires_existing_lead(database_url: str, tmp_path: Path) -> None:
+def test_export_says_how_each_dialogue_was_decided_and_refuses_bad_names(session: Session, tmp_path: Path) -> None:
+    t1, t2 = make_review_queue(session, n=2, overlap=2)
+    a, b, c = (get_or_create_reviewer(session, n) for n in ("a", "b", "c"))
+    submit_review(session, t1, a, "accept")
+    submit_review(session, t1, b, "reject", "meh")      # tie: one more reviewer
+    submit_review(session, t1, c, "accept")             # 2-1 after a tie: adjudicated
+    for who in (a, b):
+        submit_review(session, t2, who, "accept")       # unanimous
+    lead = get_or_create_reviewer(session, "lee", "lead")
+    for bad in ("../x", "/abs", "", "Upper", "a/b", "..", "x" * 65):
+        with pytest.raises(ValueError, match="must be a slug"):
+            export_approved(session, "toy", bad, lead, tmp_path)
+    with pytest.raises(ValueError, match="nothing to export"):
+        export_approved(session, "toy", "by-gen", lead, tmp_path, generators=("no-such-generator",))
+    assert not (tmp_path / "by-gen").exists()
+    export = export_approved(session, "toy", "toy-aug", lead, tmp_path)
+    records = [ExportRecord.model_validate_json(line) for line in Path(export.path).read_text().splitlines()]
+    assert [(r.candidate_id, r.decided_how) for r in records] == [(1, "adjudicated"), (2, "unanimous")]
+    assert Path(export.path).resolve().is_relative_to(tmp_path.resolve())
+
+
+def test_nominal_alpha_matches_the_reference_package() -> None:
+    from annotator.agreement import krippendorff_alpha_nominal
+
+    rng = random.Random(3)
+    units = [[rng.choice(["approve", "reject"]) for _ in range(rng.randint(2, 4))] for _ in range(40)]
+    data = np.full((4, len(units)), np.nan)
+    for j, unit in enumerate(units):
+        for i, value in enumerate(unit):
+            data[i, j] = 0 if value == "approve" else 1
+    expected = krippendorff.alpha(reliability_data=data, level_of_measurement="nominal")
+    assert krippendorff_alpha_nominal(units) == pytest.approx(expected)
+    assert krippendorff_alpha_nominal([["approve", "approve"], ["reject", "reject"]]) == pytest.approx(1.0)
+
+
+def test_export_cli_requires_existing_lead(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LUMICRS_PASSWORD", "lead-password-1")
     runner = CliRunner()
     result = runner.invoke(app, ["export", "--name", "x", "--by", "nobody", "--dataset", "toy"])
     assert result.exit_code == 3 and "add-reviewer nobody --role lead" in result.output

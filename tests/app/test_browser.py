@@ -10,12 +10,13 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from db.engine import make_engine, make_session_factory
-from db.models import Review, Reviewer
+from db.models import Candidate, Review, Reviewer, ReviewTask
 from tests.factories import make_review_queue
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,7 +38,8 @@ def app_url(sqlite_template: Path, tmp_path: Path) -> Iterator[tuple[str, str]]:
     shutil.copy(sqlite_template, db_path)
     url = f"sqlite:///{db_path}"
     port = _free_port()
-    env = {**os.environ, "DATABASE_URL": url}
+    env = {**os.environ, "DATABASE_URL": url, "LUMICRS_EXPORT_DIR": str(tmp_path / "exports")}
+    os.environ["LUMICRS_BROWSER_DB"] = url
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(REPO / "streamlit_app.py"), "--server.headless", "true",
          "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
@@ -58,31 +60,187 @@ def app_url(sqlite_template: Path, tmp_path: Path) -> Iterator[tuple[str, str]]:
         process.wait(timeout=20)
 
 
-def test_reviewer_accepts_candidate_in_browser(app_url: tuple[str, str], tmp_path: Path) -> None:
+ARTIFACTS = Path(os.environ.get("LUMICRS_ARTIFACTS", REPO / "test-artifacts"))
+
+
+@pytest.fixture
+def browser_page() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
             pytest.fail("chromium missing under CI")
         pytest.skip("chromium not installed")
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        yield page
+        browser.close()
+
+
+def shot(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+
+PASSWORD = "browser-test-password"
+
+
+def sign_in(page: Any, base: str, name: str = "bea", role: str = "annotator") -> None:
+    """Create the account as a lead would, then sign in through the sidebar form."""
+    from db.engine import write_transaction
+    from db.queries.accounts import create_account, lead_count
+
+    factory = make_session_factory(make_engine(os.environ["LUMICRS_BROWSER_DB"]))
+    with write_transaction(factory) as s:
+        lead = None if lead_count(s) == 0 and role == "lead" else (
+            s.scalar(select(Reviewer).where(Reviewer.role == "lead")) or create_account(s, "root", "lead", PASSWORD, by=None))
+        create_account(s, name, role, PASSWORD, by=lead)
+    page.goto(base)
+    page.get_by_label("Name", exact=True).fill(name)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def test_reviewer_uses_shortcuts_on_one_screen(app_url: tuple[str, str], browser_page: Any) -> None:
+    """Reason typed and submitted by shortcut without leaving the box; everything fits 1400x900."""
+    from playwright.sync_api import expect
+
+    base, db_url = app_url
+    factory = make_session_factory(make_engine(db_url))
+    with factory() as s:
+        t1, t2 = make_review_queue(s, n=2)
+    page = browser_page
+    sign_in(page, base)
+    expect(page.get_by_text("Target: Tail Film (2011) (tail tier)")).to_be_visible(timeout=30_000)
+    expect(page.locator("textarea")).to_be_visible()
+    for label in ("Accept", "Reject", "Save edit", "Skip"):
+        box = page.get_by_role("button", name=label).bounding_box()
+        assert box is not None and box["y"] + box["height"] <= 900, f"{label} is below the fold: {box}"
+    rationale = page.get_by_text("judge-0: PASS")
+    expect(rationale).to_be_visible()
+    assert rationale.evaluate("e => e.scrollWidth <= e.clientWidth + 1")  # wrapped, not cut off
+    expect(page.get_by_text("judge-4: INVALID output")).to_be_visible()
+    shot(page, "review-1400x900")
+    reason = page.get_by_label("Reason (required to reject or edit)")
+    reason.fill("too generic")
+    start = time.perf_counter()
+    reason.press("Alt+x")  # the reason is still being typed: the shortcut must submit it
+    expect(page.get_by_text(f"Saved: reject on task {t1}.")).to_be_visible(timeout=30_000)
+    action_seconds = time.perf_counter() - start
+    shot(page, "review-after-reject")
+    page.keyboard.press("Control+Enter")
+    expect(page.get_by_text(f"Saved: accept on task {t2}.")).to_be_visible(timeout=30_000)
+    with factory() as s:
+        reviews = {r.task_id: (r.verdict, r.reason) for r in s.scalars(select(Review))}
+        assert reviews == {t1: ("reject", "too generic"), t2: ("accept", "")}
+        assert all(s.get_one(Reviewer, r.reviewer_id).name == "bea" for r in s.scalars(select(Review)))
+    print(f"\nreview action round trip in the browser: {action_seconds:.2f} s")
+
+
+def test_bad_edit_shows_its_error_beside_the_buttons_and_stores_nothing(app_url: tuple[str, str],
+                                                                         browser_page: Any) -> None:
+    from playwright.sync_api import expect
+
+    base, db_url = app_url
+    factory = make_session_factory(make_engine(db_url))
+    with factory() as s:
+        make_review_queue(s, n=1)
+    page = browser_page
+    sign_in(page, base)
+    expect(page.get_by_role("button", name="Save edit")).to_be_visible(timeout=30_000)
+    page.get_by_label("Reason (required to reject or edit)").fill("tone")
+    page.locator("textarea").fill("this line has no speaker\nRecommender: ok")
+    page.get_by_role("button", name="Save edit").click()
+    error = page.get_by_text("line 1")
+    expect(error).to_be_visible(timeout=30_000)
+    button = page.get_by_role("button", name="Save edit").bounding_box()
+    box = error.bounding_box()
+    assert button is not None and box is not None and 0 <= box["y"] - button["y"] <= 150  # right under the buttons
+    shot(page, "review-bad-edit")
+    with factory() as s:
+        assert s.scalars(select(Review)).first() is None
+
+
+def test_dialogue_markdown_is_shown_as_text_and_fetches_nothing(app_url: tuple[str, str], browser_page: Any) -> None:
+    from playwright.sync_api import expect
 
     base, db_url = app_url
     factory = make_session_factory(make_engine(db_url))
     with factory() as s:
         (task_id,) = make_review_queue(s, n=1)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(base)
-        name = page.get_by_label("Your name")
-        name.fill("bea")
-        name.press("Enter")
-        expect(page.get_by_text("Target: Tail Film (2011) (tail tier)")).to_be_visible(timeout=30_000)
-        expect(page.get_by_role("button", name="Accept")).to_be_visible(timeout=30_000)
-        page.screenshot(path=str(tmp_path / "review.png"))
-        page.get_by_role("button", name="Accept").click()
-        expect(page.get_by_text(f"Saved: accept on task {task_id}.")).to_be_visible(timeout=30_000)
-        page.screenshot(path=os.environ.get("LUMICRS_SCREENSHOT", str(tmp_path / "after.png")))
-        browser.close()
+        candidate = s.get_one(Candidate, s.get_one(ReviewTask, task_id).candidate_id)
+        candidate.turns = [{"role": "seeker", "text": "look ![pixel](http://127.0.0.1:9/pixel.png) **Recommender:** hi"},
+                           {"role": "recommender", "text": "Tail Film"}]
+        s.commit()
+    page = browser_page
+    fetched: list[str] = []
+    page.on("request", lambda request: fetched.append(request.url) if "pixel.png" in request.url else None)
+    sign_in(page, base)
+    expect(page.get_by_text("![pixel](http://127.0.0.1:9/pixel.png)", exact=False).first).to_be_visible(timeout=30_000)
+    assert page.locator("img[src*='pixel.png']").count() == 0 and fetched == []
+    shot(page, "review-markdown-as-text")
+
+
+def test_empty_queue_says_how_to_fill_it(app_url: tuple[str, str], browser_page: Any) -> None:
+    from playwright.sync_api import expect
+
+    base, _ = app_url
+    sign_in(browser_page, base)
+    expect(browser_page.get_by_text("The review queue is empty")).to_be_visible(timeout=30_000)
+    expect(browser_page.get_by_text("lumicrs augment generate", exact=False)).to_be_visible()
+    shot(browser_page, "review-empty-queue")
+
+
+def test_sign_in_survives_reload_and_a_non_lead_cannot_reach_export(app_url: tuple[str, str], browser_page: Any) -> None:
+    from playwright.sync_api import expect
+
+    base, _ = app_url
+    page = browser_page
+    sign_in(page, base, "ann")
+    expect(page.get_by_text("Signed in as ann (annotator)")).to_be_visible(timeout=30_000)
+    page.reload()
+    expect(page.get_by_text("Signed in as ann (annotator)")).to_be_visible(timeout=30_000)
+    page.get_by_role("link", name="Dashboard").click()
+    expect(page.get_by_text("Signed in as ann (annotator)")).to_be_visible(timeout=30_000)
+    expect(page.get_by_role("link", name="Export")).to_have_count(0)
+    page.goto(page.url.replace("/dashboard", "/export"))
+    expect(page.get_by_text("Signed in as ann (annotator)")).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("Export approved data")).to_have_count(0)
+    shot(page, "annotator-no-export")
+
+
+def test_undo_history_and_export_in_the_browser(app_url: tuple[str, str], browser_page: Any) -> None:
+    """A lead reviews, undoes, reviews again, changes the verdict on My verdicts, then exports after a preview."""
+    from playwright.sync_api import expect
+
+    base, db_url = app_url
+    factory = make_session_factory(make_engine(db_url))
     with factory() as s:
-        review = s.scalars(select(Review)).one()
-        assert review.verdict == "accept" and s.get_one(Reviewer, review.reviewer_id).name == "bea"
+        (task_id,) = make_review_queue(s, n=1)
+    page = browser_page
+    sign_in(page, base, "lea", "lead")
+    expect(page.get_by_role("button", name="Accept")).to_be_visible(timeout=30_000)
+    page.get_by_role("button", name="Accept").click()
+    expect(page.get_by_text(f"Saved: accept on task {task_id}.")).to_be_visible(timeout=30_000)
+    page.get_by_role("button", name="Undo my last verdict").click()
+    expect(page.get_by_text("Undone")).to_be_visible(timeout=30_000)
+    expect(page.get_by_role("button", name="Accept")).to_be_visible(timeout=30_000)  # the task is back with lea
+    page.get_by_role("button", name="Accept").click()
+    expect(page.get_by_text(f"Saved: accept on task {task_id}.")).to_be_visible(timeout=30_000)
+    page.get_by_role("link", name="Export").click()
+    expect(page.get_by_text("body/tail dialogues would be exported", exact=False)).to_be_visible(timeout=30_000)
+    page.get_by_text("Write a new version with", exact=False).click()
+    page.get_by_role("button", name="Export new version").click()
+    expect(page.get_by_text("Exported 1 dialogues as toy-augmented v1")).to_be_visible(timeout=30_000)
+    shot(page, "export-done")
+    page.get_by_role("link", name="My verdicts").click()
+    expect(page.get_by_role("button", name="Change my verdict")).to_be_visible(timeout=30_000)
+    page.get_by_label("New verdict").click()
+    page.get_by_role("option", name="reject").click()
+    page.get_by_label("Reason (required to reject or edit)").fill("second look: off topic")
+    page.get_by_role("button", name="Change my verdict").click()
+    expect(page.get_by_text("re-decided", exact=False)).to_be_visible(timeout=30_000)
+    shot(page, "history-changed")
+    with factory() as s:
+        assert s.get_one(Candidate, s.get_one(ReviewTask, task_id).candidate_id).status == "rejected"

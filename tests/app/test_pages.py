@@ -3,26 +3,54 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from streamlit.testing.v1 import AppTest
 
-from db.models import Candidate, DatasetExport, Rating, Review, ReviewTask
+from db.models import Candidate, Dataset, DatasetExport, Movie, Rating, Response, Review, Reviewer, ReviewTask
 from db.rubrics import RUBRICS
+from db.settings import get_settings
 from tests.factories import make_rating_queue, make_review_queue
 
 APP = str(Path(__file__).resolve().parents[2] / "streamlit_app.py")
 
 
+PASSWORD = "correct horse battery"
+
+
+def make_account(name: str, role: str = "annotator") -> str:
+    """An account made the way a lead makes it (hashed password) in the test database; returns a session token."""
+    from db.engine import make_engine, make_session_factory, write_transaction
+    from db.queries.accounts import create_account, lead_count, open_web_session
+    from db.settings import get_settings as db_settings
+
+    with write_transaction(make_session_factory(make_engine(db_settings().database_url))) as s:
+        reviewer = s.scalar(select(Reviewer).where(Reviewer.name == name, Reviewer.password_hash.is_not(None)))
+        if reviewer is None:
+            lead = s.scalar(select(Reviewer).where(Reviewer.role == "lead", Reviewer.password_hash.is_not(None)))
+            if lead is None and not (role == "lead" and lead_count(s) == 0):
+                lead = create_account(s, "root-lead", "lead", PASSWORD, by=None)
+            reviewer = create_account(s, name, role, PASSWORD, by=lead)
+        return open_web_session(s, reviewer)
+
+
+def sign_in(at: AppTest, name: str, password: str = PASSWORD) -> AppTest:
+    at.sidebar.text_input(key="signin_name").input(name)
+    at.sidebar.text_input(key="signin_password").input(password)
+    at.button(key="signin_submit").click().run()
+    assert not at.exception, at.exception
+    return at
+
+
 def open_page(page: str, name: str | None = "alice", role: str = "annotator") -> AppTest:
+    """The app as `name` would find it after signing in (their session token in the URL, as after a reload)."""
     at = (AppTest.from_file(APP, default_timeout=60) if page == "review" else
           AppTest.from_string(f"from streamlit_app import main\nmain(default={page!r})", default_timeout=60))
+    if name:
+        at.query_params["session"] = make_account(name, role)
     at.run()
     assert not at.exception, at.exception
-    if name:
-        at.sidebar.selectbox(key="reviewer_role").set_value(role)
-        at.sidebar.text_input(key="reviewer_name").input(name).run()
-        assert not at.exception, at.exception
     return at
 
 
@@ -30,40 +58,76 @@ def test_review_accept_and_reject_need_reason(database_url: str, session_factory
     with session_factory() as s:
         t1, t2 = make_review_queue(s, n=2, overlap=1)
     at = open_page("review", name=None)
-    assert "Enter your name" in at.info[0].value
-    at.sidebar.text_input(key="reviewer_name").input("alice").run()
-    assert "Tail Film (2011) (tail tier) · judges: 3/5 pass" in at.subheader[0].value
+    assert "Sign in" in at.info[0].value
+    make_account("alice")
+    sign_in(at, "alice")
+    assert any("Target: Tail Film \\(2011\\) (tail tier) · judges 3/5 pass" in m.value for m in at.markdown)
+    assert any("judge-4: INVALID output" in t.value for t in at.text)  # an invalid vote says so
+    assert "0 today · 0 in all" in at.caption[0].value
     at.button(key="reject").click().run()
     assert "reason is required to reject" in at.error[0].value
     at.button(key="accept").click().run()
     assert not at.exception and "Saved: accept on task 1" in at.success[0].value
-    at.text_input(key=f"reason_{t2}").input("too generic").run()
+    assert "1 today · 1 in all" in at.caption[0].value
+    at.text_input(key=f"reason_{t2}").input("too generic")  # typed, not yet committed: the form submits it
     at.button(key="reject").click().run()
-    assert "Nothing left for you to review" in at.success[-1].value
+    assert any("queue is empty" in i.value or "decided" in i.value for i in at.info)
     with session_factory() as s:
         verdicts = dict(s.execute(select(Review.task_id, Review.verdict)).all())
         assert verdicts == {t1: "accept", t2: "reject"}
         assert [c.status for c in s.scalars(select(Candidate).order_by(Candidate.id))] == ["accepted", "rejected"]
+    at.button(key="undo").click().run()  # undo the last verdict: task t2 comes back to alice
+    assert not at.exception and "Undone" in at.info[0].value
+    with session_factory() as s:
+        assert dict(s.execute(select(Review.task_id, Review.verdict)).all()) == {t1: "accept"}
+        assert s.get_one(Candidate, s.get_one(ReviewTask, t2).candidate_id).status == "needs_review"
 
 
-def test_review_edit_saves_edited_dialogue(database_url: str, session_factory: sessionmaker[Session]) -> None:
+def test_review_edit_saves_edited_dialogue_and_refuses_unplaced_lines(
+        database_url: str, session_factory: sessionmaker[Session]) -> None:
     with session_factory() as s:
         (task,) = make_review_queue(s, n=1)
     at = open_page("review")
-    at.text_input(key=f"reason_{task}").input("more natural").run()
-    at.text_area(key=f"edited_{task}").input("Seeker: anything spooky?\nRecommender: Tail Film (2011), honestly.").run()
+    at.text_input(key=f"reason_{task}").input("more natural")
+    at.text_area(key=f"edited_{task}").input("this line has no speaker\nRecommender: ok")
+    at.button(key="edit").click().run()
+    assert "line 1" in at.error[0].value and "Nothing was saved" in at.error[0].value
+    at.text_input(key=f"reason_{task}").input("more natural")
+    at.text_area(key=f"edited_{task}").input("Seeker: anything spooky?\nRecommender: Tail Film (2011),\nhonestly.")
     at.button(key="edit").click().run()
     assert not at.exception
     with session_factory() as s:
         review = s.scalars(select(Review)).one()
-        assert review.verdict == "edit" and review.edited_turns[1]["text"] == "Tail Film (2011), honestly."
+        assert review.verdict == "edit" and review.edited_turns[1]["text"] == "Tail Film (2011),\nhonestly."
 
 
-def test_rate_page_scores_five_rubrics(database_url: str, session_factory: sessionmaker[Session]) -> None:
+def test_history_page_changes_a_verdict_and_redecides(database_url: str, session_factory: sessionmaker[Session]) -> None:
+    with session_factory() as s:
+        (task,) = make_review_queue(s, n=1, overlap=1)
+    at = open_page("review")
+    at.button(key="accept").click().run()
+    at = open_page("history")
+    assert at.dataframe[0].value["my verdict"].tolist() == ["accept"]
+    at.selectbox(key="history_verdict").set_value("reject")
+    at.button[0].click().run()
+    assert "reason is required" in at.error[0].value
+    at.selectbox(key="history_verdict").set_value("reject")
+    at.text_input(key="history_reason").input("second look: off topic")
+    at.button[0].click().run()
+    assert not at.exception and "re-decided" in at.success[0].value
+    with session_factory() as s:
+        assert s.get_one(Candidate, s.get_one(ReviewTask, task).candidate_id).status == "rejected"
+
+
+def test_rate_page_scores_five_rubrics_and_shows_titles(database_url: str, session_factory: sessionmaker[Session]) -> None:
     with session_factory() as s:
         make_rating_queue(s, n=1, overlap=2)
+        s.get_one(Response, 1).text = "how about @95495 ?"
+        ds = s.scalars(select(Dataset)).one()
+        s.add(Movie(dataset_id=ds.id, external_id="95495", title="Airplane! (1980)", meta={}))
+        s.commit()
     at = open_page("rate", "rita", "researcher")
-    assert "response 0" in at.info[0].value
+    assert any("how about Airplane! (1980) ?" in t.value for t in at.text)  # titles, not placeholders
     assert any(RUBRICS[0].guidance in c.value for c in at.caption)
     at.button[0].click().run()
     assert "Score every rubric first" in at.error[0].value
@@ -82,23 +146,68 @@ def test_dashboard_renders_with_data(database_url: str, session_factory: session
     at = open_page("dashboard", name=None)
     assert not at.exception
     headers = [h.value for h in at.header]
-    assert headers == ["Long tail", "Augmented candidates by tier", "Review throughput", "Rating agreement",
-                       "Training runs"]
+    assert headers == ["Long tail", "Augmented candidates by tier", "Review throughput", "Verdict agreement",
+                       "Rating agreement", "Training runs"]
     assert at.selectbox(key="dash_dataset").value == "toy"
 
 
-def test_export_page_is_for_leads(database_url: str, session_factory: sessionmaker[Session],
-                                  tmp_path: Path) -> None:
+def test_export_page_is_for_leads_previews_and_confirms(database_url: str, session_factory: sessionmaker[Session],
+                                                       tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LUMICRS_EXPORT_DIR", str(tmp_path))
+    get_settings.cache_clear()
     with session_factory() as s:
         make_review_queue(s, n=1)
         s.get_one(Candidate, 1).status = "auto_accepted"
+        s.add(Dataset(name="aaa-empty"))  # alphabetically first, nothing approved: not offered
         s.commit()
     at = open_page("export", "ann", "annotator")
-    assert "Only leads can export" in at.warning[0].value
+    assert "Export approved data" not in [t.value for t in at.title]
     at = open_page("export", "lee", "lead")
-    at.text_input(key="export_dir").input(str(tmp_path)).run()
+    assert at.selectbox(key="export_dataset").options == ["toy"]
+    assert at.text_input(key="export_name_toy").value == "toy-augmented"
+    assert at.dataframe[0].value.to_dict("records") == [{"tier": "tail", "dialogues": 1}]
+    assert at.dataframe[1].value.to_dict("records") == [{"decided": "auto-accepted", "dialogues": 1}]
+    at.button[0].click().run()
+    assert "confirmation" in at.error[0].value
+    at.text_input(key="export_name_toy").input("../escape")
+    at.checkbox(key="export_confirm_toy").check()
+    at.button[0].click().run()
+    assert "must be a slug" in at.error[0].value
+    at.text_input(key="export_name_toy").input("toy-augmented")
+    at.checkbox(key="export_confirm_toy").check()
     at.button[0].click().run()
     assert not at.exception and "Exported 1 dialogues as toy-augmented v1" in at.success[0].value
     with session_factory() as s:
         export = s.scalars(select(DatasetExport)).one()
-        assert export.created_by == "lee" and Path(export.path).exists()
+        assert export.created_by == "lee" and Path(export.path).is_relative_to(tmp_path)
+    get_settings.cache_clear()
+
+
+def test_nobody_signs_in_without_an_account_and_roles_come_from_the_account(database_url: str) -> None:
+    at = open_page("review", name=None)
+    sign_in(at, "mallory", "any password at all")  # a new name is not an account
+    assert "unknown name, wrong password or disabled account" in at.sidebar.error[0].value
+    make_account("ann", "annotator")
+    sign_in(at, "ann", "wrong password!")
+    assert at.sidebar.error
+    sign_in(at, "ann")
+    assert "Signed in as ann (annotator)" in at.sidebar.caption[0].value
+    for page, title in (("export", "Export approved data"), ("admin", "Accounts")):
+        as_annotator = open_page(page, "ann", "annotator")  # asking for the page lands on Review instead
+        assert title not in [t.value for t in as_annotator.title]
+        assert title in [t.value for t in open_page(page, "lee", "lead").title]
+
+
+def test_lead_manages_accounts_on_the_admin_page(database_url: str) -> None:
+    at = open_page("admin", "lee", "lead")
+    at.text_input(key="admin_new_name").input("newbie")
+    at.text_input(key="admin_new_password").input("temporary-pass-1")
+    at.selectbox(key="admin_new_role").set_value("researcher")
+    next(b for b in at.button if b.label == "Create account").click().run()
+    assert not at.exception and "Account newbie created" in at.success[0].value
+    at.selectbox(key="admin_name").set_value("newbie")
+    next(b for b in at.button if b.label == "Disable").click().run()
+    assert "disable done" in at.success[0].value
+    fresh = open_page("review", name=None)
+    sign_in(fresh, "newbie", "temporary-pass-1")
+    assert fresh.sidebar.error  # disabled

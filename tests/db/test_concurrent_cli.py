@@ -1,0 +1,66 @@
+"""Two CLI processes of ingest, db upgrade and export at once, on SQLite and PostgreSQL: both end cleanly (exit 0,
+no traceback) and the data is what one run would have made. A leftover version folder blocks nothing."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.models import Candidate, DatasetExport
+from tests.db.test_ingest import table_counts
+from tests.factories import make_review_queue, redial_line, write_redial_dir
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_twice(database_url: str, *args: str, env: dict[str, str] | None = None) -> list[subprocess.CompletedProcess[str]]:
+    environment = {**os.environ, "DATABASE_URL": database_url, **(env or {})}
+    command = [sys.executable, "-c", "from lumicrs_cli import app; app()", *args]
+    processes = [subprocess.Popen(command, cwd=REPO, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True) for _ in range(2)]
+    results = []
+    for process in processes:
+        out, err = process.communicate(timeout=300)
+        results.append(subprocess.CompletedProcess(command, process.returncode, out, err))
+    for result in results:
+        assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    return results
+
+
+def test_two_upgrades_and_two_ingests_at_once(database_url: str, tmp_path: Path,
+                                              session_factory: sessionmaker[Session]) -> None:
+    run_twice(database_url, "db", "upgrade")
+    lines = [redial_line(100 + i, [(10, f"hi @1 #{i}"), (20, "try @2"), (10, "ok @3")]) for i in range(200)]
+    path = write_redial_dir(tmp_path / "redial", lines)
+    results = run_twice(database_url, "ingest", "redial", str(path), "--json")
+    added = sorted(json.loads(r.stdout)["conversations_added"] for r in results)
+    assert added == [0, 200]  # one run wrote everything, the other waited and found it there
+    with session_factory() as s:
+        assert table_counts(s)["conversations"] == 200 and table_counts(s)["utterances"] == 600
+
+
+def test_two_exports_at_once_get_distinct_versions(database_url: str, tmp_path: Path,
+                                                   session_factory: sessionmaker[Session]) -> None:
+    with session_factory() as s:
+        make_review_queue(s, n=3)
+        for c in s.scalars(select(Candidate)):
+            c.status = "auto_accepted"
+        s.commit()
+    (tmp_path / "toy-aug" / "v1").mkdir(parents=True)  # left by a crashed run: no row owns v1
+    env = {"LUMICRS_PASSWORD": "lead-password-1", "LUMICRS_EXPORT_DIR": str(tmp_path)}
+    subprocess.run([sys.executable, "-c", "from lumicrs_cli import app; app()", "annotate", "add-reviewer", "lee",
+                    "--role", "lead"], cwd=REPO, env={**os.environ, "DATABASE_URL": database_url, **env}, check=True,
+                   capture_output=True)
+    results = run_twice(database_url, "export", "--name", "toy-aug", "--by", "lee", "--dataset", "toy", "--json", env=env)
+    versions = sorted(json.loads(r.stdout)["version"] for r in results)
+    assert versions == [1, 2]
+    with session_factory() as s:
+        rows = list(s.scalars(select(DatasetExport).order_by(DatasetExport.version)))
+        assert [r.version for r in rows] == [1, 2] and all(Path(r.path).exists() for r in rows)
+        assert s.scalar(select(func.count()).select_from(DatasetExport)) == 2
+    assert not list((tmp_path / "toy-aug").glob(".*tmp"))

@@ -1,0 +1,44 @@
+"""Secrets never appear in output: database passwords, credentials inside endpoint URLs, API keys."""
+from __future__ import annotations
+
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import make_url
+from typer.testing import CliRunner
+
+from augment.errors import LLMError
+from augment.llm import OpenAIChat
+from db.secrets import mask_text, mask_url
+from db.settings import get_settings
+from lumicrs_cli import app
+
+
+def test_mask_url_and_text() -> None:
+    assert mask_url("postgresql+psycopg://ann:s3cr3t@db:5432/lumi") == "postgresql+psycopg://ann:***@db:5432/lumi"
+    assert mask_url("http://127.0.0.1:8000/v1") == "http://127.0.0.1:8000/v1"
+    assert "tok" not in mask_text("GET https://user:tok@host/v1 failed; key sk-123", "sk-123")
+    assert "sk-123" not in mask_text("GET https://user:tok@host/v1 failed; key sk-123", "sk-123")
+
+
+def test_db_upgrade_does_not_print_the_password(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = make_url(database_url)
+    if url.get_backend_name() != "postgresql":
+        pytest.skip("SQLite URLs carry no password")
+    with_password = url.set(password="hunter2-secret").render_as_string(hide_password=False)  # trust auth ignores it
+    monkeypatch.setenv("DATABASE_URL", with_password)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["db", "upgrade"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert "hunter2-secret" not in result.output and "***" in result.output
+
+
+def test_llm_errors_mask_endpoint_credentials_and_key() -> None:
+    chat = OpenAIChat("judge-1", "http://bob:pa55word@127.0.0.1:9/v1", SecretStr("sk-very-secret"), max_retries=0,
+                      timeout_seconds=1)
+    with pytest.raises(LLMError) as info:
+        chat.complete([{"role": "user", "content": "hi"}])
+    assert "pa55word" not in str(info.value) and "sk-very-secret" not in str(info.value)
+    assert "judge-1" in str(info.value)
