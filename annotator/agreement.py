@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -15,17 +16,7 @@ def krippendorff_alpha_ordinal(units: Iterable[Iterable[int]], categories: Itera
     d2_ck = (sum_{g=c..k} n_g - (n_c + n_k) / 2) ** 2 (Krippendorff 2011).
     """
     cats = list(categories)
-    index = {c: i for i, c in enumerate(cats)}
-    coincidence = np.zeros((len(cats), len(cats)))
-    for unit in units:
-        values = [index[v] for v in unit]
-        m = len(values)
-        if m < 2:
-            continue
-        for i, a in enumerate(values):
-            for j, b in enumerate(values):
-                if i != j:
-                    coincidence[a, b] += 1.0 / (m - 1)
+    coincidence = coincidence_matrix(units, cats)
     n_c = coincidence.sum(axis=1)
     n = n_c.sum()
     if n <= 1:
@@ -72,22 +63,31 @@ def krippendorff_alpha_nominal(units: Iterable[Iterable[str]]) -> float:
 
     alpha = 1 - D_o / D_e with D_o = sum_{c != k} o_ck / n and D_e = sum_{c != k} n_c n_k / (n (n - 1)).
     """
-    coincidence: dict[tuple[str, str], float] = defaultdict(float)
+    unit_list = [list(u) for u in units]
+    labels = sorted({v for u in unit_list for v in u})
+    coincidence = coincidence_matrix(unit_list, labels)
+    totals = coincidence.sum(axis=1)
+    n = totals.sum()
+    if n <= 1:
+        return float("nan")
+    off_diagonal = ~np.eye(len(labels), dtype=bool)
+    observed = coincidence[off_diagonal].sum() / n
+    expected = np.outer(totals, totals)[off_diagonal].sum() / (n * (n - 1))
+    return 1.0 if expected == 0 else float(1.0 - observed / expected)
+
+
+def coincidence_matrix(units: Iterable[Iterable[Any]], categories: list[Any]) -> np.ndarray:
+    """Krippendorff's coincidence matrix o_ck: each ordered pair of values within a unit of m values adds
+    1 / (m - 1); units with fewer than 2 values add nothing."""
+    index = {c: i for i, c in enumerate(categories)}
+    coincidence = np.zeros((len(categories), len(categories)))
     for unit in units:
-        values = list(unit)
+        values = [index[v] for v in unit]
         m = len(values)
         if m < 2:
             continue
         for i, a in enumerate(values):
             for j, b in enumerate(values):
                 if i != j:
-                    coincidence[(a, b)] += 1.0 / (m - 1)
-    totals: dict[str, float] = defaultdict(float)
-    for (a, _), value in coincidence.items():
-        totals[a] += value
-    n = sum(totals.values())
-    if n <= 1:
-        return float("nan")
-    observed = sum(v for (a, b), v in coincidence.items() if a != b) / n
-    expected = sum(totals[a] * totals[b] for a in totals for b in totals if a != b) / (n * (n - 1))
-    return 1.0 if expected == 0 else float(1.0 - observed / expected)
+                    coincidence[a, b] += 1.0 / (m - 1)
+    return coincidence

@@ -11,7 +11,6 @@ import typer
 
 from annotator.settings import get_settings
 from db.cli_support import cli_session_factory, emit, make_table, transaction, user_errors
-from db.queries.review import active_locks, get_reviewer_or_raise, link_email, open_task_count
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -60,6 +59,7 @@ def _password() -> str:
 
 
 def _lead(session: Session, by: str | None) -> Reviewer | None:
+    from db.queries.review import get_reviewer_or_raise
     return get_reviewer_or_raise(session, by) if by else None
 
 
@@ -100,6 +100,7 @@ def set_role_cmd(name: str, role: Annotated[str, typer.Option(help="annotator, r
                  by: Annotated[str, typer.Option(help="Your name (a lead).")], as_json: JsonFlag = False) -> None:
     """A lead sets someone's role."""
     from db.queries.accounts import set_role
+    from db.queries.review import get_reviewer_or_raise
 
     with transaction() as session:
         reviewer = set_role(session, name, role, by=get_reviewer_or_raise(session, by))
@@ -113,6 +114,7 @@ def disable(name: str, by: Annotated[str, typer.Option(help="Your name (a lead).
             as_json: JsonFlag = False) -> None:
     """A lead disables an account (signs it out everywhere); --enable turns it back on."""
     from db.queries.accounts import set_active
+    from db.queries.review import get_reviewer_or_raise
 
     with transaction() as session:
         reviewer = set_active(session, name, enable, by=get_reviewer_or_raise(session, by))
@@ -124,6 +126,7 @@ def disable(name: str, by: Annotated[str, typer.Option(help="Your name (a lead).
 @user_errors
 def queue(as_json: JsonFlag = False) -> None:
     """Open adjudication / rating tasks and active locks."""
+    from db.queries.review import active_locks, open_task_count
     with transaction() as session:
         payload = {"adjudication_open": open_task_count(session, "adjudication"),
                    "rating_open": open_task_count(session, "rating"), "active_locks": active_locks(session)}
@@ -173,6 +176,7 @@ def pull(kind: Kind = "adjudication", as_json: JsonFlag = False) -> None:
 def link(name: str, email: Annotated[str, typer.Option(help="The reviewer's Label Studio account email.")],
          by: Annotated[str, typer.Option(help="Your reviewer name (must be a lead).")], as_json: JsonFlag = False) -> None:
     """Link a reviewer to their Label Studio account: their annotations there become their verdicts here."""
+    from db.queries.review import get_reviewer_or_raise, link_email
     with transaction() as session:
         reviewer = link_email(session, name, email, get_reviewer_or_raise(session, by))
         payload = {"name": reviewer.name, "email": reviewer.email}
@@ -190,6 +194,7 @@ def export(name: Annotated[str, typer.Option(help="Export name; each run adds a 
     """Export approved augmented dialogues as versioned JSONL + parquet with provenance and sha256."""
     from annotator.export import export_approved
     from db.locks import exclusive
+    from db.queries.review import get_reviewer_or_raise
 
     with exclusive(f"export:{name}"), transaction() as session:
         lead = get_reviewer_or_raise(session, by)

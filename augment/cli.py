@@ -8,7 +8,6 @@ import typer
 
 from augment.settings import get_settings
 from db.cli_support import cli_session_factory, emit, make_table, transaction, user_errors
-from db.queries.candidates import status_counts
 
 augment_app = typer.Typer(help="LLM prototype-guided augmentation pipeline.", no_args_is_help=True)
 Dataset = Annotated[str, typer.Option(help="redial or inspired")]
@@ -133,6 +132,7 @@ def multilabel(dataset: Dataset = "redial",
 @user_errors
 def status(dataset: Dataset = "redial", as_json: JsonFlag = False) -> None:
     """Candidates per pipeline status."""
+    from db.queries.candidates import status_counts
     with transaction() as session:
         counts = status_counts(session, dataset)
     _show(f"candidates ({dataset})", counts, as_json)

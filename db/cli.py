@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from db.cli_support import emit, make_table, transaction, user_errors
-from db.queries.longtail import CountSource, TierThresholds, longtail_summary, movie_mention_counts
 from db.secrets import mask_url
 from db.settings import get_settings
 
@@ -79,6 +78,7 @@ def stats_longtail(
 ) -> None:
     """Head / body / tail share of titles and of mentions."""
     from db.plots import save_longtail_plot
+    from db.queries.longtail import CountSource, TierThresholds, longtail_summary, movie_mention_counts
     if counts not in ("corpus", "catalog"):
         raise ValueError("--counts must be corpus or catalog")
     settings = get_settings()

@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 
 from db.cli_support import cli_session_factory, emit, make_table, user_errors
-from db.queries.runs import list_runs, run_metrics
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 TABLE_KEYS = ("recall@1", "recall@10", "recall@50", "ndcg@10", "mrr@10", "head_recall@10", "body_recall@10",
@@ -45,6 +44,7 @@ def evaluate(run_name: Annotated[str, typer.Argument(metavar="RUN", help="Run na
 @user_errors
 def runs(as_json: JsonFlag = False) -> None:
     """List training runs with their test Recall@10."""
+    from db.queries.runs import list_runs, run_metrics
     with cli_session_factory()() as session:
         rows = [{"id": r.id, "name": r.name, "model": r.model, "status": r.status, "device": r.device,
                  "recall@10": run_metrics(session, r.id, "test").get("test", {}).get("recall@10")}

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 HEAVY = ("torch", "matplotlib", "pandas", "sentence_transformers", "transformers", "alembic", "label_studio_sdk",
-         "scipy", "openai")
+         "scipy", "openai", "sqlalchemy", "numpy", "argon2")
 
 
 def test_lumicrs_help_imports_no_heavy_library() -> None:
