@@ -69,6 +69,23 @@ def _save_store(keys_path: Path, vecs_path: Path, store: dict[str, NDArray[np.fl
     os.replace(keys_path.with_suffix(suffix), keys_path)
 
 
+def uncached_texts(texts: list[str], path: str | None = None, *, cache_dir: Path = DEFAULT_CACHE,
+                   max_seq_length: int = 128) -> list[str]:
+    """The distinct texts the cache does not hold yet (what encode_texts would have to encode)."""
+    store = _load_store(*_store_paths(cache_dir, path or default_encoder_path(), max_seq_length))
+    return list(dict.fromkeys(t for t in texts if _text_key(t) not in store))
+
+
+def cache_embeddings(texts: list[str], vectors: NDArray[np.float32], path: str | None = None, *,
+                     cache_dir: Path = DEFAULT_CACHE, max_seq_length: int = 128) -> None:
+    """Add vectors computed elsewhere (e.g. by other processes, each on its shard) to the cache."""
+    paths = _store_paths(cache_dir, path or default_encoder_path(), max_seq_length)
+    store = _load_store(*paths)
+    store.update(zip((_text_key(t) for t in texts), vectors, strict=True))
+    if store:
+        _save_store(*paths, store)
+
+
 def encode_texts(texts: list[str], path: str | None = None, *, cache_dir: Path | None = DEFAULT_CACHE,
                  batch_size: int = 128, progress: bool = True, device: str = "cpu",
                  max_seq_length: int = 128) -> NDArray[np.float32]:

@@ -20,12 +20,18 @@ def _metrics_table(title: str, metrics: dict[str, float]) -> list[list[object]]:
 @user_errors
 def train(config: Annotated[Path, typer.Option("--config", help="YAML training config.")],
           force: Annotated[bool, typer.Option(help="Replace a run left 'running' by a killed process.")] = False,
+          resume: Annotated[bool, typer.Option(help="Continue a killed run from its last epoch checkpoint.")] = False,
           as_json: JsonFlag = False, quiet: bool = False) -> None:
-    """Train a recommender; the run and its metrics are stored in the database."""
+    """Train a recommender; the run and its metrics are stored in the database. Runs unchanged under
+    `torchrun --nproc_per_node N` (DistributedDataParallel; rank 0 writes the database and prints)."""
+    import os
+
     from trainer.config import load_config
     from trainer.run import run
     cfg = load_config(config)
-    result = run(cfg, cli_session_factory(), progress=not quiet, force=force)
+    result = run(cfg, cli_session_factory(), progress=not quiet, force=force, resume=resume)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return
     payload = {"run_id": result.run_id, "name": result.name, "device": result.device,
                "checkpoint": result.checkpoint, "metrics": result.metrics, "history": result.history}
     emit(payload, as_json, make_table(f"run {result.name} (test, {result.device})", ["metric", "value"],

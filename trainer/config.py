@@ -53,6 +53,8 @@ class TrainConfig(BaseModel):
     impute_cold_items: bool = True
     prototype_weight: float = 0.01
     patience: int = 3
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # autocast for the forward pass (fp16 only on CUDA)
+    grad_accum_steps: int = Field(default=1, ge=1)  # optimizer step every k batches (effective batch k x batch_size)
     eval_ks: tuple[int, ...] = (1, 10, 50)
     bootstrap: int = 1000  # conversation resamples for the 95% intervals
     seed: int = 42

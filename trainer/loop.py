@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import math
+import sys
+import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,6 +17,7 @@ from tqdm import tqdm
 
 from trainer.config import TrainConfig
 from trainer.data import ItemCatalog, RecSample, SoftLabels
+from trainer.distributed import World, unwrap
 from trainer.evaluation import EvalRows, Report, exclude_items, protocol_report, topk_random_ties
 from trainer.losses import (
     ACFLParams,
@@ -102,26 +106,46 @@ def batch_order(n: int, sample_weights: Tensor | None, generator: torch.Generato
     return torch.multinomial(sample_weights, n, replacement=True, generator=generator)
 
 
+def autocast(device: torch.device, precision: str) -> Any:
+    """bf16 / fp16 autocast where asked (fp16 only on CUDA); fp32 is a no-op."""
+    if precision == "fp32" or (precision == "fp16" and device.type != "cuda"):
+        return nullcontext()
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
+
+
 def train_epoch(model: nn.Module, feats: Features, loss_fn: LossFn, optimizer: torch.optim.Optimizer,
                 cfg: TrainConfig, n_items: int, device: torch.device, generator: torch.Generator,
-                sample_weights: Tensor | None = None, progress: bool = True) -> float:
+                sample_weights: Tensor | None = None, progress: bool = True, world: World = World(),
+                scaler: Any = None) -> float:
+    """One pass over the global batch order; this rank trains on its shard of each batch (see trainer.distributed).
+    With grad_accum_steps = k the optimizer steps every k batches on the mean of their gradients."""
     model.train()
+    inner = unwrap(model)
     order = batch_order(len(feats), sample_weights, generator)
     total, batches = 0.0, 0
-    steps = range(0, len(order), cfg.batch_size)
-    for start in tqdm(steps, desc="train", unit="batch", leave=False, disable=not progress):
-        idx = order[start:start + cfg.batch_size]
-        text = batch_text(model, feats, idx, device)
+    steps = list(range(0, len(order), cfg.batch_size))
+    optimizer.zero_grad()
+    for step, start in enumerate(tqdm(steps, desc="train", unit="batch", leave=False, disable=not progress)):
+        batch = order[start:start + cfg.batch_size]
+        idx = world.shard(batch)
+        text = batch_text(inner, feats, idx, device)
         ctx = context_matrix([feats.contexts[i] for i in idx.tolist()], n_items, device)
-        logits = model(text, ctx)
-        loss = loss_fn(logits, feats.targets[idx].to(device))
-        if cfg.two_stage.enabled and feats.soft:
-            loss = loss + cfg.two_stage.kl_alpha * soft_label_term(logits, feats, idx, device, kl_soft_labels)
-        if cfg.prototype_weight and getattr(model, "use_prototypes", False):
-            loss = loss + cfg.prototype_weight * prototype_compactness(model.encode_query(text, ctx), model.prototypes)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+        with autocast(device, cfg.precision):
+            logits = model(text, ctx).float()
+            loss = loss_fn(logits, feats.targets[idx].to(device))
+            if cfg.two_stage.enabled and feats.soft:
+                loss = loss + cfg.two_stage.kl_alpha * soft_label_term(logits, feats, idx, device, kl_soft_labels)
+            if cfg.prototype_weight and getattr(inner, "use_prototypes", False):
+                loss = loss + cfg.prototype_weight * prototype_compactness(inner.encode_query(text, ctx), inner.prototypes)
+        scaled = loss * world.loss_scale(len(idx), len(batch)) / cfg.grad_accum_steps
+        (scaler.scale(scaled) if scaler is not None else scaled).backward()
+        if (step + 1) % cfg.grad_accum_steps == 0 or step + 1 == len(steps):
+            if scaler is not None:
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                optimizer.step()
+            optimizer.zero_grad()
         total, batches = total + float(loss.detach()), batches + 1
     return total / max(batches, 1)
 
@@ -217,32 +241,77 @@ def as_evaluated(model: nn.Module, train_counts: Tensor, impute_cold_items: bool
         model.load_state_dict(saved, strict=False)
 
 
+@dataclass
+class FitState:
+    """Everything an interrupted fit needs to go on exactly where it stopped (saved after every epoch)."""
+
+    epoch: int = 0
+    best: float = -math.inf
+    stale: int = 0
+    best_state: dict[str, Tensor] | None = None
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
 def fit(model: nn.Module, train: Features, valid: Features, cfg: TrainConfig, train_counts: np.ndarray,
-        device: torch.device, progress: bool = True) -> list[dict[str, float]]:
-    """Adam + early stopping on valid Recall@10; restores the best weights."""
+        device: torch.device, progress: bool = True, *, world: World = World(),
+        checkpoint: Path | None = None) -> list[dict[str, float]]:
+    """AdamW + early stopping on valid Recall@10; restores the best weights. With `checkpoint`, the state after
+    every epoch (model, optimizer, RNGs, early-stopping bookkeeping) is saved there by rank 0, and a run that finds
+    one resumes from it."""
+    inner = unwrap(model)
     n_items = len(train_counts)
     counts = torch.from_numpy(train_counts)
     loss_fn = LossFn(cfg, counts, device)
-    optimizer = make_optimizer(model, cfg)
+    optimizer = make_optimizer(inner, cfg)
     generator = torch.Generator().manual_seed(cfg.seed)
+    scaler = torch.amp.GradScaler("cuda") if cfg.precision == "fp16" and device.type == "cuda" else None
     weights = adaptive_sampling_weights(counts, train.targets, cfg.sampling_tau) if cfg.sampling_tau else None
-    history: list[dict[str, float]] = []
-    best, best_state, stale = -math.inf, None, 0
-    for epoch in range(cfg.epochs):
-        loss = train_epoch(model, train, loss_fn, optimizer, cfg, n_items, device, generator, weights, progress)
-        with as_evaluated(model, counts.to(device), cfg.impute_cold_items):  # select the model that is evaluated
-            ranked = rank_items(model, valid, n_items, device, k=10, seed=cfg.seed)
+    state = load_fit_state(checkpoint, inner, optimizer, generator, device)
+    for epoch in range(state.epoch, cfg.epochs):
+        started = time.perf_counter()
+        loss = train_epoch(model, train, loss_fn, optimizer, cfg, n_items, device, generator, weights, progress,
+                           world, scaler)
+        seconds = time.perf_counter() - started
+        with as_evaluated(inner, counts.to(device), cfg.impute_cold_items):  # select the model that is evaluated
+            ranked = rank_items(inner, valid, n_items, device, k=10, seed=cfg.seed)
         score = recall_at_k(ranked, valid.targets.numpy(), 10) if len(valid) else -loss
-        history.append({"epoch": epoch + 1, "loss": loss, "valid_recall@10": score})
+        state.history.append({"epoch": epoch + 1, "loss": loss, "valid_recall@10": score,
+                              "seconds": seconds, "samples_per_second": len(train) / seconds})
         if progress:
             tqdm.write(f"epoch {epoch + 1}: loss {loss:.4f} valid R@10 {score:.4f}")
-        if score > best:
-            best, stale = score, 0
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        state.epoch = epoch + 1
+        if score > state.best:
+            state.best, state.stale = score, 0
+            state.best_state = {k: v.detach().clone() for k, v in inner.state_dict().items()}
         else:
-            stale += 1
-            if stale >= cfg.patience:
-                break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    return history
+            state.stale += 1
+        if checkpoint is not None and world.main:
+            save_fit_state(checkpoint, state, inner, optimizer, generator)
+        if state.stale >= cfg.patience:
+            break
+    if state.best_state is not None:
+        inner.load_state_dict(state.best_state)
+    return state.history
+
+
+def save_fit_state(path: Path, state: FitState, model: nn.Module, optimizer: torch.optim.Optimizer,
+                   generator: torch.Generator) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_suffix(".tmp")
+    torch.save({"state": state.__dict__, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "generator": generator.get_state(), "torch_rng": torch.get_rng_state()}, staging)
+    staging.replace(path)  # a kill mid-write never leaves a torn checkpoint
+
+
+def load_fit_state(path: Path | None, model: nn.Module, optimizer: torch.optim.Optimizer,
+                   generator: torch.Generator, device: torch.device) -> FitState:
+    if path is None or not path.exists():
+        return FitState()
+    saved = torch.load(path, map_location=device, weights_only=False)
+    model.load_state_dict(saved["model"])
+    optimizer.load_state_dict(saved["optimizer"])
+    generator.set_state(saved["generator"])
+    torch.set_rng_state(saved["torch_rng"])
+    state = FitState(**saved["state"])
+    print(f"resuming from {path} after epoch {state.epoch}", file=sys.stderr, flush=True)
+    return state

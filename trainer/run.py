@@ -11,12 +11,13 @@ import torch
 from sqlalchemy.orm import Session, sessionmaker
 from torch import nn
 
-from db.embeddings import default_encoder_path, encode_texts
+from db.embeddings import cache_embeddings, default_encoder_path, encode_texts, uncached_texts
 from db.engine import write_transaction
 from db.export_files import verify_export
 from db.queries.runs import create_run, finish_run, get_run_or_raise, link_run_exports, record_metrics
 from trainer.config import TrainConfig
 from trainer.data import RecData, load_rec_data
+from trainer.distributed import World, barrier, gather_objects, setup, teardown, wrap
 from trainer.evaluation import Report
 from trainer.loop import (
     Features,
@@ -57,12 +58,29 @@ def load_data(session_factory: sessionmaker[Session], cfg: TrainConfig) -> RecDa
                              min_relevance=cfg.two_stage.min_relevance if cfg.two_stage.enabled else None)
 
 
-def embed(data: RecData, cfg: TrainConfig, progress: bool) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    items = encode_texts(data.catalog.texts, cfg.encoder_path, progress=progress)
+def encode_shared(texts: list[str], cfg: TrainConfig, world: World, progress: bool) -> np.ndarray:
+    """Embeddings through the content-hash cache; under torchrun each rank encodes its shard of what the cache
+    lacks, rank 0 stores them all, then every rank reads the cache."""
+    if world.distributed:
+        todo = uncached_texts(texts, cfg.encoder_path)
+        mine = todo[world.rank::world.size]
+        vectors = encode_texts(mine, cfg.encoder_path, cache_dir=None, progress=progress and world.main)
+        if world.main:
+            for shard, shard_vectors in gather_objects((mine, vectors), world):
+                cache_embeddings(shard, shard_vectors, cfg.encoder_path)
+        else:
+            gather_objects((mine, vectors), world)
+        barrier(world)
+    return encode_texts(texts, cfg.encoder_path, progress=progress and world.main)
+
+
+def embed(data: RecData, cfg: TrainConfig, progress: bool,
+          world: World = World()) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    items = encode_shared(data.catalog.texts, cfg, world, progress)
     contexts = sorted({s.context for split in (data.train, data.valid, data.test) for s in split})
     if cfg.model == "popularity" or not contexts:  # context-free: a placeholder vector per context
         return {c: np.zeros(1, dtype=np.float32) for c in contexts}, items
-    return dict(zip(contexts, encode_texts(contexts, cfg.encoder_path, progress=progress))), items
+    return dict(zip(contexts, encode_shared(contexts, cfg, world, progress))), items
 
 
 def build_model(cfg: TrainConfig, data: RecData, item_emb: np.ndarray, text_dim: int) -> nn.Module:
@@ -80,7 +98,8 @@ def features(data: RecData, vectors: dict[str, np.ndarray]) -> tuple[Features, F
 
 
 def train_model(model: nn.Module, cfg: TrainConfig, data: RecData, feats: tuple[Features, ...],
-                device: torch.device, progress: bool) -> list[dict[str, float]]:
+                device: torch.device, progress: bool, world: World = World(),
+                checkpoint: Path | None = None) -> list[dict[str, float]]:
     if not isinstance(model, LumiCRSRecommender):
         return []
     train, valid, _ = feats
@@ -94,7 +113,8 @@ def train_model(model: nn.Module, cfg: TrainConfig, data: RecData, feats: tuple[
     if cfg.two_stage.enabled:
         pre = pretrain_multilabel(model, train, cfg, len(data.catalog), device, progress)
         history += [{"pretrain_epoch": i + 1, "loss": loss} for i, loss in enumerate(pre)]
-    history += fit(model, train, valid, cfg, data.train_counts(), device, progress)
+    history += fit(wrap(model, world, device), train, valid, cfg, data.train_counts(), device,
+                   progress and world.main, world=world, checkpoint=checkpoint)
     if cfg.impute_cold_items:
         model.impute_cold_items(torch.from_numpy(data.train_counts()).to(device))
     return history
@@ -109,33 +129,55 @@ def save_checkpoint(model: nn.Module, cfg: TrainConfig, data: RecData) -> Path:
     return out / "model.pt"
 
 
+def fit_checkpoint(cfg: TrainConfig) -> Path:
+    return cfg.output_dir / cfg.name / "last.pt"
+
+
 def run(cfg: TrainConfig, session_factory: sessionmaker[Session], progress: bool = True,
-        force: bool = False) -> RunResult:
+        force: bool = False, resume: bool = False) -> RunResult:
+    """Train, evaluate, store. Under torchrun every rank trains its shard; rank 0 alone writes the database and the
+    checkpoints and evaluates. `resume` continues a killed run from its last epoch checkpoint."""
+    world, device = setup(cfg.device)
     seed_everything(cfg.seed)
-    device = resolve_device(cfg.device)
     exports = [verify_export(path) for path in cfg.augmented_exports]  # refuse a changed file before any work
+    checkpoint = fit_checkpoint(cfg)
+    if world.main and not resume:
+        checkpoint.unlink(missing_ok=True)
     data = load_data(session_factory, cfg)
-    with write_transaction(session_factory) as session:
-        run_id = create_run(session, cfg.name, cfg.model, json.loads(cfg.model_dump_json()), str(device), force).id
-        link_run_exports(session, run_id, exports)
+    run_id = -1
+    if world.main:
+        with write_transaction(session_factory) as session:
+            run_id = create_run(session, cfg.name, cfg.model, json.loads(cfg.model_dump_json()),
+                                f"{device}{f' x{world.size}' if world.distributed else ''}", force or resume).id
+            link_run_exports(session, run_id, exports)
+    barrier(world)
     try:
-        vectors, item_emb = embed(data, cfg, progress)
+        vectors, item_emb = embed(data, cfg, progress, world)
         feats = features(data, vectors)
         model = build_model(cfg, data, item_emb, item_emb.shape[1]).to(device)
-        history = train_model(model, cfg, data, feats, device, progress)
-        metrics = {split: evaluate_model(model, f, data.catalog, data.train_counts(), item_emb, device, cfg.eval_ks,
-                                         n_boot=cfg.bootstrap, seed=cfg.seed)
-                   for split, f in (("valid", feats[1]), ("test", feats[2]))}
-        checkpoint = save_checkpoint(model, cfg, data)
+        history = train_model(model, cfg, data, feats, device, progress, world, checkpoint)
+        metrics: dict[str, Report] = {}
+        saved: Path | None = None
+        if world.main:
+            metrics = {split: evaluate_model(model, f, data.catalog, data.train_counts(), item_emb, device,
+                                             cfg.eval_ks, n_boot=cfg.bootstrap, seed=cfg.seed)
+                       for split, f in (("valid", feats[1]), ("test", feats[2]))}
+            saved = save_checkpoint(model, cfg, data)
     except BaseException:
-        with write_transaction(session_factory) as session:
-            finish_run(session, run_id, "failed")
+        if world.main:
+            with write_transaction(session_factory) as session:
+                finish_run(session, run_id, "failed")
+        teardown(world)
         raise
-    with write_transaction(session_factory) as session:
-        for split, values in metrics.items():
-            record_metrics(session, run_id, split, values)
-        finish_run(session, run_id, "finished", str(checkpoint))
-    return RunResult(run_id, cfg.name, str(device), metrics, history, str(checkpoint))
+    if world.main:
+        with write_transaction(session_factory) as session:
+            for split, values in metrics.items():
+                record_metrics(session, run_id, split, values)
+            finish_run(session, run_id, "finished", str(saved))
+        checkpoint.unlink(missing_ok=True)
+    barrier(world)
+    teardown(world)
+    return RunResult(run_id, cfg.name, str(device), metrics, history, str(saved) if saved else None)
 
 
 def evaluate_run(name: str, session_factory: sessionmaker[Session], progress: bool = False) -> Report:

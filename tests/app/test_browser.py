@@ -100,6 +100,9 @@ def sign_in(page: Any, base: str, name: str = "bea", role: str = "annotator") ->
     page.get_by_label("Name", exact=True).fill(name)
     page.get_by_label("Password", exact=True).fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
+    from playwright.sync_api import expect
+
+    expect(page.get_by_text(f"Signed in as {name} ({role})")).to_be_visible(timeout=30_000)
 
 
 def test_reviewer_uses_shortcuts_on_one_screen(app_url: tuple[str, str], browser_page: Any) -> None:
@@ -244,3 +247,30 @@ def test_undo_history_and_export_in_the_browser(app_url: tuple[str, str], browse
     shot(page, "history-changed")
     with factory() as s:
         assert s.get_one(Candidate, s.get_one(ReviewTask, task_id).candidate_id).status == "rejected"
+
+
+def test_rate_page_shows_titles_and_dashboard_shows_verdict_agreement(app_url: tuple[str, str],
+                                                                      browser_page: Any) -> None:
+    from playwright.sync_api import expect
+
+    from db.models import Dataset, Movie, Response
+    from tests.factories import make_rating_queue
+
+    base, db_url = app_url
+    factory = make_session_factory(make_engine(db_url))
+    with factory() as s:
+        make_rating_queue(s, n=1, overlap=1)
+        s.get_one(Response, 1).text = "how about @95495 ?"
+        s.add(Movie(dataset_id=s.scalars(select(Dataset)).one().id, external_id="95495", title="Airplane! (1980)",
+                    meta={}))
+        s.commit()
+    page = browser_page
+    sign_in(page, base, "rita", "researcher")
+    expect(page.get_by_text("Signed in as rita (researcher)")).to_be_visible(timeout=30_000)
+    page.get_by_role("link", name="Rate").click()
+    expect(page.get_by_text("how about Airplane! (1980) ?")).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("@95495")).to_have_count(0)
+    shot(page, "rate-titles")
+    page.get_by_role("link", name="Dashboard").click()
+    expect(page.get_by_text("Verdict agreement")).to_be_visible(timeout=30_000)
+    shot(page, "dashboard")
