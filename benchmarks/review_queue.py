@@ -41,7 +41,7 @@ from db.models import (  # noqa: E402
     ReviewTask,
 )
 from db.queries.dashboard import dashboard_data  # noqa: E402
-from db.queries.review import claim_next_task, submit_review  # noqa: E402
+from db.queries.review import claim_next_task, reviewer_progress, submit_review  # noqa: E402
 from tests.pg_server import start_postgres  # noqa: E402
 
 REVIEWERS = 20
@@ -134,15 +134,20 @@ def measure(factory: sessionmaker[Session], samples: int) -> dict[str, tuple[flo
         with write_transaction(factory) as s:
             submit_review(s, task_id, s.get_one(Reviewer, reviewer_id), "reject" if i % 3 else "accept", "bench")
 
+    def page_counts(i: int) -> None:  # what the Review page shows besides the task: the reviewer's progress
+        with factory() as s:
+            reviewer_progress(s, s.get_one(Reviewer, reviewers[i % len(reviewers)].id), "adjudication")
+
     def dashboard(_: int) -> None:
         with factory() as s:
             dashboard_data(s)
 
     claim_times = timed(samples, claim)
     submit_times = timed(samples, submit)
+    progress_times = timed(max(5, samples // 4), page_counts)
     dash_times = timed(max(5, samples // 20), dashboard)
     return {"claim-next": percentiles(claim_times), "submit-and-decide": percentiles(submit_times),
-            "dashboard data": percentiles(dash_times)}
+            "review progress": percentiles(progress_times), "dashboard data": percentiles(dash_times)}
 
 
 @contextmanager
