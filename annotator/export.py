@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from annotator.errors import PermissionDenied
+from db.decision import How
 from db.errors import Conflict
 from db.export_files import sha256_file
 from db.models import Candidate, DatasetExport, JudgeVote, Movie, Prototype, Review, Reviewer, ReviewTask
@@ -24,7 +25,7 @@ from db.settings import get_settings
 from db.types import ExportRecord, Turn
 
 APPROVED = ("auto_accepted", "accepted")
-HUMAN_HOW = ("unanimous", "majority", "adjudicated")
+HUMAN_HOW = (How.UNANIMOUS, How.MAJORITY, How.ADJUDICATED)  # decisions reviewers made (db.decision)
 SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
 

@@ -19,7 +19,7 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor
 
-from trainer.metrics import coverage_at_k, ild_at_k, pwp_at_k
+from trainer.metrics import coverage_at_k, ild_at_k, per_row_scores, pwp_at_k
 
 Report = dict[str, float | None]
 
@@ -51,16 +51,6 @@ def exclude_items(scores: Tensor, contexts: Sequence[tuple[int, ...]]) -> Tensor
     if rows:
         scores[rows, cols] = -torch.inf
     return scores
-
-
-def per_row(ranked: NDArray[np.int64], targets: NDArray[np.int64], k: int) -> dict[str, NDArray[np.float64]]:
-    """hit / ndcg / reciprocal rank of each row's target in its top-k."""
-    top = ranked[:, :k] == targets[:, None]
-    found = top.any(axis=1)
-    rank = np.where(found, top.argmax(axis=1), 0)
-    return {"recall": found.astype(np.float64),
-            "ndcg": np.where(found, 1.0 / np.log2(rank + 2.0), 0.0),
-            "mrr": np.where(found, 1.0 / (rank + 1.0), 0.0)}
 
 
 def bootstrap_weights(conversations: NDArray[np.int64], n_boot: int, seed: int) -> NDArray[np.float64]:
@@ -97,7 +87,7 @@ def protocol_report(ranked: NDArray[np.int64], rows: EvalRows, keep: NDArray[np.
     for name, mask in subsets.items():
         report[f"rows_{name}"] = float(mask[targets].sum()) if len(targets) else 0.0
     for k in ks:
-        values = per_row(ranked, targets, k) if len(targets) else {m: np.zeros(0) for m in ("recall", "ndcg", "mrr")}
+        values = per_row_scores(ranked, targets, k) if len(targets) else {m: np.zeros(0) for m in ("recall", "ndcg", "mrr")}
         for metric, vals in values.items():
             _put(report, f"{metric}@{k}", mean_with_interval(vals, everything, weights))
         for name, mask in subsets.items():

@@ -23,36 +23,31 @@ def _rank_of_target(ranked: IntArray, targets: IntArray, k: int) -> IntArray:
     return np.where(top.any(axis=1), top.argmax(axis=1), -1)
 
 
+def per_row_scores(ranked: IntArray, targets: IntArray, k: int) -> dict[str, FloatArray]:
+    """Each row's hit (recall), NDCG gain 1/log2(rank+2) and reciprocal rank 1/(rank+1) of its target in the top-k
+    (0 when absent); the @k metrics are their means over rows."""
+    rank = _rank_of_target(ranked, targets, k)
+    found = rank >= 0
+    safe = np.maximum(rank, 0)
+    return {"recall": found.astype(np.float64),
+            "ndcg": np.where(found, 1.0 / np.log2(safe + 2.0), 0.0),
+            "mrr": np.where(found, 1.0 / (safe + 1.0), 0.0)}
+
+
+def _mean_score(ranked: IntArray, targets: IntArray, k: int, name: str) -> float:
+    return float(per_row_scores(ranked, targets, k)[name].mean()) if len(targets) else 0.0
+
+
 def recall_at_k(ranked: IntArray, targets: IntArray, k: int) -> float:
-    if len(targets) == 0:
-        return 0.0
-    return float((_rank_of_target(ranked, targets, k) >= 0).mean())
+    return _mean_score(ranked, targets, k, "recall")
 
 
 def ndcg_at_k(ranked: IntArray, targets: IntArray, k: int) -> float:
-    if len(targets) == 0:
-        return 0.0
-    rank = _rank_of_target(ranked, targets, k)
-    gains = np.where(rank >= 0, 1.0 / np.log2(np.maximum(rank, 0) + 2.0), 0.0)
-    return float(gains.mean())
+    return _mean_score(ranked, targets, k, "ndcg")
 
 
 def mrr_at_k(ranked: IntArray, targets: IntArray, k: int) -> float:
-    if len(targets) == 0:
-        return 0.0
-    rank = _rank_of_target(ranked, targets, k)
-    return float(np.where(rank >= 0, 1.0 / (np.maximum(rank, 0) + 1.0), 0.0).mean())
-
-
-def subset_recall_at_k(ranked: IntArray, targets: IntArray, in_subset: NDArray[np.bool_], k: int) -> float:
-    """Recall@k over the rows whose target is in a subset of items (in_subset indexed by item)."""
-    rows = in_subset[targets]
-    return recall_at_k(ranked[rows], targets[rows], k) if rows.any() else 0.0
-
-
-def tail_recall_at_k(ranked: IntArray, targets: IntArray, is_tail: NDArray[np.bool_], k: int) -> float:
-    """Recall@k over the rows whose target is a tail item."""
-    return subset_recall_at_k(ranked, targets, is_tail, k)
+    return _mean_score(ranked, targets, k, "mrr")
 
 
 def coverage_at_k(ranked: IntArray, n_items: int, k: int) -> float:
@@ -81,23 +76,6 @@ def pwp_at_k(ranked: IntArray, targets: IntArray, popularity: FloatArray, k: int
     weights = 1.0 / np.log2(2.0 + popularity[targets])
     hits = _rank_of_target(ranked, targets, k) >= 0
     return float((weights * hits).sum() / weights.sum())
-
-
-def recommendation_report(ranked: IntArray, targets: IntArray, *, tiers: dict[str, NDArray[np.bool_]],
-                          popularity: FloatArray, item_embeddings: FloatArray,
-                          ks: Sequence[int] = (1, 10, 50)) -> dict[str, float]:
-    """tiers: tier name -> item mask (e.g. head/body/tail); gives <tier>_recall@k for each."""
-    report: dict[str, float] = {}
-    for k in ks:
-        report[f"recall@{k}"] = recall_at_k(ranked, targets, k)
-        report[f"ndcg@{k}"] = ndcg_at_k(ranked, targets, k)
-        report[f"mrr@{k}"] = mrr_at_k(ranked, targets, k)
-        for tier, mask in tiers.items():
-            report[f"{tier}_recall@{k}"] = subset_recall_at_k(ranked, targets, mask, k)
-        report[f"coverage@{k}"] = coverage_at_k(ranked, len(popularity), k)
-        report[f"pwp@{k}"] = pwp_at_k(ranked, targets, popularity, k)
-    report["ild@10"] = ild_at_k(ranked, item_embeddings, 10)
-    return report
 
 
 # --- generation ---------------------------------------------------------------------------

@@ -65,11 +65,10 @@ def encode_shared(texts: list[str], cfg: TrainConfig, world: World, progress: bo
         todo = uncached_texts(texts, cfg.encoder_path)
         mine = todo[world.rank::world.size]
         vectors = encode_texts(mine, cfg.encoder_path, cache_dir=None, progress=progress and world.main)
-        if world.main:
-            for shard, shard_vectors in gather_objects((mine, vectors), world):
-                cache_embeddings(shard, shard_vectors, cfg.encoder_path)
-        else:
-            gather_objects((mine, vectors), world)
+        shards = gather_objects((mine, vectors), world)
+        if world.main:  # one write of the cache with every rank's vectors
+            cache_embeddings([t for texts_, _ in shards for t in texts_],
+                             np.concatenate([v for _, v in shards]), cfg.encoder_path)
         barrier(world)
     return encode_texts(texts, cfg.encoder_path, progress=progress and world.main)
 

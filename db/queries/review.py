@@ -78,13 +78,6 @@ def reviewers_by_email(session: Session) -> dict[str, Reviewer]:
     return {r.email: r for r in session.scalars(select(Reviewer).where(Reviewer.email.is_not(None))) if r.email}
 
 
-def get_task_or_raise(session: Session, task_id: int) -> ReviewTask:
-    task = session.get(ReviewTask, task_id)
-    if task is None:
-        raise NotFound(f"no review task {task_id}")
-    return task
-
-
 def _require_writer(session: Session) -> None:
     if not is_write_transaction(session):
         raise RuntimeError("claiming or deciding on SQLite needs a BEGIN IMMEDIATE transaction: "
@@ -294,12 +287,7 @@ def submit_ratings(session: Session, task_id: int, reviewer: Reviewer, scores: M
         raise ValueError(f"task {task_id} is not a rating task")
     upsert_ratings(session, task.response_id, reviewer.name, "human", scores, source)
     release_lock(session, task_id, reviewer.id)
-    raters = session.scalar(select(func.count(func.distinct(Rating.rater))).where(
-        Rating.response_id == task.response_id, Rating.rater_kind == "human")) or 0
-    task.verdicts = raters
-    if raters >= task.required:
-        task.status, task.decided_at = TaskStatus.DONE.value, now_utc()
-    session.flush()
+    recount_raters(session, task)
 
 
 def retract_ratings(session: Session, task_id: int, reviewer: Reviewer, source: str) -> bool:
@@ -312,12 +300,20 @@ def retract_ratings(session: Session, task_id: int, reviewer: Reviewer, source: 
     for row in rows:
         session.delete(row)
     session.flush()
+    recount_raters(session, task)
+    return bool(rows)
+
+
+def recount_raters(session: Session, task: ReviewTask) -> None:
+    """A rating task is done once `required` distinct humans rated its response, open again below that."""
     task.verdicts = session.scalar(select(func.count(func.distinct(Rating.rater))).where(
         Rating.response_id == task.response_id, Rating.rater_kind == "human")) or 0
-    if task.verdicts < task.required:
+    if task.verdicts >= task.required:
+        if task.status != TaskStatus.DONE:
+            task.status, task.decided_at = TaskStatus.DONE.value, now_utc()
+    else:
         task.status, task.decided_at = TaskStatus.OPEN.value, None
     session.flush()
-    return bool(rows)
 
 
 def upsert_ratings(session: Session, response_id: int, rater: str, rater_kind: str, scores: Mapping[str, int],

@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+from trainer.evaluation import EvalRows, protocol_report
 from trainer.metrics import (
     bleu,
     coverage_at_k,
@@ -12,15 +13,16 @@ from trainer.metrics import (
     ild_at_k,
     mrr_at_k,
     ndcg_at_k,
+    per_row_scores,
     pwp_at_k,
     recall_at_k,
     rouge_l,
     rouge_n,
-    tail_recall_at_k,
 )
 
 RANKED = np.array([[3, 1, 2], [0, 2, 1], [2, 0, 3]])
 TARGETS = np.array([1, 3, 2])  # rank 1, absent, rank 0
+ROWS = EvalRows(TARGETS, [(), (), ()], np.array([0, 1, 2]))
 
 
 def test_recall_ndcg_mrr_by_hand() -> None:
@@ -33,7 +35,8 @@ def test_recall_ndcg_mrr_by_hand() -> None:
 
 def test_tail_recall_and_coverage() -> None:
     is_tail = np.array([False, True, False, True])  # rows 0 (target 1) and 1 (target 3) are tail
-    assert tail_recall_at_k(RANKED, TARGETS, is_tail, 3) == pytest.approx(0.5)
+    report = protocol_report(RANKED, ROWS, np.ones(3, dtype=bool), {"tail": is_tail}, np.ones(4), np.eye(4), (3,), 50, 0)
+    assert report["tail_recall@3"] == pytest.approx(0.5)
     assert coverage_at_k(RANKED, n_items=8, k=1) == pytest.approx(3 / 8)
     assert coverage_at_k(RANKED, n_items=4, k=3) == pytest.approx(1.0)
 
@@ -73,9 +76,13 @@ def test_distinct_by_hand() -> None:
 
 
 def test_report_has_recall_per_tier() -> None:
-    from trainer.metrics import recommendation_report
-
     tiers = {"head": np.array([True, False, True, False]), "tail": np.array([False, True, False, True])}
-    report = recommendation_report(RANKED, TARGETS, tiers=tiers, popularity=np.ones(4),
-                                   item_embeddings=np.eye(4), ks=(3,))
+    report = protocol_report(RANKED, ROWS, np.ones(3, dtype=bool), tiers, np.ones(4), np.eye(4), (3,), 50, 0)
     assert report["tail_recall@3"] == pytest.approx(0.5) and report["head_recall@3"] == pytest.approx(1.0)
+
+
+def test_per_row_scores_are_what_the_means_average() -> None:
+    rows = per_row_scores(RANKED, TARGETS, 3)
+    assert rows["recall"].tolist() == [1.0, 0.0, 1.0]
+    assert rows["ndcg"].tolist() == pytest.approx([1 / math.log2(3), 0.0, 1.0])
+    assert rows["mrr"].tolist() == pytest.approx([0.5, 0.0, 1.0])
