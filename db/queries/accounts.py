@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from db.models import Reviewer, WebSession
@@ -56,10 +57,16 @@ def create_account(session: Session, name: str, role: str, password: str, *, by:
     reviewer = session.scalar(select(Reviewer).where(Reviewer.name == name))
     if reviewer is not None and reviewer.password_hash is not None:
         raise ValueError(f"{name} already has an account")
+    password_hash = HASHER.hash(password)
     if reviewer is None:
-        reviewer = Reviewer(name=name, role=role)
-        session.add(reviewer)
-    reviewer.role, reviewer.active, reviewer.password_hash = role, True, HASHER.hash(password)
+        try:
+            with session.begin_nested():  # a concurrent creation of the same name loses here, with one line
+                reviewer = Reviewer(name=name, role=role, active=True, password_hash=password_hash)
+                session.add(reviewer)
+        except IntegrityError as exc:
+            raise ValueError(f"{name} already has an account") from exc
+        return reviewer
+    reviewer.role, reviewer.active, reviewer.password_hash = role, True, password_hash
     session.flush()
     return reviewer
 

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from db.models import Reviewer, WebSession
@@ -87,3 +87,33 @@ def test_cli_takes_the_password_from_the_environment_never_an_argument(database_
     with make_session_factory(make_engine(database_url))() as s:
         ann = s.scalars(select(Reviewer).where(Reviewer.name == "ann")).one()
         assert (ann.role, ann.active) == ("researcher", False)
+
+
+def test_two_leads_creating_one_name_at_once_leave_one_account(session_factory: sessionmaker[Session]) -> None:
+    import threading
+
+    from db.engine import write_transaction
+
+    with write_transaction(session_factory) as s:
+        create_account(s, "lee", "lead", PW, by=None)
+        create_account(s, "liv", "lead", PW, by=s.scalars(select(Reviewer).where(Reviewer.name == "lee")).one())
+    barrier, outcomes = threading.Barrier(2), []
+
+    def create(lead: str, role: str) -> None:
+        barrier.wait()
+        try:
+            with write_transaction(session_factory) as s:
+                by = s.scalars(select(Reviewer).where(Reviewer.name == lead)).one()
+                create_account(s, "newbie", role, PW, by=by)
+            outcomes.append("created")
+        except ValueError as exc:
+            outcomes.append(str(exc))
+
+    threads = [threading.Thread(target=create, args=args) for args in (("lee", "annotator"), ("liv", "researcher"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["created", "newbie already has an account"]
+    with session_factory() as s:
+        assert len(s.scalars(select(Reviewer).where(Reviewer.name == "newbie")).all()) == 1
