@@ -15,9 +15,10 @@ def _register_optional() -> None:
     """Feature packages register their commands here (they never import each other)."""
     from annotator.cli import register as register_annotator
     from augment.cli import register as register_augment
+    from augment.engine_cli import register as register_llm
     from trainer.cli import register as register_trainer
 
-    for register in (register_augment, register_annotator, register_trainer):
+    for register in (register_augment, register_llm, register_annotator, register_trainer):
         register(app)
 
 

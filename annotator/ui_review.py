@@ -10,6 +10,7 @@ import streamlit as st
 from annotator.edits import EditError, format_turns, parse_edited
 from annotator.ui_common import escape_markdown, flash, pace, record_action, require_identity, show_turns, transaction
 from db.models import Candidate, JudgeVote, Movie, Prototype, Reviewer
+from db.placeholder_model import PLACEHOLDER_NOTICE, is_placeholder
 from db.queries.candidates import status_counts, votes_for
 from db.queries.corpus import readable_turns
 from db.queries.review import (
@@ -109,6 +110,8 @@ def render() -> None:
         return
     st.markdown(f"#### Target: {escape_markdown(movie.title)} ({candidate.tier} tier) · judges {passes}/{len(votes)} pass")
     st.caption(f"task {task_id} · generator {generator}")
+    if is_placeholder(generator):
+        st.info(PLACEHOLDER_NOTICE)
     left, right = st.columns([3, 2])
     with left, st.container(height=330):
         show_turns(turns)

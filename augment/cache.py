@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -34,12 +36,21 @@ class CachedChat:
                 return None
             return Completion(row.response[0], row.prompt_tokens, row.completion_tokens, row.latency_ms)
 
-    def complete(self, messages: list[Message], **params: Any) -> Completion:
+    def complete(self, messages: list[Message], *, schema: type[BaseModel] | None = None,
+                 **params: Any) -> Completion:
+        request = {**params, "schema": schema.__name__} if schema is not None else params
+        return self._cached(messages, request, lambda: self.model.complete(messages, schema=schema, **params))
+
+    def complete_text(self, prompt: str, **params: Any) -> Completion:
+        messages = [{"role": "completion", "content": prompt}]  # stored like a chat call; the role marks the API
+        return self._cached(messages, params, lambda: self.model.complete_text(prompt, **params))
+
+    def _cached(self, messages: list[Message], params: dict[str, Any], call: Callable[[], Completion]) -> Completion:
         key = call_key(self.name, messages, params)
         cached = self.lookup(key)
         if cached is not None:
             return cached
-        completion = self.model.complete(messages, **params)
+        completion = call()
         try:
             with write_transaction(self.session_factory) as session:
                 session.add(LLMCall(key=key, model=self.name, request={"messages": messages, "params": params},

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from augment.settings import get_settings
-from db.cli_support import cli_session_factory, emit, make_table, transaction, user_errors
+from db.cli_support import cli_session_factory, console, emit, make_table, transaction, user_errors
 
 augment_app = typer.Typer(help="LLM prototype-guided augmentation pipeline.", no_args_is_help=True)
 Dataset = Annotated[str, typer.Option(help="redial or inspired")]
@@ -17,6 +17,18 @@ Limit = Annotated[int | None, typer.Option(help="At most N candidates this run (
 
 def _show(title: str, payload: dict[str, object], as_json: bool) -> None:
     emit(payload, as_json, make_table(title, ["field", "value"], [[k, v] for k, v in payload.items()]))
+
+
+def _finish(title: str, summary: Any, as_json: bool, *, answered: int, failed: int) -> None:
+    """Print the summary (stdout), then exit 130 when interrupted, 1 when every call failed."""
+    _show(title, asdict(summary), as_json)
+    if summary.interrupted:
+        console.print("interrupted: every finished call is saved; run the same command again to resume "
+                      "(nothing that finished is sent again)")
+        raise typer.Exit(130)
+    if failed and not answered:
+        console.print(f"[red]error:[/red] all {failed} calls failed (reasons above)")
+        raise typer.Exit(1)
 
 
 @augment_app.command("prototypes")
@@ -38,7 +50,8 @@ def prototypes(dataset: Dataset = "redial", splits: str = "train", support_k: in
 @augment_app.command("generate")
 @user_errors
 def generate(dataset: Dataset = "redial",
-             generator: Annotated[str, typer.Option(help="llm, baseline-template or baseline-random")] = "llm",
+             generator: Annotated[str, typer.Option(
+                 help="llm (chat models), llm-fewshot (base models), baseline-template or baseline-random")] = "llm",
              model: Annotated[str | None, typer.Option(help="Model name on the endpoint.")] = None,
              limit: Annotated[int | None, typer.Option(help="Only the first N prototypes.")] = None,
              as_json: JsonFlag = False) -> None:
@@ -51,7 +64,8 @@ def generate(dataset: Dataset = "redial",
     summary = run_generation(factory, dataset, gen, tail_range=settings.tail_dialogues,
                              body_range=settings.body_dialogues, concurrency=settings.concurrency, limit=limit,
                              params={"temperature": settings.temperature}, progress=not as_json)
-    _show(f"generate ({dataset})", asdict(summary), as_json)
+    _finish(f"generate ({dataset})", summary, as_json, answered=summary.created + summary.unparseable,
+            failed=summary.failed)
 
 
 @augment_app.command("filter")
@@ -79,8 +93,9 @@ def judge(dataset: Dataset = "redial",
     models = make_judges(settings, factory, judges.split(",") if judges else None)
     summary = judge_candidates(factory, dataset, list(models), temperature=settings.judge_temperature,
                                min_score=settings.judge_min_score, concurrency=settings.concurrency,
+                               max_tokens=settings.max_tokens,
                                progress=not as_json, limit=limit)
-    _show(f"judges ({dataset})", asdict(summary), as_json)
+    _finish(f"judges ({dataset})", summary, as_json, answered=summary.votes_cast, failed=summary.failed_calls)
 
 
 @augment_app.command("route")
@@ -106,8 +121,9 @@ def rate(judge: Annotated[str, typer.Option(help="Judge model name on the endpoi
     settings = get_settings()
     factory = cli_session_factory()
     (model,) = make_judges(settings, factory, [judge])
-    summary = rate_responses(factory, model, limit=limit, concurrency=settings.concurrency, progress=not as_json)
-    _show("rubric rating", asdict(summary), as_json)
+    summary = rate_responses(factory, model, limit=limit, concurrency=settings.concurrency, max_tokens=settings.max_tokens,
+                             progress=not as_json)
+    _finish("rubric rating", summary, as_json, answered=summary.rated + summary.invalid, failed=summary.failed_calls)
 
 
 @augment_app.command("multilabel")
@@ -124,8 +140,10 @@ def multilabel(dataset: Dataset = "redial",
     factory = cli_session_factory()
     (model,) = make_judges(settings, factory, [scorer])
     summary = label_turns(factory, dataset, model, top_k=top_k, limit=limit, concurrency=settings.concurrency,
+                          max_tokens=settings.max_tokens,
                           progress=not as_json)
-    _show(f"multi-label relevance ({dataset})", asdict(summary), as_json)
+    _finish(f"multi-label relevance ({dataset})", summary, as_json, answered=summary.labelled + summary.invalid,
+            failed=summary.failed_calls)
 
 
 @augment_app.command("status")

@@ -32,6 +32,7 @@ class GenerateSummary:
     created: int
     unparseable: int
     failed: int
+    interrupted: bool = False
 
 
 def samples_for(movie_id: int, tier: str, tail_range: tuple[int, int], body_range: tuple[int, int]) -> int:
@@ -73,8 +74,8 @@ def run_generation(session_factory: sessionmaker[Session], dataset: str, generat
         except ValueError:  # the reply was not a dialogue
             return []
 
-    for job, turns in run_calls(attempt, jobs, concurrency=concurrency, desc=f"generate ({generator.name})",
-                                progress=progress):
+    batch = run_calls(attempt, jobs, concurrency=concurrency, desc=f"generate ({generator.name})", progress=progress)
+    for job, turns in batch:
         if not turns:
             failed, unparseable = failed + (turns is None), unparseable + (turns is not None)
             continue
@@ -85,5 +86,5 @@ def run_generation(session_factory: sessionmaker[Session], dataset: str, generat
                 params=params or {}, status="generated",
                 turns=[t.model_dump() for t in tag_target_mentions(turns, job.movie_id, job.ctx.target.title)]))
         created += 1
-    return GenerateSummary(generator.name, len(jobs), created, unparseable, failed)
+    return GenerateSummary(generator.name, len(jobs), created, unparseable, failed, batch.interrupted)
 

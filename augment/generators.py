@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from augment.llm import ChatModel, Message
-from augment.prompts import extract_json, prompt_hash, render_messages
+from augment.prompts import prompt_hash, render_messages
+from augment.structured import extract_json
 from db.types import MovieInfo, Turn
 
 ROLE_ALIASES = {"seeker": "seeker", "user": "seeker", "recommender": "recommender", "assistant": "recommender",
@@ -64,6 +65,33 @@ class LLMGenerator:
     def generate(self, ctx: GenerationContext, sample_index: int) -> list[Turn]:
         reply = self.chat.complete(self.messages(ctx, sample_index), seed=sample_index, **self.params)
         return parse_dialogue(reply.text)
+
+
+class FewShotGenerator:
+    """Prototype-guided few-shot completion for base models (no chat template): the prototype and a support
+    dialogue as examples, then the target movie's header and `Seeker:` for the model to continue."""
+
+    def __init__(self, chat: ChatModel, temperature: float = 0.8, max_tokens: int = 256) -> None:
+        self.chat = chat
+        self.name = f"fewshot:{chat.name}"
+        self.params = {"temperature": temperature, "max_tokens": max_tokens, "stop": ["\n\n", "Conversation "]}
+
+    def prompt(self, ctx: GenerationContext) -> str:
+        examples = [ctx.prototype, *ctx.support[:1]]
+        blocks = ["Conversations in which a Recommender suggests a movie to a Seeker, one turn per line.\n"]
+        for number, turns in enumerate(examples, 1):
+            lines = "\n".join(f"{t.role.capitalize()}: {t.text[:300]}" for t in turns[:10])
+            blocks.append(f"Conversation {number}:\n{lines}\n")
+        plot = f" {ctx.target.plot.split('. ')[0].rstrip('.')}." if ctx.target.plot else ""
+        blocks.append(f'Conversation {len(examples) + 1} (the Recommender suggests "{ctx.target.title}".{plot}):\nSeeker:')
+        return "\n".join(blocks)
+
+    def messages(self, ctx: GenerationContext, sample_index: int) -> list[Message]:
+        return [{"role": "completion", "content": f"{self.prompt(ctx)}#{sample_index}"}]
+
+    def generate(self, ctx: GenerationContext, sample_index: int) -> list[Turn]:
+        reply = self.chat.complete_text(self.prompt(ctx), seed=sample_index, **self.params)
+        return parse_dialogue("Seeker:" + reply.text)
 
 
 OPENERS = ("Hi! I'm looking for a good {genre} movie tonight.", "Hello, can you recommend a {genre} film?",

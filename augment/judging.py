@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from augment.concurrency import run_calls
 from augment.llm import ChatModel, Completion
-from augment.prompts import extract_json, render_messages
+from augment.prompts import render_messages
+from augment.structured import JudgeReply, parse_reply
 from db.engine import write_transaction
 from db.models import Candidate, JudgeVote, Movie
 from db.queries.candidates import candidates_in
@@ -31,27 +31,21 @@ class JudgeSummary:
     votes_cast: int
     invalid: int
     failed_calls: int
+    interrupted: bool = False
 
 
 def parse_vote(text: str, min_score: int = 3) -> ParsedVote:
-    """Scores must be integers 1-5; 'pass' defaults to all scores >= min_score."""
-    invalid = ParsedVote(False, False, {k: None for k in SCORES}, "")
-    try:
-        data: Any = extract_json(text)
-        scores = {k: int(data[k]) for k in SCORES}
-    except (ValueError, KeyError, TypeError):
-        return invalid
-    if not all(1 <= v <= 5 for v in scores.values()):
-        return invalid
-    passed = data.get("pass")
-    if not isinstance(passed, bool):
-        passed = all(v >= min_score for v in scores.values())
-    return ParsedVote(True, passed and all(v >= min_score for v in scores.values()), dict(scores),
-                      str(data.get("rationale", ""))[:2000])
+    """A vote passes only when every score is >= min_score (and the judge did not say 'pass': false)."""
+    reply = parse_reply(text, JudgeReply)
+    if reply is None:
+        return ParsedVote(False, False, {k: None for k in SCORES}, "")
+    scores: dict[str, int | None] = {k: int(getattr(reply, k)) for k in SCORES}
+    passed = reply.passed is not False and all(v is not None and v >= min_score for v in scores.values())
+    return ParsedVote(True, passed, scores, reply.rationale[:2000])
 
 
 def judge_candidates(session_factory: sessionmaker[Session], dataset: str, judges: list[ChatModel], *,
-                     temperature: float = 0.0, min_score: int = 3, concurrency: int = 4,
+                     temperature: float = 0.0, min_score: int = 3, concurrency: int = 4, max_tokens: int = 512,
                      progress: bool = True, limit: int | None = None) -> JudgeSummary:
     """Every judge votes once on each filtered candidate (at most `limit` candidates still missing a vote)."""
     with session_factory() as session:
@@ -65,9 +59,10 @@ def judge_candidates(session_factory: sessionmaker[Session], dataset: str, judge
     def ask(job: tuple[Candidate, ChatModel]) -> Completion:
         candidate, judge = job
         return judge.complete(render_messages("judge", target_title=titles[candidate.movie_id], turns=candidate.turns),
-                              temperature=temperature)
+                              schema=JudgeReply, temperature=temperature, max_tokens=max_tokens)
 
-    for (candidate, judge), reply in run_calls(ask, jobs, concurrency=concurrency, desc="judge", progress=progress):
+    batch = run_calls(ask, jobs, concurrency=concurrency, desc="judge", progress=progress)
+    for (candidate, judge), reply in batch:
         if reply is None:
             failed += 1
             continue
@@ -78,4 +73,4 @@ def judge_candidates(session_factory: sessionmaker[Session], dataset: str, judge
                                   plausibility=vote.scores["plausibility"], rationale=vote.rationale,
                                   raw=reply.text[:8000]))
         cast, invalid = cast + 1, invalid + (not vote.valid)
-    return JudgeSummary(len(candidates), cast, invalid, failed)
+    return JudgeSummary(len(candidates), cast, invalid, failed, batch.interrupted)

@@ -1,16 +1,28 @@
-"""Chat models: the ChatModel protocol and an OpenAI-compatible client with retries and backoff."""
+"""Chat models: the ChatModel protocol and the one OpenAI-compatible client.
+
+Retries are the openai client's own (`max_retries`: it retries only connection errors, timeouts, 408/409/429 and
+5xx, and honours `Retry-After`); `deadline_seconds` bounds a whole call, retries and slow bodies included. Every
+call runs on one asyncio loop in a background thread (`runtime()`), so a Ctrl+C can cancel calls in flight.
+Structured output is negotiated once per endpoint (see `augment.structured`).
+"""
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import threading
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
-from pydantic import SecretStr
+from pydantic import BaseModel, SecretStr
 
-from augment.errors import LLMError
-from db.secrets import mask_text
+from augment.errors import CallCancelled, LLMError, LLMFatal
+from db.secrets import mask_text, mask_url
 
 Message = dict[str, str]
+T = TypeVar("T")
+FATAL_STATUS = {401: "the API key was refused", 403: "access denied", 404: "unknown model or endpoint path"}
 
 
 @dataclass(frozen=True)
@@ -24,44 +36,167 @@ class Completion:
 class ChatModel(Protocol):
     name: str
 
-    def complete(self, messages: list[Message], **params: Any) -> Completion: ...
+    def complete(self, messages: list[Message], *, schema: type[BaseModel] | None = None,
+                 **params: Any) -> Completion: ...
+
+    def complete_text(self, prompt: str, **params: Any) -> Completion: ...
+
+
+class Runtime:
+    """One event loop in a daemon thread; `cancel_all` cancels every call in flight (Ctrl+C)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.tasks: set[asyncio.Task[Any]] = set()
+        threading.Thread(target=self.loop.run_forever, name="llm-runtime", daemon=True).start()
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        async def tracked() -> T:
+            task = asyncio.current_task()
+            assert task is not None
+            self.tasks.add(task)
+            try:
+                return await coro
+            finally:
+                self.tasks.discard(task)
+
+        return asyncio.run_coroutine_threadsafe(tracked(), self.loop)
+
+    def cancel_all(self) -> None:
+        def cancel() -> None:
+            for task in list(self.tasks):
+                task.cancel()
+
+        self.loop.call_soon_threadsafe(cancel)
+
+
+_runtime: Runtime | None = None
+_runtime_lock = threading.Lock()
+
+
+def runtime() -> Runtime:
+    global _runtime
+    with _runtime_lock:
+        if _runtime is None:
+            _runtime = Runtime()
+        return _runtime
+
+
+def cancel_calls_in_flight() -> None:
+    if _runtime is not None:
+        _runtime.cancel_all()
 
 
 class OpenAIChat:
-    """Any OpenAI-compatible /v1/chat/completions server (OpenAI, vLLM, Ollama...). Lazy client."""
+    """Any OpenAI-compatible server (OpenAI, vLLM, llama.cpp, Ollama...). The async client is built lazily."""
 
     def __init__(self, name: str, base_url: str | None, api_key: SecretStr, *, max_retries: int = 4,
-                 backoff_seconds: float = 0.5, timeout_seconds: float = 60.0) -> None:
+                 timeout_seconds: float = 60.0, deadline_seconds: float = 180.0, structured: str = "auto",
+                 fold_system: bool | None = None) -> None:
         self.name = name
         self.base_url = base_url
         self._api_key = api_key
         self.max_retries = max_retries
-        self.backoff_seconds = backoff_seconds
         self.timeout_seconds = timeout_seconds
+        self.deadline_seconds = deadline_seconds
+        self.structured = structured
+        self.fold_system = fold_system
         self._client: Any = None
+
+    # -- public, thread-safe ------------------------------------------------------------------------------------
+    def complete(self, messages: list[Message], *, schema: type[BaseModel] | None = None,
+                 **params: Any) -> Completion:
+        return self._run(self._chat(messages, schema, params))
+
+    def complete_text(self, prompt: str, **params: Any) -> Completion:
+        """Plain /v1/completions (base models: few-shot prompts that the model continues)."""
+        return self._run(self._text(prompt, params))
+
+    def describe(self, error: str) -> str:
+        """One line naming the model and endpoint, credentials masked."""
+        return mask_text(f"{self.name} at {mask_url(self.base_url or '')}: {error}", self._api_key.get_secret_value())
+
+    # -- internals ----------------------------------------------------------------------------------------------
+    def _run(self, coro: Coroutine[Any, Any, Completion]) -> Completion:
+        future = runtime().submit(self._with_deadline(coro))
+        try:
+            return future.result()
+        except (concurrent.futures.CancelledError, asyncio.CancelledError) as exc:
+            raise CallCancelled(self.describe("cancelled")) from exc
+
+    async def _with_deadline(self, coro: Coroutine[Any, Any, Completion]) -> Completion:
+        import openai
+
+        start = time.perf_counter()
+        try:
+            async with asyncio.timeout(self.deadline_seconds):
+                completion = await coro
+        except TimeoutError as exc:
+            raise LLMError(self.describe(f"no complete reply within the {self.deadline_seconds:g} s deadline")) from exc
+        except openai.APIStatusError as exc:
+            raise self._status_error(exc) from exc
+        except openai.APITimeoutError as exc:
+            raise LLMError(self.describe(f"timed out after {self.max_retries} retries")) from exc
+        except openai.APIConnectionError as exc:
+            raise LLMError(self.describe(f"cannot connect ({exc.__cause__ or exc}) after {self.max_retries} retries")) \
+                from exc
+        except (AttributeError, IndexError, TypeError, ValueError) as exc:  # a 200 whose body is not a completion
+            raise LLMError(self.describe(f"malformed reply ({type(exc).__name__}); not retried")) from exc
+        return Completion(completion.text, completion.prompt_tokens, completion.completion_tokens,
+                          (time.perf_counter() - start) * 1000)
+
+    def _status_error(self, exc: Any) -> LLMError:
+        status = exc.status_code
+        message = str(getattr(exc, "message", "") or exc)[:300]
+        if status in FATAL_STATUS:
+            return LLMFatal(self.describe(f"HTTP {status}, {FATAL_STATUS[status]} ({message}); not retried"))
+        if status < 500 and status not in (408, 409, 429):
+            return LLMError(self.describe(f"HTTP {status}, request rejected ({message}); not retried"))
+        return LLMError(self.describe(f"HTTP {status} ({message}) after {self.max_retries} retries"))
 
     @property
     def client(self) -> Any:
         if self._client is None:
-            from openai import OpenAI
+            import httpx
+            from openai import AsyncOpenAI
 
-            self._client = OpenAI(base_url=self.base_url, api_key=self._api_key.get_secret_value(),
-                                  timeout=self.timeout_seconds, max_retries=0)
+            self._client = AsyncOpenAI(base_url=self.base_url, api_key=self._api_key.get_secret_value(),
+                                       max_retries=self.max_retries,
+                                       timeout=httpx.Timeout(self.timeout_seconds, connect=min(self.timeout_seconds, 10)))
         return self._client
 
-    def complete(self, messages: list[Message], **params: Any) -> Completion:
-        last_error: Exception | None = None
-        for attempt in range(self.max_retries + 1):
-            start = time.perf_counter()
-            try:
-                response = self.client.chat.completions.create(model=self.name, messages=messages, **params)
-                text = response.choices[0].message.content or ""
-                usage = getattr(response, "usage", None)
-                return Completion(text, getattr(usage, "prompt_tokens", None), getattr(usage, "completion_tokens", None),
-                                  (time.perf_counter() - start) * 1000)
-            except Exception as exc:  # openai raises many types; all are retried, then reported
-                last_error = exc
-                if attempt < self.max_retries:
-                    time.sleep(self.backoff_seconds * 2 ** attempt)
-        secret = self._api_key.get_secret_value()
-        raise LLMError(mask_text(f"{self.name} at {self.base_url}: {last_error}", secret)) from last_error
+    async def _chat(self, messages: list[Message], schema: type[BaseModel] | None, params: dict[str, Any]) -> Completion:
+        from augment.structured import negotiate, response_format
+
+        profile = await negotiate(self, need_schema=schema is not None)
+        if profile.drops_system:
+            messages = fold_system_prompt(messages)
+        extra = {}
+        if schema is not None and profile.mode != "prompt":
+            extra["response_format"] = response_format(profile.mode, schema)
+        response = await self.client.chat.completions.create(model=self.name, messages=messages, **extra, **params)
+        usage = getattr(response, "usage", None)
+        return Completion(response.choices[0].message.content or "", getattr(usage, "prompt_tokens", None),
+                          getattr(usage, "completion_tokens", None))
+
+    async def _text(self, prompt: str, params: dict[str, Any]) -> Completion:
+        response = await self.client.completions.create(model=self.name, prompt=prompt, **params)
+        usage = getattr(response, "usage", None)
+        return Completion(response.choices[0].text or "", getattr(usage, "prompt_tokens", None),
+                          getattr(usage, "completion_tokens", None))
+
+
+def fold_system_prompt(messages: list[Message]) -> list[Message]:
+    """System turns folded into the first user turn, for servers whose chat template drops them."""
+    system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
+    rest = [dict(m) for m in messages if m["role"] != "system"]
+    if not system:
+        return rest
+    if rest and rest[0]["role"] == "user":
+        rest[0]["content"] = f"{system}\n\n{rest[0]['content']}"
+        return rest
+    return [{"role": "user", "content": system}, *rest]
+
+
+__all__ = ["CallCancelled", "ChatModel", "Completion", "LLMError", "LLMFatal", "Message", "OpenAIChat",
+           "cancel_calls_in_flight", "fold_system_prompt", "runtime"]

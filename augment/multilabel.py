@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from sqlalchemy import select
@@ -11,7 +10,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from augment.concurrency import run_calls
 from augment.llm import ChatModel, Completion
-from augment.prompts import extract_json, render_messages
+from augment.prompts import render_messages
+from augment.structured import RelevanceReply, extract_json
 from db.embeddings import encode_texts
 from db.engine import write_transaction
 from db.models import RelevanceLabel
@@ -34,6 +34,7 @@ class MultiLabelSummary:
     relevant: int
     invalid: int
     failed_calls: int
+    interrupted: bool = False
 
 
 def recommender_turns(dialogues: list[Dialogue], max_turns: int = 6) -> list[TurnQuery]:
@@ -60,7 +61,7 @@ def retrieve(context_emb: np.ndarray, item_emb: np.ndarray, k: int) -> np.ndarra
 def parse_scores(text: str, n_candidates: int) -> dict[int, float] | None:
     """{"scores": {"1": 3, ...}} -> {0-based candidate: score}; None when malformed."""
     try:
-        data: Any = extract_json(text)
+        data = extract_json(text)
         raw = data["scores"] if isinstance(data, dict) and "scores" in data else data
         scores = {int(k) - 1: float(v) for k, v in raw.items()}
     except (ValueError, KeyError, TypeError, AttributeError):
@@ -74,7 +75,7 @@ def movie_text(movie: MovieInfo) -> str:
 
 def label_turns(session_factory: sessionmaker[Session], dataset: str, scorer: ChatModel, *, top_k: int = 50,
                 limit: int | None = None, splits: tuple[str, ...] = ("train",), keep: float = 3.5,
-                concurrency: int = 4, progress: bool = True) -> MultiLabelSummary:
+                concurrency: int = 4, max_tokens: int = 1024, progress: bool = True) -> MultiLabelSummary:
     with session_factory() as session:
         queries = recommender_turns(list_dialogues(session, dataset, splits))
         done = set(session.execute(select(RelevanceLabel.conversation_id, RelevanceLabel.turn_position)
@@ -89,10 +90,10 @@ def label_turns(session_factory: sessionmaker[Session], dataset: str, scorer: Ch
     def score(n: int) -> Completion:
         titles = [movies[i].title for i in candidates[n]]
         return scorer.complete(render_messages("relevance", context=queries[n].context, candidates=titles),
-                               temperature=0.0)
+                               schema=RelevanceReply, temperature=0.0, max_tokens=max_tokens)
 
-    for n, reply in run_calls(score, range(len(queries)), concurrency=concurrency, desc="relevance",
-                              progress=progress):
+    batch = run_calls(score, range(len(queries)), concurrency=concurrency, desc="relevance", progress=progress)
+    for n, reply in batch:
         scores = parse_scores(reply.text, len(candidates[n])) if reply else None
         if reply is None or scores is None:
             failed, invalid = failed + (reply is None), invalid + (reply is not None)
@@ -104,4 +105,4 @@ def label_turns(session_factory: sessionmaker[Session], dataset: str, scorer: Ch
                                            retrieval_rank=i + 1) for i, s in scores.items())
         labelled += 1
         relevant += sum(s >= keep for s in scores.values())
-    return MultiLabelSummary(scorer.name, len(queries), labelled, relevant, invalid, failed)
+    return MultiLabelSummary(scorer.name, len(queries), labelled, relevant, invalid, failed, batch.interrupted)

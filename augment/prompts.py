@@ -28,15 +28,3 @@ def render_messages(template: str, **context: Any) -> list[Message]:
 
 def prompt_hash(messages: list[Message]) -> str:
     return hashlib.sha256(json.dumps(messages, sort_keys=True).encode()).hexdigest()
-
-
-def extract_json(text: str) -> Any:
-    """The first JSON object/array in a reply (models wrap JSON in prose or ``` fences)."""
-    decoder = json.JSONDecoder()
-    for index, char in enumerate(text):
-        if char in "{[":
-            try:
-                return decoder.raw_decode(text[index:])[0]
-            except json.JSONDecodeError:
-                continue
-    raise ValueError("no JSON found in reply")

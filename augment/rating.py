@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from augment.concurrency import run_calls
-from augment.llm import ChatModel
-from augment.prompts import extract_json, render_messages
+from augment.llm import ChatModel, Completion
+from augment.prompts import render_messages
+from augment.structured import RubricReply, parse_reply
 from db.engine import write_transaction
 from db.models import Rating, Response
 from db.queries.responses import response_context
@@ -24,15 +24,13 @@ class RateSummary:
     rated: int
     invalid: int
     failed_calls: int
+    interrupted: bool = False
 
 
 def parse_rubric_scores(text: str) -> dict[str, int] | None:
-    try:
-        data: Any = extract_json(text)
-        scores = {k: int(data[k]) for k in RUBRIC_KEYS}
-    except (ValueError, KeyError, TypeError):
-        return None
-    return scores if all(1 <= v <= 5 for v in scores.values()) else None
+    """All five rubrics as whole numbers 1-5, or None."""
+    reply = parse_reply(text, RubricReply)
+    return None if reply is None else {k: int(getattr(reply, k)) for k in RUBRIC_KEYS}
 
 
 def _messages(session: Session, response: Response) -> list[dict[str, str]]:
@@ -41,16 +39,19 @@ def _messages(session: Session, response: Response) -> list[dict[str, str]]:
 
 
 def rate_responses(session_factory: sessionmaker[Session], judge: ChatModel, *, limit: int | None = None,
-                   concurrency: int = 4, progress: bool = True) -> RateSummary:
+                   concurrency: int = 4, max_tokens: int = 512, progress: bool = True) -> RateSummary:
     with session_factory() as session:
         done = select(Rating.response_id).where(Rating.rater == judge.name)
         responses = list(session.scalars(select(Response).where(Response.id.not_in(done)).order_by(Response.id)
                                          .limit(limit)))
         prompts = {r.id: _messages(session, r) for r in responses}
     rated = invalid = failed = 0
-    calls = run_calls(lambda r: judge.complete(prompts[r], temperature=0.0), [r.id for r in responses],
+    def ask(response_id: int) -> Completion:
+        return judge.complete(prompts[response_id], schema=RubricReply, temperature=0.0, max_tokens=max_tokens)
+
+    batch = run_calls(ask, [r.id for r in responses],
                       concurrency=concurrency, desc=f"rate ({judge.name})", progress=progress)
-    for response_id, reply in calls:
+    for response_id, reply in batch:
         scores = parse_rubric_scores(reply.text) if reply else None
         if reply is None or scores is None:
             failed, invalid = failed + (reply is None), invalid + (reply is not None)
@@ -58,4 +59,4 @@ def rate_responses(session_factory: sessionmaker[Session], judge: ChatModel, *, 
         with write_transaction(session_factory) as session:
             upsert_ratings(session, response_id, judge.name, "llm", scores, source="llm")
         rated += 1
-    return RateSummary(judge.name, len(responses), rated, invalid, failed)
+    return RateSummary(judge.name, len(responses), rated, invalid, failed, batch.interrupted)

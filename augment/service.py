@@ -5,7 +5,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from augment.cache import CachedChat
 from augment.errors import NoEndpoint
-from augment.generators import OFFLINE_GENERATORS, Generator, LLMGenerator
+from augment.generators import OFFLINE_GENERATORS, FewShotGenerator, Generator, LLMGenerator
 from augment.llm import OpenAIChat
 from augment.settings import AugmentSettings
 from augment.similarity import SimilarityWeights
@@ -18,7 +18,8 @@ def chat_model(settings: AugmentSettings, name: str, session_factory: sessionmak
         raise NoEndpoint("no LLM endpoint configured: set OPENAI_BASE_URL (e.g. http://127.0.0.1:8000/v1 for vLLM) "
                          "or use an offline generator (--generator baseline-template)")
     return CachedChat(OpenAIChat(name, url, settings.api_key, max_retries=settings.max_retries,
-                                 backoff_seconds=settings.backoff_seconds, timeout_seconds=settings.timeout_seconds),
+                                 timeout_seconds=settings.timeout_seconds, deadline_seconds=settings.deadline_seconds,
+                                 structured=settings.structured, fold_system=settings.fold_system),
                       session_factory)
 
 
@@ -26,9 +27,11 @@ def make_generator(settings: AugmentSettings, kind: str, session_factory: sessio
                    model: str | None = None) -> Generator:
     if kind in OFFLINE_GENERATORS:
         return OFFLINE_GENERATORS[kind]()
-    if kind != "llm":
-        raise ValueError(f"unknown generator {kind!r}; choose llm, {', '.join(OFFLINE_GENERATORS)}")
+    if kind not in ("llm", "llm-fewshot"):
+        raise ValueError(f"unknown generator {kind!r}; choose llm, llm-fewshot, {', '.join(OFFLINE_GENERATORS)}")
     chat = chat_model(settings, model or settings.model, session_factory)
+    if kind == "llm-fewshot":
+        return FewShotGenerator(chat, settings.temperature, min(settings.max_tokens, 256))
     return LLMGenerator(chat, settings.temperature, settings.max_tokens)
 
 

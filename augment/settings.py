@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -20,9 +21,11 @@ class AugmentSettings(BaseSettings):
     judge_base_url: str | None = None
     judge_temperature: float = 0.0
     concurrency: int = 4
-    max_retries: int = 4
-    backoff_seconds: float = 0.5
-    timeout_seconds: float = 60.0
+    max_retries: int = Field(default=4, ge=0)  # the openai client's retries (Retry-After honoured)
+    timeout_seconds: float = Field(default=60.0, gt=0)  # per attempt, per read
+    deadline_seconds: float = Field(default=180.0, gt=0)  # the whole call: retries and slow bodies included
+    structured: Literal["auto", "json_schema", "json_object", "prompt"] = "auto"
+    fold_system: bool | None = None  # None: fold system prompts when the server is llama.cpp's
     tail_dialogues: tuple[int, int] = (8, 10)
     body_dialogues: tuple[int, int] = (4, 5)
     duplicate_threshold: float = 0.85

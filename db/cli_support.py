@@ -81,5 +81,8 @@ def user_errors(func: Callable[P, R]) -> Callable[P, R]:
         except Conflict as exc:
             console.print(f"[red]conflict:[/red] {escape(str(exc))}")
             raise typer.Exit(4) from exc
+        except KeyboardInterrupt as exc:
+            console.print("interrupted: nothing of the unfinished step was written")
+            raise typer.Exit(130) from exc
 
     return wrapper

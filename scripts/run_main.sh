@@ -11,6 +11,17 @@ $L ingest redial
 $L ingest inspired
 $L stats longtail --dataset redial --plot reports/longtail-redial.png
 $L stats longtail --dataset inspired --plot reports/longtail-inspired.png
+# A first LLM run, so the Review page opens on real model output: a small slice (LUMICRS_DEMO_MOVIES, default 3)
+# through prototypes, generation, filter, five judges and routing. With no endpoint configured it runs on the local
+# engine (a tiny placeholder model; the first install compiles it once, ~5-7 min). NO_LLM=1 skips this step.
+if [ "${NO_LLM:-0}" != "1" ]; then
+  if [ -z "${OPENAI_BASE_URL:-}${AUGMENT_BASE_URL:-}" ]; then
+    bash scripts/setup_llm.sh
+    $L llm demo --dataset inspired
+  else
+    echo "LLM endpoint configured: run the augment commands on it (README, 'LLM endpoint'); skipping the local slice."
+  fi
+fi
 if ! $L annotate accounts --json | grep -q '"role": "lead"'; then
   if [ -n "${LUMICRS_LEAD:-}" ] && { [ -n "${LUMICRS_PASSWORD:-}" ] || [ -t 0 ]; }; then
     $L annotate add-reviewer "$LUMICRS_LEAD" --role lead   # password from LUMICRS_PASSWORD or a prompt

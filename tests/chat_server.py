@@ -11,7 +11,18 @@ rate-ok         five rubric scores (4,3,5,2,3)
 relevance-ok    candidate 1 -> 4, 2 -> 3.5, 3 -> 1 (and an out-of-range candidate 99, to be ignored)
 flaky-*         HTTP 500 for the first 2 requests of each distinct body, then behaves as '*'
 slow-*          sleeps 0.3 s, then behaves as '*'
+sleepy-*        sleeps 1.5 s, then behaves as '*'
+limited-*       HTTP 429 with `Retry-After: 1` for the first request of each distinct body, then behaves as '*'
+nojsonschema-*  HTTP 500 when asked for response_format json_schema (as llama.cpp does), else behaves as '*'
 down            always HTTP 503
+silent          never answers (holds the connection for 60 s)
+drip            sends headers, then one byte of body every 0.5 s for 60 s
+notjson         HTTP 200 with an HTML body
+bad             HTTP 400 (a request the server refuses)
+denied          HTTP 401
+POST /v1/completions continues a few-shot prompt with 'gen-ok'-like turns ('Seeker: ...' lines).
+GET /v1/models lists one model owned by `owner` (default 'openai'; 'me' is what llama.cpp's server says).
+`request_log` keeps (model, monotonic time, request body) of every POST.
 A '#suffix' is ignored, so 'judge-pass#1' and 'judge-pass#2' are two judges that behave alike.
 """
 from __future__ import annotations
@@ -62,13 +73,25 @@ REPLIES = {
 }
 
 
+def is_probe(response_format: dict[str, Any] | None) -> bool:
+    schema = (response_format or {}).get("schema") or (response_format or {}).get("json_schema", {}).get("schema", {})
+    return bool(schema) and schema.get("title") == "Probe"
+
+
 class ChatServer:
     def __init__(self) -> None:
         self.requests: Counter[str] = Counter()
         self.bodies: Counter[str] = Counter()
         self.lock = threading.Lock()
+        self.request_log: list[tuple[str, float, dict[str, Any]]] = []
+        self.owner = "openai"
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def calls(self, model: str) -> int:
+        """Requests for `model`, not counting the one-off structured-output probes."""
+        with self.lock:
+            return sum(m == model and not is_probe(r.get("response_format")) for m, _, r in self.request_log)
 
     @property
     def base_url(self) -> str:
@@ -97,6 +120,38 @@ class ChatServer:
                 self.end_headers()
                 self.wfile.write(body)
 
+            def do_GET(self) -> None:  # noqa: N802
+                self._send(200, {"object": "list", "data": [{"id": "m", "object": "model", "owned_by": server.owner}]})
+
+            def _fault(self, behaviour: str) -> bool:
+                """Answer with a fault; True when the request is done."""
+                if behaviour == "silent":
+                    time.sleep(60)
+                    return True
+                if behaviour == "drip":
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", "1000")
+                    self.end_headers()
+                    for _ in range(120):
+                        self.wfile.write(b" ")
+                        self.wfile.flush()
+                        time.sleep(0.5)
+                    return True
+                if behaviour == "notjson":
+                    body = b"<html>gateway page</html>"
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/html")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return True
+                codes = {"down": 503, "bad": 400, "denied": 401}
+                if behaviour in codes:
+                    self._send(codes[behaviour], {"error": {"message": f"{behaviour} on purpose"}})
+                    return True
+                return False
+
             def do_POST(self) -> None:  # noqa: N802
                 raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 request = json.loads(raw)
@@ -105,18 +160,37 @@ class ChatServer:
                     server.requests[model] += 1
                     server.bodies[raw.decode()] += 1
                     attempt = server.bodies[raw.decode()]
-                if not self.path.endswith("/chat/completions") or model == "down":
-                    self._send(503, {"error": {"message": "unavailable"}})
-                    return
+                    server.request_log.append((model, time.monotonic(), request))
                 behaviour = model.split("#", 1)[0]  # 'judge-pass#2' behaves as 'judge-pass'
+                if self._fault(behaviour):
+                    return
+                if self.path.endswith("/completions") and not self.path.endswith("/chat/completions"):
+                    self._complete_text(request)
+                    return
                 if behaviour.startswith("flaky-"):
                     behaviour = behaviour[len("flaky-"):]
                     if attempt <= 2:
                         self._send(500, {"error": {"message": "transient"}})
                         return
-                if behaviour.startswith("slow-"):
-                    behaviour = behaviour[len("slow-"):]
-                    time.sleep(0.3)
+                if behaviour.startswith("limited-"):
+                    behaviour = behaviour[len("limited-"):]
+                    if attempt <= 1:
+                        body = json.dumps({"error": {"message": "slow down"}}).encode()
+                        self.send_response(429)
+                        self.send_header("Retry-After", "1")
+                        self.send_header("Content-Length", str(len(body)))
+                        self.end_headers()
+                        self.wfile.write(body)
+                        return
+                if behaviour.startswith("nojsonschema-"):
+                    behaviour = behaviour[len("nojsonschema-"):]
+                    if (request.get("response_format") or {}).get("type") == "json_schema":
+                        self._send(500, {"error": {"message": "response_format json_schema not supported"}})
+                        return
+                for prefix, pause in (("slow-", 0.3), ("sleepy-", 1.5)):
+                    if behaviour.startswith(prefix):
+                        behaviour = behaviour[len(prefix):]
+                        time.sleep(pause)
                 prompt = "\n".join(m["content"] for m in request["messages"])
                 text = REPLIES.get(behaviour, REPLIES["judge-junk"])(prompt, int(request.get("seed") or 0))
                 self._send(200, {
@@ -126,5 +200,13 @@ class ChatServer:
                     "usage": {"prompt_tokens": len(prompt.split()), "completion_tokens": len(text.split()),
                               "total_tokens": len(prompt.split()) + len(text.split())},
                 })
+
+            def _complete_text(self, request: dict[str, Any]) -> None:
+                seed = int(request.get("seed") or 0)
+                text = (f" I like weird indies, variation {seed}.\nRecommender: Then try the one in the prompt."
+                        "\nSeeker: Thanks, I will!")
+                self._send(200, {"id": "cmpl-test", "object": "text_completion", "created": 0, "model": request["model"],
+                                 "choices": [{"index": 0, "text": text, "finish_reason": "stop", "logprobs": None}],
+                                 "usage": {"prompt_tokens": 10, "completion_tokens": 20, "total_tokens": 30}})
 
         return Handler

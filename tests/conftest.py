@@ -126,3 +126,33 @@ def endpoint(chat_server: ChatServer, monkeypatch: pytest.MonkeyPatch) -> Iterat
     augment_settings.cache_clear()
     yield chat_server
     augment_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def local_engine() -> Iterator[str]:
+    """The real local engine (llama.cpp serving the packaged Gemma 3 270M), one per test session.
+
+    Installed by scripts/setup_llm.sh, which scripts/test.sh (CI) runs and marks with LUMICRS_REQUIRE_LOCAL_ENGINE=1:
+    there a missing engine fails the tests; elsewhere they skip."""
+    try:
+        import llama_cpp  # noqa: F401
+    except ImportError:
+        if os.environ.get("LUMICRS_REQUIRE_LOCAL_ENGINE") == "1":
+            raise
+        pytest.skip("local engine not installed (bash scripts/setup_llm.sh)")
+    from augment.local_engine import LocalEngine
+
+    with LocalEngine() as engine:
+        yield engine.base_url
+
+
+@pytest.fixture
+def local_endpoint(local_engine: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """OPENAI_BASE_URL at the local engine, with small outputs so each call takes a couple of seconds."""
+    monkeypatch.setenv("OPENAI_BASE_URL", local_engine)
+    monkeypatch.setenv("AUGMENT_MAX_TOKENS", "160")
+    monkeypatch.setenv("AUGMENT_TAIL_DIALOGUES", "[1, 1]")
+    monkeypatch.setenv("AUGMENT_BODY_DIALOGUES", "[1, 1]")
+    augment_settings.cache_clear()
+    yield local_engine
+    augment_settings.cache_clear()

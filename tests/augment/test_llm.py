@@ -15,7 +15,7 @@ MESSAGES = [{"role": "user", "content": 'Please write a dialogue where the Recom
 
 
 def client(server: ChatServer, model: str, retries: int = 3) -> OpenAIChat:
-    return OpenAIChat(model, server.base_url, SecretStr("k"), max_retries=retries, backoff_seconds=0.01)
+    return OpenAIChat(model, server.base_url, SecretStr("k"), max_retries=retries)
 
 
 def test_completion_reports_tokens_and_latency(chat_server: ChatServer) -> None:

