@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import os
 import threading
 import time
 from collections.abc import Coroutine
@@ -80,6 +81,18 @@ def runtime() -> Runtime:
         if _runtime is None:
             _runtime = Runtime()
         return _runtime
+
+
+def _forget_runtime_in_child() -> None:
+    """A forked child has no loop thread: it starts its own runtime (and asyncio locks) on first use."""
+    global _runtime, _runtime_lock
+    _runtime, _runtime_lock = None, threading.Lock()
+    from augment.structured import forget_locks
+
+    forget_locks()
+
+
+os.register_at_fork(after_in_child=_forget_runtime_in_child)
 
 
 def cancel_calls_in_flight() -> None:

@@ -37,6 +37,11 @@ _locks: dict[tuple[str, str], asyncio.Lock] = {}
 _refused: dict[tuple[str, str], Exception] = {}
 
 
+def forget_locks() -> None:
+    """Locks belong to the runtime's event loop; a new loop (a forked child) needs new locks."""
+    _locks.clear()
+
+
 def forget_profiles() -> None:
     """Tests and long-lived processes that restart a server call this."""
     _modes.clear()

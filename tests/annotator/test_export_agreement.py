@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import random
 from pathlib import Path
 
@@ -115,3 +116,47 @@ def test_agreement_table_and_correlation() -> None:
     ratings += [(1, "llm", "llm", "fluency", 4), (2, "llm", "llm", "fluency", 1), (3, "llm", "llm", "fluency", 3)]
     row = agreement_table(ratings)["fluency"]
     assert row["units"] == 3 and row["spearman"] == pytest.approx(1.0) and 0.8 < row["alpha"] <= 1.0
+
+
+def test_mixed_rater_kinds_keep_humans_and_judges_apart() -> None:
+    """Human alpha is computed over human scores only, whatever the LLM judges say on the same responses; the
+    judge-human correlation pairs each response's mean judge score with its mean human score (humans: >= 1)."""
+    rng = random.Random(7)
+    humans = {r: [rng.randint(1, 5) for _ in range(rng.randint(1, 3))] for r in range(1, 25)}
+    judges = {r: [rng.randint(1, 5) for _ in range(rng.randint(0, 2))] for r in range(1, 25)}
+    ratings = [(r, f"h{i}", "human", "informativeness", s) for r, scores in humans.items() for i, s in enumerate(scores)]
+    ratings += [(r, f"judge-{i}", "llm", "informativeness", s) for r, scores in judges.items() for i, s in enumerate(scores)]
+    rng.shuffle(ratings)
+    row = agreement_table(ratings)["informativeness"]
+    assert row["alpha"] == pytest.approx(krippendorff_alpha_ordinal(humans.values()))
+    assert row["units"] == sum(len(v) >= 2 for v in humans.values())
+    pairs = [(float(np.mean(judges[r])), float(np.mean(humans[r]))) for r in humans if judges[r]]
+    expected = judge_human_correlation(pairs)
+    assert row["pairs"] == len(pairs) and row["spearman"] == pytest.approx(expected["spearman"])
+    assert row["pearson"] == pytest.approx(expected["pearson"])
+    only_judges = agreement_table([(1, "judge-1", "llm", "diversity", 3), (1, "judge-2", "llm", "diversity", 5)])
+    assert math.isnan(only_judges["diversity"]["alpha"]) and only_judges["diversity"]["units"] == 0
+
+
+def test_correlation_needs_three_pairs_and_variance() -> None:
+    assert math.isnan(judge_human_correlation([(1, 2), (3, 4)])["spearman"])
+    assert math.isnan(judge_human_correlation([(3, 1), (3, 2), (3, 5)])["pearson"])  # a constant judge
+    result = judge_human_correlation([(1, 5), (2, 4), (3, 1), (4, 2)])
+    assert result["n"] == 4 and result["spearman"] == pytest.approx(-0.8) and result["pearson"] < 0
+
+
+def test_export_takes_the_latest_of_several_edits(session: Session, tmp_path: Path) -> None:
+    (task,) = make_review_queue(session, n=1, overlap=3)
+    a, b, c = (get_or_create_reviewer(session, n) for n in ("a", "b", "c"))
+    first = [{"role": "seeker", "text": "First edit?"}, {"role": "recommender", "text": "Tail Film, edit one."}]
+    second = [{"role": "seeker", "text": "Second edit?"}, {"role": "recommender", "text": "Tail Film, edit two."},
+              {"role": "seeker", "text": "Great."}]
+    submit_review(session, task, a, "edit", "tone", first)
+    submit_review(session, task, b, "edit", "longer", second)
+    submit_review(session, task, c, "accept")
+    lead = get_or_create_reviewer(session, "lee", "lead")
+    export = export_approved(session, "toy", "edits", lead, tmp_path)
+    (record,) = [ExportRecord.model_validate_json(line) for line in Path(export.path).read_text().splitlines()]
+    assert [t.text for t in record.turns] == [t["text"] for t in second]
+    assert record.reviewers == ("a", "b", "c") and record.decided_how == "unanimous"
+    assert record.turns[1].movie_ids == (record.target_movie_id,) and record.turns[0].movie_ids == ()

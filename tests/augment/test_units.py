@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -57,3 +59,24 @@ def test_parse_vote() -> None:
                                                (2, "needs_review"), (1, "discarded"), (0, "discarded")])
 def test_routing_thresholds(passes: int, route: str) -> None:
     assert route_for(passes) == route
+
+
+@pytest.mark.parametrize("bad", [0, 6, -1, 2.5, "high", True, None])
+@pytest.mark.parametrize("field", ["semantic_consistency", "fluency", "plausibility"])
+def test_vote_scores_outside_1_to_5_are_invalid_on_both_sides(field: str, bad: object) -> None:
+    scores: dict[str, object] = {"semantic_consistency": 4, "fluency": 4, "plausibility": 4, field: bad}
+    vote = parse_vote(json.dumps(scores))
+    assert not vote.valid and not vote.passed and set(vote.scores.values()) == {None}
+
+
+@pytest.mark.parametrize("min_score", [1, 2, 3, 4, 5])
+def test_a_vote_passes_exactly_when_every_score_reaches_min_score(min_score: int) -> None:
+    for low in range(1, 6):
+        vote = parse_vote(json.dumps({"semantic_consistency": 5, "fluency": low, "plausibility": 5}), min_score)
+        assert vote.valid and vote.passed == (low >= min_score) and vote.scores["fluency"] == low
+        said_no = parse_vote(json.dumps({"semantic_consistency": 5, "fluency": low, "plausibility": 5, "pass": False}),
+                             min_score)
+        assert said_no.valid and not said_no.passed  # the judge's own 'fail' is never overridden
+    edge = parse_vote('{"semantic_consistency": "5", "fluency": 5.0, "plausibility": 5, "rationale": "' + "x" * 3000 + '"}')
+    assert edge.valid and edge.scores == {"semantic_consistency": 5, "fluency": 5, "plausibility": 5}
+    assert len(edge.rationale) == 2000

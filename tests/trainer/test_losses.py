@@ -82,3 +82,54 @@ def test_kl_and_soft_ce_by_hand() -> None:
     assert multilabel_soft_ce(LOGITS, q).item() == pytest.approx(-0.5 * (math.log(0.25) + math.log(0.75)))
     combined = ce_plus_kl(LOGITS, torch.tensor([1]), q, kl_alpha=0.4).item()
     assert combined == pytest.approx(-math.log(0.75) + 0.4 * kl)
+
+
+def test_acfl_with_uneven_class_weights_by_hand() -> None:
+    """Weights whose mean is not 1 (2.0 here): rarity is relative to the mean, so the rare target's example gets
+    alpha * 1.5 and gamma * 1.5 and the common one alpha * 0.5 and gamma * 0.5 (gamma_power 1, nothing clipped)."""
+    logits = torch.tensor([[0.0, math.log(3.0)], [0.0, math.log(3.0)]])
+    targets = torch.tensor([1, 0])  # p_t = 0.75 (rare class 1), 0.25 (common class 0)
+    weights = torch.tensor([1.0, 3.0])
+    params = ACFLParams(gamma=2.0, alpha=0.6, gamma_power=1.0, topk_ratio=0.5, easy_weight=0.4)
+    rare = -0.9 * 0.25 ** 3.0 * math.log(0.75)     # alpha 0.6 * 1.5, gamma 2 * 1.5
+    common = -0.3 * 0.75 ** 1.0 * math.log(0.25)   # alpha 0.6 * 0.5, gamma 2 * 0.5
+    per_example = [rare, common]
+    hard = max(range(2), key=lambda i: per_example[i])
+    mask = [1.0 if i == hard else 0.4 for i in range(2)]
+    expected = sum(m * v for m, v in zip(mask, per_example)) / sum(mask)
+    assert acfl_loss(logits, targets, weights, params).item() == pytest.approx(expected, rel=1e-6)
+    doubled = acfl_loss(logits, targets, weights * 2, params).item()  # only relative rarity matters
+    assert doubled == pytest.approx(expected, rel=1e-6)
+
+
+def test_adaptive_gamma_power_and_clipping_on_both_sides() -> None:
+    weights = torch.tensor([0.25, 4.0, 1.0])  # mean 1.75
+    params = ACFLParams(gamma=2.0, alpha=1.0, gamma_power=0.5, gamma_min=1.2, gamma_max=2.2,
+                        alpha_min=0.3, alpha_max=1.5)
+    alpha_t, gamma_t = adaptive_alpha_gamma(weights, torch.tensor([0, 1, 2]), params)
+    rarity = [0.25 / 1.75, 4.0 / 1.75, 1.0 / 1.75]
+    assert alpha_t.tolist() == pytest.approx([max(0.3, r) if r < 1 else min(1.5, r) for r in rarity])
+    assert gamma_t.tolist() == pytest.approx([min(2.2, max(1.2, 2.0 * r ** 0.5)) for r in rarity])
+    assert alpha_t[0].item() == pytest.approx(0.3) and alpha_t[1].item() == pytest.approx(1.5)
+    assert gamma_t[0].item() == pytest.approx(1.2) and gamma_t[1].item() == pytest.approx(2.2)
+
+
+def test_class_weights_clip_at_both_ends_and_unseen_classes_count_once() -> None:
+    w = class_frequency_weights(torch.tensor([1000, 10, 0]), beta=1.0, w_min=0.5, w_max=50.0)
+    n, c = 1011.0, 3  # the unseen class counts as 1
+    assert w.tolist() == pytest.approx([max(0.5, n / (c * 1000)), n / (c * 10), min(50.0, n / c)])
+    assert w[0].item() == 0.5 and w[2].item() == 50.0 and 0.5 < w[1].item() < 50.0
+
+
+def test_hard_example_mask_rounds_k_up_and_keeps_at_least_one() -> None:
+    losses = torch.tensor([0.5, 0.1, 0.9, 0.3, 0.7])
+    assert hard_example_mask(losses, topk_ratio=0.3, easy_weight=0.0).tolist() == [0, 0, 1, 0, 1]  # ceil(1.5) = 2
+    assert hard_example_mask(losses, topk_ratio=0.0, easy_weight=0.25).tolist() == [0.25, 0.25, 1, 0.25, 0.25]
+
+
+def test_focal_alpha_scales_and_sampling_tau_zero_is_uniform() -> None:
+    targets = torch.tensor([1])
+    assert focal_loss(LOGITS, targets, gamma=1.0, alpha=0.2).item() == pytest.approx(-0.2 * 0.25 * math.log(0.75))
+    assert adaptive_sampling_weights(torch.tensor([9, 1, 4]), torch.tensor([0, 1, 2, 0]), tau=0.0).tolist() == [1.0] * 4
+    w = adaptive_sampling_weights(torch.tensor([9, 1]), torch.tensor([0, 1]), tau=1.0)
+    assert w.tolist() == pytest.approx([(1 / 9) / (5 / 9), 1.0 / (5 / 9)])

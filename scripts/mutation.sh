@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Mutation testing of the rule modules (mutmut 3, configured in pyproject.toml [tool.mutmut]): every mutant is run
+# against the fast tests (-m "not slow") that reach its function, on SQLite and PostgreSQL; then the score per module.
+# Not part of CI (it takes tens of minutes on 2 cores). Usage: bash scripts/mutation.sh [--survivors]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -x .venv/bin/python ] || bash scripts/bootstrap.sh
+.venv/bin/python -m pip install -q "mutmut==3.8.1"
+# one OpenMP thread: mutmut forks its test runner, and a forked child must not inherit torch's thread pool
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false
+rm -rf mutants
+.venv/bin/mutmut run --max-children "$(nproc)"
+.venv/bin/python scripts/mutation_report.py "$@"

@@ -1,0 +1,76 @@
+"""The near-duplicate rule as a property of the threshold (fast selection, both backends). The sentence encoder is
+replaced by a fixed table of unit vectors, so each candidate's cosine to its prototype is known exactly; the real
+encoder's part is covered by the slow pipeline tests."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from sqlalchemy.orm import Session
+
+import augment.filtering as filtering
+from augment.filtering import filter_near_duplicates, turns_text
+from db.models import Candidate, Prototype
+from tests.factories import make_conversation, make_dataset, make_movie
+
+SIMILARITIES = [0.30, 0.60, 0.84, 0.86, 0.95]
+PROTOTYPE_TEXT = "seeker: I like scary films\nrecommender: Try Tail Film"
+
+
+def candidate_turns(i: int) -> list[dict[str, object]]:
+    return [{"role": "seeker", "text": f"candidate {i}", "movie_ids": []}]
+
+
+@pytest.fixture
+def table_encoder(monkeypatch: pytest.MonkeyPatch) -> None:
+    vectors = {PROTOTYPE_TEXT: np.array([1.0, 0.0], dtype=np.float32)}
+    for i, sim in enumerate(SIMILARITIES):
+        vectors[turns_text(candidate_turns(i))] = np.array([sim, math.sqrt(1 - sim * sim)], dtype=np.float32)
+
+    def encode(texts: list[str], *args: object, **kwargs: object) -> np.ndarray:
+        return np.stack([vectors[t] for t in texts])
+
+    monkeypatch.setattr(filtering, "encode_texts", encode)
+
+
+def make_candidates(session: Session, dataset: str = "toy") -> list[int]:
+    ds = make_dataset(session, dataset)
+    movie = make_movie(session, ds, "t", "Tail Film (2011)")
+    conv = make_conversation(session, ds, "proto", [("seeker", "I like scary films", []),
+                                                    ("recommender", "Try Tail Film", [movie])])
+    proto = Prototype(movie_id=movie.id, conversation_id=conv.id, tier="tail", score=0.5, weights={})
+    session.add(proto)
+    session.flush()
+    ids = []
+    for i in range(len(SIMILARITIES)):
+        candidate = Candidate(prototype_id=proto.id, movie_id=movie.id, tier="tail", generator="g", sample_index=i,
+                              prompt_hash="0" * 64, params={}, status="generated", turns=candidate_turns(i))
+        session.add(candidate)
+        session.flush()
+        ids.append(candidate.id)
+    return ids
+
+
+@pytest.mark.parametrize("threshold", [0.5, 0.85, 0.9, 0.99])
+def test_only_candidates_above_the_threshold_are_discarded(session: Session, table_encoder: None, threshold: float) -> None:
+    ids = make_candidates(session)
+    summary = filter_near_duplicates(session, "toy", threshold, progress=False)
+    duplicates = [sim > threshold for sim in SIMILARITIES]
+    assert (summary.checked, summary.duplicates, summary.kept) == (5, sum(duplicates), 5 - sum(duplicates))
+    assert summary.threshold == threshold
+    for candidate_id, sim, duplicate in zip(ids, SIMILARITIES, duplicates):
+        candidate = session.get_one(Candidate, candidate_id)
+        assert candidate.similarity_to_prototype == pytest.approx(sim, abs=1e-6)
+        assert candidate.status == ("duplicate" if duplicate else "generated")
+
+
+def test_each_candidate_is_checked_once_and_limit_bounds_a_run(session: Session, table_encoder: None) -> None:
+    ids = make_candidates(session)
+    first = filter_near_duplicates(session, "toy", 0.85, progress=False, limit=2)
+    assert (first.checked, first.duplicates) == (2, 0)
+    rest = filter_near_duplicates(session, "toy", 0.85, progress=False)
+    assert (rest.checked, rest.duplicates, rest.kept) == (3, 2, 1)
+    assert filter_near_duplicates(session, "toy", 0.85, progress=False).checked == 0
+    assert [session.get_one(Candidate, i).status for i in ids] == ["generated"] * 3 + ["duplicate"] * 2
+    assert filter_near_duplicates(session, "other", 0.85, progress=False).checked == 0
