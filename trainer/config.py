@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -63,8 +63,43 @@ class TrainConfig(BaseModel):
     two_stage: TwoStageConfig = TwoStageConfig()
 
 
+class ResponderConfig(BaseModel):
+    """The conversation module: a causal LM fine-tuned with LoRA on recommender turns given the context and the
+    recommended movie (title + a short plot)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    dataset: str = "redial"
+    base_model: str | None = Field(default=None, description="HF model directory or .gguf file; default packaged Gemma")
+    train_splits: tuple[str, ...] = ("train",)
+    valid_fraction: float = Field(default=0.05, ge=0.0, lt=1.0)  # held-out train conversations for the valid loss
+    max_context_turns: int = Field(default=4, ge=1)
+    max_length: int = Field(default=192, ge=16)  # prompt + response tokens; the oldest context is cut first
+    plot_words: int = Field(default=30, ge=0)
+    steps: int = Field(default=200, ge=0)  # 0: the base model as it is (no fine-tuning)
+    batch_size: int = Field(default=4, ge=1)
+    lr: float = 2e-4
+    lora_rank: int = Field(default=8, ge=1)
+    lora_alpha: int = 16
+    lora_dropout: float = 0.05
+    valid_batches: int = Field(default=8, ge=0)
+    max_new_tokens: int = Field(default=40, ge=1)
+    seed: int = 42
+    device: str = "auto"
+    output_dir: Path = Path("runs")
+
+
+Config = TypeVar("Config", bound=BaseModel)
+
+
 def load_config(path: Path) -> TrainConfig:
-    """Read YAML; errors name the file (and the field)."""
+    """A recommender config; errors name the file (and the field)."""
+    return read_config(path, TrainConfig)
+
+
+def read_config(path: Path, kind: type[Config]) -> Config:
+    """Read YAML into a config model; errors name the file (and the line or the field)."""
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
@@ -75,7 +110,7 @@ def load_config(path: Path) -> TrainConfig:
         raise ValueError(f"{path}: expected a mapping at the top level")
     raw.setdefault("name", path.stem)
     try:
-        return TrainConfig.model_validate(raw)
+        return kind.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise ValueError(f"{path}: {problems}") from exc

@@ -143,7 +143,32 @@ def distinct_n(texts: Iterable[str], n: int) -> float:
     return len(set(grams)) / len(grams) if grams else 0.0
 
 
+def unicrs_bleu_at(hypotheses: Sequence[str], references: Sequence[str], n: int) -> float:
+    """UniCRS/CRSLab's `bleu@n`: per response, the clipped n-gram precision alone times the brevity penalty
+    (whitespace tokens, 0 without a unigram match), averaged over responses."""
+    scores = []
+    for hyp, ref in zip(hypotheses, references, strict=True):
+        h, r = hyp.split(), ref.split()
+        h_counts, r_counts = Counter(ngrams(h, n)), Counter(ngrams(r, n))
+        total = max(len(h) - n + 1, 0)
+        if not total or not Counter(h) & Counter(r):
+            scores.append(0.0)
+            continue
+        brevity = 1.0 if len(h) > len(r) else math.exp(1 - len(r) / len(h))
+        scores.append(brevity * sum((h_counts & r_counts).values()) / total)
+    return float(np.mean(scores)) if scores else 0.0
+
+
+def unicrs_dist_at(hypotheses: Iterable[str], n: int) -> float:
+    """UniCRS's `dist@n`: distinct whitespace n-grams of the whole output divided by the number of non-empty
+    responses (a count per response, so it can exceed 1 and grows with the sample)."""
+    texts = [h for h in hypotheses if h.strip()]
+    grams = {g for t in texts for g in ngrams(t.split(), n)}
+    return len(grams) / len(texts) if texts else 0.0
+
+
 def generation_report(hypotheses: Sequence[str], references: Sequence[str]) -> dict[str, float]:
+    """Ours (corpus BLEU, ROUGE F1, Distinct as a ratio) and, for tables like LumiCRS Table 6, UniCRS's definitions."""
     pairs = list(zip(hypotheses, references, strict=True))
     return {
         "bleu-2": bleu(hypotheses, references, 2),
@@ -151,4 +176,6 @@ def generation_report(hypotheses: Sequence[str], references: Sequence[str]) -> d
         "rouge-2": float(np.mean([rouge_n(h, r, 2) for h, r in pairs])) if pairs else 0.0,
         "rouge-l": float(np.mean([rouge_l(h, r) for h, r in pairs])) if pairs else 0.0,
         **{f"distinct-{n}": distinct_n(hypotheses, n) for n in (2, 3, 4)},
+        **{f"unicrs_bleu@{n}": unicrs_bleu_at(hypotheses, references, n) for n in (2, 3)},
+        **{f"unicrs_dist@{n}": unicrs_dist_at(hypotheses, n) for n in (2, 3, 4)},
     }

@@ -14,7 +14,7 @@ from torch import nn
 from db.embeddings import cache_embeddings, default_encoder_path, encode_texts, uncached_texts
 from db.engine import write_transaction
 from db.export_files import verify_export
-from db.queries.runs import create_run, finish_run, get_run_or_raise, link_run_exports, record_metrics
+from db.queries.runs import RESPONDER_MODEL, create_run, finish_run, get_run_or_raise, link_run_exports, record_metrics
 from trainer.config import TrainConfig
 from trainer.data import RecData, load_rec_data
 from trainer.distributed import World, barrier, gather_objects, setup, teardown, wrap
@@ -27,6 +27,7 @@ from trainer.loop import (
     fit,
     make_features,
     pretrain_multilabel,
+    rank_items,
     resolve_device,
 )
 from trainer.model import LumiCRSRecommender, PopularityModel, TrainableTextEncoder
@@ -179,10 +180,13 @@ def run(cfg: TrainConfig, session_factory: sessionmaker[Session], progress: bool
     return RunResult(run_id, cfg.name, str(device), metrics, history, str(saved) if saved else None)
 
 
-def evaluate_run(name: str, session_factory: sessionmaker[Session], progress: bool = False) -> Report:
-    """Reload a finished run's checkpoint, evaluate on its test splits, store the metrics again."""
+def load_trained(name: str, session_factory: sessionmaker[Session],
+                 progress: bool = False) -> tuple[int, TrainConfig, RecData, nn.Module, np.ndarray, dict[str, np.ndarray]]:
+    """A finished recommender run's checkpoint with its data: (run id, config, data, model, item and context vectors)."""
     with session_factory() as session:
         stored = get_run_or_raise(session, name)
+        if stored.model == RESPONDER_MODEL:
+            raise ValueError(f"run {name!r} is a response generator, not a recommender")
         cfg = TrainConfig.model_validate(stored.config)
         checkpoint, run_id = stored.checkpoint_path, stored.id
     if not checkpoint or not Path(checkpoint).exists():
@@ -192,10 +196,26 @@ def evaluate_run(name: str, session_factory: sessionmaker[Session], progress: bo
     vectors, item_emb = embed(data, cfg, progress)
     model = build_model(cfg, data, item_emb, item_emb.shape[1])
     model.load_state_dict(torch.load(checkpoint, map_location=device))
-    model.to(device)
+    return run_id, cfg, data, model.to(device), item_emb, vectors
+
+
+def evaluate_run(name: str, session_factory: sessionmaker[Session], progress: bool = False) -> Report:
+    """Reload a finished run's checkpoint, evaluate on its test splits, store the metrics again."""
+    run_id, cfg, data, model, item_emb, vectors = load_trained(name, session_factory, progress)
     test = make_features(data.test, vectors)
-    metrics = evaluate_model(model, test, data.catalog, data.train_counts(), item_emb, device, cfg.eval_ks,
-                             n_boot=cfg.bootstrap, seed=cfg.seed)
+    metrics = evaluate_model(model, test, data.catalog, data.train_counts(), item_emb, resolve_device(cfg.device),
+                             cfg.eval_ks, n_boot=cfg.bootstrap, seed=cfg.seed)
     with write_transaction(session_factory) as session:
         record_metrics(session, run_id, "test", metrics)
     return metrics
+
+
+def top_items_for_turns(name: str, session_factory: sessionmaker[Session], dataset: str,
+                        split: str) -> dict[tuple[int, int], int]:
+    """The recommender's top movie id for each test turn it ranks: (conversation id, merged turn index) -> movie."""
+    _, cfg, data, model, _, vectors = load_trained(name, session_factory)
+    if cfg.dataset != dataset or split not in cfg.test_splits:
+        raise ValueError(f"recommender {name!r} ranks {cfg.dataset} {list(cfg.test_splits)}, not {dataset} {split!r}")
+    test = make_features(data.test, vectors)
+    top = rank_items(model, test, len(data.catalog), resolve_device(cfg.device), k=1, seed=cfg.seed)
+    return {(s.conversation_id, s.turn_position): data.catalog.movie_ids[int(row[0])] for s, row in zip(data.test, top)}

@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from db.errors import IngestError
@@ -22,7 +22,8 @@ class ResponseSummary:
     skipped_existing: int
 
 
-def _add(session: Session, conv_id: int, position: int, system: str, text: str, overlap: int) -> bool:
+def add_response(session: Session, conv_id: int, position: int, system: str, text: str, overlap: int) -> bool:
+    """A system's response to one corpus turn, queued for rubric rating; False when that system already answered it."""
     exists = session.scalar(select(Response.id).where(Response.system == system, Response.conversation_id == conv_id,
                                                       Response.turn_position == position))
     if exists is not None:
@@ -44,7 +45,7 @@ def sample_corpus_responses(session: Session, dataset: str, n: int, *, split: st
                                   Utterance.role == "recommender", Utterance.position > 0)
                            .order_by(Utterance.id)).all()
     picked = random.Random(seed).sample(list(rows), min(n, len(rows)))
-    added = sum(_add(session, c, p, system, t, overlap) for c, p, t in picked)
+    added = sum(add_response(session, c, p, system, t, overlap) for c, p, t in picked)
     session.flush()
     return ResponseSummary(added, added, len(picked) - added)
 
@@ -62,7 +63,7 @@ def import_responses(session: Session, dataset: str, path: Path, overlap: int = 
             try:
                 record = json.loads(line)
                 conv = conv_ids[str(record["conversation"])]
-                ok = _add(session, conv, int(record["turn_position"]), str(record["system"]), str(record["text"]),
+                ok = add_response(session, conv, int(record["turn_position"]), str(record["system"]), str(record["text"]),
                           overlap)
             except (ValueError, KeyError, TypeError) as exc:
                 raise IngestError(path, number, f"bad response record ({exc!r})") from exc
@@ -71,19 +72,39 @@ def import_responses(session: Session, dataset: str, path: Path, overlap: int = 
     return ResponseSummary(added, added, skipped)
 
 
+def answered_turns(session: Session, system: str) -> set[tuple[int, int]]:
+    """(conversation id, turn position) of every turn `system` has a response for."""
+    rows = session.execute(select(Response.conversation_id, Response.turn_position).where(Response.system == system))
+    return {(c, p) for c, p in rows}
+
+
 def response_context(session: Session, response: Response, max_turns: int = 8) -> list[Utterance]:
     return list(session.scalars(select(Utterance).where(
         Utterance.conversation_id == response.conversation_id, Utterance.position < response.turn_position)
         .order_by(Utterance.position.desc()).limit(max_turns)))[::-1]
 
 
-def response_pairs(session: Session, system: str) -> list[tuple[str, str]]:
-    """(system response, human reference) pairs: the reference is the corpus turn the response replaces."""
-    rows = session.execute(select(Response.text, Utterance.text)
+def response_rows(session: Session, system: str) -> list[tuple[int, str, str]]:
+    """(conversation id, system response, human reference): the reference is the corpus turn the response replaces;
+    both with ReDial's @<id> placeholders shown as titles, as generators write them."""
+    rows = session.execute(select(Response.conversation_id, Response.text, Utterance.text, Conversation.dataset_id)
                            .join(Utterance, (Utterance.conversation_id == Response.conversation_id)
                                  & (Utterance.position == Response.turn_position))
-                           .where(Response.system == system).order_by(Response.id))
-    return [(hyp, ref) for hyp, ref in rows]
+                           .join(Conversation, Conversation.id == Response.conversation_id)
+                           .where(Response.system == system).order_by(Response.id)).all()
+    titles = {d: movie_titles(session, d) for d in {row[3] for row in rows}}
+    return [(c, resolve_mentions(hyp, titles[d]), resolve_mentions(ref, titles[d])) for c, hyp, ref, d in rows]
+
+
+def response_pairs(session: Session, system: str) -> list[tuple[str, str]]:
+    """(system response, human reference) pairs, as `response_rows`."""
+    return [(hyp, ref) for _, hyp, ref in response_rows(session, system)]
+
+
+def delete_responses(session: Session, system: str) -> int:
+    """Remove a system's responses (their rating tasks and ratings go with them); returns how many."""
+    result = session.execute(delete(Response).where(Response.system == system))
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 def readable_response(session: Session, response: Response) -> tuple[list[dict[str, str]], str]:

@@ -12,6 +12,8 @@ from db.errors import Conflict, NotFound
 from db.export_files import VerifiedExport
 from db.models import DatasetExport, RunExport, RunMetric, TrainingRun
 
+RESPONDER_MODEL = "responder"  # TrainingRun.model of the conversation module's runs (the others are recommenders)
+
 
 def create_run(session: Session, name: str, model: str, config: dict[str, Any], device: str,
                force: bool = False) -> TrainingRun:

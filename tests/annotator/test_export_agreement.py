@@ -13,7 +13,12 @@ import pytest
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from annotator.agreement import agreement_table, judge_human_correlation, krippendorff_alpha_ordinal
+from annotator.agreement import (
+    agreement_table,
+    judge_human_correlation,
+    krippendorff_alpha_nominal,
+    krippendorff_alpha_ordinal,
+)
 from annotator.errors import PermissionDenied
 from annotator.export import export_approved
 from db.models import Candidate
@@ -160,3 +165,23 @@ def test_export_takes_the_latest_of_several_edits(session: Session, tmp_path: Pa
     assert [t.text for t in record.turns] == [t["text"] for t in second]
     assert record.reviewers == ("a", "b", "c") and record.decided_how == "unanimous"
     assert record.turns[1].movie_ids == (record.target_movie_id,) and record.turns[0].movie_ids == ()
+
+
+def test_alpha_edge_cases_one_pair_no_variation_and_nothing_pairable() -> None:
+    assert krippendorff_alpha_ordinal([[1, 2]]) == pytest.approx(0.0)      # one pair that disagrees
+    assert krippendorff_alpha_ordinal([[3, 3]]) == 1.0                      # no variation at all: perfect
+    assert krippendorff_alpha_ordinal([[3, 3], [4, 4]]) == pytest.approx(1.0)
+    assert math.isnan(krippendorff_alpha_ordinal([[3], [4]]))               # nothing pairable
+    assert krippendorff_alpha_nominal([["a", "b"]]) == pytest.approx(0.0)
+    assert krippendorff_alpha_nominal([["a", "a"]]) == 1.0
+    assert krippendorff_alpha_nominal([["a", "a"], ["b", "b"]]) == pytest.approx(1.0)
+    assert math.isnan(krippendorff_alpha_nominal([["a"], ["b"]]))
+
+
+def test_correlation_is_computed_whenever_both_sides_vary() -> None:
+    result = judge_human_correlation([(1.0, 1.0), (3.0, 3.0), (1.0, 1.0), (3.0, 3.0)])  # both std exactly 1
+    assert result == {"n": 4.0, "spearman": pytest.approx(1.0), "pearson": pytest.approx(1.0)}
+    for flat in ([(2.0, 1.0), (2.0, 3.0), (2.0, 5.0)], [(1.0, 2.0), (3.0, 2.0), (5.0, 2.0)], [(1.0, 2.0)]):
+        result = judge_human_correlation(flat)
+        assert set(result) == {"n", "spearman", "pearson"} and result["n"] == len(flat)
+        assert math.isnan(result["spearman"]) and math.isnan(result["pearson"])

@@ -128,3 +128,63 @@ def test_late_verdict_after_decision_is_kept_and_counted(session: Session) -> No
     submit_review(session, task, c, "reject", "bland")
     assert session.scalar(select(func.count()).select_from(Review)) == 3
     assert session.get_one(Candidate, row.candidate_id).status == "rejected"  # the majority of all verdicts
+
+
+def test_retracting_ratings_removes_only_that_raters_rows_from_that_source_and_reopens(session: Session) -> None:
+    from db.queries.review import retract_ratings, upsert_ratings
+
+    t1, t2 = make_rating_queue(session, n=2, overlap=2)
+    a, b = get_or_create_reviewer(session, "a", "researcher"), get_or_create_reviewer(session, "b", "researcher")
+    task = session.get_one(ReviewTask, t1)
+    submit_ratings(session, t1, a, ALL_FOURS, source="labelstudio")
+    submit_ratings(session, t1, b, ALL_FOURS)
+    submit_ratings(session, t2, a, ALL_FOURS, source="labelstudio")
+    upsert_ratings(session, task.response_id, "judge", "llm", ALL_FOURS, source="labelstudio")
+    assert (task.status, task.verdicts) == ("done", 2)
+    assert retract_ratings(session, t1, a, "streamlit") is False            # a rated t1 in Label Studio, not here
+    assert (task.status, task.verdicts) == ("done", 2)
+    assert retract_ratings(session, t1, a, "labelstudio") is True
+    assert (task.status, task.verdicts, task.decided_at) == ("open", 1, None)
+    left = {(r.response_id, r.rater, r.rater_kind) for r in session.scalars(select(Rating))}
+    t2_response = session.get_one(ReviewTask, t2).response_id
+    assert left == {(task.response_id, "b", "human"), (task.response_id, "judge", "llm"), (t2_response, "a", "human")}
+    assert retract_ratings(session, t1, a, "labelstudio") is False
+    adjudication = make_review_queue(session, n=1)[0]
+    with pytest.raises(ValueError, match=f"task {adjudication} is not a rating task"):
+        retract_ratings(session, adjudication, a, "labelstudio")
+    with pytest.raises(ValueError, match=f"task {adjudication} is not a rating task"):
+        submit_ratings(session, adjudication, a, ALL_FOURS)
+
+
+def test_leads_link_one_email_per_reviewer(session: Session) -> None:
+    from db.queries.review import link_email, reviewers_by_email
+
+    lead = get_or_create_reviewer(session, "lee", "lead")
+    ann, bob = get_or_create_reviewer(session, "ann"), get_or_create_reviewer(session, "bob")
+    assert reviewers_by_email(session) == {}
+    assert link_email(session, " ann ", "  Ann@Example.ORG ", lead) is ann
+    assert ann.email == "ann@example.org"
+    with pytest.raises(ValueError, match="bob is a annotator; only leads link accounts"):
+        link_email(session, "ann", "x@example.org", bob)
+    with pytest.raises(ValueError, match="not an email address: 'ann.example.org'"):
+        link_email(session, "bob", "ann.example.org", lead)
+    with pytest.raises(ValueError, match="ann@example.org is already linked to ann"):
+        link_email(session, "bob", "ANN@example.org", lead)
+    assert link_email(session, "ann", "ann@example.org", lead) is ann   # relinking the same address is fine
+    link_email(session, "bob", "bob@example.org", lead)
+    assert reviewers_by_email(session) == {"ann@example.org": ann, "bob@example.org": bob}
+    assert bob.email == "bob@example.org"
+
+
+def test_active_locks_count_only_unexpired_locks(session: Session) -> None:
+    from db.queries.review import LOCK_MINUTES, active_locks
+
+    make_review_queue(session, n=3, overlap=1)
+    reviewers = [get_or_create_reviewer(session, name) for name in ("a", "b", "c")]
+    start = now_utc()
+    for reviewer in reviewers:
+        assert claim_next_task(session, reviewer, "adjudication", at=start) is not None
+    assert active_locks(session, at=start) == 3
+    assert active_locks(session) == 3
+    assert active_locks(session, at=start + timedelta(minutes=LOCK_MINUTES) - timedelta(seconds=1)) == 3
+    assert active_locks(session, at=start + timedelta(minutes=LOCK_MINUTES)) == 0  # a lock ends when it expires

@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy.orm import Session
 
 import augment.filtering as filtering
-from augment.filtering import filter_near_duplicates, turns_text
+from augment.filtering import FilterSummary, filter_near_duplicates, turns_text
 from db.models import Candidate, Prototype
 from tests.factories import make_conversation, make_dataset, make_movie
 
-SIMILARITIES = [0.30, 0.60, 0.84, 0.86, 0.95]
+SIMILARITIES = [0.30, 0.60, 0.84, 0.86, 0.875, 0.95]  # 0.875 is exact in binary: ties are testable
 PROTOTYPE_TEXT = "seeker: I like scary films\nrecommender: Try Tail Film"
 
 
@@ -23,15 +23,19 @@ def candidate_turns(i: int) -> list[dict[str, object]]:
 
 
 @pytest.fixture
-def table_encoder(monkeypatch: pytest.MonkeyPatch) -> None:
+def table_encoder(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """The encoder as a table; returns the encoder paths it was asked for."""
     vectors = {PROTOTYPE_TEXT: np.array([1.0, 0.0], dtype=np.float32)}
     for i, sim in enumerate(SIMILARITIES):
-        vectors[turns_text(candidate_turns(i))] = np.array([sim, math.sqrt(1 - sim * sim)], dtype=np.float32)
+        vectors[f"seeker: candidate {i}"] = np.array([sim, math.sqrt(1 - sim * sim)], dtype=np.float32)
+    encoders: list[object] = []
 
-    def encode(texts: list[str], *args: object, **kwargs: object) -> np.ndarray:
+    def encode(texts: list[str], path: object = None, **kwargs: object) -> np.ndarray:
+        encoders.append(path)
         return np.stack([vectors[t] for t in texts])
 
     monkeypatch.setattr(filtering, "encode_texts", encode)
+    return encoders
 
 
 def make_candidates(session: Session, dataset: str = "toy") -> list[int]:
@@ -52,12 +56,14 @@ def make_candidates(session: Session, dataset: str = "toy") -> list[int]:
     return ids
 
 
-@pytest.mark.parametrize("threshold", [0.5, 0.85, 0.9, 0.99])
-def test_only_candidates_above_the_threshold_are_discarded(session: Session, table_encoder: None, threshold: float) -> None:
+@pytest.mark.parametrize("threshold", [0.5, 0.85, 0.875, 0.9, 0.99])
+def test_only_candidates_above_the_threshold_are_discarded(session: Session, table_encoder: list[object],
+                                                           threshold: float) -> None:
     ids = make_candidates(session)
     summary = filter_near_duplicates(session, "toy", threshold, progress=False)
     duplicates = [sim > threshold for sim in SIMILARITIES]
-    assert (summary.checked, summary.duplicates, summary.kept) == (5, sum(duplicates), 5 - sum(duplicates))
+    n = len(SIMILARITIES)
+    assert (summary.checked, summary.duplicates, summary.kept) == (n, sum(duplicates), n - sum(duplicates))
     assert summary.threshold == threshold
     for candidate_id, sim, duplicate in zip(ids, SIMILARITIES, duplicates):
         candidate = session.get_one(Candidate, candidate_id)
@@ -65,12 +71,35 @@ def test_only_candidates_above_the_threshold_are_discarded(session: Session, tab
         assert candidate.status == ("duplicate" if duplicate else "generated")
 
 
-def test_each_candidate_is_checked_once_and_limit_bounds_a_run(session: Session, table_encoder: None) -> None:
+def test_each_candidate_is_checked_once_and_limit_bounds_a_run(session: Session, table_encoder: list[object]) -> None:
     ids = make_candidates(session)
     first = filter_near_duplicates(session, "toy", 0.85, progress=False, limit=2)
     assert (first.checked, first.duplicates) == (2, 0)
     rest = filter_near_duplicates(session, "toy", 0.85, progress=False)
-    assert (rest.checked, rest.duplicates, rest.kept) == (3, 2, 1)
-    assert filter_near_duplicates(session, "toy", 0.85, progress=False).checked == 0
-    assert [session.get_one(Candidate, i).status for i in ids] == ["generated"] * 3 + ["duplicate"] * 2
+    assert (rest.checked, rest.duplicates, rest.kept) == (4, 3, 1)
+    assert filter_near_duplicates(session, "toy", 0.85, progress=False) == FilterSummary(0, 0, 0, 0.85)
+    assert [session.get_one(Candidate, i).status for i in ids] == ["generated"] * 3 + ["duplicate"] * 3
     assert filter_near_duplicates(session, "other", 0.85, progress=False).checked == 0
+
+
+def test_the_default_threshold_is_the_papers_and_the_encoder_is_the_one_asked_for(
+        session: Session, table_encoder: list[object]) -> None:
+    make_candidates(session)
+    summary = filter_near_duplicates(session, "toy", encoder_path="/models/my-sbert", progress=False)
+    assert (summary.threshold, summary.duplicates) == (0.85, 3)  # 0.86, 0.875, 0.95
+    assert table_encoder == ["/models/my-sbert", "/models/my-sbert"]
+
+
+def test_only_generated_candidates_are_checked(session: Session, table_encoder: list[object]) -> None:
+    ids = make_candidates(session)
+    for candidate_id, status in zip(ids, ["auto_accepted", "needs_review", "discarded"]):
+        session.get_one(Candidate, candidate_id).status = status
+    session.flush()
+    summary = filter_near_duplicates(session, "toy", 0.5, progress=False)
+    assert summary.checked == len(SIMILARITIES) - 3
+    assert [session.get_one(Candidate, i).similarity_to_prototype is None for i in ids[:4]] == [True] * 3 + [False]
+
+
+def test_a_dialogue_reads_as_role_prefixed_lines() -> None:
+    turns = [{"role": "seeker", "text": "hi"}, {"role": "recommender", "text": "Try Heat"}]
+    assert turns_text(turns) == "seeker: hi\nrecommender: Try Heat"

@@ -7,8 +7,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
-from augment.rating import parse_rubric_scores
-from db.models import Rating
+from augment.errors import LLMError
+from augment.llm import Completion
+from augment.rating import parse_rubric_scores, rate_responses
+from augment.structured import RubricReply
+from db.models import Rating, Response
 from db.rubrics import RUBRIC_KEYS
 from lumicrs_cli import app
 from tests.chat_server import ChatServer
@@ -51,3 +54,47 @@ def test_llm_judge_rates_queued_responses(endpoint: ChatServer, session_factory:
         rows = list(s.scalars(select(Rating).where(Rating.rater == "rate-ok")))
         assert len(rows) == 10 and {r.rater_kind for r in rows} == {"llm"}
         assert {r.rubric: r.score for r in rows}["lifelikeness"] == 5
+
+
+class RubricJudge:
+    """Replies by response text: 'good' -> valid scores, 'junk' -> not JSON, 'fail' -> the call fails."""
+
+    name = "rubric-judge"
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, object]]] = []
+
+    def complete(self, messages: list[dict[str, str]], *, schema: object = None, **params: object) -> Completion:
+        prompt = messages[-1]["content"]
+        self.calls.append((prompt, {"schema": schema, **params}))
+        if "junk" in prompt:
+            return Completion("I would give it a four.")
+        if "fail" in prompt:
+            raise LLMError("rubric-judge: refused")
+        return Completion(json.dumps(dict(zip(RUBRIC_KEYS, [4, 3, 5, 2, 1]))))
+
+    def complete_text(self, prompt: str, **params: object) -> Completion:
+        raise NotImplementedError
+
+
+def test_rating_stores_valid_scores_counts_the_rest_and_resumes(session_factory: sessionmaker[Session]) -> None:
+    with session_factory() as s:
+        make_rating_queue(s, n=4)
+        texts = ["a good reply", "junk reply", "fail reply", "another good one"]
+        for response, text in zip(s.scalars(select(Response).order_by(Response.id)), texts):
+            response.text = text
+        s.commit()
+    judge = RubricJudge()
+    first = rate_responses(session_factory, judge, concurrency=2, max_tokens=77, limit=3, progress=False)
+    assert (first.judge, first.responses, first.rated, first.invalid, first.failed_calls) == ("rubric-judge", 3, 1, 1, 1)
+    assert {"a good reply", "junk reply", "fail reply"} == {t for t in texts if any(t in p for p, _ in judge.calls)}
+    assert all(kw == {"schema": RubricReply, "temperature": 0.0, "max_tokens": 77} for _, kw in judge.calls)
+    with session_factory() as s:
+        rows = list(s.scalars(select(Rating)))
+        assert len(rows) == len(RUBRIC_KEYS) and {(r.rater, r.rater_kind, r.source) for r in rows} == {
+            ("rubric-judge", "llm", "llm")}
+        assert {r.rubric: r.score for r in rows} == dict(zip(RUBRIC_KEYS, [4, 3, 5, 2, 1]))
+    judge.calls.clear()
+    second = rate_responses(session_factory, judge, concurrency=2, max_tokens=77, progress=False)
+    assert (second.responses, second.rated, second.invalid, second.failed_calls) == (3, 1, 1, 1)
+    assert sorted(p.count("junk") + 2 * p.count("fail") + 3 * p.count("another") for p, _ in judge.calls) == [1, 2, 3]

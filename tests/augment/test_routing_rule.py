@@ -83,3 +83,19 @@ def test_only_this_datasets_filtered_candidates_are_routed(session: Session) -> 
     assert route_candidates(session, "toy", N_JUDGES).routed == {}
     assert route_candidates(session, "other", N_JUDGES).routed == {}
     assert session.get_one(Candidate, kept).status == "generated"
+
+
+def test_the_defaults_are_the_papers_bands_with_one_reviewer_and_one_judge_may_suffice(session: Session) -> None:
+    ids = judged_candidates(session, [0, 1, 2, 3, 4, 5])
+    summary = route_candidates(session, "toy", N_JUDGES)
+    assert summary.routed == {"discarded": 2, "needs_review": 2, "auto_accepted": 2}
+    assert [session.get_one(Candidate, i).status for i in ids] == [expected_route(p, 4, 2) for p in range(6)]
+    assert {t.overlap for t in session.scalars(select(ReviewTask))} == {1}
+    assert route_for(4) == "auto_accepted" and route_for(3) == "needs_review" and route_for(1) == "discarded"
+
+
+def test_a_candidate_without_any_vote_waits_even_for_a_single_judge(session: Session) -> None:
+    judged, unjudged = judged_candidates(session, [1, 0], votes_cast=[1, 0])
+    summary = route_candidates(session, "toy", 1, accept_min=1, review_min=1)
+    assert (summary.routed, summary.waiting_for_votes) == ({"auto_accepted": 1}, 1)
+    assert session.get_one(Candidate, unjudged).status == "generated"

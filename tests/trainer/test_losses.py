@@ -17,6 +17,7 @@ from trainer.losses import (
     hard_example_mask,
     kl_soft_labels,
     multilabel_soft_ce,
+    prototype_compactness,
 )
 
 # logits [0, ln 3] -> p = [1/4, 3/4]
@@ -133,3 +134,36 @@ def test_focal_alpha_scales_and_sampling_tau_zero_is_uniform() -> None:
     assert adaptive_sampling_weights(torch.tensor([9, 1, 4]), torch.tensor([0, 1, 2, 0]), tau=0.0).tolist() == [1.0] * 4
     w = adaptive_sampling_weights(torch.tensor([9, 1]), torch.tensor([0, 1]), tau=1.0)
     assert w.tolist() == pytest.approx([(1 / 9) / (5 / 9), 1.0 / (5 / 9)])
+
+
+def test_defaults_are_the_papers_settings() -> None:
+    logits, targets = torch.tensor([[0.2, 1.0, -0.5], [1.5, 0.0, 0.3]]), torch.tensor([0, 2])
+    soft = torch.tensor([[0.2, 0.8, 0.0], [0.5, 0.0, 0.5]])
+    assert focal_loss(logits, targets).item() == pytest.approx(focal_loss(logits, targets, gamma=2.0, alpha=1.0).item())
+    counts = torch.tensor([400.0, 1.0, 0.0])
+    assert class_frequency_weights(counts).tolist() == pytest.approx(
+        class_frequency_weights(counts, beta=0.5, w_min=0.1, w_max=10.0).tolist())
+    assert adaptive_sampling_weights(counts, targets).tolist() == pytest.approx(
+        adaptive_sampling_weights(counts, targets, tau=0.5).tolist())
+    assert ce_plus_kl(logits, targets, soft).item() == pytest.approx(ce_plus_kl(logits, targets, soft, kl_alpha=0.5).item())
+    assert not torch.equal(class_frequency_weights(counts), class_frequency_weights(counts, beta=1.5))
+
+
+def test_batch_losses_are_means_of_row_losses() -> None:
+    logits = torch.tensor([[0.0, math.log(3.0)], [math.log(3.0), 0.0], [0.0, 0.0]])
+    soft = torch.tensor([[0.5, 0.5], [1.0, 0.0], [0.0, 1.0]])
+    rows = [multilabel_soft_ce(logits[i:i + 1], soft[i:i + 1]).item() for i in range(3)]
+    assert multilabel_soft_ce(logits, soft).item() == pytest.approx(sum(rows) / 3)
+    kls = [kl_soft_labels(logits[i:i + 1], soft[i:i + 1]).item() for i in range(3)]
+    assert kl_soft_labels(logits, soft).item() == pytest.approx(sum(kls) / 3)
+    targets = torch.tensor([1, 0, 1])
+    focal = [focal_loss(logits[i:i + 1], targets[i:i + 1]).item() for i in range(3)]
+    assert focal_loss(logits, targets).item() == pytest.approx(sum(focal) / 3)
+
+
+def test_prototype_compactness_by_hand() -> None:
+    queries = torch.tensor([[0.0, 0.0], [3.0, 4.0], [6.0, 8.0]])
+    prototypes = torch.tensor([[0.0, 0.0], [6.0, 8.0], [100.0, 100.0]])
+    # nearest prototype distances 0, 5, 0 -> squared mean 25 / 3
+    assert prototype_compactness(queries, prototypes).item() == pytest.approx(25 / 3)
+    assert prototype_compactness(queries[1:2], prototypes[:1]).item() == pytest.approx(25.0)

@@ -10,6 +10,7 @@ from trainer.metrics import (
     bleu,
     coverage_at_k,
     distinct_n,
+    generation_report,
     ild_at_k,
     mrr_at_k,
     ndcg_at_k,
@@ -18,6 +19,8 @@ from trainer.metrics import (
     recall_at_k,
     rouge_l,
     rouge_n,
+    unicrs_bleu_at,
+    unicrs_dist_at,
 )
 
 RANKED = np.array([[3, 1, 2], [0, 2, 1], [2, 0, 3]])
@@ -86,3 +89,82 @@ def test_per_row_scores_are_what_the_means_average() -> None:
     assert rows["recall"].tolist() == [1.0, 0.0, 1.0]
     assert rows["ndcg"].tolist() == pytest.approx([1 / math.log2(3), 0.0, 1.0])
     assert rows["mrr"].tolist() == pytest.approx([0.5, 0.0, 1.0])
+
+
+def test_ranking_metrics_use_the_target_position_inside_the_top_k_only() -> None:
+    ranked = np.array([[5, 6, 7, 8], [8, 7, 6, 5], [1, 2, 3, 4]])
+    targets = np.array([7, 5, 9])  # rank 2, rank 3, absent
+    for k, recall, ndcg, mrr in [(1, 0, 0, 0), (2, 0, 0, 0), (3, 1, 1 / math.log2(4), 1 / 3),
+                                 (4, 2, 1 / math.log2(4) + 1 / math.log2(5), 1 / 3 + 1 / 4)]:
+        assert recall_at_k(ranked, targets, k) == pytest.approx(recall / 3)
+        assert ndcg_at_k(ranked, targets, k) == pytest.approx(ndcg / 3)
+        assert mrr_at_k(ranked, targets, k) == pytest.approx(mrr / 3)
+    assert per_row_scores(ranked, targets, 4)["ndcg"].tolist() == pytest.approx([0.5, 1 / math.log2(5), 0.0])
+
+
+def test_metrics_of_nothing_are_zero() -> None:
+    empty = np.zeros((0, 3), dtype=np.int64)
+    none = np.zeros(0, dtype=np.int64)
+    assert recall_at_k(empty, none, 3) == ndcg_at_k(empty, none, 3) == mrr_at_k(empty, none, 3) == 0.0
+    assert pwp_at_k(empty, none, np.ones(4), 3) == 0.0
+    assert coverage_at_k(RANKED, n_items=0, k=3) == 0.0
+    assert ild_at_k(empty, np.eye(3), 3) == 0.0
+    assert distinct_n([], 2) == 0.0 and distinct_n(["one two"], 3) == 0.0
+    assert bleu([""], ["a b"], 2) == 0.0 and bleu(["a"], ["a"], 2) == 0.0
+
+
+def test_ild_is_scale_free_and_averages_every_pair() -> None:
+    emb = np.array([[2.0, 0.0], [0.0, 3.0], [-5.0, 0.0]])
+    # pairs (0,1) distance 1, (0,2) distance 2, (1,2) distance 1 -> mean 4/3
+    assert ild_at_k(np.array([[0, 1, 2]]), emb, 3) == pytest.approx(4 / 3)
+    assert ild_at_k(np.array([[0, 1, 2], [0, 2, 1]]), emb, 2) == pytest.approx((1 + 2) / 2)
+    assert ild_at_k(np.array([[0, 1, 2]]), emb, 1) == 0.0
+
+
+def test_bleu_clips_counts_accumulates_the_corpus_and_penalises_only_short_output() -> None:
+    assert bleu(["the the the"], ["the cat"], 1) == pytest.approx(1 / 3)
+    assert bleu(["a b c d"], ["a b c e"], 3) == pytest.approx((3 / 4 * 2 / 3 * 1 / 2) ** (1 / 3))
+    assert bleu(["a b", "c d e"], ["a b", "c x e"], 2) == pytest.approx(math.sqrt(4 / 5 * 1 / 3))
+    assert bleu(["a b c"], ["a b"], 2) == pytest.approx(math.sqrt(2 / 3 * 1 / 2))
+    assert bleu(["a"], ["a b"], 1) == pytest.approx(math.exp(1 - 2))
+
+
+def test_rouge_clips_repeats_and_weighs_precision_against_recall() -> None:
+    # unigrams: overlap min(3, 2) = 2 -> P 2/3, R 1 -> F1 0.8
+    assert rouge_n("a a a", "a a", 1) == pytest.approx(0.8)
+    assert rouge_n("x y", "a b", 2) == 0.0
+    # LCS 2: P 1, R 1/2 -> F1 2/3, the same either way round
+    assert rouge_l("a b", "a b c d") == pytest.approx(2 / 3) == rouge_l("a b c d", "a b")
+    assert rouge_l("a b c", "c b a") == pytest.approx(1 / 3)
+    assert rouge_l("a x b y c", "a b c") == pytest.approx(2 * (3 / 5) * 1 / (3 / 5 + 1))
+
+
+def test_generation_report_is_the_sum_of_its_parts() -> None:
+    hyps, refs = ["the cat sat on the mat", "a dog ran"], ["the cat sat on a mat", "the dog ran away"]
+    report = generation_report(hyps, refs)
+    assert report == pytest.approx({
+        "bleu-2": bleu(hyps, refs, 2), "bleu-3": bleu(hyps, refs, 3),
+        "rouge-2": (rouge_n(hyps[0], refs[0], 2) + rouge_n(hyps[1], refs[1], 2)) / 2,
+        "rouge-l": (rouge_l(hyps[0], refs[0]) + rouge_l(hyps[1], refs[1])) / 2,
+        "distinct-2": distinct_n(hyps, 2), "distinct-3": distinct_n(hyps, 3), "distinct-4": distinct_n(hyps, 4),
+        "unicrs_bleu@2": unicrs_bleu_at(hyps, refs, 2), "unicrs_bleu@3": unicrs_bleu_at(hyps, refs, 3),
+        "unicrs_dist@2": unicrs_dist_at(hyps, 2), "unicrs_dist@3": unicrs_dist_at(hyps, 3),
+        "unicrs_dist@4": unicrs_dist_at(hyps, 4)})
+    assert 0 < report["bleu-3"] < report["bleu-2"] < 1
+    assert set(generation_report([], []).values()) == {0.0}
+
+
+def test_unicrs_bleu_is_one_ngram_order_per_response_averaged() -> None:
+    assert unicrs_bleu_at(["a b c"], ["a b d"], 2) == pytest.approx(1 / 2)
+    assert unicrs_bleu_at(["a b c d"], ["a b c e"], 3) == pytest.approx(1 / 2)
+    assert unicrs_bleu_at(["a b"], ["a b c d"], 2) == pytest.approx(math.exp(1 - 4 / 2))  # short: brevity penalty
+    assert unicrs_bleu_at(["a b c d e"], ["a b"], 2) == pytest.approx(1 / 4)             # long: precision only
+    assert unicrs_bleu_at(["x y"], ["a b"], 2) == 0.0 and unicrs_bleu_at(["a"], ["a"], 2) == 0.0
+    assert unicrs_bleu_at(["a b c", "x y"], ["a b d", "a b"], 2) == pytest.approx((1 / 2 + 0) / 2)
+    assert unicrs_bleu_at([], [], 2) == 0.0
+
+
+def test_unicrs_dist_counts_distinct_ngrams_per_non_empty_response() -> None:
+    assert unicrs_dist_at(["a b a b", "a b", ""], 2) == pytest.approx(2 / 2)
+    assert unicrs_dist_at(["a b c", "d e f"], 2) == pytest.approx(4 / 2)
+    assert unicrs_dist_at(["a b c", "d e f"], 4) == 0.0 and unicrs_dist_at(["", " "], 1) == 0.0

@@ -1,0 +1,114 @@
+"""Judging as a rule (fast selection, both backends): which candidates are judged, what each reply becomes as a stored
+vote, what a re-run sends again. Judges are in-process models with fixed replies; HTTP behaviour is covered by
+test_llm_faults.py and the real engine by test_local_engine.py."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from augment.errors import LLMError
+from augment.judging import judge_candidates
+from augment.llm import Completion, Message
+from db.models import Candidate, JudgeVote, Prototype
+from tests.factories import make_conversation, make_dataset, make_movie
+
+
+def reply(semantic: object, fluency: object, plausibility: object, passed: object = True) -> str:
+    return json.dumps({"semantic_consistency": semantic, "fluency": fluency, "plausibility": plausibility,
+                       "pass": passed, "rationale": "because"})
+
+
+class FixedJudge:
+    """Answers every prompt with one text (or fails every call); records the target titles it was asked about."""
+
+    def __init__(self, name: str, text: str | None) -> None:
+        self.name, self.text = name, text
+        self.asked: list[str] = []
+
+    def complete(self, messages: list[Message], *, schema: Any = None, **params: Any) -> Completion:
+        self.asked.append(messages[-1]["content"])
+        if self.text is None:
+            raise LLMError(f"{self.name}: refused")
+        return Completion(self.text)
+
+    def complete_text(self, prompt: str, **params: Any) -> Completion:
+        raise NotImplementedError
+
+
+def make_candidates(session: Session, dataset: str, similarities: list[float | None]) -> list[int]:
+    ds = make_dataset(session, dataset)
+    movie = make_movie(session, ds, "t", f"{dataset.title()} Tail Film (2011)")
+    conv = make_conversation(session, ds, "proto", [("seeker", "scary please", []), ("recommender", "Try it", [movie])])
+    proto = Prototype(movie_id=movie.id, conversation_id=conv.id, tier="tail", score=0.5, weights={})
+    session.add(proto)
+    session.flush()
+    ids = []
+    for i, similarity in enumerate(similarities):
+        candidate = Candidate(prototype_id=proto.id, movie_id=movie.id, tier="tail", generator="g", sample_index=i,
+                              prompt_hash="0" * 64, params={}, status="generated", similarity_to_prototype=similarity,
+                              turns=[{"role": "seeker", "text": f"candidate {i}", "movie_ids": []}])
+        session.add(candidate)
+        session.flush()
+        ids.append(candidate.id)
+    session.commit()
+    return ids
+
+
+def votes(session_factory: sessionmaker[Session]) -> dict[tuple[int, str], JudgeVote]:
+    with session_factory() as session:
+        return {(v.candidate_id, v.judge): v for v in session.scalars(select(JudgeVote))}
+
+
+def test_every_judge_votes_once_on_each_filtered_candidate_of_the_dataset(session_factory: sessionmaker[Session]) -> None:
+    with session_factory() as session:
+        filtered, unfiltered = make_candidates(session, "toy", [0.4, None])
+        (elsewhere,) = make_candidates(session, "other", [0.4])
+    judges = [FixedJudge("pass", reply(4, 5, 3)), FixedJudge("low", reply(4, 2, 5)),
+              FixedJudge("junk", "I think it is fine."), FixedJudge("range", reply(4, 6, 4)),
+              FixedJudge("down", None)]
+    summary = judge_candidates(session_factory, "toy", judges, progress=False)
+    assert (summary.candidates, summary.votes_cast, summary.invalid, summary.failed_calls) == (1, 4, 2, 1)
+    stored = votes(session_factory)
+    assert set(stored) == {(filtered, "pass"), (filtered, "low"), (filtered, "junk"), (filtered, "range")}
+    ok = stored[filtered, "pass"]
+    assert (ok.valid, ok.passed, ok.semantic, ok.fluency, ok.plausibility, ok.rationale) == (True, True, 4, 5, 3, "because")
+    assert ok.raw == reply(4, 5, 3)
+    low = stored[filtered, "low"]
+    assert (low.valid, low.passed, low.fluency) == (True, False, 2)
+    for name in ("junk", "range"):
+        bad = stored[filtered, name]
+        assert (bad.valid, bad.passed, bad.semantic, bad.fluency, bad.plausibility, bad.rationale) == (
+            False, False, None, None, None, "")
+    assert len(judges[0].asked) == 1 and "Toy Tail Film (2011)" in judges[0].asked[0]
+    assert unfiltered not in {c for c, _ in stored} and elsewhere not in {c for c, _ in stored}
+
+
+@pytest.mark.parametrize("min_score", [2, 3, 4, 5])
+def test_a_vote_passes_exactly_when_every_score_reaches_min_score(session_factory: sessionmaker[Session],
+                                                                  min_score: int) -> None:
+    scores = {"a": (2, 3, 4), "b": (3, 3, 3), "c": (5, 4, 5), "d": (5, 5, 5)}
+    with session_factory() as session:
+        (candidate,) = make_candidates(session, "toy", [0.1])
+    judge_candidates(session_factory, "toy", [FixedJudge(n, reply(*s)) for n, s in scores.items()],
+                     min_score=min_score, progress=False)
+    stored = votes(session_factory)
+    assert {n: stored[candidate, n].passed for n in scores} == {n: min(s) >= min_score for n, s in scores.items()}
+
+
+def test_a_rerun_asks_only_the_missing_judges_and_limit_counts_candidates(session_factory: sessionmaker[Session]) -> None:
+    with session_factory() as session:
+        ids = make_candidates(session, "toy", [0.1, 0.2, 0.3])
+    first, second = FixedJudge("first", reply(4, 4, 4)), FixedJudge("second", reply(4, 4, 4))
+    summary = judge_candidates(session_factory, "toy", [first], limit=2, progress=False)
+    assert (summary.candidates, summary.votes_cast, len(first.asked)) == (2, 2, 2)
+    assert set(votes(session_factory)) == {(ids[0], "first"), (ids[1], "first")}
+    first.asked.clear()
+    summary = judge_candidates(session_factory, "toy", [first, second], progress=False)
+    assert (summary.candidates, summary.votes_cast, len(first.asked), len(second.asked)) == (3, 4, 1, 3)
+    assert set(votes(session_factory)) == {(i, j) for i in ids for j in ("first", "second")}
+    again = judge_candidates(session_factory, "toy", [first, second], progress=False)
+    assert (again.candidates, again.votes_cast, len(first.asked), len(second.asked)) == (0, 0, 1, 3)
