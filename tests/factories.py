@@ -118,3 +118,29 @@ def make_rating_queue(session: Session, n: int = 2, overlap: int = 2) -> list[in
         task_ids.append(task.id)
     session.commit()
     return task_ids
+
+
+PROTOTYPE_TURNS = [("seeker", "I like scary films"), ("recommender", "Try Tail Film")]
+
+
+def make_generated_candidates(session: Session, similarities: list[float | None], dataset: str = "toy") -> list[int]:
+    """Generated tail candidates of one prototype (its dialogue: PROTOTYPE_TURNS), one per entry, each a single turn
+    'candidate {i}' with that similarity to the prototype (None: not filtered yet); returns their ids."""
+    from db.models import Candidate, Prototype
+
+    ds = make_dataset(session, dataset)
+    movie = make_movie(session, ds, "t", "Tail Film (2011)")
+    conv = make_conversation(session, ds, "proto", [(role, text, [movie] if role == "recommender" else [])
+                                                    for role, text in PROTOTYPE_TURNS])
+    proto = Prototype(movie_id=movie.id, conversation_id=conv.id, tier="tail", score=0.5, weights={})
+    session.add(proto)
+    session.flush()
+    ids = []
+    for i, similarity in enumerate(similarities):
+        candidate = Candidate(prototype_id=proto.id, movie_id=movie.id, tier="tail", generator="g", sample_index=i,
+                              prompt_hash="0" * 64, params={}, status="generated", similarity_to_prototype=similarity,
+                              turns=[{"role": "seeker", "text": f"candidate {i}", "movie_ids": []}])
+        session.add(candidate)
+        session.flush()
+        ids.append(candidate.id)
+    return ids

@@ -185,3 +185,57 @@ def test_correlation_is_computed_whenever_both_sides_vary() -> None:
         result = judge_human_correlation(flat)
         assert set(result) == {"n", "spearman", "pearson"} and result["n"] == len(flat)
         assert math.isnan(result["spearman"]) and math.isnan(result["pearson"])
+
+
+def test_export_selects_by_tier_and_generator_and_every_file_says_the_same(session: Session, tmp_path: Path) -> None:
+    t1, t2, t3, t4 = make_review_queue(session, n=4, overlap=2)
+    candidates = [session.get_one(Candidate, i) for i in (1, 2, 3, 4)]
+    candidates[1].tier, candidates[2].generator = "body", "other-gen"
+    candidates[3].status, candidates[3].tier, candidates[3].pass_votes = "auto_accepted", "head", None
+    a, b = get_or_create_reviewer(session, "bea"), get_or_create_reviewer(session, "al")
+    for task in (t1, t2, t3):
+        submit_review(session, task, a, "accept")
+        submit_review(session, task, b, "accept")
+    submit_review(session, t1, a, "accept")  # a changed nothing: still one reviewer entry, first-review order kept
+    lead = get_or_create_reviewer(session, "lee", "lead")
+    default = export_approved(session, "toy", "all", lead, tmp_path)
+    folder = Path(default.path).parent
+    records = [ExportRecord.model_validate_json(line) for line in Path(default.path).read_text().splitlines()]
+    assert [r.candidate_id for r in records] == [1, 2, 3]                       # head tier left out by default
+    assert [r.reviewers for r in records] == [("bea", "al")] * 3
+    assert [r.pass_votes for r in records] == [3, 3, 3]
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest == {"name": "all", "version": 1, "sha256": default.sha256, "rows": 3, "created_by": "lee",
+                        "dataset": "toy", "tiers": ["body", "tail"], "generators": [],
+                        "by_tier": {"tail": 2, "body": 1}, "by_decision": {"unanimous": 3}}
+    assert default.params == {k: v for k, v in manifest.items() if k in ("dataset", "tiers", "generators", "by_tier",
+                                                                          "by_decision")}
+    assert (default.n_rows, default.created_by, default.path) == (3, "lee", str(folder / "data.jsonl"))
+    frame = pd.read_parquet(folder / "data.parquet")
+    assert [json.loads(t) for t in frame["turns"]] == [[t.model_dump(mode="json") for t in r.turns] for r in records]
+    assert [json.loads(j) for j in frame["judges"]] == [r.judges for r in records]
+    assert [list(x) for x in frame["reviewers"]] == [list(r.reviewers) for r in records]
+    assert sorted(p.name for p in tmp_path.joinpath("all").iterdir()) == ["v1"]   # no staging folder left behind
+    heads = export_approved(session, "toy", "heads", lead, tmp_path, tiers=("head",))
+    head = ExportRecord.model_validate_json(Path(heads.path).read_text())
+    assert (head.candidate_id, head.pass_votes, head.decision, head.decided_how, head.reviewers) == (
+        4, 0, "auto_accepted", "auto-accepted", ())
+    other = export_approved(session, "toy", "other", lead, tmp_path, generators=("other-gen",))
+    assert [ExportRecord.model_validate_json(x).candidate_id for x in Path(other.path).read_text().splitlines()] == [3]
+    with pytest.raises(ValueError, match=r"toy has no approved body dialogues from gen-x, gen-y: nothing to export"):
+        export_approved(session, "toy", "none", lead, tmp_path, tiers=("body",), generators=("gen-x", "gen-y"))
+    empty = export_approved(session, "toy", "none", lead, tmp_path, tiers=("body",), generators=("gen-x",),
+                            allow_empty=True)
+    assert (empty.n_rows, Path(empty.path).read_text()) == (0, "")
+
+
+def test_a_folder_left_by_a_crashed_export_is_replaced(session: Session, tmp_path: Path) -> None:
+    make_review_queue(session, n=1)
+    session.get_one(Candidate, 1).status = "auto_accepted"
+    lead = get_or_create_reviewer(session, "lee", "lead")
+    stale = tmp_path / "toy-aug" / "v1"
+    stale.mkdir(parents=True)
+    (stale / "data.jsonl").write_text("half-written\n")
+    export = export_approved(session, "toy", "toy-aug", lead, tmp_path)
+    assert export.version == 1 and "half-written" not in Path(export.path).read_text()
+    assert hashlib.sha256(Path(export.path).read_bytes()).hexdigest() == export.sha256

@@ -11,15 +11,11 @@ from sqlalchemy.orm import Session
 
 import augment.filtering as filtering
 from augment.filtering import FilterSummary, filter_near_duplicates, turns_text
-from db.models import Candidate, Prototype
-from tests.factories import make_conversation, make_dataset, make_movie
+from db.models import Candidate
+from tests.factories import PROTOTYPE_TURNS, make_generated_candidates
 
 SIMILARITIES = [0.30, 0.60, 0.84, 0.86, 0.875, 0.95]  # 0.875 is exact in binary: ties are testable
-PROTOTYPE_TEXT = "seeker: I like scary films\nrecommender: Try Tail Film"
-
-
-def candidate_turns(i: int) -> list[dict[str, object]]:
-    return [{"role": "seeker", "text": f"candidate {i}", "movie_ids": []}]
+PROTOTYPE_TEXT = "\n".join(f"{role}: {text}" for role, text in PROTOTYPE_TURNS)
 
 
 @pytest.fixture
@@ -39,21 +35,7 @@ def table_encoder(monkeypatch: pytest.MonkeyPatch) -> list[object]:
 
 
 def make_candidates(session: Session, dataset: str = "toy") -> list[int]:
-    ds = make_dataset(session, dataset)
-    movie = make_movie(session, ds, "t", "Tail Film (2011)")
-    conv = make_conversation(session, ds, "proto", [("seeker", "I like scary films", []),
-                                                    ("recommender", "Try Tail Film", [movie])])
-    proto = Prototype(movie_id=movie.id, conversation_id=conv.id, tier="tail", score=0.5, weights={})
-    session.add(proto)
-    session.flush()
-    ids = []
-    for i in range(len(SIMILARITIES)):
-        candidate = Candidate(prototype_id=proto.id, movie_id=movie.id, tier="tail", generator="g", sample_index=i,
-                              prompt_hash="0" * 64, params={}, status="generated", turns=candidate_turns(i))
-        session.add(candidate)
-        session.flush()
-        ids.append(candidate.id)
-    return ids
+    return make_generated_candidates(session, [None] * len(SIMILARITIES), dataset)
 
 
 @pytest.mark.parametrize("threshold", [0.5, 0.85, 0.875, 0.9, 0.99])

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from augment.errors import LLMError
 from augment.judging import judge_candidates
 from augment.llm import Completion, Message
-from db.models import Candidate, JudgeVote, Prototype
-from tests.factories import make_conversation, make_dataset, make_movie
+from db.models import JudgeVote
+from tests.factories import make_generated_candidates
 
 
 def reply(semantic: object, fluency: object, plausibility: object, passed: object = True) -> str:
@@ -40,20 +40,7 @@ class FixedJudge:
 
 
 def make_candidates(session: Session, dataset: str, similarities: list[float | None]) -> list[int]:
-    ds = make_dataset(session, dataset)
-    movie = make_movie(session, ds, "t", f"{dataset.title()} Tail Film (2011)")
-    conv = make_conversation(session, ds, "proto", [("seeker", "scary please", []), ("recommender", "Try it", [movie])])
-    proto = Prototype(movie_id=movie.id, conversation_id=conv.id, tier="tail", score=0.5, weights={})
-    session.add(proto)
-    session.flush()
-    ids = []
-    for i, similarity in enumerate(similarities):
-        candidate = Candidate(prototype_id=proto.id, movie_id=movie.id, tier="tail", generator="g", sample_index=i,
-                              prompt_hash="0" * 64, params={}, status="generated", similarity_to_prototype=similarity,
-                              turns=[{"role": "seeker", "text": f"candidate {i}", "movie_ids": []}])
-        session.add(candidate)
-        session.flush()
-        ids.append(candidate.id)
+    ids = make_generated_candidates(session, similarities, dataset)
     session.commit()
     return ids
 
@@ -83,7 +70,7 @@ def test_every_judge_votes_once_on_each_filtered_candidate_of_the_dataset(sessio
         bad = stored[filtered, name]
         assert (bad.valid, bad.passed, bad.semantic, bad.fluency, bad.plausibility, bad.rationale) == (
             False, False, None, None, None, "")
-    assert len(judges[0].asked) == 1 and "Toy Tail Film (2011)" in judges[0].asked[0]
+    assert len(judges[0].asked) == 1 and "Tail Film (2011)" in judges[0].asked[0]
     assert unfiltered not in {c for c, _ in stored} and elsewhere not in {c for c, _ in stored}
 
 

@@ -8,8 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from augment.routing import route_candidates, route_for
-from db.models import Candidate, JudgeVote, Prototype, ReviewTask
-from tests.factories import make_conversation, make_dataset, make_movie
+from db.models import Candidate, JudgeVote, ReviewTask
+from tests.factories import make_generated_candidates
 
 N_JUDGES = 5
 
@@ -20,24 +20,12 @@ def expected_route(passes: int, accept_min: int, review_min: int) -> str:
 
 def judged_candidates(session: Session, pass_counts: list[int], votes_cast: list[int] | None = None) -> list[int]:
     """One filtered candidate per entry, with `votes_cast` judge votes of which the first `pass_count` pass."""
-    ds = make_dataset(session, "toy")
-    movie = make_movie(session, ds, "t", "Tail Film (2011)")
-    conv = make_conversation(session, ds, "proto", [("seeker", "hi", []), ("recommender", "Tail Film", [movie])])
-    proto = Prototype(movie_id=movie.id, conversation_id=conv.id, tier="tail", score=0.5, weights={})
-    session.add(proto)
-    session.flush()
-    ids = []
-    for i, passes in enumerate(pass_counts):
-        candidate = Candidate(prototype_id=proto.id, movie_id=movie.id, tier="tail", generator="g", sample_index=i,
-                              prompt_hash="0" * 64, params={}, status="generated", similarity_to_prototype=0.5,
-                              turns=[{"role": "seeker", "text": f"hi {i}", "movie_ids": []}])
-        session.add(candidate)
-        session.flush()
+    ids = make_generated_candidates(session, [0.5] * len(pass_counts))
+    for i, (candidate_id, passes) in enumerate(zip(ids, pass_counts)):
         cast = (votes_cast or [N_JUDGES] * len(pass_counts))[i]
         for j in range(cast):
-            session.add(JudgeVote(candidate_id=candidate.id, judge=f"judge-{j}", valid=True, passed=j < passes,
+            session.add(JudgeVote(candidate_id=candidate_id, judge=f"judge-{j}", valid=True, passed=j < passes,
                                   semantic=3, fluency=3, plausibility=3, rationale=""))
-        ids.append(candidate.id)
     session.flush()
     return ids
 

@@ -185,3 +185,14 @@ def test_the_response_loss_is_the_models_own_loss_on_response_tokens(tmp_path: P
     assert batch["attention_mask"][1].tolist()[0] == 0 or batch["attention_mask"][0].tolist()[0] == 0  # left-padded
     full = lm.model(**batch).loss
     assert response_loss(lm, batch).item() == pytest.approx(full.item(), rel=1e-5)
+
+
+def test_responses_and_references_are_compared_with_titles_in_place_of_ids(session: Session) -> None:
+    from db.queries.responses import add_response, response_pairs, response_rows
+
+    ds = make_dataset(session, "toy")
+    make_movie(session, ds, "111", "Heat (1995)")
+    conv = make_conversation(session, ds, "c1", [("seeker", "a heist film?", []), ("recommender", "try @111", [])])
+    add_response(session, conv.id, 1, "sys", "try Heat (1995) or @111", overlap=1)
+    assert response_rows(session, "sys") == [(conv.id, "try Heat (1995) or Heat (1995)", "try Heat (1995)")]
+    assert response_pairs(session, "sys") == [("try Heat (1995) or Heat (1995)", "try Heat (1995)")]
