@@ -19,7 +19,8 @@ silent          never answers (holds the connection for 60 s)
 drip            sends headers, then one byte of body every 0.5 s for 60 s
 notjson         HTTP 200 with an HTML body
 bad             HTTP 400 (a request the server refuses)
-denied          HTTP 401
+denied          HTTP 401 (forbidden: 403, missing: 404)
+noformat-*      HTTP 500 whenever a response_format is asked for, else behaves as '*'
 POST /v1/completions continues a few-shot prompt with 'gen-ok'-like turns ('Seeker: ...' lines).
 GET /v1/models lists one model owned by `owner` (default 'openai'; 'me' is what llama.cpp's server says).
 `request_log` keeps (model, monotonic time, request body) of every POST.
@@ -146,7 +147,7 @@ class ChatServer:
                     self.end_headers()
                     self.wfile.write(body)
                     return True
-                codes = {"down": 503, "bad": 400, "denied": 401}
+                codes = {"down": 503, "bad": 400, "denied": 401, "forbidden": 403, "missing": 404}
                 if behaviour in codes:
                     self._send(codes[behaviour], {"error": {"message": f"{behaviour} on purpose"}})
                     return True
@@ -186,6 +187,11 @@ class ChatServer:
                     behaviour = behaviour[len("nojsonschema-"):]
                     if (request.get("response_format") or {}).get("type") == "json_schema":
                         self._send(500, {"error": {"message": "response_format json_schema not supported"}})
+                        return
+                if behaviour.startswith("noformat-"):
+                    behaviour = behaviour[len("noformat-"):]
+                    if request.get("response_format"):
+                        self._send(500, {"error": {"message": "response_format not supported"}})
                         return
                 for prefix, pause in (("slow-", 0.3), ("sleepy-", 1.5)):
                     if behaviour.startswith(prefix):

@@ -188,3 +188,26 @@ def test_active_locks_count_only_unexpired_locks(session: Session) -> None:
     assert active_locks(session) == 3
     assert active_locks(session, at=start + timedelta(minutes=LOCK_MINUTES) - timedelta(seconds=1)) == 3
     assert active_locks(session, at=start + timedelta(minutes=LOCK_MINUTES)) == 0  # a lock ends when it expires
+
+
+def test_retraction_never_touches_an_llm_judge_that_shares_the_reviewers_name(session: Session) -> None:
+    from db.queries.review import retract_ratings, upsert_ratings
+
+    (task_id,) = make_rating_queue(session, n=1, overlap=1)
+    a = get_or_create_reviewer(session, "a", "researcher")
+    upsert_ratings(session, session.get_one(ReviewTask, task_id).response_id, "a", "llm", ALL_FOURS, source="import")
+    assert retract_ratings(session, task_id, a, "import") is False
+    assert session.scalar(select(func.count()).select_from(Rating)) == len(RUBRIC_KEYS)
+
+
+def test_a_rating_task_without_a_response_is_refused(session: Session) -> None:
+    from db.queries.review import retract_ratings
+
+    orphan = ReviewTask(kind="rating", overlap=1)  # a malformed row: rating tasks score a response
+    session.add(orphan)
+    session.flush()
+    a = get_or_create_reviewer(session, "a", "researcher")
+    for action in (lambda: retract_ratings(session, orphan.id, a, "import"),
+                   lambda: submit_ratings(session, orphan.id, a, ALL_FOURS)):
+        with pytest.raises(ValueError, match=f"task {orphan.id} is not a rating task"):
+            action()

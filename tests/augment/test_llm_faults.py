@@ -206,3 +206,34 @@ def test_ctrl_c_stops_judging_then_resume_finishes_without_resending(endpoint: C
     assert len(pairs) == len(set(pairs)) == 60
     judge_bodies = [count for body, count in endpoint.bodies.items() if "sleepy-judge-pass" in body and "Probe" not in body]
     assert len(judge_bodies) == 60 and sum(count > 1 for count in judge_bodies) <= 4  # only calls cut off in flight
+
+
+def test_the_probe_and_the_schema_request_on_the_wire(chat_server: ChatServer) -> None:
+    forget_profiles()
+    chat(chat_server, "judge-pass").complete(MESSAGES, schema=JudgeReply)
+    (probe, call) = [body for _, _, body in chat_server.request_log]
+    assert (probe["max_tokens"], probe["temperature"]) == (16, 0)  # tiny and reproducible
+    assert [m["role"] for m in probe["messages"]] == ["user"] and '{"ok": true}' in probe["messages"][0]["content"]
+    assert is_probe(probe["response_format"])
+    assert call["response_format"]["type"] == "json_schema"
+    spec = call["response_format"]["json_schema"]
+    assert (spec["name"], spec["strict"]) == ("JudgeReply", False)
+    assert set(spec["schema"]["properties"]) >= {"semantic_consistency", "fluency", "plausibility"}
+
+
+def test_a_server_that_takes_no_response_format_gets_the_prompt_alone(chat_server: ChatServer) -> None:
+    forget_profiles()
+    reply = chat(chat_server, "noformat-judge-pass").complete(MESSAGES, schema=JudgeReply)
+    assert '"pass": true' in reply.text
+    *probes, call = [body for _, _, body in chat_server.request_log]
+    assert [p["response_format"]["type"] for p in probes] == ["json_schema", "json_object"]
+    assert "response_format" not in call
+
+
+@pytest.mark.parametrize("model", ["denied", "forbidden", "missing"])
+def test_a_refused_key_or_unknown_model_stops_at_the_first_probe(chat_server: ChatServer, model: str) -> None:
+    forget_profiles()
+    for _ in range(2):  # the refusal is remembered: no second probe
+        with pytest.raises(LLMFatal):
+            chat(chat_server, model).complete(MESSAGES, schema=JudgeReply)
+    assert len(chat_server.request_log) == 1
