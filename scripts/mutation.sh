@@ -6,8 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || bash scripts/bootstrap.sh
 .venv/bin/python -m pip install -q "mutmut==3.8.1"
+children=$(nproc)  # before OMP_NUM_THREADS=1, which GNU nproc honours
 # one OpenMP thread: mutmut forks its test runner, and a forked child must not inherit torch's thread pool
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false
 rm -rf mutants
-.venv/bin/mutmut run --max-children "$(nproc)"
+.venv/bin/mutmut run --max-children "$children"
 .venv/bin/python scripts/mutation_report.py "$@"

@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from augment.errors import LLMError
 from augment.judging import judge_candidates
 from augment.llm import Completion, Message
-from db.models import JudgeVote
+from augment.structured import JudgeReply
+from db.models import Candidate, JudgeVote
 from tests.factories import make_generated_candidates
 
 
@@ -28,9 +29,11 @@ class FixedJudge:
     def __init__(self, name: str, text: str | None) -> None:
         self.name, self.text = name, text
         self.asked: list[str] = []
+        self.params: list[dict[str, Any]] = []
 
     def complete(self, messages: list[Message], *, schema: Any = None, **params: Any) -> Completion:
         self.asked.append(messages[-1]["content"])
+        self.params.append({"schema": schema, **params})
         if self.text is None:
             raise LLMError(f"{self.name}: refused")
         return Completion(self.text)
@@ -52,7 +55,9 @@ def votes(session_factory: sessionmaker[Session]) -> dict[tuple[int, str], Judge
 
 def test_every_judge_votes_once_on_each_filtered_candidate_of_the_dataset(session_factory: sessionmaker[Session]) -> None:
     with session_factory() as session:
-        filtered, unfiltered = make_candidates(session, "toy", [0.4, None])
+        filtered, unfiltered, discarded = make_candidates(session, "toy", [0.4, None, 0.95])
+        session.get_one(Candidate, discarded).status = "duplicate"
+        session.commit()
         (elsewhere,) = make_candidates(session, "other", [0.4])
     judges = [FixedJudge("pass", reply(4, 5, 3)), FixedJudge("low", reply(4, 2, 5)),
               FixedJudge("junk", "I think it is fine."), FixedJudge("range", reply(4, 6, 4)),
@@ -71,7 +76,9 @@ def test_every_judge_votes_once_on_each_filtered_candidate_of_the_dataset(sessio
         assert (bad.valid, bad.passed, bad.semantic, bad.fluency, bad.plausibility, bad.rationale) == (
             False, False, None, None, None, "")
     assert len(judges[0].asked) == 1 and "Tail Film (2011)" in judges[0].asked[0]
-    assert unfiltered not in {c for c, _ in stored} and elsewhere not in {c for c, _ in stored}
+    assert {unfiltered, discarded, elsewhere}.isdisjoint(c for c, _ in stored)
+    assert summary.interrupted is False
+    assert judges[0].params == [{"schema": JudgeReply, "temperature": 0.0, "max_tokens": 512}]  # the defaults
 
 
 @pytest.mark.parametrize("min_score", [2, 3, 4, 5])

@@ -79,15 +79,17 @@ class RubricJudge:
 
 def test_rating_stores_valid_scores_counts_the_rest_and_resumes(session_factory: sessionmaker[Session]) -> None:
     with session_factory() as s:
-        make_rating_queue(s, n=4)
-        texts = ["a good reply", "junk reply", "fail reply", "another good one"]
-        for response, text in zip(s.scalars(select(Response).order_by(Response.id)), texts):
+        make_rating_queue(s, n=5)
+        texts = ["a good reply", "junk reply", "fail reply", "junk again", "another good one"]
+        responses = list(s.scalars(select(Response).order_by(Response.id)))
+        for response, text in reversed(list(zip(responses, texts))):  # updated last-first: storage order != id order
             response.text = text
         s.commit()
     judge = RubricJudge()
-    first = rate_responses(session_factory, judge, concurrency=2, max_tokens=77, limit=3, progress=False)
-    assert (first.judge, first.responses, first.rated, first.invalid, first.failed_calls) == ("rubric-judge", 3, 1, 1, 1)
-    assert {"a good reply", "junk reply", "fail reply"} == {t for t in texts if any(t in p for p, _ in judge.calls)}
+    first = rate_responses(session_factory, judge, concurrency=2, max_tokens=77, limit=4, progress=False)
+    assert (first.judge, first.responses, first.rated, first.invalid, first.failed_calls) == ("rubric-judge", 4, 1, 2, 1)
+    assert first.interrupted is False
+    assert set(texts[:4]) == {t for t in texts if any(t in p for p, _ in judge.calls)}  # the first four by id
     assert all(kw == {"schema": RubricReply, "temperature": 0.0, "max_tokens": 77} for _, kw in judge.calls)
     with session_factory() as s:
         rows = list(s.scalars(select(Rating)))
@@ -96,5 +98,5 @@ def test_rating_stores_valid_scores_counts_the_rest_and_resumes(session_factory:
         assert {r.rubric: r.score for r in rows} == dict(zip(RUBRIC_KEYS, [4, 3, 5, 2, 1]))
     judge.calls.clear()
     second = rate_responses(session_factory, judge, concurrency=2, max_tokens=77, progress=False)
-    assert (second.responses, second.rated, second.invalid, second.failed_calls) == (3, 1, 1, 1)
-    assert sorted(p.count("junk") + 2 * p.count("fail") + 3 * p.count("another") for p, _ in judge.calls) == [1, 2, 3]
+    assert (second.responses, second.rated, second.invalid, second.failed_calls) == (4, 1, 2, 1)
+    assert len(judge.calls) == 4 and not any("a good reply" in p for p, _ in judge.calls)
