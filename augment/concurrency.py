@@ -11,6 +11,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from tqdm import tqdm
 
 from augment.errors import CallCancelled, LLMError, LLMFatal
 from augment.llm import cancel_calls_in_flight
+
+STOP_GRACE_SECONDS = 10  # how long a stopped batch waits for its cancelled calls to return
 
 Job = TypeVar("Job")
 Result = TypeVar("Result")
@@ -75,7 +78,7 @@ class CallBatch(Generic[Job, Result]):
 
     def _run(self) -> Iterator[tuple[Job, Result | None]]:
         pool = ThreadPoolExecutor(max_workers=max(self.concurrency, 1))
-        futures: dict[Future[Result], Job] = {pool.submit(self.call, job): job for job in self.jobs}
+        futures: dict[Future[Result], Job] = {pool.submit(self._call_unless_stopped, job): job for job in self.jobs}
         pending = set(futures)
         bar = tqdm(total=len(futures), desc=self.desc, disable=not self.progress, file=sys.stderr)
         try:
@@ -87,13 +90,21 @@ class CallBatch(Generic[Job, Result]):
             if pending:  # stopped: drop what has not started, wait briefly for the cancelled calls in flight
                 for future in pending:
                     future.cancel()
-                finished, _ = wait(pending, timeout=10)
-                for future in finished:
-                    if not future.cancelled():
-                        yield from self._outcome(future, futures[future])
+                deadline = time.monotonic() + STOP_GRACE_SECONDS
+                while pending and time.monotonic() < deadline:
+                    cancel_calls_in_flight()  # again: a call a worker began while we were stopping is cancelled too
+                    finished, pending = wait(pending, timeout=0.2)
+                    for future in finished:
+                        if not future.cancelled():
+                            yield from self._outcome(future, futures[future])
         finally:
             bar.close()
             pool.shutdown(wait=False, cancel_futures=True)
+
+    def _call_unless_stopped(self, job: Job) -> Result:
+        if self._stop.is_set():
+            raise CallCancelled(f"{self.desc}: stopped before this call began")
+        return self.call(job)
 
     def _outcome(self, future: Future[Result], job: Job) -> Iterator[tuple[Job, Result | None]]:
         try:

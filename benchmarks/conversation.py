@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from db.engine import make_engine, make_session_factory, write_transaction
 from db.models import TrainingRun
 from db.queries.responses import delete_responses, response_rows
+from db.queries.runs import get_run_or_raise, run_metrics
 from db.settings import get_settings
 from trainer.config import ResponderConfig, load_config, read_config
 from trainer.conversation_run import RETRIEVAL, answer_split, train_responder
@@ -42,12 +43,21 @@ PAPER = {"redial": {"LumiCRS (paper)": {"unicrs_bleu@2": 0.058, "unicrs_dist@4":
          "inspired": {"LumiCRS (paper)": {"unicrs_bleu@2": 0.044}}}
 SHOWN = ("bleu-2", "bleu-3", "rouge-2", "rouge-l", "distinct-2", "distinct-4", "unicrs_bleu@2", "unicrs_bleu@3",
          "unicrs_dist@2", "unicrs_dist@3", "unicrs_dist@4")
-WITH_INTERVAL = ("bleu-2", "rouge-l", "unicrs_bleu@2", "unicrs_dist@4")
+# no interval for the distinct-n metrics: a resample repeats responses, which a distinct count penalises, so the
+# percentile interval would not even contain the estimate
+WITH_INTERVAL = ("bleu-2", "rouge-l", "unicrs_bleu@2")
 
 
 def finished(factory: sessionmaker[Session], name: str) -> bool:
     with factory() as session:
         return session.scalar(select(TrainingRun.status).where(TrainingRun.name == name)) == "finished"
+
+
+def training_budget(factory: sessionmaker[Session], name: str) -> dict[str, object]:
+    """What a responder run cost and reached, as stored with the run."""
+    with factory() as session:
+        run_row = get_run_or_raise(session, name)
+        return {"device": run_row.device, **run_metrics(session, run_row.id, "train").get("train", {})}
 
 
 def recommender_run(factory: sessionmaker[Session], dataset: str) -> str:
@@ -101,11 +111,10 @@ def main() -> None:
     shipped = read_config(ROOT / "configs" / f"{args.dataset}_conversation.yaml", ResponderConfig)
     tuned = shipped.model_copy(update={"steps": args.steps}) if args.steps is not None else shipped
     base = tuned.model_copy(update={"name": f"{tuned.name}-base", "steps": 0})
-    budget = {}
     for cfg in (base, tuned):
         if not (args.reuse and finished(factory, cfg.name)):
-            result = train_responder(cfg, factory)
-            budget[cfg.name] = {**result.metrics, "device": result.device}
+            train_responder(cfg, factory)
+    budget = {cfg.name: training_budget(factory, cfg.name) for cfg in (base, tuned)}
     systems = {"retrieval (predicted item)": (RETRIEVAL, "predicted"), "base model (predicted item)": (base.name, "predicted"),
                "fine-tuned (predicted item)": (tuned.name, "predicted"), "fine-tuned (oracle item)": (tuned.name, "oracle")}
     reports: dict[str, dict[str, float]] = {}
