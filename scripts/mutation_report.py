@@ -2,7 +2,7 @@
 
     .venv/bin/python scripts/mutation_report.py [--equivalent scripts/mutation_equivalent.txt] [--survivors]
 
-Score = killed / (mutants - equivalent). Killed includes timeouts (the mutant made a test hang: caught, slowly);
+Score = killed / (mutants - equivalent - not run yet). Killed includes timeouts (the mutant made a test hang: caught, slowly);
 'no tests' mutants count against the score (a rule no fast test reaches is not guarded).
 """
 from __future__ import annotations
@@ -53,9 +53,10 @@ def main() -> None:
         if status not in KILLED and name in equivalent:
             status = "equivalent"
         by_module[module][status] += 1
-        if status not in KILLED | {"equivalent"}:
+        if status not in KILLED | {"equivalent", "not checked"}:
             survivors.append((name, status))
-    print(f"{'module':28s} {'mutants':>7s} {'killed':>6s} {'equiv':>5s} {'survived':>8s} {'no tests':>8s} {'score':>6s}")
+    print(f"{'module':28s} {'mutants':>7s} {'killed':>6s} {'equiv':>5s} {'survived':>8s} {'no tests':>8s} "
+          f"{'not run':>7s} {'score':>6s}")
     total: Counter[str] = Counter()
     for module in sorted(by_module):
         c = by_module[module]
@@ -73,10 +74,10 @@ def main() -> None:
 def _row(module: str, c: Counter[str]) -> str:
     mutants = sum(c.values())
     killed = c["killed"] + c["timeout"]
-    considered = mutants - c["equivalent"]
-    score = killed / considered if considered else 1.0
+    considered = mutants - c["equivalent"] - c["not checked"]  # an interrupted run scores what it ran
+    score = f"{killed / considered:6.1%}" if considered else f"{'n/a':>6s}"
     return (f"{module:28s} {mutants:7d} {killed:6d} {c['equivalent']:5d} {c['survived'] + c['suspicious']:8d} "
-            f"{c['no tests']:8d} {score:6.1%}")
+            f"{c['no tests']:8d} {c['not checked']:7d} {score}")
 
 
 if __name__ == "__main__":
