@@ -107,7 +107,7 @@ def _whole_number(value: Any) -> Any:
     """'4' and 4.0 are 4; True is not a score."""
     if isinstance(value, bool):
         raise ValueError("a score is a number, not true/false")
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and value.strip().isdigit():  # "-3" stays a string: out of range either way
         return int(value)
     return value
 

@@ -306,8 +306,8 @@ def retract_ratings(session: Session, task_id: int, reviewer: Reviewer, source: 
 
 def recount_raters(session: Session, task: ReviewTask) -> None:
     """A rating task is done once `required` distinct humans rated its response, open again below that."""
-    task.verdicts = session.scalar(select(func.count(func.distinct(Rating.rater))).where(
-        Rating.response_id == task.response_id, Rating.rater_kind == "human")) or 0
+    task.verdicts = session.execute(select(func.count(func.distinct(Rating.rater))).where(
+        Rating.response_id == task.response_id, Rating.rater_kind == "human")).scalar_one()
     if task.verdicts >= task.required:
         if task.status != TaskStatus.DONE:
             task.status, task.decided_at = TaskStatus.DONE.value, now_utc()

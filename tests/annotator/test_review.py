@@ -211,3 +211,63 @@ def test_a_rating_task_without_a_response_is_refused(session: Session) -> None:
                    lambda: submit_ratings(session, orphan.id, a, ALL_FOURS)):
         with pytest.raises(ValueError, match=f"task {orphan.id} is not a rating task"):
             action()
+
+
+def test_rating_releases_only_the_raters_own_lock_and_records_the_app_as_source(session: Session) -> None:
+    from db.models import TaskLock
+
+    t1, t2 = make_rating_queue(session, n=2, overlap=2)
+    a, b = get_or_create_reviewer(session, "a", "researcher"), get_or_create_reviewer(session, "b", "researcher")
+    assert claim_next_task(session, a, "rating").id == t1
+    assert claim_next_task(session, b, "rating").id == t1  # overlap 2: both hold t1
+    session.add(TaskLock(task_id=t2, reviewer_id=a.id, expires_at=now_utc() + timedelta(minutes=15)))
+    session.flush()
+    submit_ratings(session, t1, a, ALL_FOURS)
+    locks = set(session.execute(select(TaskLock.task_id, TaskLock.reviewer_id)).all())
+    assert locks == {(t1, b.id), (t2, a.id)}
+    assert {r.source for r in session.scalars(select(Rating))} == {"streamlit"}
+
+
+def test_my_verdicts_are_the_reviewers_own_newest_first_ties_by_latest_id(session: Session) -> None:
+    from db.queries.review import my_verdicts
+
+    t1, t2, t3, t4 = make_review_queue(session, n=4, overlap=2)
+    a, b = get_or_create_reviewer(session, "a"), get_or_create_reviewer(session, "b")
+    for task in (t1, t2, t3, t4):
+        submit_review(session, task, a, "accept")
+    submit_review(session, t2, b, "reject", "bland")
+    now = now_utc()
+    stamps = {t1: now - timedelta(hours=1), t2: now - timedelta(hours=3), t3: now - timedelta(hours=2),
+              t4: now - timedelta(hours=2)}  # t3 and t4 at the same moment: the later verdict (t4) first
+    for review in session.scalars(select(Review).where(Review.reviewer_id == a.id)):
+        review.created_at = stamps[review.task_id]
+    session.flush()
+    rows = my_verdicts(session, a)
+    assert [task.id for _, task, _ in rows] == [t1, t4, t3, t2]
+    assert all(review.reviewer_id == a.id and candidate.id == task.candidate_id for review, task, candidate in rows)
+    assert [task.id for _, task, _ in my_verdicts(session, a, limit=2)] == [t1, t4]
+    assert [(r.verdict, t.id) for r, t, _ in my_verdicts(session, b)] == [("reject", t2)]
+
+
+def test_my_verdicts_shows_the_200_newest_by_default(session: Session) -> None:
+    from db.queries.review import my_verdicts
+
+    tasks = make_review_queue(session, n=201, overlap=2)
+    a = get_or_create_reviewer(session, "a")
+    session.add_all(Review(task_id=t, reviewer_id=a.id, verdict="accept") for t in tasks)
+    session.flush()
+    rows = my_verdicts(session, a)
+    assert len(rows) == 200 and {t.id for _, t, _ in rows} == set(tasks[1:])
+
+
+def test_taking_back_the_last_human_rating_leaves_no_raters(session: Session) -> None:
+    from db.queries.review import retract_ratings, upsert_ratings
+
+    (t1,) = make_rating_queue(session, n=1, overlap=1)
+    a = get_or_create_reviewer(session, "a", "researcher")
+    task = session.get_one(ReviewTask, t1)
+    upsert_ratings(session, task.response_id, "judge", "llm", ALL_FOURS, source="llm")  # an LLM rater is no reviewer
+    submit_ratings(session, t1, a, ALL_FOURS)
+    assert (task.status, task.verdicts) == ("done", 1)
+    assert retract_ratings(session, t1, a, "streamlit") is True
+    assert (task.status, task.verdicts, task.decided_at) == ("open", 0, None)

@@ -66,6 +66,17 @@ def test_deadline_bounds_the_whole_call(chat_server: ChatServer, model: str) -> 
     assert time.perf_counter() - start < 4.0
 
 
+def test_the_structured_output_probe_keeps_the_per_read_timeout(chat_server: ChatServer) -> None:
+    """Negotiation is a call like any other: a server that never answers the probe fails it after the read timeout,
+    long before the call's deadline."""
+    forget_profiles()
+    start = time.perf_counter()
+    with pytest.raises(LLMError, match="timed out") as error:
+        chat(chat_server, "silent", max_retries=0, timeout_seconds=1.0, deadline_seconds=30.0).complete(
+            MESSAGES, schema=JudgeReply)
+    assert time.perf_counter() - start < 10.0 and "deadline" not in str(error.value)
+
+
 def test_closed_port_fails_with_one_line() -> None:
     start = time.perf_counter()
     with pytest.raises(LLMError, match="cannot connect") as error:

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import time
 
 import pytest
 from sqlalchemy import select
@@ -82,9 +85,9 @@ def test_rating_stores_valid_scores_counts_the_rest_and_resumes(session_factory:
         make_rating_queue(s, n=5)
         texts = ["a good reply", "junk reply", "fail reply", "junk again", "another good one"]
         responses = list(s.scalars(select(Response).order_by(Response.id)))
-        for response, text in reversed(list(zip(responses, texts))):  # updated last-first: storage order != id order
+        for response, text in reversed(list(zip(responses, texts))):
             response.text = text
-        s.commit()
+            s.commit()  # one update per commit, last id first: PostgreSQL's heap order is now the reverse of id order
     judge = RubricJudge()
     first = rate_responses(session_factory, judge, concurrency=2, max_tokens=77, limit=4, progress=False)
     assert (first.judge, first.responses, first.rated, first.invalid, first.failed_calls) == ("rubric-judge", 4, 1, 2, 1)
@@ -100,3 +103,38 @@ def test_rating_stores_valid_scores_counts_the_rest_and_resumes(session_factory:
     second = rate_responses(session_factory, judge, concurrency=2, max_tokens=77, progress=False)
     assert (second.responses, second.rated, second.invalid, second.failed_calls) == (4, 1, 2, 1)
     assert len(judge.calls) == 4 and not any("a good reply" in p for p, _ in judge.calls)
+
+
+class CtrlCRubricJudge(RubricJudge):
+    """Presses Ctrl+C (a real SIGINT to this process) during its first call, then answers it."""
+
+    def complete(self, messages: list[dict[str, str]], *, schema: object = None, **params: object) -> Completion:
+        if not self.calls:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.5)  # the main thread handles the signal before this worker takes another job
+        return super().complete(messages, schema=schema, **params)
+
+
+def test_ctrl_c_stops_rating_keeps_what_finished_and_a_rerun_completes_it(
+        session_factory: sessionmaker[Session]) -> None:
+    with session_factory() as s:
+        make_rating_queue(s, n=4)
+    judge = CtrlCRubricJudge()
+    stopped = rate_responses(session_factory, judge, concurrency=1, max_tokens=50, progress=False)
+    with session_factory() as s:
+        rated = {r.response_id for r in s.scalars(select(Rating))}
+    assert stopped.interrupted is True
+    assert stopped.rated == len(rated) == len(judge.calls) < 4
+    again = rate_responses(session_factory, judge, concurrency=1, max_tokens=50, progress=False)
+    assert again.interrupted is False and again.rated == 4 - len(rated) and len(judge.calls) == 4
+
+
+@pytest.mark.parametrize("written, score", [(4, 4), (4.0, 4), ("4", 4), (" 5 ", 5), ("1", 1)])
+def test_a_score_written_as_a_whole_number_string_or_float_is_read(written: object, score: int) -> None:
+    scores = parse_rubric_scores(json.dumps({**dict.fromkeys(RUBRIC_KEYS, 3), "diversity": written}))
+    assert scores is not None and scores["diversity"] == score
+
+
+@pytest.mark.parametrize("written", [True, "true", "-3", "4-", "4.5", "four", "", None, [4]])
+def test_a_score_that_is_not_a_whole_number_from_1_to_5_makes_the_reply_invalid(written: object) -> None:
+    assert parse_rubric_scores(json.dumps({**dict.fromkeys(RUBRIC_KEYS, 3), "diversity": written})) is None

@@ -168,3 +168,26 @@ def test_unicrs_dist_counts_distinct_ngrams_per_non_empty_response() -> None:
     assert unicrs_dist_at(["a b a b", "a b", ""], 2) == pytest.approx(2 / 2)
     assert unicrs_dist_at(["a b c", "d e f"], 2) == pytest.approx(4 / 2)
     assert unicrs_dist_at(["a b c", "d e f"], 4) == 0.0 and unicrs_dist_at(["", " "], 1) == 0.0
+
+
+@pytest.mark.parametrize("scale", [1e-3, 0.5, 1.0, 40.0])
+def test_ild_is_a_cosine_distance_so_the_embedding_length_does_not_matter(scale: float) -> None:
+    emb = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]) * scale
+    ranked = np.array([[0, 1, 2]])
+    # pairs: (0,1) cos 0, (0,2) and (1,2) cos 1/sqrt(2) -> mean distance 1 - (2/sqrt(2))/3
+    assert ild_at_k(ranked, emb, 3) == pytest.approx(1 - (2 / math.sqrt(2)) / 3)
+
+
+def test_ild_of_an_item_without_an_embedding_is_finite() -> None:
+    emb = np.array([[1.0, 0.0], [0.0, 0.0], [0.0, 1.0]])  # item 1: all zeros (no text to embed)
+    value = ild_at_k(np.array([[0, 1], [0, 2]]), emb, 2)
+    assert value == pytest.approx((1.0 + 1.0) / 2)  # a zero vector is at distance 1 from everything
+
+
+def test_pwp_counts_a_hit_only_inside_the_top_k() -> None:
+    ranked = np.array([[4, 5, 0], [1, 4, 5]])
+    targets = np.array([0, 1])  # row 0 hits at rank 3, row 1 at rank 1
+    popularity = np.zeros(6)
+    assert pwp_at_k(ranked, targets, popularity, 1) == pytest.approx(0.5)
+    assert pwp_at_k(ranked, targets, popularity, 2) == pytest.approx(0.5)
+    assert pwp_at_k(ranked, targets, popularity, 3) == pytest.approx(1.0)
