@@ -1,6 +1,6 @@
 """Mutation score per module from `mutmut results --all true`, less the equivalent mutants listed with a reason.
 
-    .venv/bin/python scripts/mutation_report.py [--equivalent scripts/mutation_equivalent.txt] [--survivors]
+    .venv/bin/python scripts/mutation_report.py [--equivalent scripts/mutation_equivalent.txt] [--survivors | --names]
 
 Score = killed / (mutants - equivalent - not run yet). Killed includes timeouts (the mutant made a test hang: caught, slowly);
 'no tests' mutants count against the score (a rule no fast test reaches is not guarded).
@@ -37,6 +37,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--equivalent", type=Path, default=ROOT / "scripts" / "mutation_equivalent.txt")
     parser.add_argument("--survivors", action="store_true", help="list every surviving mutant")
+    parser.add_argument("--names", action="store_true", help="print only the surviving mutants' names (for a re-check)")
     args = parser.parse_args()
     listing = subprocess.run([str(ROOT / ".venv" / "bin" / "mutmut"), "results", "--all", "true"], cwd=ROOT,
                              capture_output=True, text=True, check=True).stdout
@@ -55,6 +56,9 @@ def main() -> None:
         by_module[module][status] += 1
         if status not in KILLED | {"equivalent", "not checked"}:
             survivors.append((name, status))
+    if args.names:
+        print("\n".join(name for name, _ in survivors))
+        return
     print(f"{'module':28s} {'mutants':>7s} {'killed':>6s} {'equiv':>5s} {'survived':>8s} {'no tests':>8s} "
           f"{'not run':>7s} {'score':>6s}")
     total: Counter[str] = Counter()

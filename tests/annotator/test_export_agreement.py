@@ -239,3 +239,17 @@ def test_a_folder_left_by_a_crashed_export_is_replaced(session: Session, tmp_pat
     export = export_approved(session, "toy", "toy-aug", lead, tmp_path)
     assert export.version == 1 and "half-written" not in Path(export.path).read_text()
     assert hashlib.sha256(Path(export.path).read_bytes()).hexdigest() == export.sha256
+
+
+def test_export_preview_counts_every_approved_dialogue_and_shows_the_first_three(session: Session) -> None:
+    from annotator.export import export_preview
+
+    tasks = make_review_queue(session, n=5, overlap=1)
+    ann = get_or_create_reviewer(session, "ann")
+    for task in tasks[:4]:
+        submit_review(session, task, ann, "accept")
+    submit_review(session, tasks[4], ann, "reject", "generic")
+    preview = export_preview(session, "toy")
+    assert (preview["rows"], preview["by_tier"], preview["by_decision"]) == (4, {"tail": 4}, {"unanimous": 4})
+    assert [r.candidate_id for r in preview["sample"]] == [1, 2, 3]
+    assert [r.candidate_id for r in export_preview(session, "toy", rows=1)["sample"]] == [1]

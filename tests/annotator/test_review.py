@@ -271,3 +271,22 @@ def test_taking_back_the_last_human_rating_leaves_no_raters(session: Session) ->
     assert (task.status, task.verdicts) == ("done", 1)
     assert retract_ratings(session, t1, a, "streamlit") is True
     assert (task.status, task.verdicts, task.decided_at) == ("open", 0, None)
+
+
+def test_undo_hands_the_task_back_to_its_reviewer_locked_and_needs_a_verdict_to_undo(session: Session) -> None:
+    from db.models import TaskLock
+    from db.queries.review import undo_verdict
+
+    t1, t2 = make_review_queue(session, n=2, overlap=1)
+    a, b = get_or_create_reviewer(session, "a"), get_or_create_reviewer(session, "b")
+    assert undo_verdict(session, t1, a) is False  # nothing to undo: no lock handed out either
+    assert session.scalar(select(func.count()).select_from(TaskLock)) == 0
+    submit_review(session, t1, a, "accept")
+    before = now_utc()
+    assert undo_verdict(session, t1, a, lock_minutes=15) is True
+    lock = session.scalar(select(TaskLock).where(TaskLock.task_id == t1))
+    assert lock is not None and lock.reviewer_id == a.id
+    expires = lock.expires_at if lock.expires_at.tzinfo else lock.expires_at.replace(tzinfo=before.tzinfo)
+    assert before + timedelta(minutes=14) < expires <= now_utc() + timedelta(minutes=15)
+    assert claim_next_task(session, b, "adjudication").id == t2  # t1 is a's again
+    assert claim_next_task(session, a, "adjudication").id == t1

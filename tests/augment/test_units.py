@@ -80,3 +80,24 @@ def test_a_vote_passes_exactly_when_every_score_reaches_min_score(min_score: int
     edge = parse_vote('{"semantic_consistency": "5", "fluency": 5.0, "plausibility": 5, "rationale": "' + "x" * 3000 + '"}')
     assert edge.valid and edge.scores == {"semantic_consistency": 5, "fluency": 5, "plausibility": 5}
     assert len(edge.rationale) == 2000
+
+
+@pytest.mark.parametrize("text, expected", [
+    ('{"a": 1}', {"a": 1}),
+    ('Here it is:\n```json\n{"a": [1, 2]}\n```', {"a": [1, 2]}),
+    ('Scores {like this} or {"a": 1} - see above', {"a": 1}),          # a brace that is not JSON is skipped
+    ('[not json] then [1, 2]', [1, 2]),
+    ('{"rationale": "line one\nline two"}', {"rationale": "line one\nline two"}),  # raw newline inside a string
+])
+def test_extract_json_finds_the_first_json_value_in_prose(text: str, expected: object) -> None:
+    from augment.structured import extract_json
+
+    assert extract_json(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "no json at all", "{broken", "[1, 2"])
+def test_extract_json_refuses_a_reply_without_json(text: str) -> None:
+    from augment.structured import extract_json
+
+    with pytest.raises(ValueError):
+        extract_json(text)
