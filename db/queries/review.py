@@ -321,10 +321,11 @@ def upsert_ratings(session: Session, response_id: int, rater: str, rater_kind: s
     missing = [k for k in RUBRIC_KEYS if k not in scores]
     if missing:
         raise ValueError(f"missing rubric score(s): {', '.join(missing)}")
-    for rubric in RUBRIC_KEYS:
-        score = int(scores[rubric])
+    checked = {rubric: int(scores[rubric]) for rubric in RUBRIC_KEYS}
+    for rubric, score in checked.items():  # every score checked before any row is written
         if not 1 <= score <= 5:
             raise ValueError(f"{rubric} must be 1-5, got {score}")
+    for rubric, score in checked.items():
         row = session.scalar(select(Rating).where(Rating.response_id == response_id, Rating.rater == rater,
                                                   Rating.rubric == rubric))
         if row is None:

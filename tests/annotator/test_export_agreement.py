@@ -253,3 +253,68 @@ def test_export_preview_counts_every_approved_dialogue_and_shows_the_first_three
     assert (preview["rows"], preview["by_tier"], preview["by_decision"]) == (4, {"tail": 4}, {"unanimous": 4})
     assert [r.candidate_id for r in preview["sample"]] == [1, 2, 3]
     assert [r.candidate_id for r in export_preview(session, "toy", rows=1)["sample"]] == [1]
+
+
+def _export_records(session: Session, tmp_path: Path, name: str) -> list[ExportRecord]:
+    lead = get_or_create_reviewer(session, "lee", "lead")
+    export = export_approved(session, "toy", name, lead, tmp_path)
+    return [ExportRecord.model_validate_json(x) for x in Path(export.path).read_text().splitlines()]
+
+
+def test_only_an_edit_verdict_changes_the_exported_dialogue(session: Session, tmp_path: Path) -> None:
+    (task,) = make_review_queue(session, n=1, overlap=1)
+    ann = get_or_create_reviewer(session, "ann")
+    stray = [{"role": "seeker", "text": "Not the dialogue"}, {"role": "recommender", "text": "Tail Film?"}]
+    submit_review(session, task, ann, "accept", edited_turns=stray)  # turns sent beside an accept are not an edit
+    (record,) = _export_records(session, tmp_path, "accepts")
+    assert [t.text for t in record.turns] == ["Any creepy movie? #0", "Tail Film is terrifying."]
+
+
+def test_exported_reviewers_follow_the_order_of_their_verdicts_then_their_ids(session: Session, tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from db.models import Review
+    from db.queries.review import now_utc
+
+    (task,) = make_review_queue(session, n=1, overlap=3)
+    a, b, c = (get_or_create_reviewer(session, n) for n in ("a", "b", "c"))
+    for reviewer in (a, b, c):
+        submit_review(session, task, reviewer, "accept")
+    now = now_utc()
+    stamps = {a.id: now, b.id: now - timedelta(minutes=5), c.id: now}  # b first; a and c at once: a's row is older
+    for reviewer in (b, c, a):  # a's row rewritten last: on PostgreSQL it now comes after c's in the table
+        session.query(Review).filter(Review.reviewer_id == reviewer.id).one().created_at = stamps[reviewer.id]
+        session.flush()
+    (record,) = _export_records(session, tmp_path, "order")
+    assert record.reviewers == ("b", "a", "c")
+
+
+def test_each_record_carries_its_own_judges_and_a_consistent_decision(session: Session, tmp_path: Path) -> None:
+    from db.models import JudgeVote
+
+    t1, t2 = make_review_queue(session, n=2, overlap=1)
+    for vote in session.query(JudgeVote).filter(JudgeVote.candidate_id == 2):
+        vote.passed = not vote.passed  # candidate 2: judges 0-2 failed it, 3-4 passed it
+    ann = get_or_create_reviewer(session, "ann")
+    submit_review(session, t1, ann, "accept")
+    submit_review(session, t2, ann, "accept")
+    session.get_one(Candidate, 2).status = "auto_accepted"  # re-routed after its human decision
+    session.flush()
+    first, second = _export_records(session, tmp_path, "judges")
+    assert first.judges == {"judge-0": True, "judge-1": True, "judge-2": True, "judge-3": False, "judge-4": False}
+    assert second.judges == {"judge-0": False, "judge-1": False, "judge-2": False, "judge-3": True, "judge-4": True}
+    assert (first.decision, first.decided_how) == ("accepted", "unanimous")
+    assert (second.decision, second.decided_how) == ("auto_accepted", "auto-accepted")
+
+
+def test_a_staging_folder_left_by_a_killed_export_does_not_block_the_next(session: Session, tmp_path: Path) -> None:
+    import os
+
+    (task,) = make_review_queue(session, n=1, overlap=1)
+    submit_review(session, task, get_or_create_reviewer(session, "ann"), "accept")
+    leftover = tmp_path / "kept" / f".v1.{os.getpid()}.tmp"
+    leftover.mkdir(parents=True)
+    (leftover / "data.jsonl").write_text("half a file")
+    (record,) = _export_records(session, tmp_path, "kept")
+    assert record.candidate_id == 1 and not leftover.exists()
+    assert sorted(p.name for p in (tmp_path / "kept").iterdir()) == ["v1"]

@@ -290,3 +290,24 @@ def test_undo_hands_the_task_back_to_its_reviewer_locked_and_needs_a_verdict_to_
     assert before + timedelta(minutes=14) < expires <= now_utc() + timedelta(minutes=15)
     assert claim_next_task(session, b, "adjudication").id == t2  # t1 is a's again
     assert claim_next_task(session, a, "adjudication").id == t1
+
+
+@pytest.mark.parametrize("bad", [0, 6, -1])
+def test_a_rating_outside_1_to_5_is_refused_on_both_sides_and_nothing_is_stored(session: Session, bad: int) -> None:
+    (t1,) = make_rating_queue(session, n=1, overlap=1)
+    a = get_or_create_reviewer(session, "a", "researcher")
+    with pytest.raises(ValueError, match=f"informativeness must be 1-5, got {bad}"):
+        submit_ratings(session, t1, a, {**ALL_FOURS, "informativeness": bad})
+    session.flush()
+    assert session.scalar(select(func.count()).select_from(Rating)) == 0  # not even the rubric before it
+    submit_ratings(session, t1, a, {**ALL_FOURS, "informativeness": 1, "diversity": 5})
+    assert sorted(r.score for r in session.scalars(select(Rating))) == sorted([4, 4, 4, 1, 5])
+
+
+def test_missing_rubrics_are_named_in_one_line(session: Session) -> None:
+    (t1,) = make_rating_queue(session, n=1, overlap=1)
+    a = get_or_create_reviewer(session, "a", "researcher")
+    scores = {k: 3 for k in RUBRIC_KEYS if k not in ("informativeness", "diversity")}
+    with pytest.raises(ValueError) as error:
+        submit_ratings(session, t1, a, scores)
+    assert str(error.value) == "missing rubric score(s): informativeness, diversity"
