@@ -192,11 +192,10 @@ def export(name: Annotated[str, typer.Option(help="Export name; each run adds a 
            allow_empty: Annotated[bool, typer.Option(help="Write a version even with no approved dialogue.")] = False,
            as_json: JsonFlag = False) -> None:
     """Export approved augmented dialogues as versioned JSONL + parquet with provenance and sha256."""
-    from annotator.export import export_approved
-    from db.locks import exclusive
+    from annotator.export import export_approved, export_lock
     from db.queries.review import get_reviewer_or_raise
 
-    with exclusive(f"export:{name}"), transaction() as session:
+    with export_lock(name), transaction() as session:
         lead = get_reviewer_or_raise(session, by)
         record = export_approved(session, dataset, name, lead, out, generators=tuple(generator or ()),
                                  allow_empty=allow_empty)

@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 from collections import Counter
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from annotator.errors import PermissionDenied
 from db.decision import How
 from db.errors import Conflict
 from db.export_files import sha256_file
+from db.locks import exclusive
 from db.models import Candidate, DatasetExport, JudgeVote, Movie, Prototype, Review, Reviewer, ReviewTask
 from db.queries.candidates import candidates_in, tag_target_mentions
 from db.queries.longtail import get_dataset_or_raise
@@ -41,6 +43,12 @@ def approved_candidates(session: Session, dataset: str, tiers: tuple[str, ...] =
                         generators: tuple[str, ...] = ()) -> list[Candidate]:
     return [c for c in session.scalars(candidates_in(dataset, *APPROVED))
             if c.tier in tiers and (not generators or c.generator in generators)]
+
+
+def export_lock(name: str) -> AbstractContextManager[None]:
+    """Held around an export's transaction by every caller (CLI, Export page): two exports of one name take turns
+    instead of both claiming the same version."""
+    return exclusive(f"export:{name}")
 
 
 def export_preview(session: Session, dataset: str, rows: int = 3) -> dict[str, Any]:
@@ -85,7 +93,7 @@ def write_files(records: list[ExportRecord], folder: Path) -> str:
     jsonl = folder / "data.jsonl"
     jsonl.write_text("".join(r.model_dump_json() + "\n" for r in records), encoding="utf-8")
     rows = [{**r.model_dump(mode="json"), "turns": json.dumps(r.model_dump(mode="json")["turns"]),
-             "judges": json.dumps(r.judges), "reviewers": list(r.reviewers)} for r in records]
+             "judges": json.dumps(r.judges)} for r in records]
     pd.DataFrame(rows).to_parquet(folder / "data.parquet", index=False)
     return sha256_file(jsonl)
 

@@ -10,8 +10,9 @@ import streamlit as st
 from sqlalchemy import select
 
 from annotator.errors import PermissionDenied
-from annotator.export import export_approved, export_preview
+from annotator.export import export_approved, export_lock, export_preview
 from annotator.ui_common import flash, require_identity, transaction
+from db.errors import Conflict
 from db.models import Dataset, DatasetExport, Reviewer
 from db.queries.candidates import status_counts
 from db.settings import get_settings
@@ -24,14 +25,21 @@ def _export(reviewer_id: int, dataset: str) -> None:
     if not st.session_state.get(f"export_confirm_{dataset}"):
         st.session_state[FLASH] = ("error", "Tick the confirmation first.")
         return
+    st.session_state[FLASH] = outcome = export_now(reviewer_id, dataset, name)
+    if outcome[0] == "success":
+        st.session_state[f"export_confirm_{dataset}"] = False
+
+
+def export_now(reviewer_id: int, dataset: str, name: str) -> tuple[str, str]:
+    """One export from the page: ("success" | "error", message). Leads exporting one name at once take turns (the
+    lock `lumicrs export` holds too), so each gets a version of its own."""
     try:
-        with transaction(write=True) as session:
+        with export_lock(name), transaction(write=True) as session:
             export = export_approved(session, dataset, name, session.get_one(Reviewer, reviewer_id))
             message = f"Exported {export.n_rows} dialogues as {export.name} v{export.version} (sha256 {export.sha256[:12]}…)"
-        st.session_state[FLASH] = ("success", message)
-        st.session_state[f"export_confirm_{dataset}"] = False
-    except (PermissionDenied, ValueError, OSError) as exc:
-        st.session_state[FLASH] = ("error", str(exc))
+    except (PermissionDenied, ValueError, OSError, Conflict) as exc:
+        return "error", str(exc)
+    return "success", message
 
 
 def render() -> None:

@@ -53,7 +53,7 @@ def _upsert_movies(session: Session, dataset: Dataset, corpus: ParsedCorpus) -> 
         for key, m in corpus.movies.items() if key not in existing
     ]
     for batch in chunks(new_rows):
-        stmt = insert(Movie).returning(Movie.external_id, Movie.id, sort_by_parameter_order=True)
+        stmt = insert(Movie).returning(Movie.external_id, Movie.id)  # keyed by external id: any order will do
         existing.update(session.execute(stmt, list(batch)).all())
     return existing, len(new_rows)
 
@@ -76,8 +76,8 @@ def _insert_plain(session: Session, model: Any, rows: Iterable[dict[str, Any]]) 
 def _write_conversations(
     session: Session, dataset: Dataset, new: list[ParsedConversation], movie_ids: dict[str, int]
 ) -> tuple[int, int]:
-    conv_rows = [{"dataset_id": dataset.id, "external_id": c.key, "split": c.split,
-                  "origin": "original", "source_file": c.source_file} for c in new]
+    conv_rows = [{"dataset_id": dataset.id, "external_id": c.key, "split": c.split, "source_file": c.source_file}
+                 for c in new]  # origin: the column's default, "original"
     conv_ids = [cid for (cid,) in _insert_returning(session, Conversation, conv_rows, Conversation.id)]
     utt_rows: list[dict[str, Any]] = []
     answer_rows: list[dict[str, Any]] = []

@@ -215,6 +215,9 @@ def test_export_selects_by_tier_and_generator_and_every_file_says_the_same(sessi
     assert [json.loads(t) for t in frame["turns"]] == [[t.model_dump(mode="json") for t in r.turns] for r in records]
     assert [json.loads(j) for j in frame["judges"]] == [r.judges for r in records]
     assert [list(x) for x in frame["reviewers"]] == [list(r.reviewers) for r in records]
+    import pyarrow.parquet as pq  # what any parquet reader sees: the record's fields, no pandas index column
+
+    assert pq.read_schema(folder / "data.parquet").names == list(ExportRecord.model_fields)
     assert sorted(p.name for p in tmp_path.joinpath("all").iterdir()) == ["v1"]   # no staging folder left behind
     heads = export_approved(session, "toy", "heads", lead, tmp_path, tiers=("head",))
     head = ExportRecord.model_validate_json(Path(heads.path).read_text())

@@ -70,3 +70,11 @@ def test_a_grown_corpus_adds_only_what_is_new(session: Session) -> None:
     assert (summary.movies_added, summary.conversations_added, summary.conversations_skipped) == (0, 2, 11)
     assert (summary.utterances_added, summary.mentions_added) == (6, 6)
     assert counts(session)["conversations"] == 12 and counts(session)["datasets"] == 1
+
+
+def test_a_title_longer_than_its_column_is_cut_to_512_characters(session: Session) -> None:
+    long_title = "A Very Long Title " * 40  # 720 characters
+    corpus = ParsedCorpus(dataset="long", movies={"1": ParsedMovie("1", long_title, None, catalog_mentions=1, meta={})},
+                          conversations=[], unknown_mentions_skipped=0)
+    write_corpus(session, corpus)
+    assert session.scalars(select(Movie.title)).one() == long_title[:512]
