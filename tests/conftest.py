@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,15 @@ from tests.pg_server import PostgresServer, postgres_available, start_postgres
 
 BACKENDS = ["sqlite", "postgresql"]
 PG_TEMPLATE = "lumicrs_template"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """tqdm's default write lock is a multiprocessing lock, shared with every process forked after it exists: one
+    killed while holding it (a timed-out mutant under scripts/mutation.sh) would block every later one. A lock of
+    this process's own instead."""
+    from tqdm import tqdm
+
+    tqdm.set_lock(threading.RLock())
 
 
 @pytest.fixture(scope="session")
