@@ -151,7 +151,7 @@ def unicrs_bleu_at(hypotheses: Sequence[str], references: Sequence[str], n: int)
         h, r = hyp.split(), ref.split()
         h_counts, r_counts = Counter(ngrams(h, n)), Counter(ngrams(r, n))
         total = max(len(h) - n + 1, 0)
-        if not total or not Counter(h) & Counter(r):
+        if not total:  # shorter than n; no unigram match also scores 0, through the clipped count
             scores.append(0.0)
             continue
         brevity = 1.0 if len(h) > len(r) else math.exp(1 - len(r) / len(h))

@@ -64,9 +64,16 @@ def test_export_says_how_each_dialogue_was_decided_and_refuses_bad_names(session
     for who in (a, b):
         submit_review(session, t2, who, "accept")       # unanimous
     lead = get_or_create_reviewer(session, "lee", "lead")
-    for bad in ("../x", "/abs", "", "Upper", "a/b", "..", "x" * 65):
+    for bad in ("../x", "/abs", "", "Upper", "a/b", "..", "a..b", "x" * 65):
         with pytest.raises(ValueError, match="must be a slug"):
             export_approved(session, "toy", bad, lead, tmp_path)
+    with pytest.raises(ValueError) as error:
+        export_approved(session, "toy", "a..b", lead, tmp_path)
+    assert str(error.value) == ("export name 'a..b' must be a slug: lower-case letters, digits, '.', '_' or '-' "
+                                "(at most 64, starting with a letter or digit)")
+    with pytest.raises(ValueError) as error:
+        export_approved(session, "toy", "heads", lead, tmp_path, tiers=("head", "body"))
+    assert str(error.value) == "toy has no approved head/body dialogues: nothing to export"
     with pytest.raises(ValueError, match="nothing to export"):
         export_approved(session, "toy", "by-gen", lead, tmp_path, generators=("no-such-generator",))
     assert not (tmp_path / "by-gen").exists()
@@ -321,3 +328,19 @@ def test_a_staging_folder_left_by_a_killed_export_does_not_block_the_next(sessio
     (record,) = _export_records(session, tmp_path, "kept")
     assert record.candidate_id == 1 and not leftover.exists()
     assert sorted(p.name for p in (tmp_path / "kept").iterdir()) == ["v1"]
+
+
+def test_an_export_that_fails_while_writing_leaves_no_folder_and_no_row(session: Session, tmp_path: Path) -> None:
+    import os
+
+    from db.models import DatasetExport
+
+    (task,) = make_review_queue(session, n=1, overlap=1)
+    submit_review(session, task, get_or_create_reviewer(session, "ann"), "accept")
+    staging = tmp_path / "broken" / f".v1.{os.getpid()}.tmp"
+    (staging / "manifest.json").mkdir(parents=True)  # the manifest cannot be written: a folder is in its place
+    with pytest.raises(OSError):
+        with session.begin_nested():
+            export_approved(session, "toy", "broken", get_or_create_reviewer(session, "lee", "lead"), tmp_path)
+    assert list((tmp_path / "broken").iterdir()) == []  # staging removed, no v1
+    assert session.query(DatasetExport).count() == 0

@@ -78,3 +78,17 @@ def test_a_title_longer_than_its_column_is_cut_to_512_characters(session: Sessio
                           conversations=[], unknown_mentions_skipped=0)
     write_corpus(session, corpus)
     assert session.scalars(select(Movie.title)).one() == long_title[:512]
+
+
+def test_an_answer_about_an_unknown_movie_is_skipped_not_the_answers_after_it(session: Session) -> None:
+    movies = {k: ParsedMovie(k, f"Film {k} (2000)", 2000, catalog_mentions=1, meta={}) for k in ("1", "2")}
+    conversation = ParsedConversation(
+        key="c", split="train", source_file="made.jsonl",
+        turns=(ParsedTurn("seeker", "hi", ()), ParsedTurn("recommender", "try 1", ("1",))),
+        answers=(ParsedAnswer("missing", "seeker", 1, 1, 1), ParsedAnswer("1", "seeker", 1, 0, 2),
+                 ParsedAnswer("1", "seeker", 0, 0, 0), ParsedAnswer("2", "recommender", 0, 1, 1)))
+    write_corpus(session, ParsedCorpus(dataset="answers", movies=movies, conversations=[conversation],
+                                       unknown_mentions_skipped=0))
+    rows = session.execute(select(Movie.external_id, MovieAnswer.answered_by, MovieAnswer.liked)
+                           .join(MovieAnswer, MovieAnswer.movie_id == Movie.id).order_by(Movie.external_id)).all()
+    assert [tuple(r) for r in rows] == [("1", "seeker", 2), ("2", "recommender", 1)]  # first answer per movie and side

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -162,6 +163,19 @@ def test_unicrs_bleu_is_one_ngram_order_per_response_averaged() -> None:
     assert unicrs_bleu_at(["x y"], ["a b"], 2) == 0.0 and unicrs_bleu_at(["a"], ["a"], 2) == 0.0
     assert unicrs_bleu_at(["a b c", "x y"], ["a b d", "a b"], 2) == pytest.approx((1 / 2 + 0) / 2)
     assert unicrs_bleu_at([], [], 2) == 0.0
+
+
+def test_unicrs_bleu_of_an_empty_reply_or_reference_is_zero() -> None:
+    assert unicrs_bleu_at([""], ["a b"], 2) == 0.0 and unicrs_bleu_at(["a b"], [""], 2) == 0.0
+    assert unicrs_bleu_at(["a b", ""], ["a b", "a b"], 2) == pytest.approx(1 / 2)
+
+
+@pytest.mark.parametrize("metric", [lambda h, r: unicrs_bleu_at(h, r, 2), generation_report])
+def test_replies_and_references_must_pair_up(metric: Any) -> None:
+    with pytest.raises(ValueError):
+        metric(["a b", "c d"], ["a b"])
+    with pytest.raises(ValueError):
+        metric(["a b"], ["a b", "c d"])
 
 
 def test_unicrs_dist_counts_distinct_ngrams_per_non_empty_response() -> None:
