@@ -22,7 +22,8 @@ bad             HTTP 400 (a request the server refuses)
 denied          HTTP 401 (forbidden: 403, missing: 404)
 noformat-*      HTTP 500 whenever a response_format is asked for, else behaves as '*'
 POST /v1/completions continues a few-shot prompt with 'gen-ok'-like turns ('Seeker: ...' lines).
-GET /v1/models lists one model owned by `owner` (default 'openai'; 'me' is what llama.cpp's server says).
+GET /v1/models lists one model owned by `owner` (default 'openai'; 'me' is what llama.cpp's server says; 'broken'
+answers 500); `model_listings` counts those requests.
 `request_log` keeps (model, monotonic time, request body) of every POST.
 A '#suffix' is ignored, so 'judge-pass#1' and 'judge-pass#2' are two judges that behave alike.
 """
@@ -85,6 +86,7 @@ class ChatServer:
         self.bodies: Counter[str] = Counter()
         self.lock = threading.Lock()
         self.request_log: list[tuple[str, float, dict[str, Any]]] = []
+        self.model_listings = 0
         self.owner = "openai"
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
@@ -122,6 +124,11 @@ class ChatServer:
                 self.wfile.write(body)
 
             def do_GET(self) -> None:  # noqa: N802
+                with server.lock:
+                    server.model_listings += 1
+                if server.owner == "broken":
+                    self._send(500, {"error": {"message": "no model list here"}})
+                    return
                 self._send(200, {"object": "list", "data": [{"id": "m", "object": "model", "owned_by": server.owner}]})
 
             def _fault(self, behaviour: str) -> bool:

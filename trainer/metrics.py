@@ -91,7 +91,7 @@ def ngrams(tokens: Sequence[str], n: int) -> list[tuple[str, ...]]:
     return [tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
 
 
-def bleu(hypotheses: Sequence[str], references: Sequence[str], max_n: int = 2) -> float:
+def bleu(hypotheses: Sequence[str], references: Sequence[str], max_n: int) -> float:
     """Corpus BLEU-n (uniform weights 1..n, brevity penalty, one reference per hypothesis)."""
     matches = [0] * max_n
     totals = [0] * max_n
@@ -117,7 +117,7 @@ def _f1(overlap: int, hyp_total: int, ref_total: int) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def rouge_n(hypothesis: str, reference: str, n: int = 2) -> float:
+def rouge_n(hypothesis: str, reference: str, n: int) -> float:
     h, r = Counter(ngrams(tokenize(hypothesis), n)), Counter(ngrams(tokenize(reference), n))
     return _f1(sum((h & r).values()), sum(h.values()), sum(r.values()))
 

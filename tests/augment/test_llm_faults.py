@@ -11,8 +11,8 @@ from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from augment.errors import LLMError, LLMFatal
-from augment.llm import OpenAIChat, fold_system_prompt
-from augment.structured import JudgeReply, forget_profiles
+from augment.llm import OpenAIChat, fold_system_prompt, runtime
+from augment.structured import JudgeReply, Profile, forget_profiles, negotiate
 from lumicrs_cli import app
 from tests.chat_server import ChatServer, is_probe
 
@@ -248,3 +248,46 @@ def test_a_refused_key_or_unknown_model_stops_at_the_first_probe(chat_server: Ch
         with pytest.raises(LLMFatal):
             chat(chat_server, model).complete(MESSAGES, schema=JudgeReply)
     assert len(chat_server.request_log) == 1
+
+
+def profile_of(chat_model: OpenAIChat, need_schema: bool = True) -> Profile:
+    return runtime().submit(negotiate(chat_model, need_schema=need_schema)).result()
+
+
+def test_each_endpoint_keeps_its_own_profile_for_the_same_model_name() -> None:
+    forget_profiles()
+    openai_like, llama_like = ChatServer().start(), ChatServer().start()
+    llama_like.owner = "me"
+    try:
+        assert profile_of(chat(llama_like, "nojsonschema-judge-pass")) == Profile("json_object", True)
+        assert profile_of(chat(openai_like, "nojsonschema-judge-pass")) == Profile("json_object", False)
+        assert profile_of(chat(openai_like, "judge-pass")) == Profile("json_schema", False)
+        assert profile_of(chat(llama_like, "judge-pass")) == Profile("json_schema", True)
+    finally:
+        openai_like.stop()
+        llama_like.stop()
+
+
+@pytest.mark.parametrize("owner, fold", [("openai", True), ("me", False)])
+def test_an_explicit_fold_system_setting_overrides_what_the_server_says(owner: str, fold: bool) -> None:
+    forget_profiles()
+    server = ChatServer().start()
+    server.owner = owner
+    try:
+        assert profile_of(chat(server, "judge-pass", fold_system=fold)).drops_system is fold
+        assert server.model_listings == 0  # not asked: the setting decides
+    finally:
+        server.stop()
+
+
+def test_a_server_that_cannot_list_models_keeps_system_turns_and_is_asked_once(chat_server: ChatServer) -> None:
+    forget_profiles()
+    chat_server.owner = "broken"
+    assert profile_of(chat(chat_server, "judge-pass", max_retries=4)) == Profile("json_schema", False)
+    assert chat_server.model_listings == 1  # the listing is a hint: never retried
+
+
+def test_a_call_without_a_schema_sends_the_prompt_alone_and_probes_nothing(chat_server: ChatServer) -> None:
+    forget_profiles()
+    assert profile_of(chat(chat_server, "judge-pass"), need_schema=False) == Profile("prompt", False)
+    assert chat_server.request_log == []
