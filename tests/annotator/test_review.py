@@ -311,3 +311,13 @@ def test_missing_rubrics_are_named_in_one_line(session: Session) -> None:
     with pytest.raises(ValueError) as error:
         submit_ratings(session, t1, a, scores)
     assert str(error.value) == "missing rubric score(s): informativeness, diversity"
+
+
+def test_open_task_count_counts_open_tasks_of_that_kind_only(session: Session) -> None:
+    from db.queries.review import open_task_count
+
+    t1, _, _ = make_review_queue(session, n=3, overlap=1)
+    make_rating_queue(session, n=2, overlap=1)
+    submit_review(session, t1, get_or_create_reviewer(session, "a"), "accept")
+    assert (open_task_count(session, "adjudication"), open_task_count(session, "rating")) == (2, 2)
+    assert open_task_count(session, "other") == 0

@@ -170,7 +170,8 @@ def test_unicrs_bleu_of_an_empty_reply_or_reference_is_zero() -> None:
     assert unicrs_bleu_at(["a b", ""], ["a b", "a b"], 2) == pytest.approx(1 / 2)
 
 
-@pytest.mark.parametrize("metric", [lambda h, r: unicrs_bleu_at(h, r, 2), generation_report])
+@pytest.mark.parametrize("metric", [lambda h, r: unicrs_bleu_at(h, r, 2), lambda h, r: bleu(h, r, 2),
+                                    generation_report])
 def test_replies_and_references_must_pair_up(metric: Any) -> None:
     with pytest.raises(ValueError):
         metric(["a b", "c d"], ["a b"])
@@ -205,3 +206,9 @@ def test_pwp_counts_a_hit_only_inside_the_top_k() -> None:
     assert pwp_at_k(ranked, targets, popularity, 1) == pytest.approx(0.5)
     assert pwp_at_k(ranked, targets, popularity, 2) == pytest.approx(0.5)
     assert pwp_at_k(ranked, targets, popularity, 3) == pytest.approx(1.0)
+
+
+def test_corpus_bleu_counts_no_bigram_slot_for_a_one_word_reply() -> None:
+    # "a b c" vs "a b c": p1 3/3, p2 2/2; "a" vs "a": p1 1/1 and no bigram at all (0 of 0, not 0 of 1)
+    # corpus: p1 = 4/4, p2 = 2/2, lengths equal -> 1.0
+    assert bleu(["a b c", "a"], ["a b c", "a"], 2) == pytest.approx(1.0)
