@@ -167,7 +167,7 @@ def test_unicrs_bleu_is_one_ngram_order_per_response_averaged() -> None:
 
 def test_unicrs_bleu_of_an_empty_reply_or_reference_is_zero() -> None:
     assert unicrs_bleu_at([""], ["a b"], 2) == 0.0 and unicrs_bleu_at(["a b"], [""], 2) == 0.0
-    assert unicrs_bleu_at(["a b", ""], ["a b", "a b"], 2) == pytest.approx(1 / 2)
+    assert unicrs_bleu_at(["", "a b", "a"], ["a b", "a b", "a"], 2) == pytest.approx(1 / 3)  # every reply counts
 
 
 @pytest.mark.parametrize("metric", [lambda h, r: unicrs_bleu_at(h, r, 2), lambda h, r: bleu(h, r, 2),
