@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Mutation testing of the rule modules (mutmut 3, configured in pyproject.toml [tool.mutmut]): every mutant is run
 # against the fast tests (-m "not slow") that reach its function, on SQLite and PostgreSQL; then the score per module.
-# Not part of CI (about an hour on 2 cores). Usage: bash scripts/mutation.sh [--again] [--survivors]
+# Not part of CI (well over an hour on 2 cores). Usage: bash scripts/mutation.sh [--again] [--survivors]
 #   --again: keep the last run; mutants of changed functions are tested, then the survivors again (after new tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
