@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -144,3 +147,10 @@ def make_generated_candidates(session: Session, similarities: list[float | None]
         session.flush()
         ids.append(candidate.id)
     return ids
+
+
+def press_ctrl_c() -> None:
+    """A real Ctrl+C (SIGINT to this process) from inside an LLM call, then a pause so that the main thread handles it
+    before the calling worker takes another job."""
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(0.5)

@@ -4,9 +4,6 @@ test_llm_faults.py and the real engine by test_local_engine.py."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import time
 from typing import Any
 
 import pytest
@@ -18,7 +15,7 @@ from augment.judging import judge_candidates, parse_vote
 from augment.llm import Completion, Message
 from augment.structured import JudgeReply
 from db.models import Candidate, JudgeVote
-from tests.factories import make_generated_candidates
+from tests.factories import make_generated_candidates, press_ctrl_c
 
 
 def reply(semantic: object, fluency: object, plausibility: object, passed: object = True) -> str:
@@ -129,8 +126,7 @@ class CtrlCJudge(FixedJudge):
 
     def complete(self, messages: list[Message], *, schema: Any = None, **params: Any) -> Completion:
         if not self.asked:
-            os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(0.5)  # the main thread handles the signal before this worker takes another job
+            press_ctrl_c()
         return super().complete(messages, schema=schema, **params)
 
 

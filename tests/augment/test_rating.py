@@ -1,9 +1,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import time
 
 import pytest
 from sqlalchemy import select
@@ -18,7 +15,7 @@ from db.models import Rating, Response
 from db.rubrics import RUBRIC_KEYS
 from lumicrs_cli import app
 from tests.chat_server import ChatServer
-from tests.factories import make_rating_queue
+from tests.factories import make_rating_queue, press_ctrl_c
 
 runner = CliRunner()
 
@@ -110,8 +107,7 @@ class CtrlCRubricJudge(RubricJudge):
 
     def complete(self, messages: list[dict[str, str]], *, schema: object = None, **params: object) -> Completion:
         if not self.calls:
-            os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(0.5)  # the main thread handles the signal before this worker takes another job
+            press_ctrl_c()
         return super().complete(messages, schema=schema, **params)
 
 
