@@ -136,3 +136,42 @@ def test_simultaneous_claims_never_exceed_free_slots(session_factory: sessionmak
     assert sum(per_task.values()) == len(got)
     if overlap == 1:
         assert len(set(got)) == len(got)
+
+
+def test_researchers_rating_one_response_at_once_are_each_counted_once(session_factory: sessionmaker[Session]) -> None:
+    """Six researchers (one of them twice, from two tabs) rate the same response at once: one row per rater and
+    rubric, the task counts distinct human raters and is done exactly when they reach `required`."""
+    from db.models import Rating
+    from db.queries.review import submit_ratings
+    from db.rubrics import RUBRIC_KEYS
+    from tests.factories import make_rating_queue
+
+    with session_factory() as s:
+        (task_id,) = make_rating_queue(s, n=1, overlap=3)
+    names = [f"r{i}" for i in range(6)] + ["r0"]
+    with write_transaction(session_factory) as s:
+        for name in set(names):
+            get_or_create_reviewer(s, name, "researcher")
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(len(names))
+
+    def rate(i: int) -> None:
+        try:
+            barrier.wait()
+            with write_transaction(session_factory) as s:
+                reviewer = get_or_create_reviewer(s, names[i], "researcher")
+                submit_ratings(s, task_id, reviewer, dict.fromkeys(RUBRIC_KEYS, 1 + i % 5))
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=rate, args=(i,)) for i in range(len(names))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with session_factory() as s:
+        rows = s.execute(select(Rating.rater, Rating.rubric)).all()
+        assert len(rows) == len(set(rows)) == 6 * len(RUBRIC_KEYS)
+        task = s.get_one(ReviewTask, task_id)
+        assert (task.verdicts, task.status) == (6, "done") and task.verdicts >= task.required
