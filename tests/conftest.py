@@ -123,6 +123,16 @@ def session(session_factory: sessionmaker[Session]) -> Iterator[Session]:
 
 
 @pytest.fixture
+def postgres_session_factory(postgres_template: str) -> Iterator[sessionmaker[Session]]:
+    """PostgreSQL alone: for steps that only exist there (row locks, SKIP LOCKED, a writer blocked by another)."""
+    urls = _fresh_postgres(postgres_template)
+    eng = make_engine(next(urls))
+    yield make_session_factory(eng)
+    eng.dispose()
+    next(urls, None)
+
+
+@pytest.fixture
 def chat_server() -> Iterator[ChatServer]:
     server = ChatServer().start()
     yield server

@@ -158,24 +158,21 @@ def claim_next_task(session: Session, reviewer: Reviewer, kind: str, *, at: date
 def _claim_postgres(session: Session, free: Select[Any], reviewer_id: int, expires_at: datetime,
                     at: datetime) -> ReviewTask | None:
     """Lock one candidate row (skipping rows other claimants hold, then waiting if that found none), re-check its
-    free slot under the lock, and give the row lock back (savepoint rollback) when the slot is gone."""
-    passed: list[int] = []
+    free slot under the lock, and give the row lock back (savepoint rollback) when the slot is gone. Each attempt
+    is a new statement, so a new snapshot: a task found full by the re-check is not free in the next scan."""
     for _ in range(CLAIM_ATTEMPTS):
-        stmt = free.where(ReviewTask.id.not_in(passed)) if passed else free
         for skip_locked in (True, False):
             attempt = session.begin_nested()
-            task: ReviewTask | None = session.scalar(stmt.with_for_update(skip_locked=skip_locked, of=ReviewTask)
+            task: ReviewTask | None = session.scalar(free.with_for_update(skip_locked=skip_locked, of=ReviewTask)
                                                      .execution_options(populate_existing=True))
             if task is None:
                 attempt.rollback()
                 continue
-            task_id = task.id
-            if _has_free_slot(session, task_id, reviewer_id, at):
-                set_lock(session, task_id, reviewer_id, expires_at)
+            if _has_free_slot(session, task.id, reviewer_id, at):
+                set_lock(session, task.id, reviewer_id, expires_at)
                 attempt.commit()
                 return task
-            attempt.rollback()  # filled between the scan's snapshot and our row lock
-            passed.append(task_id)
+            attempt.rollback()  # filled between the scan's snapshot and our row lock (another claimant's lock)
             break
         else:
             return None
@@ -258,8 +255,8 @@ def redecide(session: Session, task: ReviewTask, reviewer_id: int | None, action
     """Apply db.decision.decide to all verdicts of a locked task; log the change if anything moved."""
     verdicts = list(session.scalars(select(Review.verdict).where(Review.task_id == task.id)))
     decision = decide(verdicts, task.overlap, tied_before=task.tied)
-    candidate = session.get_one(Candidate, task.candidate_id) if task.candidate_id is not None else None
-    before = (candidate.status if candidate else "", task.status)
+    candidate = session.get_one(Candidate, task.candidate_id)  # an adjudication task always has one
+    before = (candidate.status, task.status)
     task.verdicts, task.required = len(verdicts), decision.required
     task.tied = task.tied or decision.how == "tie"
     task.status, task.decision = decision.task_status.value, decision.how.value
@@ -267,9 +264,8 @@ def redecide(session: Session, task: ReviewTask, reviewer_id: int | None, action
         task.decided_at = None
     elif before[1] != TaskStatus.DONE or task.decided_at is None:
         task.decided_at = now_utc()
-    if candidate is not None:
-        candidate.status = decision.candidate_status
-    after = (candidate.status if candidate else "", task.status)
+    candidate.status = decision.candidate_status
+    after = (candidate.status, task.status)
     if after != before:
         session.add(TaskDecision(task_id=task.id, reviewer_id=reviewer_id, action=action, from_status=before[0],
                                  to_status=after[0], from_task_status=before[1], to_task_status=after[1],
