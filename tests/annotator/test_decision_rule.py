@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import itertools
+from datetime import datetime
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.decision import How, TaskStatus, decide
@@ -45,10 +46,11 @@ def test_every_change_of_decision_is_logged(session: Session) -> None:
     submit_review(session, task, b, "reject", "late, stale tab")    # accepted -> needs_review (tie)
     submit_review(session, task, c, "reject", "bland")              # needs_review -> rejected
     submit_review(session, task, c, "reject", "bland, really")      # no change: not logged
-    log = [(e.reviewer_id, e.from_status, e.to_status, e.to_task_status, e.how) for e in decision_log(session, task)]
-    assert log == [(a.id, "needs_review", "accepted", "done", "unanimous"),
-                   (b.id, "accepted", "needs_review", "open", "tie"),
-                   (c.id, "needs_review", "rejected", "done", "adjudicated")]
+    log = [(e.action, e.reviewer_id, e.from_status, e.to_status, e.to_task_status, e.how)
+           for e in decision_log(session, task)]
+    assert log == [("verdict", a.id, "needs_review", "accepted", "done", "unanimous"),
+                   ("verdict", b.id, "accepted", "needs_review", "open", "tie"),
+                   ("verdict", c.id, "needs_review", "rejected", "done", "adjudicated")]
     assert all(e.at is not None for e in decision_log(session, task))
 
 
@@ -97,15 +99,77 @@ def test_deciding_outside_a_write_transaction_is_refused_on_sqlite(session_facto
 
 
 def test_contested_queue_order_hands_out_the_closest_split_first(session: Session) -> None:
-    from db.queries.review import claim_next_task
+    from datetime import timedelta
 
-    t1, t2, t3 = make_review_queue(session, n=3, overlap=1)
-    for task_id, passes in ((t1, 4), (t2, 3), (t3, 2)):
+    from db.queries.review import claim_next_task, now_utc
+
+    tasks = make_review_queue(session, n=5, overlap=1)
+    for task_id, passes in zip(tasks, (None, 4, 1, 3, 2)):  # None: a candidate no judge voted on
         session.get_one(Candidate, session.get_one(ReviewTask, task_id).candidate_id).pass_votes = passes
-    session.get_one(ReviewTask, t3).tied = True  # reviewers disagreed on t3 before
+    session.get_one(ReviewTask, tasks[4]).tied = True  # reviewers disagreed on it before
     session.flush()
-    order = [claim_next_task(session, get_or_create_reviewer(session, f"r{i}"), "adjudication", order="contested")
-             for i in range(3)]
-    assert [t.id for t in order if t] == [t3, t2, t1]  # 2/5 and 3/5 are equally close; the disagreed one first
-    oldest = [claim_next_task(session, get_or_create_reviewer(session, f"o{i}"), "adjudication") for i in range(1)]
-    assert oldest[0] is None  # every task holds a lock already (overlap 1)
+    at = now_utc()
+
+    def claims(order: str | None, at: datetime, prefix: str) -> list[int]:
+        ordered = {"order": order} if order else {}  # None: the default order
+        taken = [claim_next_task(session, get_or_create_reviewer(session, f"{prefix}{i}"), "adjudication", at=at,
+                                 **ordered) for i in range(len(tasks))]
+        return [t.id for t in taken if t is not None]
+
+    t1, t2, t3, t4, t5 = tasks  # |2 x passes - 5|: 5 (none counts as 0), 3, 3, 1, 1
+    assert claims("contested", at, "c") == [t5, t4, t2, t3, t1]  # closest first; the disagreed one among equals
+    assert claims("oldest", at, "o") == []  # every task holds a lock already (overlap 1)
+    assert claims(None, at + timedelta(minutes=20), "o") == [t1, t2, t3, t4, t5]  # the default: oldest first
+
+
+def decided_at(session: Session, task_id: int) -> datetime | None:
+    """As stored (SQLite gives it back without a time zone)."""
+    when = session.get_one(ReviewTask, task_id, populate_existing=True).decided_at
+    return None if when is None else when.replace(tzinfo=None)
+
+
+def test_a_task_remembers_a_tie_and_when_it_was_decided(session: Session) -> None:
+    (task,) = make_review_queue(session, n=1, overlap=1)
+    a, b, c, d = (get_or_create_reviewer(session, n) for n in ("a", "b", "c", "d"))
+    row = session.get_one(ReviewTask, task)
+    assert (row.tied, decided_at(session, task)) == (False, None)
+    submit_review(session, task, a, "accept")
+    decided = decided_at(session, task)
+    assert (row.status, row.tied) == ("done", False) and decided is not None  # unanimous: no tie ever
+    submit_review(session, task, b, "reject", "late")  # 1-1: reopened
+    assert (row.status, row.tied, decided_at(session, task)) == ("open", True, None)
+    submit_review(session, task, c, "accept")
+    redecided = decided_at(session, task)
+    assert (row.status, row.tied) == ("done", True) and redecided is not None and redecided >= decided
+    submit_review(session, task, d, "accept")  # a late verdict that changes nothing keeps the time of the decision
+    assert (row.status, row.tied, decided_at(session, task)) == ("done", True, redecided)
+
+
+def test_a_task_decided_before_decision_times_were_kept_gets_one_with_its_next_verdict(session: Session) -> None:
+    (task,) = make_review_queue(session, n=1, overlap=1)
+    a, b = get_or_create_reviewer(session, "a"), get_or_create_reviewer(session, "b")
+    submit_review(session, task, a, "accept")
+    row = session.get_one(ReviewTask, task)
+    row.decided_at = None  # as migration 0003 left tasks done before it
+    session.flush()
+    submit_review(session, task, b, "accept")
+    assert row.status == "done" and decided_at(session, task) is not None
+
+
+def test_the_log_stays_in_order_when_a_reviewer_is_removed(session: Session) -> None:
+    """Deleting a reviewer rewrites their log rows (reviewer_id SET NULL): on PostgreSQL the new row versions go to
+    the end of the table, so only an ORDER BY keeps the log in the order things happened, whatever the plan (here a
+    sequential scan, as PostgreSQL picks once the log is large)."""
+    (task,) = make_review_queue(session, n=1, overlap=1)
+    a, b, c = (get_or_create_reviewer(session, n) for n in ("a", "b", "c"))
+    submit_review(session, task, a, "accept")
+    submit_review(session, task, b, "reject", "late")
+    submit_review(session, task, c, "reject", "bland")
+    session.commit()
+    session.delete(a)
+    session.commit()
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL enable_indexscan = off"))
+        session.execute(text("SET LOCAL enable_bitmapscan = off"))
+    log = [(e.reviewer_id, e.to_status) for e in decision_log(session, task)]
+    assert log == [(None, "accepted"), (b.id, "needs_review"), (c.id, "rejected")]

@@ -20,6 +20,7 @@ from db.rubrics import RUBRIC_KEYS
 from tests.factories import make_rating_queue, make_review_queue
 
 ALL_FOURS = dict.fromkeys(RUBRIC_KEYS, 4)
+EDITED_TURNS = [{"role": "seeker", "text": "scary?"}, {"role": "recommender", "text": "Tail Film (2011)!"}]
 
 
 def test_locks_steer_assignment_and_expire(session: Session) -> None:
@@ -321,3 +322,161 @@ def test_open_task_count_counts_open_tasks_of_that_kind_only(session: Session) -
     submit_review(session, t1, get_or_create_reviewer(session, "a"), "accept")
     assert (open_task_count(session, "adjudication"), open_task_count(session, "rating")) == (2, 2)
     assert open_task_count(session, "other") == 0
+
+
+@pytest.mark.parametrize(("name", "role", "message"), [
+    ("  ", "annotator", "reviewer name must not be empty"),
+    ("dana", "admin", "role must be one of annotator, researcher, lead"),
+])
+def test_a_bad_reviewer_is_refused_in_one_line(session: Session, name: str, role: str, message: str) -> None:
+    with pytest.raises(ValueError) as error:
+        get_or_create_reviewer(session, name, role)
+    assert str(error.value) == message
+
+
+@pytest.mark.parametrize(("verdict", "reason", "turns", "message"), [
+    ("maybe", "", None, "verdict must be one of accept, reject, edit"),
+    ("reject", " ", None, "a reason is required to reject"),
+    ("edit", "", EDITED_TURNS, "a reason is required to edit"),
+    ("edit", "tone", None, "an edit needs the edited dialogue"),
+    ("edit", "tone", [], "an edit needs the edited dialogue"),
+])
+def test_a_malformed_verdict_is_refused_in_one_line_and_nothing_is_stored(
+        session: Session, verdict: str, reason: str, turns: list[dict[str, str]] | None, message: str) -> None:
+    (task,) = make_review_queue(session, n=1, overlap=1)
+    with pytest.raises(ValueError) as error:
+        submit_review(session, task, get_or_create_reviewer(session, "a"), verdict, reason, turns)
+    assert str(error.value) == message
+    assert session.scalar(select(func.count()).select_from(Review)) == 0
+
+
+def test_a_verdict_on_a_rating_task_is_refused_by_name(session: Session) -> None:
+    (rating_task,) = make_rating_queue(session, n=1, overlap=1)
+    with pytest.raises(ValueError) as error:
+        submit_review(session, rating_task, get_or_create_reviewer(session, "a"), "accept")
+    assert str(error.value) == f"task {rating_task} is a rating task, not an adjudication"
+
+
+def test_a_verdict_releases_only_its_reviewers_lock_on_that_task_and_records_the_app_as_source(session: Session) -> None:
+    from db.models import TaskLock
+    from db.queries.review import set_lock
+
+    t1, t2 = make_review_queue(session, n=2, overlap=2)
+    alice, bob = get_or_create_reviewer(session, "alice"), get_or_create_reviewer(session, "bob")
+    expires = now_utc() + timedelta(minutes=15)
+    set_lock(session, t2, alice.id, expires)  # older locks first: a wrong lookup would find them first
+    set_lock(session, t1, bob.id, expires)
+    set_lock(session, t1, alice.id, expires)
+    review = submit_review(session, t1, alice, "accept")
+    assert review.source == "streamlit"
+    locks = sorted(tuple(row) for row in session.execute(select(TaskLock.task_id, TaskLock.reviewer_id)))
+    assert locks == sorted([(t1, bob.id), (t2, alice.id)])
+
+
+def test_a_verdict_on_a_missing_task_names_it(session: Session) -> None:
+    from db.errors import NotFound
+
+    with pytest.raises(NotFound) as error:
+        submit_review(session, 999, get_or_create_reviewer(session, "a"), "accept")
+    assert str(error.value) == "no review task 999"
+
+
+def test_a_verdict_decides_on_the_task_as_committed_whatever_this_session_read_before(
+        session_factory: sessionmaker[Session]) -> None:
+    """Writer sessions keep objects across commits (expire_on_commit=False): the row lock must re-read the task."""
+    from db.engine import writer_factory
+    from db.models import Reviewer
+
+    with session_factory() as s:
+        (task,) = make_review_queue(s, n=1, overlap=2)
+    mine = writer_factory(session_factory)()
+    with mine.begin():
+        seen = mine.get_one(ReviewTask, task)
+        carol = get_or_create_reviewer(mine, "carol")
+    assert (seen.tied, seen.verdicts) == (False, 0)
+    with write_transaction(session_factory) as other:  # meanwhile: a 1-1 tie
+        a, b = get_or_create_reviewer(other, "a"), get_or_create_reviewer(other, "b")
+        submit_review(other, task, a, "accept")
+        submit_review(other, task, b, "reject", "bland")
+    with mine.begin():
+        submit_review(mine, task, mine.get_one(Reviewer, carol.id), "reject", "off topic")
+        assert (seen.status, seen.verdicts, seen.tied, seen.decision) == ("done", 3, True, "adjudicated")
+    mine.close()
+
+
+def test_progress_counts_what_a_reviewer_did_since_midnight_and_in_all(session: Session) -> None:
+    from datetime import datetime, timezone
+
+    from db.queries.review import reviewer_progress, upsert_ratings
+
+    at = datetime(2026, 11, 23, 10, 30, 15, 500000, tzinfo=timezone.utc)
+    midnight = datetime(2026, 11, 23, tzinfo=timezone.utc)
+    times = [midnight - timedelta(microseconds=1), midnight, midnight + timedelta(hours=9)]
+    t1, t2, t3, t4 = make_review_queue(session, n=4, overlap=1)
+    alice, bob = get_or_create_reviewer(session, "alice"), get_or_create_reviewer(session, "bob")
+    for task, when in zip((t1, t2, t3), times):
+        submit_review(session, task, alice, "accept").created_at = when
+    submit_review(session, t4, bob, "accept").created_at = midnight
+    session.flush()
+    assert reviewer_progress(session, alice, "adjudication", at=at) == {"today": 2, "total": 3, "left_for_you": 0}
+
+    rating_tasks = make_rating_queue(session, n=4, overlap=2)
+    responses = [session.get_one(ReviewTask, t).response_id for t in rating_tasks]
+    for response_id, when in zip(responses, times):
+        upsert_ratings(session, response_id, "alice", "human", ALL_FOURS, "streamlit")
+        session.flush()
+        for row in session.scalars(select(Rating).where(Rating.response_id == response_id)):
+            row.created_at = when
+    upsert_ratings(session, responses[2], "bob", "human", ALL_FOURS, "streamlit")  # someone else, today
+    upsert_ratings(session, responses[3], "alice", "llm", ALL_FOURS, "judge")  # a judge under her name, today
+    session.flush()
+    assert reviewer_progress(session, alice, "rating", at=at) == {"today": 2, "total": 3, "left_for_you": 1}
+    assert reviewer_progress(session, bob, "rating", at=at) == {"today": 1, "total": 1, "left_for_you": 3}
+
+
+def test_a_reviewer_whose_lock_expired_claims_the_task_again_with_one_fresh_lock(session: Session) -> None:
+    from db.models import TaskLock
+
+    (t1,) = make_review_queue(session, n=1, overlap=1)
+    alice = get_or_create_reviewer(session, "alice")
+    at = now_utc()
+    assert claim_next_task(session, alice, "adjudication", at=at, lock_minutes=15).id == t1
+    later = at + timedelta(minutes=20)
+    assert claim_next_task(session, alice, "adjudication", at=later, lock_minutes=15).id == t1
+    (lock,) = session.scalars(select(TaskLock))
+    assert lock.expires_at.replace(tzinfo=None) == (later + timedelta(minutes=15)).replace(tzinfo=None)
+
+
+def test_nobody_is_offered_a_task_they_finished_and_everyone_else_still_is(session: Session) -> None:
+    from db.queries.review import upsert_ratings
+
+    t1, t2 = make_review_queue(session, n=2, overlap=2)
+    alice, bob = get_or_create_reviewer(session, "alice"), get_or_create_reviewer(session, "bob")
+    submit_review(session, t1, alice, "accept")
+    assert claim_next_task(session, alice, "adjudication").id == t2  # t1 still has a free slot, but not for her
+    assert claim_next_task(session, bob, "adjudication").id == t1
+
+    r1, r2 = make_rating_queue(session, n=2, overlap=2)
+    carol, dan = get_or_create_reviewer(session, "carol", "researcher"), get_or_create_reviewer(session, "dan", "researcher")
+    submit_ratings(session, r1, carol, ALL_FOURS)
+    upsert_ratings(session, session.get_one(ReviewTask, r1).response_id, "dan", "llm", ALL_FOURS, "judge")
+    assert claim_next_task(session, carol, "rating").id == r2
+    assert claim_next_task(session, dan, "rating").id == r1  # a judge sharing his name did not rate for him
+
+
+def test_a_lock_that_expires_at_the_moment_of_a_claim_no_longer_holds_the_task(session: Session) -> None:
+    (t1,) = make_review_queue(session, n=1, overlap=1)
+    alice, bob = get_or_create_reviewer(session, "alice"), get_or_create_reviewer(session, "bob")
+    at = now_utc()
+    assert claim_next_task(session, alice, "adjudication", at=at, lock_minutes=15).id == t1
+    assert claim_next_task(session, bob, "adjudication", at=at + timedelta(minutes=15) - timedelta(microseconds=1)) is None
+    assert claim_next_task(session, bob, "adjudication", at=at + timedelta(minutes=15)).id == t1
+
+
+def test_a_task_decided_while_someone_held_it_is_not_handed_back_to_them(session: Session) -> None:
+    t1, t2 = make_review_queue(session, n=2, overlap=1)
+    alice, bob = get_or_create_reviewer(session, "alice"), get_or_create_reviewer(session, "bob")
+    assert claim_next_task(session, alice, "adjudication").id == t1
+    submit_review(session, t1, bob, "accept")  # bob's verdict came another way (a stale tab, Label Studio)
+    assert session.get_one(ReviewTask, t1).status == "done"
+    assert claim_next_task(session, alice, "adjudication").id == t2  # not her lock on the decided t1
