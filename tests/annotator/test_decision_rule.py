@@ -92,8 +92,10 @@ def test_deciding_outside_a_write_transaction_is_refused_on_sqlite(session_facto
     with session_factory.begin() as s:
         reviewer = get_or_create_reviewer(s, "a")
         if database_url.startswith("sqlite"):
-            with pytest.raises(RuntimeError, match="BEGIN IMMEDIATE"):
+            with pytest.raises(RuntimeError) as error:
                 submit_review(s, task, reviewer, "accept")
+            assert str(error.value) == ("claiming or deciding on SQLite needs a BEGIN IMMEDIATE transaction: "
+                                        "use db.engine.write_transaction")
         else:
             submit_review(s, task, reviewer, "accept")
 

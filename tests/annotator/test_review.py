@@ -441,7 +441,7 @@ def test_a_reviewer_whose_lock_expired_claims_the_task_again_with_one_fresh_lock
     alice = get_or_create_reviewer(session, "alice")
     at = now_utc()
     assert claim_next_task(session, alice, "adjudication", at=at, lock_minutes=15).id == t1
-    later = at + timedelta(minutes=20)
+    later = at + timedelta(minutes=15)  # the moment it expires: claimed afresh, not resumed
     assert claim_next_task(session, alice, "adjudication", at=later, lock_minutes=15).id == t1
     (lock,) = session.scalars(select(TaskLock))
     assert lock.expires_at.replace(tzinfo=None) == (later + timedelta(minutes=15)).replace(tzinfo=None)
@@ -480,3 +480,25 @@ def test_a_task_decided_while_someone_held_it_is_not_handed_back_to_them(session
     submit_review(session, t1, bob, "accept")  # bob's verdict came another way (a stale tab, Label Studio)
     assert session.get_one(ReviewTask, t1).status == "done"
     assert claim_next_task(session, alice, "adjudication").id == t2  # not her lock on the decided t1
+
+
+def test_a_reviewer_resumes_the_task_she_holds_before_any_older_free_one_but_not_one_whose_hold_expired(
+        session: Session) -> None:
+    from db.queries.review import set_lock
+
+    t1, t2, t3 = make_review_queue(session, n=3, overlap=2)
+    alice, carol = get_or_create_reviewer(session, "alice"), get_or_create_reviewer(session, "carol")
+    at = now_utc()
+    set_lock(session, t3, alice.id, at + timedelta(minutes=15))
+    set_lock(session, t2, alice.id, at + timedelta(minutes=15))  # two held (an undo hands one back): lowest id first
+    set_lock(session, t1, carol.id, at + timedelta(minutes=15))  # t1 is older and still has a free slot
+    assert claim_next_task(session, alice, "adjudication", at=at).id == t2
+    assert claim_next_task(session, alice, "adjudication", at=at + timedelta(minutes=20)).id == t1  # holds expired
+
+
+def test_skipped_tasks_are_left_out_of_the_claim(session: Session) -> None:
+    t1, t2 = make_review_queue(session, n=2, overlap=1)
+    alice = get_or_create_reviewer(session, "alice")
+    assert claim_next_task(session, alice, "adjudication", skip=(t1,)).id == t2
+    assert claim_next_task(session, alice, "adjudication", skip=(t1, t2)) is None
+    assert claim_next_task(session, alice, "adjudication").id == t2  # her own hold first, skip or not
