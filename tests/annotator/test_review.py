@@ -432,6 +432,9 @@ def test_progress_counts_what_a_reviewer_did_since_midnight_and_in_all(session: 
     session.flush()
     assert reviewer_progress(session, alice, "rating", at=at) == {"today": 2, "total": 3, "left_for_you": 1}
     assert reviewer_progress(session, bob, "rating", at=at) == {"today": 1, "total": 1, "left_for_you": 3}
+    newcomer = get_or_create_reviewer(session, "erin", "researcher")
+    assert reviewer_progress(session, newcomer, "rating", at=at) == {"today": 0, "total": 0, "left_for_you": 4}
+    assert reviewer_progress(session, newcomer, "adjudication", at=at) == {"today": 0, "total": 0, "left_for_you": 0}
 
 
 def test_a_reviewer_whose_lock_expired_claims_the_task_again_with_one_fresh_lock(session: Session) -> None:
