@@ -160,8 +160,8 @@ def test_a_task_decided_before_decision_times_were_kept_gets_one_with_its_next_v
 
 def test_the_log_stays_in_order_when_a_reviewer_is_removed(session: Session) -> None:
     """Deleting a reviewer rewrites their log rows (reviewer_id SET NULL): on PostgreSQL the new row versions go to
-    the end of the table, so only an ORDER BY keeps the log in the order things happened, whatever the plan (here a
-    sequential scan, as PostgreSQL picks once the log is large)."""
+    the end of the table, so only an ORDER BY keeps the log in the order things happened, whatever plan PostgreSQL
+    picks (a sequential scan is forced here; the small test table would otherwise be read through its index)."""
     (task,) = make_review_queue(session, n=1, overlap=1)
     a, b, c = (get_or_create_reviewer(session, n) for n in ("a", "b", "c"))
     submit_review(session, task, a, "accept")
