@@ -71,6 +71,10 @@ def make_conversation(session: Session, dataset: Dataset, key: str, turns: list[
     return conv
 
 
+EDITED_TURNS = [{"role": "seeker", "text": "scary?"}, {"role": "recommender", "text": "Tail Film (2011)!"}]
+"""An edited dialogue for the queue's candidates (make_review_queue)."""
+
+
 def make_review_queue(session: Session, n: int = 3, overlap: int = 1, tier: str = "tail") -> list[int]:
     """n needs_review candidates (3 of 5 judges pass) with adjudication tasks; returns task ids."""
     from db.models import Candidate, JudgeVote, Prototype, ReviewTask

@@ -17,10 +17,9 @@ from db.queries.review import (
     submit_review,
 )
 from db.rubrics import RUBRIC_KEYS
-from tests.factories import make_rating_queue, make_review_queue
+from tests.factories import EDITED_TURNS, make_rating_queue, make_review_queue
 
 ALL_FOURS = dict.fromkeys(RUBRIC_KEYS, 4)
-EDITED_TURNS = [{"role": "seeker", "text": "scary?"}, {"role": "recommender", "text": "Tail Film (2011)!"}]
 
 
 def test_locks_steer_assignment_and_expire(session: Session) -> None:

@@ -19,9 +19,7 @@ from db.decision import TaskStatus, decide
 from db.engine import write_transaction
 from db.models import Candidate, Review, Reviewer, ReviewTask, TaskLock
 from db.queries.review import claim_next_task, decision_log, get_or_create_reviewer, now_utc, submit_review
-from tests.factories import make_review_queue
-
-EDITED = [{"role": "seeker", "text": "scary?"}, {"role": "recommender", "text": "Tail Film (2011)!"}]
+from tests.factories import EDITED_TURNS, make_review_queue
 
 
 def run_threads(n: int, work: Callable[[int], None]) -> None:
@@ -52,7 +50,7 @@ def submit(factory: sessionmaker[Session], task_id: int, reviewer_id: int, verdi
     with write_transaction(factory) as s:
         reviewer = s.get_one(Reviewer, reviewer_id)
         submit_review(s, task_id, reviewer, verdict, "why" if verdict != "accept" else "",
-                      EDITED if verdict == "edit" else None)
+                      EDITED_TURNS if verdict == "edit" else None)
 
 
 def assert_decisions_match_verdicts(factory: sessionmaker[Session]) -> None:
