@@ -4,7 +4,9 @@ from __future__ import annotations
 import json
 import os
 import signal
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -158,3 +160,23 @@ def press_ctrl_c() -> None:
     before the calling worker takes another job."""
     os.kill(os.getpid(), signal.SIGINT)
     time.sleep(0.5)
+
+
+def race(n: int, work: Callable[[int], object]) -> list[object]:
+    """`work(0..n-1)` on n real threads released together by a barrier; each one's result, or the exception it raised."""
+    barrier = threading.Barrier(n)
+    outcomes: list[object] = [None] * n
+
+    def target(i: int) -> None:
+        barrier.wait()
+        try:
+            outcomes[i] = work(i)
+        except BaseException as exc:  # noqa: BLE001
+            outcomes[i] = exc
+
+    threads = [threading.Thread(target=target, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return outcomes

@@ -7,8 +7,6 @@ export that lost a race says so in one line.
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,7 +19,7 @@ from db.errors import Conflict
 from db.export_files import sha256_file
 from db.models import DatasetExport
 from db.queries.review import get_or_create_reviewer, submit_review
-from tests.factories import make_review_queue
+from tests.factories import make_review_queue, race
 
 LEADS = 4
 
@@ -34,25 +32,6 @@ def approved_dataset(session_factory: sessionmaker[Session]) -> int:
         for task in tasks:
             submit_review(session, task, ann, "accept")
         return get_or_create_reviewer(session, "lee", "lead").id
-
-
-def race(work: Callable[[int], object]) -> list[object]:
-    barrier = threading.Barrier(LEADS)
-    outcomes: list[object] = [None] * LEADS
-
-    def target(i: int) -> None:
-        barrier.wait()
-        try:
-            outcomes[i] = work(i)
-        except BaseException as exc:  # noqa: BLE001
-            outcomes[i] = exc
-
-    threads = [threading.Thread(target=target, args=(i,)) for i in range(LEADS)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return outcomes
 
 
 def assert_folders_match_rows(session_factory: sessionmaker[Session], out: Path, name: str) -> list[int]:
@@ -79,7 +58,7 @@ def test_exports_of_one_name_at_once_never_share_a_version(session_factory: sess
             assert lead.id == lead_id
             return export_approved(session, "toy", "race", lead, tmp_path).version
 
-    outcomes = race(export)
+    outcomes = race(LEADS, export)
     won = [o for o in outcomes if isinstance(o, int)]
     lost = [o for o in outcomes if not isinstance(o, int)]
     assert all(isinstance(o, Conflict) for o in lost), lost
@@ -96,7 +75,7 @@ def test_leads_exporting_from_the_page_at_once_take_turns(database_url: str, ses
     monkeypatch.setenv("LUMICRS_EXPORT_DIR", str(tmp_path))
     get_settings.cache_clear()
     lead_id = approved_dataset(session_factory)
-    outcomes = race(lambda _: export_now(lead_id, "toy", "page"))
+    outcomes = race(LEADS, lambda _: export_now(lead_id, "toy", "page"))
     assert [kind for kind, _ in outcomes] == ["success"] * LEADS, outcomes  # type: ignore[misc]
     assert assert_folders_match_rows(session_factory, tmp_path, "page") == list(range(1, LEADS + 1))
     assert sorted(int(message.split(" v")[1].split(" ")[0]) for _, message in outcomes) == list(  # type: ignore[misc]

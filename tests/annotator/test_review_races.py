@@ -7,7 +7,6 @@ majority is open; concurrent claims never hand out more slots than are free.
 from __future__ import annotations
 
 import random
-import threading
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -19,26 +18,12 @@ from db.decision import TaskStatus, decide
 from db.engine import write_transaction
 from db.models import Candidate, Review, Reviewer, ReviewTask, TaskLock
 from db.queries.review import claim_next_task, decision_log, get_or_create_reviewer, now_utc, submit_review
-from tests.factories import EDITED_TURNS, make_review_queue
+from tests.factories import EDITED_TURNS, make_review_queue, race
 
 
 def run_threads(n: int, work: Callable[[int], None]) -> None:
-    barrier = threading.Barrier(n)
-    errors: list[BaseException] = []
-
-    def target(i: int) -> None:
-        try:
-            barrier.wait()
-            work(i)
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
-
-    threads = [threading.Thread(target=target, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    """`work` on n threads at once (tests.factories.race); none of them may fail."""
+    assert [o for o in race(n, work) if isinstance(o, BaseException)] == []
 
 
 def make_reviewers(factory: sessionmaker[Session], n: int) -> list[int]:
@@ -150,24 +135,13 @@ def test_researchers_rating_one_response_at_once_are_each_counted_once(session_f
     with write_transaction(session_factory) as s:
         for name in set(names):
             get_or_create_reviewer(s, name, "researcher")
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(len(names))
 
     def rate(i: int) -> None:
-        try:
-            barrier.wait()
-            with write_transaction(session_factory) as s:
-                reviewer = get_or_create_reviewer(s, names[i], "researcher")
-                submit_ratings(s, task_id, reviewer, dict.fromkeys(RUBRIC_KEYS, 1 + i % 5))
-        except BaseException as exc:  # noqa: BLE001
-            errors.append(exc)
+        with write_transaction(session_factory) as s:
+            reviewer = get_or_create_reviewer(s, names[i], "researcher")
+            submit_ratings(s, task_id, reviewer, dict.fromkeys(RUBRIC_KEYS, 1 + i % 5))
 
-    threads = [threading.Thread(target=rate, args=(i,)) for i in range(len(names))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    run_threads(len(names), rate)
     with session_factory() as s:
         rows = s.execute(select(Rating.rater, Rating.rubric)).all()
         assert len(rows) == len(set(rows)) == 6 * len(RUBRIC_KEYS)
