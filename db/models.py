@@ -48,6 +48,19 @@ class Movie(Base):
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
 
 
+class KGFact(Base):
+    """One edge of the item knowledge graph: movie -[relation]-> entity (a genre or a person), from the staged
+    CFCRS graph (`metadata/<dataset>/cfcrs_kg/`). Entities are kept by name and type; the trainer builds the graph."""
+
+    __tablename__ = "kg_facts"
+    __table_args__ = (UniqueConstraint("movie_id", "relation", "entity"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    movie_id: Mapped[int] = mapped_column(ForeignKey("movies.id", ondelete="CASCADE"), index=True)
+    relation: Mapped[str] = mapped_column(String(32))
+    entity: Mapped[str] = mapped_column(String(512))
+    entity_type: Mapped[str] = mapped_column(String(16))
+
+
 class Conversation(Base):
     __tablename__ = "conversations"
     __table_args__ = (

@@ -18,6 +18,22 @@ class TwoStageConfig(BaseModel):
     min_relevance: float = 3.5
 
 
+class ACFLConfig(BaseModel):
+    """The parts of the paper's ACFL (trainer.losses) that the paper does not fix: clip ranges, eps, Eq. 6's
+    thresholds and Eq. 5's direction (hardest = p_i <= tau_k, the paper's text and released code; printed =
+    p_i >= tau_k). gamma, alpha and k (`topk_ratio`) are TrainConfig fields, shared with the focal losses."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    mask: Literal["hardest", "printed"] = "hardest"
+    eps: float = Field(default=1e-6, gt=0.0)
+    alpha_min: float = 0.1
+    alpha_max: float = 1.0
+    gamma_min: float = 0.5
+    gamma_max: float = 5.0
+    theta_min: float = 2.0  # N_c below: oversampled (1 + 1/N_c)
+    theta_max: float = 5.0  # N_c above: undersampled (1 - N_c/N_max)
+
+
 class TrainConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -41,12 +57,13 @@ class TrainConfig(BaseModel):
     hidden_dim: int = 512
     item_dim: int = 256
     dropout: float = 0.2
-    loss: Literal["ce", "focal", "acfl"] = "acfl"
+    loss: Literal["ce", "focal", "acfl", "rarity_focal"] = "acfl"
     gamma: float = 2.5
     alpha: float = 0.6
-    topk_ratio: float = 0.25
-    easy_weight: float = 0.3
-    class_weight_beta: float = 0.5
+    topk_ratio: float = Field(default=0.25, gt=0.0, le=1.0)  # ACFL's k (Eq. 5); rarity_focal's hard share
+    acfl: ACFLConfig = ACFLConfig()
+    easy_weight: float = 0.3  # rarity_focal only
+    class_weight_beta: float = 0.5  # rarity_focal only
     sampling_tau: float = 0.0
     n_prototypes: int = 50
     text_prior: float = 0.0

@@ -21,6 +21,7 @@ from trainer.distributed import World, unwrap
 from trainer.evaluation import EvalRows, Report, exclude_items, protocol_report, topk_random_ties
 from trainer.losses import (
     ACFLParams,
+    RarityFocalParams,
     acfl_loss,
     adaptive_sampling_weights,
     class_frequency_weights,
@@ -29,6 +30,7 @@ from trainer.losses import (
     kl_soft_labels,
     multilabel_soft_ce,
     prototype_compactness,
+    rarity_focal_loss,
 )
 from trainer.metrics import recall_at_k
 
@@ -86,18 +88,33 @@ def resolve_device(name: str) -> torch.device:
 
 
 class LossFn:
+    """The training loss named by `cfg.loss`; every name maps to exactly one function (an unknown one raises)."""
+
     def __init__(self, cfg: TrainConfig, train_counts: Tensor, device: torch.device) -> None:
         self.cfg = cfg
+        self.counts = train_counts.float().to(device)
         self.class_weights = class_frequency_weights(train_counts, beta=cfg.class_weight_beta).to(device)
-        self.params = ACFLParams(gamma=cfg.gamma, alpha=cfg.alpha, topk_ratio=cfg.topk_ratio,
-                                 easy_weight=cfg.easy_weight)
+        self.acfl = acfl_params(cfg)
+        self.rarity = RarityFocalParams(gamma=cfg.gamma, alpha=cfg.alpha, topk_ratio=cfg.topk_ratio,
+                                        easy_weight=cfg.easy_weight)
+        losses = {
+            "ce": cross_entropy,
+            "focal": lambda logits, targets: focal_loss(logits, targets, gamma=cfg.gamma, alpha=cfg.alpha),
+            "acfl": lambda logits, targets: acfl_loss(logits, targets, self.counts, self.acfl),
+            "rarity_focal": lambda logits, targets: rarity_focal_loss(logits, targets, self.class_weights,
+                                                                      self.rarity),
+        }
+        self.loss = losses[cfg.loss]
 
     def __call__(self, logits: Tensor, targets: Tensor) -> Tensor:
-        if self.cfg.loss == "ce":
-            return cross_entropy(logits, targets)
-        if self.cfg.loss == "focal":
-            return focal_loss(logits, targets, gamma=self.cfg.gamma, alpha=self.cfg.alpha)
-        return acfl_loss(logits, targets, self.class_weights, self.params)
+        return self.loss(logits, targets)
+
+
+def acfl_params(cfg: TrainConfig) -> ACFLParams:
+    a = cfg.acfl
+    return ACFLParams(gamma=cfg.gamma, alpha=cfg.alpha, k=cfg.topk_ratio, mask=a.mask, eps=a.eps,
+                      alpha_min=a.alpha_min, alpha_max=a.alpha_max, gamma_min=a.gamma_min, gamma_max=a.gamma_max,
+                      theta_min=a.theta_min, theta_max=a.theta_max)
 
 
 def batch_order(n: int, sample_weights: Tensor | None, generator: torch.Generator) -> Tensor:

@@ -1,14 +1,16 @@
 """Entry points for `lumicrs ingest`: parse, then write in the caller's transaction."""
 from __future__ import annotations
 
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from sqlalchemy.orm import Session
 
 from db.ingest.inspired import parse_inspired
+from db.ingest.kg import default_kg_dir, parse_kg, write_kg
 from db.ingest.parsed import storable
 from db.ingest.redial import parse_redial
-from db.ingest.writer import IngestSummary, write_corpus
+from db.ingest.writer import IngestSummary, get_or_create_dataset, write_corpus
 from db.models import Conversation
 
 PARSERS = {"redial": parse_redial, "inspired": parse_inspired}
@@ -33,4 +35,9 @@ def ingest_corpus(
     if split is not None:
         storable(split, "--split", Conversation.__table__.c.split)
     corpus = PARSERS[dataset](path, metadata or default_metadata(dataset, path), split)
-    return write_corpus(session, corpus)
+    kg_dir = default_kg_dir(dataset, path)
+    kg = parse_kg(kg_dir) if kg_dir is not None else None  # parsed before anything is written
+    summary = write_corpus(session, corpus)
+    if kg is None:
+        return summary
+    return replace(summary, **asdict(write_kg(session, get_or_create_dataset(session, dataset).id, kg)))

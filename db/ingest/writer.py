@@ -28,6 +28,9 @@ class IngestSummary:
     utterances_added: int
     mentions_added: int
     unknown_mentions_skipped: int = 0  # mentions of ids absent from the movie list (reported, not stored)
+    kg_facts_added: int = 0  # item knowledge-graph edges (db.ingest.kg), when the graph is staged beside the corpus
+    kg_items_matched: int = 0
+    kg_items_unmatched: int = 0  # graph movies whose title is not in the movie list (reported, not stored)
 
 
 def chunks(items: Sequence[T], size: int = BATCH) -> Iterator[Sequence[T]]:

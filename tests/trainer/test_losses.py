@@ -6,9 +6,7 @@ import pytest
 import torch
 
 from trainer.losses import (
-    ACFLParams,
-    acfl_loss,
-    adaptive_alpha_gamma,
+    RarityFocalParams,
     adaptive_sampling_weights,
     ce_plus_kl,
     class_frequency_weights,
@@ -18,6 +16,8 @@ from trainer.losses import (
     kl_soft_labels,
     multilabel_soft_ce,
     prototype_compactness,
+    rarity_alpha_gamma,
+    rarity_focal_loss,
 )
 
 # logits [0, ln 3] -> p = [1/4, 3/4]
@@ -41,10 +41,10 @@ def test_class_weights_by_hand() -> None:
     assert class_frequency_weights(torch.tensor([1000, 1]), beta=1.0, w_max=3.0)[1].item() == 3.0
 
 
-def test_adaptive_alpha_gamma_by_hand_and_clipped() -> None:
+def test_rarity_alpha_gamma_by_hand_and_clipped() -> None:
     weights = torch.tensor([0.5, 1.5])  # mean 1 -> rarity 0.5 and 1.5
-    params = ACFLParams(gamma=2.0, alpha=0.6, gamma_power=1.0, gamma_max=2.5, alpha_min=0.25)
-    alpha_t, gamma_t = adaptive_alpha_gamma(weights, torch.tensor([0, 1]), params)
+    params = RarityFocalParams(gamma=2.0, alpha=0.6, gamma_power=1.0, gamma_max=2.5, alpha_min=0.25)
+    alpha_t, gamma_t = rarity_alpha_gamma(weights, torch.tensor([0, 1]), params)
     assert alpha_t.tolist() == pytest.approx([0.3, 0.9])
     assert gamma_t.tolist() == pytest.approx([1.0, 2.5])  # 3.0 clipped to gamma_max
 
@@ -54,20 +54,20 @@ def test_hard_example_mask_keeps_top_k() -> None:
     assert mask.tolist() == pytest.approx([0.2, 1.0, 0.2, 1.0])
 
 
-def test_acfl_by_hand() -> None:
+def test_rarity_focal_by_hand() -> None:
     logits = torch.tensor([[0.0, math.log(3.0)], [0.0, math.log(3.0)]])
     targets = torch.tensor([1, 0])  # p_t = 0.75, 0.25
     weights = torch.tensor([1.0, 1.0])  # rarity 1 -> alpha_t = alpha, gamma_t = gamma
-    params = ACFLParams(gamma=2.0, alpha=0.5, topk_ratio=0.5, easy_weight=0.5)
+    params = RarityFocalParams(gamma=2.0, alpha=0.5, topk_ratio=0.5, easy_weight=0.5)
     l_easy = -0.5 * 0.25 ** 2 * math.log(0.75)
     l_hard = -0.5 * 0.75 ** 2 * math.log(0.25)
     expected = (0.5 * l_easy + 1.0 * l_hard) / 1.5
-    assert acfl_loss(logits, targets, weights, params).item() == pytest.approx(expected)
+    assert rarity_focal_loss(logits, targets, weights, params).item() == pytest.approx(expected)
 
 
-def test_acfl_gradients_flow() -> None:
+def test_rarity_focal_gradients_flow() -> None:
     logits = torch.randn(8, 5, requires_grad=True)
-    acfl_loss(logits, torch.randint(0, 5, (8,)), torch.ones(5)).backward()
+    rarity_focal_loss(logits, torch.randint(0, 5, (8,)), torch.ones(5)).backward()
     assert logits.grad is not None and logits.grad.abs().sum() > 0
 
 
@@ -85,29 +85,29 @@ def test_kl_and_soft_ce_by_hand() -> None:
     assert combined == pytest.approx(-math.log(0.75) + 0.4 * kl)
 
 
-def test_acfl_with_uneven_class_weights_by_hand() -> None:
+def test_rarity_focal_with_uneven_class_weights_by_hand() -> None:
     """Weights whose mean is not 1 (2.0 here): rarity is relative to the mean, so the rare target's example gets
     alpha * 1.5 and gamma * 1.5 and the common one alpha * 0.5 and gamma * 0.5 (gamma_power 1, nothing clipped)."""
     logits = torch.tensor([[0.0, math.log(3.0)], [0.0, math.log(3.0)]])
     targets = torch.tensor([1, 0])  # p_t = 0.75 (rare class 1), 0.25 (common class 0)
     weights = torch.tensor([1.0, 3.0])
-    params = ACFLParams(gamma=2.0, alpha=0.6, gamma_power=1.0, topk_ratio=0.5, easy_weight=0.4)
+    params = RarityFocalParams(gamma=2.0, alpha=0.6, gamma_power=1.0, topk_ratio=0.5, easy_weight=0.4)
     rare = -0.9 * 0.25 ** 3.0 * math.log(0.75)     # alpha 0.6 * 1.5, gamma 2 * 1.5
     common = -0.3 * 0.75 ** 1.0 * math.log(0.25)   # alpha 0.6 * 0.5, gamma 2 * 0.5
     per_example = [rare, common]
     hard = max(range(2), key=lambda i: per_example[i])
     mask = [1.0 if i == hard else 0.4 for i in range(2)]
     expected = sum(m * v for m, v in zip(mask, per_example)) / sum(mask)
-    assert acfl_loss(logits, targets, weights, params).item() == pytest.approx(expected, rel=1e-6)
-    doubled = acfl_loss(logits, targets, weights * 2, params).item()  # only relative rarity matters
+    assert rarity_focal_loss(logits, targets, weights, params).item() == pytest.approx(expected, rel=1e-6)
+    doubled = rarity_focal_loss(logits, targets, weights * 2, params).item()  # only relative rarity matters
     assert doubled == pytest.approx(expected, rel=1e-6)
 
 
-def test_adaptive_gamma_power_and_clipping_on_both_sides() -> None:
+def test_rarity_gamma_power_and_clipping_on_both_sides() -> None:
     weights = torch.tensor([0.25, 4.0, 1.0])  # mean 1.75
-    params = ACFLParams(gamma=2.0, alpha=1.0, gamma_power=0.5, gamma_min=1.2, gamma_max=2.2,
+    params = RarityFocalParams(gamma=2.0, alpha=1.0, gamma_power=0.5, gamma_min=1.2, gamma_max=2.2,
                         alpha_min=0.3, alpha_max=1.5)
-    alpha_t, gamma_t = adaptive_alpha_gamma(weights, torch.tensor([0, 1, 2]), params)
+    alpha_t, gamma_t = rarity_alpha_gamma(weights, torch.tensor([0, 1, 2]), params)
     rarity = [0.25 / 1.75, 4.0 / 1.75, 1.0 / 1.75]
     assert alpha_t.tolist() == pytest.approx([max(0.3, r) if r < 1 else min(1.5, r) for r in rarity])
     assert gamma_t.tolist() == pytest.approx([min(2.2, max(1.2, 2.0 * r ** 0.5)) for r in rarity])
