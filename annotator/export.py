@@ -105,6 +105,8 @@ def export_approved(session: Session, dataset: str, name: str, lead: Reviewer, o
     An export with no rows is refused unless `allow_empty`."""
     if lead.role != "lead":
         raise PermissionDenied(f"{lead.name} is a {lead.role}; only leads can export datasets")
+    if not lead.active:
+        raise PermissionDenied(f"{lead.name}'s account is disabled; only active leads can export datasets")
     check_export_name(name)
     out_dir = out_dir or get_settings().export_dir
     get_dataset_or_raise(session, dataset)

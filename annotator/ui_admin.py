@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy import select
 
-from annotator.ui_common import flash, require_identity, transaction
+from annotator.ui_common import acting, flash, require_identity, transaction
 from db.models import Reviewer
 from db.queries.accounts import create_account, set_active, set_role
 from db.queries.review import ROLES, link_email
@@ -17,7 +17,7 @@ def _act(lead_id: int, action: str) -> None:
     state = st.session_state
     try:
         with transaction(write=True) as session:
-            lead = session.get_one(Reviewer, lead_id)
+            lead = acting(session, lead_id, role="lead")
             if action == "create":
                 create_account(session, state["admin_new_name"], state["admin_new_role"], state["admin_new_password"],
                                by=lead)

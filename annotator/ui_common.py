@@ -11,7 +11,15 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.engine import make_engine, make_session_factory, write_transaction
-from db.queries.accounts import AccessDenied, authenticate, close_web_session, open_web_session, reviewer_for_token
+from db.models import Reviewer
+from db.queries.accounts import (
+    AccessDenied,
+    acting_reviewer,
+    authenticate,
+    close_web_session,
+    open_web_session,
+    reviewer_for_token,
+)
 from db.settings import get_settings
 
 
@@ -58,12 +66,12 @@ def current_identity() -> tuple[int, str, str] | None:
 
 def _sign_in() -> None:
     name, password = st.session_state.get("signin_name", ""), st.session_state.get("signin_password", "")
-    try:
-        with transaction(write=True) as session:
+    with transaction(write=True) as session:
+        try:
             token = open_web_session(session, authenticate(session, name, password))
-    except AccessDenied as exc:
-        st.session_state["signin_error"] = str(exc)
-        return
+        except AccessDenied as exc:  # caught inside: the failure (and the back-off) is committed
+            st.session_state["signin_error"] = str(exc)
+            return
     st.session_state[TOKEN] = token
     st.query_params[TOKEN] = token
     st.session_state["signin_password"] = ""
@@ -91,6 +99,13 @@ def sidebar_account(identity: tuple[int, str, str] | None) -> None:
         if error:
             st.error(error)
         st.caption("No account? A lead creates one (Admin page, or `lumicrs annotate add-reviewer`).")
+
+
+def acting(session: Session, rendered_id: int, role: str | None = None) -> Reviewer:
+    """The account this browser session acts for, re-read and locked in the action's own transaction (an account
+    disabled or demoted after the page was drawn cannot act); AccessDenied (a ValueError) otherwise."""
+    token = st.session_state.get(TOKEN) or st.query_params.get(TOKEN)
+    return acting_reviewer(session, token, rendered_id, role=role)
 
 
 def require_identity() -> tuple[int, str, str] | None:

@@ -11,9 +11,10 @@ from sqlalchemy import select
 
 from annotator.errors import PermissionDenied
 from annotator.export import export_approved, export_lock, export_preview
-from annotator.ui_common import flash, require_identity, transaction
+from annotator.ui_common import TOKEN, flash, require_identity, transaction
 from db.errors import Conflict
-from db.models import Dataset, DatasetExport, Reviewer
+from db.models import Dataset, DatasetExport
+from db.queries.accounts import acting_reviewer
 from db.queries.candidates import status_counts
 from db.settings import get_settings
 
@@ -25,17 +26,19 @@ def _export(reviewer_id: int, dataset: str) -> None:
     if not st.session_state.get(f"export_confirm_{dataset}"):
         st.session_state[FLASH] = ("error", "Tick the confirmation first.")
         return
-    st.session_state[FLASH] = outcome = export_now(reviewer_id, dataset, name)
+    token = st.session_state.get(TOKEN) or st.query_params.get(TOKEN)
+    st.session_state[FLASH] = outcome = export_now(token, reviewer_id, dataset, name)
     if outcome[0] == "success":
         st.session_state[f"export_confirm_{dataset}"] = False
 
 
-def export_now(reviewer_id: int, dataset: str, name: str) -> tuple[str, str]:
-    """One export from the page: ("success" | "error", message). Leads exporting one name at once take turns (the
-    lock `lumicrs export` holds too), so each gets a version of its own."""
+def export_now(token: str | None, reviewer_id: int, dataset: str, name: str) -> tuple[str, str]:
+    """One export from the page: ("success" | "error", message). The account is re-read from the browser session
+    inside the export's transaction (a lead disabled or demoted after the page was drawn cannot export). Leads
+    exporting one name at once take turns (the lock `lumicrs export` holds too), so each gets a version of its own."""
     try:
         with export_lock(name), transaction(write=True) as session:
-            export = export_approved(session, dataset, name, session.get_one(Reviewer, reviewer_id))
+            export = export_approved(session, dataset, name, acting_reviewer(session, token, reviewer_id, role="lead"))
             message = f"Exported {export.n_rows} dialogues as {export.name} v{export.version} (sha256 {export.sha256[:12]}…)"
     except (PermissionDenied, ValueError, OSError, Conflict) as exc:
         return "error", str(exc)

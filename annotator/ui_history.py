@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from annotator.ui_common import flash, require_identity, transaction
+from annotator.ui_common import acting, flash, require_identity, transaction
 from db.models import Movie, Reviewer
 from db.queries.review import my_verdicts, submit_review
 
@@ -16,13 +16,16 @@ def _change(reviewer_id: int) -> None:
     verdict, reason = st.session_state.get("history_verdict"), st.session_state.get("history_reason", "")
     try:
         with transaction(write=True) as session:
-            reviewer = session.get_one(Reviewer, reviewer_id)
+            reviewer = acting(session, reviewer_id)
             current = {t.id: r for r, t, _ in my_verdicts(session, reviewer)}
             if task_id not in current:
                 raise ValueError(f"you have no verdict on task {task_id}")
-            edited = current[task_id].edited_turns if verdict == "edit" else None
+            before, edited = current[task_id].verdict, current[task_id].edited_turns  # an earlier edit's text is kept
+            if verdict == "edit" and not edited:
+                raise ValueError(f"task {task_id} has no edited dialogue of yours: edit it on the Review page")
             submit_review(session, task_id, reviewer, verdict, reason, edited)
-        st.session_state[FLASH] = ("success", f"Task {task_id}: your verdict is now {verdict}; the task was re-decided.")
+        st.session_state[FLASH] = ("success", f"Task {task_id}: you changed your verdict from {before} to {verdict}; "
+                                              "the task was re-decided.")
     except ValueError as exc:
         st.session_state[FLASH] = ("error", f"{exc}. Nothing was changed.")
 

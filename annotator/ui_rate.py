@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from annotator.ui_common import flash, pace, record_action, require_identity, show_turns, transaction
+from annotator.ui_common import acting, flash, pace, record_action, require_identity, show_turns, transaction
 from db.models import Response, Reviewer
 from db.queries.responses import readable_response
 from db.queries.review import claim_next_task, reviewer_progress, submit_ratings
@@ -20,8 +20,12 @@ def _submit(task_id: int, reviewer_id: int) -> None:
     if missing:
         st.session_state[FLASH] = ("error", f"Score every rubric first: {', '.join(missing)}")
         return
-    with transaction(write=True) as session:
-        submit_ratings(session, task_id, session.get_one(Reviewer, reviewer_id), {k: int(v) for k, v in scores.items()})
+    try:
+        with transaction(write=True) as session:
+            submit_ratings(session, task_id, acting(session, reviewer_id), {k: int(v) for k, v in scores.items()})
+    except ValueError as exc:
+        st.session_state[FLASH] = ("error", f"{exc}. Nothing was saved.")
+        return
     record_action("rate")
     st.session_state[FLASH] = ("success", f"Saved ratings for task {task_id}.")
 

@@ -8,7 +8,16 @@ from __future__ import annotations
 import streamlit as st
 
 from annotator.edits import EditError, format_turns, parse_edited
-from annotator.ui_common import escape_markdown, flash, pace, record_action, require_identity, show_turns, transaction
+from annotator.ui_common import (
+    acting,
+    escape_markdown,
+    flash,
+    pace,
+    record_action,
+    require_identity,
+    show_turns,
+    transaction,
+)
 from db.models import Candidate, JudgeVote, Movie, Prototype, Reviewer
 from db.placeholder_model import PLACEHOLDER_NOTICE, is_placeholder
 from db.queries.candidates import status_counts, votes_for
@@ -20,6 +29,7 @@ from db.queries.review import (
     reviewer_progress,
     submit_review,
     undo_verdict,
+    verdict_of,
 )
 from db.settings import get_settings
 
@@ -34,10 +44,13 @@ def _submit(task_id: int, reviewer_id: int, verdict: str) -> None:
     try:
         edited = parse_edited(st.session_state.get(f"edited_{task_id}", "")) if verdict == "edit" else None
         with transaction(write=True) as session:
-            submit_review(session, task_id, session.get_one(Reviewer, reviewer_id), verdict, reason, edited)
+            reviewer = acting(session, reviewer_id)
+            before = verdict_of(session, task_id, reviewer.id)
+            submit_review(session, task_id, reviewer, verdict, reason, edited)
         st.session_state[LAST] = task_id
         record_action("review")
-        st.session_state[FLASH] = ("success", f"Saved: {verdict} on task {task_id}.")
+        changed = f"You changed your verdict on task {task_id} from {before} to {verdict}." if before else None
+        st.session_state[FLASH] = ("info", changed) if changed else ("success", f"Saved: {verdict} on task {task_id}.")
     except EditError as exc:
         st.session_state[FLASH] = ("error", f"Edited dialogue: {exc}. Nothing was saved.")
     except ValueError as exc:
@@ -46,16 +59,23 @@ def _submit(task_id: int, reviewer_id: int, verdict: str) -> None:
 
 def _skip(task_id: int, reviewer_id: int) -> None:
     st.session_state.setdefault(SKIPPED, []).append(task_id)
-    with transaction(write=True) as session:
-        release_lock(session, task_id, reviewer_id)
+    try:
+        with transaction(write=True) as session:
+            release_lock(session, task_id, acting(session, reviewer_id).id)
+    except ValueError as exc:
+        st.session_state[FLASH] = ("error", f"{exc}.")
 
 
 def _undo(reviewer_id: int) -> None:
     task_id = st.session_state.pop(LAST, None)
     if task_id is None:
         return
-    with transaction(write=True) as session:
-        undone = undo_verdict(session, task_id, session.get_one(Reviewer, reviewer_id))
+    try:
+        with transaction(write=True) as session:
+            undone = undo_verdict(session, task_id, acting(session, reviewer_id))
+    except ValueError as exc:
+        st.session_state[FLASH] = ("error", f"{exc}. Nothing was undone.")
+        return
     st.session_state[FLASH] = ("info", f"Undone: your verdict on task {task_id} is withdrawn; the task is back "
                                        "with you." if undone else f"Nothing to undo on task {task_id}.")
 

@@ -390,6 +390,16 @@ class RunExport(Base):
     rows: Mapped[int] = mapped_column(Integer)
 
 
+class SignInFailure(Base):
+    """Failed sign-ins per attempted name (known or not, so the table tells nobody which names exist): after
+    db.queries.accounts.FREE_ATTEMPTS failures each new attempt waits an exponentially growing back-off."""
+
+    __tablename__ = "sign_in_failures"
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    last_failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class WebSession(Base):
     """A signed-in browser session: only the sha256 of its random token is stored."""
 

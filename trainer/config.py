@@ -66,6 +66,8 @@ class TrainConfig(BaseModel):
     class_weight_beta: float = 0.5  # rarity_focal only
     sampling_tau: float = 0.0
     n_prototypes: int = 50
+    kg: bool = False  # item knowledge graph (R-GCN over db kg_facts: genre, star, director, writer)
+    kg_dim: int = Field(default=128, ge=1)
     text_prior: float = 0.0
     impute_cold_items: bool = True
     prototype_weight: float = 0.01

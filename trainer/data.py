@@ -20,6 +20,7 @@ from db.models import RelevanceLabel
 from db.queries.corpus import list_dialogues, list_movies
 from db.queries.longtail import TIERS, Tier, movie_tiers
 from db.types import Dialogue, ExportRecord, MovieInfo, Turn
+from trainer.kg import ItemGraph, load_item_graph
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,7 @@ class RecData:
     valid: list[RecSample]
     test: list[RecSample]
     train_soft: list[SoftLabels | None] = field(default_factory=list)
+    graph: ItemGraph | None = None  # the item knowledge graph, when asked for
 
     def train_counts(self) -> np.ndarray:
         counts = np.zeros(len(self.catalog), dtype=np.int64)
@@ -169,7 +171,7 @@ def expand(dialogues: Iterable[Dialogue], catalog: ItemCatalog, max_turns: int) 
 def load_rec_data(session: Session, dataset: str, train_splits: Sequence[str], test_splits: Sequence[str],
                   *, valid_fraction: float = 0.1, valid_splits: Sequence[str] = (), exports: Sequence[Path] = (),
                   max_turns: int = 8, seed: int = 42, min_relevance: float | None = None,
-                  train_fraction: float = 1.0) -> RecData:
+                  train_fraction: float = 1.0, with_kg: bool = False) -> RecData:
     """Validation: the dataset's own `valid_splits` when given, else `valid_fraction` of train conversations."""
     catalog = build_catalog(list_movies(session, dataset), movie_tiers(session, dataset, splits=train_splits),
                             movie_tiers(session, dataset))
@@ -181,7 +183,7 @@ def load_rec_data(session: Session, dataset: str, train_splits: Sequence[str], t
     for export in exports:
         train.extend(expand(read_export(export), catalog, max_turns))
     test = expand(list_dialogues(session, dataset, test_splits), catalog, max_turns)
-    data = RecData(catalog, train, valid, test)
+    data = RecData(catalog, train, valid, test, graph=load_item_graph(session, catalog.index) if with_kg else None)
     if min_relevance is not None:
         data.train_soft = soft_targets(train, load_relevance(session, catalog, min_relevance))
     return data

@@ -5,6 +5,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from trainer.kg import RGCNItemEncoder
+
 
 class PopularityModel(nn.Module):
     """Scores every item by its training frequency, whatever the context."""
@@ -37,15 +39,19 @@ class TrainableTextEncoder(nn.Module):
 class LumiCRSRecommender(nn.Module):
     """q = MLP([text, mean(context item vectors)]); q' = q + softmax(q P^T / tau) P; logits = q' . item + b.
 
-    Item vectors = W * text(item) + free embedding, so tail items with few examples still get a
-    representation from their title/genre/plot text. With `text_prior` > 0, logits also get
-    w * cos(context text, item text) (w learnable).
+    Item vectors = W * text(item) + free embedding (+ W_kg * R-GCN(item) with a knowledge graph), so tail items
+    with few examples still get a representation from their title/genre/plot text and from the genres and people
+    they share with other movies. With `text_prior` > 0, logits also get w * cos(context text, item text)
+    (w learnable).
     """
 
     def __init__(self, text_dim: int, item_text_emb: Tensor, *, hidden_dim: int = 512, item_dim: int = 256,
                  n_prototypes: int = 50, dropout: float = 0.2, tau: float = 0.5, text_prior: float = 0.0,
-                 text_encoder: TrainableTextEncoder | None = None) -> None:
+                 text_encoder: TrainableTextEncoder | None = None, kg: RGCNItemEncoder | None = None) -> None:
         super().__init__()
+        self.kg = kg  # None: no item knowledge graph
+        if kg is not None:
+            self.kg_proj = nn.Linear(kg.self_loop.in_features, item_dim, bias=False)
         self.text_encoder = text_encoder  # None: contexts arrive as frozen, precomputed embeddings
         n_items = item_text_emb.shape[0]
         self.register_buffer("item_text", item_text_emb.float())
@@ -65,7 +71,8 @@ class LumiCRSRecommender(nn.Module):
         self.text_prior = nn.Parameter(torch.tensor(float(text_prior)))
 
     def item_vectors(self) -> Tensor:
-        return self.item_proj(self.item_text) + self.item_free.weight
+        vectors = self.item_proj(self.item_text) + self.item_free.weight
+        return vectors if self.kg is None else vectors + self.kg_proj(self.kg())
 
     def encode_query(self, text_emb: Tensor, context_items: Tensor) -> Tensor:
         """context_items: [B, n_items] row-normalised multi-hot of movies mentioned so far."""
@@ -96,6 +103,8 @@ class LumiCRSRecommender(nn.Module):
         rarest = (train_counts > 0) & (train_counts <= seen.min())
         self.item_bias[cold] = self.item_bias[rarest].mean()
         self.item_free.weight[cold] = 0.0
+        if self.kg is not None:
+            self.kg.forget_items(cold)
         return int(cold.sum())
 
     @torch.no_grad()

@@ -30,6 +30,7 @@ from trainer.loop import (
     rank_items,
     resolve_device,
 )
+from trainer.kg import RGCNItemEncoder
 from trainer.model import LumiCRSRecommender, PopularityModel, TrainableTextEncoder
 
 
@@ -56,7 +57,8 @@ def load_data(session_factory: sessionmaker[Session], cfg: TrainConfig) -> RecDa
                              train_fraction=cfg.train_fraction,
                              exports=cfg.augmented_exports,
                              max_turns=cfg.max_context_turns, seed=cfg.seed,
-                             min_relevance=cfg.two_stage.min_relevance if cfg.two_stage.enabled else None)
+                             min_relevance=cfg.two_stage.min_relevance if cfg.two_stage.enabled else None,
+                             with_kg=cfg.kg and cfg.model == "lumicrs")
 
 
 def encode_shared(texts: list[str], cfg: TrainConfig, world: World, progress: bool) -> np.ndarray:
@@ -87,9 +89,13 @@ def build_model(cfg: TrainConfig, data: RecData, item_emb: np.ndarray, text_dim:
     if cfg.model == "popularity":
         return PopularityModel(torch.from_numpy(data.train_counts()))
     encoder = TrainableTextEncoder(cfg.encoder_path or default_encoder_path()) if cfg.finetune_encoder else None
+    if cfg.kg and (data.graph is None or not data.graph.edges):
+        raise ValueError(f"config asks for the knowledge graph (kg: true) but the database has no kg_facts for "
+                         f"{cfg.dataset!r}: run `lumicrs ingest {cfg.dataset}` with the data folder's metadata/")
+    kg = RGCNItemEncoder(data.graph, cfg.kg_dim) if cfg.kg and data.graph is not None else None
     return LumiCRSRecommender(text_dim, torch.from_numpy(item_emb), hidden_dim=cfg.hidden_dim,
                               item_dim=cfg.item_dim, n_prototypes=cfg.n_prototypes, dropout=cfg.dropout,
-                              text_prior=cfg.text_prior, text_encoder=encoder)
+                              text_prior=cfg.text_prior, text_encoder=encoder, kg=kg)
 
 
 def features(data: RecData, vectors: dict[str, np.ndarray]) -> tuple[Features, Features, Features]:

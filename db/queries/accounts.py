@@ -6,8 +6,9 @@ password from a prompt or LUMICRS_PASSWORD); after that, leads create and disabl
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -15,7 +16,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from db.models import Reviewer, WebSession
+from db.models import Reviewer, SignInFailure, WebSession
 from db.queries.review import ROLES, get_reviewer_or_raise, now_utc
 
 HASHER = PasswordHasher()
@@ -71,23 +72,39 @@ def create_account(session: Session, name: str, role: str, password: str, *, by:
     return reviewer
 
 
+def lock_accounts(session: Session, *ids: int) -> None:
+    """Lock every lead row and the given accounts (FOR UPDATE, in id order, re-read): two leads changing each other at
+    once take turns, and the second sees the first's change. On SQLite the write transaction already serialises."""
+    session.scalars(select(Reviewer).where((Reviewer.role == "lead") | Reviewer.id.in_(ids)).order_by(Reviewer.id)
+                    .with_for_update().execution_options(populate_existing=True)).all()
+
+
+def keep_a_lead(session: Session, reviewer: Reviewer, *, role: str, active: bool) -> None:
+    """The last active lead (with a password) can be neither demoted nor disabled, by anyone."""
+    is_lead = reviewer.role == "lead" and reviewer.active and reviewer.password_hash is not None
+    if is_lead and (role != "lead" or not active) and lead_count(session) <= 1:
+        raise ValueError(f"the last lead cannot be demoted or disabled ({reviewer.name}): make another lead first")
+
+
 def set_role(session: Session, name: str, role: str, *, by: Reviewer) -> Reviewer:
-    require_lead(by)
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     reviewer = get_reviewer_or_raise(session, name)
-    if reviewer.id == by.id and role != "lead" and lead_count(session) <= 1:
-        raise ValueError("the last lead cannot give up the lead role")
+    lock_accounts(session, by.id, reviewer.id)
+    require_lead(by)
+    keep_a_lead(session, reviewer, role=role, active=reviewer.active)
     reviewer.role = role
     session.flush()
     return reviewer
 
 
 def set_active(session: Session, name: str, active: bool, *, by: Reviewer) -> Reviewer:
-    require_lead(by)
     reviewer = get_reviewer_or_raise(session, name)
+    lock_accounts(session, by.id, reviewer.id)
+    require_lead(by)
     if reviewer.id == by.id and not active:
         raise ValueError("leads cannot disable their own account")
+    keep_a_lead(session, reviewer, role=reviewer.role, active=active)
     reviewer.active = active
     if not active:
         session.execute(delete(WebSession).where(WebSession.reviewer_id == reviewer.id))
@@ -95,17 +112,81 @@ def set_active(session: Session, name: str, active: bool, *, by: Reviewer) -> Re
     return reviewer
 
 
-def authenticate(session: Session, name: str, password: str) -> Reviewer:
-    """The account, if the name, password and active flag check out; one message for every failure."""
-    reviewer = session.scalar(select(Reviewer).where(Reviewer.name == name.strip()))
+def acting_reviewer(session: Session, token: str | None, expected_id: int, *, role: str | None = None) -> Reviewer:
+    """The account behind a browser session, re-read (and row-locked) inside the action's own transaction. Refused
+    when the session ended or expired, the account was disabled, it is not the account the page was drawn for, or it
+    no longer has `role`: a page rendered before a lead disabled or demoted someone cannot act for them."""
+    reviewer = reviewer_for_token(session, token) if token else None
+    if reviewer is None or reviewer.id != expected_id:
+        raise AccessDenied("your session has ended or your account was disabled: sign in again")
+    session.scalars(select(Reviewer).where(Reviewer.id == reviewer.id).with_for_update()
+                    .execution_options(populate_existing=True)).one()
+    if not reviewer.active:
+        raise AccessDenied("your account was disabled: sign in again")
+    if role is not None and reviewer.role != role:
+        raise AccessDenied(f"only a {role} can do this; your account is now a {reviewer.role}")
+    return reviewer
+
+
+FREE_ATTEMPTS = 5
+MAX_BACKOFF_SECONDS = 900
+_DUMMY_HASH: list[str] = []
+
+
+def dummy_hash() -> str:
+    """A hash to verify against when the name has no password, so every attempt costs one argon2 verification."""
+    if not _DUMMY_HASH:
+        _DUMMY_HASH.append(HASHER.hash(secrets.token_urlsafe(16)))
+    return _DUMMY_HASH[0]
+
+
+def backoff_seconds(failures: int) -> int:
+    """0 for the first FREE_ATTEMPTS failures, then 2, 4, 8 ... seconds, at most MAX_BACKOFF_SECONDS."""
+    return 0 if failures < FREE_ATTEMPTS else min(2 ** (failures - FREE_ATTEMPTS + 1), MAX_BACKOFF_SECONDS)
+
+
+def authenticate(session: Session, name: str, password: str, *, at: datetime | None = None) -> Reviewer:
+    """The account, if the name, password and active flag check out; one message for every failure, the same work
+    (one argon2 verification) for known and unknown names, and a per-name back-off after repeated failures. A
+    failure is recorded with a flush: the caller commits its transaction after catching AccessDenied."""
+    at = at or now_utc()
+    key = name.strip()[:128]
+    record = session.get(SignInFailure, key)
+    if record is not None:
+        wait = backoff_seconds(record.failures) - (at - as_utc(record.last_failed_at)).total_seconds()
+        if wait > 0:
+            raise AccessDenied(f"too many failed sign-ins for this name: try again in {math.ceil(wait)} s")
+    reviewer = session.scalar(select(Reviewer).where(Reviewer.name == key))
+    stored = reviewer.password_hash if reviewer is not None and reviewer.password_hash is not None else None
     try:
-        ok = reviewer is not None and reviewer.password_hash is not None and HASHER.verify(reviewer.password_hash,
-                                                                                            password)
+        ok = HASHER.verify(stored or dummy_hash(), password) and stored is not None
     except (VerificationError, InvalidHashError):
         ok = False
     if not ok or reviewer is None or not reviewer.active:
+        record_failure(session, key, at, record)
         raise AccessDenied("unknown name, wrong password or disabled account")
+    if record is not None:
+        session.delete(record)
+        session.flush()
     return reviewer
+
+
+def record_failure(session: Session, key: str, at: datetime, record: SignInFailure | None) -> None:
+    if record is None:
+        try:
+            with session.begin_nested():  # two failures for one new name at once: the second updates the first's row
+                session.add(SignInFailure(name=key, failures=1, last_failed_at=at))
+            return
+        except IntegrityError:
+            pass
+    record = session.scalars(select(SignInFailure).where(SignInFailure.name == key).with_for_update()
+                             .execution_options(populate_existing=True)).one()
+    record.failures, record.last_failed_at = record.failures + 1, at
+    session.flush()
+
+
+def as_utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
 
 def _digest(token: str) -> str:

@@ -225,7 +225,9 @@ def submit_review(session: Session, task_id: int, reviewer: Reviewer, verdict: s
     """Upsert this reviewer's verdict and re-decide the task, in the caller's (write) transaction."""
     check_verdict(verdict, reason, edited_turns)
     task = _adjudication_task(session, task_id)
-    values = {"verdict": verdict, "reason": reason.strip(), "edited_turns": edited_turns, "source": source}
+    values: dict[str, Any] = {"verdict": verdict, "reason": reason.strip(), "source": source}
+    if edited_turns is not None:  # a changed verdict keeps the reviewer's earlier edited text (and its time)
+        values["edited_turns"] = edited_turns
     review = session.scalar(select(Review).where(Review.task_id == task_id, Review.reviewer_id == reviewer.id))
     if review is None:
         review = Review(task_id=task_id, reviewer_id=reviewer.id, **values)
@@ -237,6 +239,11 @@ def submit_review(session: Session, task_id: int, reviewer: Reviewer, verdict: s
     session.flush()
     redecide(session, task, reviewer.id, "verdict")
     return review
+
+
+def verdict_of(session: Session, task_id: int, reviewer_id: int) -> str | None:
+    """This reviewer's current verdict on the task (None: none yet)."""
+    return session.scalar(select(Review.verdict).where(Review.task_id == task_id, Review.reviewer_id == reviewer_id))
 
 
 def retract_review(session: Session, task_id: int, reviewer: Reviewer) -> bool:

@@ -17,7 +17,8 @@ from annotator.export import export_approved
 from db.engine import write_transaction
 from db.errors import Conflict
 from db.export_files import sha256_file
-from db.models import DatasetExport
+from db.models import DatasetExport, Reviewer
+from db.queries.accounts import open_web_session
 from db.queries.review import get_or_create_reviewer, submit_review
 from tests.factories import make_review_queue, race
 
@@ -75,7 +76,9 @@ def test_leads_exporting_from_the_page_at_once_take_turns(database_url: str, ses
     monkeypatch.setenv("LUMICRS_EXPORT_DIR", str(tmp_path))
     get_settings.cache_clear()
     lead_id = approved_dataset(session_factory)
-    outcomes = race(LEADS, lambda _: export_now(lead_id, "toy", "page"))
+    with write_transaction(session_factory) as session:
+        token = open_web_session(session, session.get_one(Reviewer, lead_id))
+    outcomes = race(LEADS, lambda _: export_now(token, lead_id, "toy", "page"))
     assert [kind for kind, _ in outcomes] == ["success"] * LEADS, outcomes  # type: ignore[misc]
     assert assert_folders_match_rows(session_factory, tmp_path, "page") == list(range(1, LEADS + 1))
     assert sorted(int(message.split(" v")[1].split(" ")[0]) for _, message in outcomes) == list(  # type: ignore[misc]
