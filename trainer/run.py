@@ -19,6 +19,7 @@ from trainer.config import TrainConfig
 from trainer.data import RecData, load_rec_data
 from trainer.distributed import World, barrier, gather_objects, setup, teardown, wrap
 from trainer.evaluation import Report
+from trainer.kg import RGCNItemEncoder
 from trainer.loop import (
     Features,
     batch_text,
@@ -30,7 +31,6 @@ from trainer.loop import (
     rank_items,
     resolve_device,
 )
-from trainer.kg import RGCNItemEncoder
 from trainer.model import LumiCRSRecommender, PopularityModel, TrainableTextEncoder
 
 
