@@ -7,6 +7,7 @@ from typing import Any
 
 from annotator.errors import LabelStudioError
 from db.rubrics import RUBRICS
+from db.secrets import mask_text, mask_url
 
 ADJUDICATION_CONFIG = """<View>
   <Header value="Target: $target ($tier tier) | judges: $judge_summary"/>
@@ -77,13 +78,13 @@ class LabelStudioAdapter:
         try:
             return func(*args, **kwargs)
         except ApiError as exc:
-            body = str(exc.body).replace(self._api_key, "***") if self._api_key else str(exc.body)
-            raise LabelStudioError(f"Label Studio at {self.url}: {what} failed (HTTP {exc.status_code}: "
+            body = mask_text(str(exc.body), self._api_key or "")
+            raise LabelStudioError(f"Label Studio at {mask_url(self.url)}: {what} failed (HTTP {exc.status_code}: "
                                    f"{body[:200]})") from exc
         except Exception as exc:  # httpx errors (timeouts, refused, dropped) are not OSError subclasses
             if isinstance(exc, OSError) or type(exc).__module__.startswith(("httpx", "httpcore")):
-                reason = str(exc).replace(self._api_key, "***") if self._api_key else str(exc)
-                raise LabelStudioError(f"Label Studio at {self.url} unreachable during {what}: "
+                reason = mask_text(str(exc), self._api_key or "")
+                raise LabelStudioError(f"Label Studio at {mask_url(self.url)} unreachable during {what}: "
                                        f"{type(exc).__name__} {reason[:200]}".rstrip()) from exc
             raise
 
@@ -113,7 +114,7 @@ class LabelStudioAdapter:
                               return_task_ids=True, request_options=self._import_options)
         ids = [int(i) for i in response.task_ids]
         if len(ids) != len(tasks):
-            raise LabelStudioError(f"Label Studio at {self.url}: import tasks returned {len(ids)} ids for {len(tasks)} tasks")
+            raise LabelStudioError(f"Label Studio at {mask_url(self.url)}: import tasks returned {len(ids)} ids for {len(tasks)} tasks")
         return ids
 
     def user_emails(self) -> dict[int, str]:

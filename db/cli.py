@@ -21,6 +21,7 @@ SplitOpt = Annotated[str | None, typer.Option(help="Force the split name instead
 
 
 @db_app.command("upgrade")
+@user_errors
 def db_upgrade(revision: str = "head") -> None:
     """Create or migrate the schema to REVISION."""
     from db.locks import exclusive
@@ -31,6 +32,7 @@ def db_upgrade(revision: str = "head") -> None:
 
 
 @db_app.command("downgrade")
+@user_errors
 def db_downgrade(revision: str) -> None:
     """Migrate the schema down to REVISION ('base' drops everything)."""
     from db.migrate import downgrade_database

@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from db.errors import Conflict, IngestError, NotFound, ServiceError
+from db.secrets import mask_text, mask_url
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -28,7 +29,7 @@ def cli_session_factory() -> sessionmaker[Session]:
 
     engine = make_engine()
     if not is_migrated(engine):
-        raise NotFound(f"database {engine.url.render_as_string(hide_password=True)} has no schema; "
+        raise NotFound(f"database {mask_url(engine.url.render_as_string(hide_password=False))} has no schema; "
                        "run `lumicrs db upgrade` first")
     return make_session_factory(engine)
 
@@ -84,5 +85,27 @@ def user_errors(func: Callable[P, R]) -> Callable[P, R]:
         except KeyboardInterrupt as exc:
             console.print("interrupted: nothing of the unfinished step was written")
             raise typer.Exit(130) from exc
+        except Exception as exc:
+            if not is_connection_error(exc):
+                raise
+            console.print(f"[red]error:[/red] {escape(database_error_line(exc))}")
+            raise typer.Exit(2) from exc
 
     return wrapper
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """A database that cannot be reached or refuses us (wrong password, unknown database, closed port)."""
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    return isinstance(exc, (OperationalError, InterfaceError))
+
+
+def database_error_line(exc: BaseException) -> str:
+    """One line for a connection failure: the driver's first line, credentials masked, and the URL we used."""
+    from db.settings import get_settings
+
+    original = getattr(exc, "orig", None) or exc
+    first = next((line.strip() for line in str(original).splitlines() if line.strip()), type(original).__name__)
+    url = mask_url(get_settings().database_url)
+    return mask_text(f"cannot use the database at {url}: {first}", get_settings().database_url)

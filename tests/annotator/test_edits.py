@@ -25,3 +25,45 @@ def test_turns_and_multi_line_turns() -> None:
 def test_unplaceable_lines_are_refused(text: str, message: str) -> None:
     with pytest.raises(EditError, match=message):
         parse_edited(text)
+
+
+@pytest.mark.parametrize("line", [
+    "Recommnder: try Tail Film", "Recomender: try it", "Seeekr: hi", "Recommender - try Tail Film",
+    "**Recommender:** try Tail Film", "__Seeker__: hi", "User: hi", "Assistant: try Tail Film", "AI: hello",
+    "Speaker A: hi", "> Recommender: quoted", "Recommender — try it", "System: be nice",
+])
+def test_a_mistyped_or_foreign_label_is_refused_with_its_line_not_merged(line: str) -> None:
+    text = f"Seeker: any scary film?\nRecommender: Tail Film.\n{line}"
+    with pytest.raises(EditError, match=r"^line 3: .* is not a speaker label: start the turn with 'Seeker:'"):
+        parse_edited(text)
+
+
+def test_our_labels_in_any_case_and_with_a_space_before_the_colon_are_turns() -> None:
+    text = "Seeker : hi\nRECOMMENDER:Tail Film\n  \n  Recommender :  indented, so text"
+    assert parse_edited(text) == [{"role": "seeker", "text": "hi"},
+                                  {"role": "recommender", "text": "Tail Film\n\nRecommender :  indented, so text"}]
+    assert parse_edited("Seeker : hi\nRecommender :ok") == [{"role": "seeker", "text": "hi"},
+                                                             {"role": "recommender", "text": "ok"}]
+
+
+def test_ordinary_text_with_a_colon_still_continues_the_turn() -> None:
+    text = "Recommender: Tail Film (2011).\nNote: it is scary.\nPlot: a family moves in.\nSeeker: thanks"
+    assert parse_edited(text) == [{"role": "recommender", "text": "Tail Film (2011).\nNote: it is scary.\n"
+                                                                   "Plot: a family moves in."},
+                                  {"role": "seeker", "text": "thanks"}]
+
+
+def test_saving_without_changes_gives_back_exactly_the_turns_shown() -> None:
+    turns = [{"role": "seeker", "text": "I watched it.\nSeeker: that is what I said\n\nthen left"},
+             {"role": "recommender", "text": "**Recommender:** style text\nUser: quoted\n  indented inside"},
+             {"role": "seeker", "text": "ok"}]
+    shown = format_turns(turns)
+    assert parse_edited(shown) == turns
+    assert shown.splitlines()[1] == "  Seeker: that is what I said"  # later lines of a turn are indented
+
+
+def test_an_empty_first_line_and_surrounding_space_are_trimmed_from_the_turn() -> None:
+    assert parse_edited("Seeker:\n  hello there\n  \nRecommender: x  ") == [
+        {"role": "seeker", "text": "hello there"}, {"role": "recommender", "text": "x"}]
+    assert parse_edited("   Seeker: leading space before the first turn") == [
+        {"role": "seeker", "text": "leading space before the first turn"}]

@@ -42,3 +42,35 @@ def test_llm_errors_mask_endpoint_credentials_and_key() -> None:
         chat.complete([{"role": "user", "content": "hi"}])
     assert "pa55word" not in str(info.value) and "sk-very-secret" not in str(info.value)
     assert "judge-1" in str(info.value)
+
+
+@pytest.mark.parametrize(("url", "secret"), [
+    ("postgresql+psycopg://ann@db/lumi?password=qs-secret&sslmode=require", "qs-secret"),
+    ("http://127.0.0.1:8000/v1?api_key=sk-in-query", "sk-in-query"),
+    ("http://host/v1?token=t0k3n&x=1", "t0k3n"),
+    ("https://ann:pw-in-userinfo@ls.example/api?access_token=a1", "pw-in-userinfo"),
+    ("postgresql://u:p%40ss@h/db?sslpassword=ssl-secret", "ssl-secret"),
+])
+def test_one_mask_for_every_url_query_string_included(url: str, secret: str) -> None:
+    assert secret not in mask_url(url) and "***" in mask_url(url)
+    assert secret not in mask_text(f"failed calling {url} (503)") and "***" in mask_text(f"failed calling {url} (503)")
+    assert mask_url("http://host/v1?model=x&n=2") == "http://host/v1?model=x&n=2"  # nothing secret: unchanged
+    assert "sslmode=require" in mask_url("postgresql+psycopg://ann@db/lumi?password=x&sslmode=require")
+
+
+def test_an_unreachable_or_refusing_database_is_one_line_exit_2(monkeypatch: pytest.MonkeyPatch,
+                                                                  postgres_admin_url: str) -> None:
+    unknown_db = make_url(postgres_admin_url).set(database="no_such_database_here")
+    cases = {"postgresql+psycopg://ann@127.0.0.1:1/lumi?password=qs-secret-1": "qs-secret-1",
+             unknown_db.render_as_string(hide_password=False) + "?password=qs-secret-2": "qs-secret-2"}
+    for url, secret in cases.items():
+        monkeypatch.setenv("DATABASE_URL", url)
+        get_settings.cache_clear()
+        try:
+            result = CliRunner().invoke(app, ["db", "upgrade"])
+        finally:
+            get_settings.cache_clear()
+        lines = [line for line in result.output.splitlines() if line.strip()]
+        assert result.exit_code == 2, result.output
+        assert len(lines) == 1 and lines[0].startswith("error: cannot use the database at "), result.output
+        assert secret not in result.output and "Traceback" not in result.output
