@@ -151,9 +151,11 @@ def push(kind: Kind = "adjudication", batch_size: Annotated[int | None, typer.Op
         help="Tasks per import request (default LABELSTUDIO_BATCH_SIZE).")] = None, as_json: JsonFlag = False) -> None:
     """Send open tasks to Label Studio (judges' votes / LLM ratings as predictions). Exactly once across crashes."""
     from annotator.sync import push_tasks
+    from db.locks import exclusive
     adapter, project = _adapter_and_project(kind)
-    summary = push_tasks(cli_session_factory(), adapter, kind, project,
-                         batch_size=batch_size or get_settings().batch_size, progress=not as_json)
+    with exclusive(f"labelstudio-push:{kind}"):  # a second push waits, then finds every task already there
+        summary = push_tasks(cli_session_factory(), adapter, kind, project,
+                             batch_size=batch_size or get_settings().batch_size, progress=not as_json)
     _show(f"pushed to Label Studio ({project})", {"pushed": summary.pushed, "reconciled": summary.reconciled,
                                                   "already_duplicated": summary.already_duplicated}, as_json)
 
@@ -167,8 +169,13 @@ def pull(kind: Kind = "adjudication", as_json: JsonFlag = False) -> None:
     summary = pull_annotations(cli_session_factory(), adapter, kind, project)
     held = [f"{email}: {n} held until a lead runs `lumicrs annotate link NAME --email {email} --by LEAD`"
             for email, n in summary.held.items()]
-    _show(f"pulled from Label Studio ({project})", {"pulled": summary.pulled, "retracted": summary.retracted,
-                                                    "invalid": summary.invalid, "unknown_annotators": held}, as_json)
+    _show(f"pulled from Label Studio ({project})", {
+        "pulled": summary.pulled, "unchanged": summary.unchanged, "retracted": summary.retracted,
+        "invalid": summary.invalid, "unknown_annotators": held,
+        "disabled_accounts_ignored": summary.disabled,
+        "not_pushed_by_this_app": [f"Label Studio task {t}: ignored" for t in summary.unknown_tasks],
+        "needs_app_reviewer": [f"task {t}: tied; the deciding verdict comes from the app's Review page"
+                               for t in summary.needs_app_reviewer]}, as_json)
 
 
 @annotate_app.command("link")

@@ -4,10 +4,12 @@ Exactly once, across crashes: every pushed task carries our task id (`data.lumic
 push asks the project which of our ids it already holds and records those Label Studio ids, then imports the
 rest in batches, recording each batch's ids in its own transaction. A lost reply (server killed, client
 timeout, Ctrl+C) therefore never imports a task twice: the next push finds it.
-Pull: verdicts and ratings are upserts keyed by (task, reviewer); an annotation deleted or cancelled in Label
-Studio retracts the verdict it had given, and the task is re-decided by the same rule as every verdict. Label
-Studio users map to reviewers only through the email a lead linked (`lumicrs annotate link`); annotations of
-unknown users are reported and held (not stored) until linked. One pull is one transaction.
+Pull: annotations are matched to our tasks by the Label Studio task ids stored at push (an id written in a task's
+data proves nothing: anyone with project access can create such a task). Verdicts and ratings are upserts keyed by
+(task, reviewer); an annotation deleted, cancelled or made malformed in Label Studio retracts the verdict it had
+given, and the task is re-decided by the same rule as every verdict. Label Studio users map to reviewers only
+through the email a lead linked (`lumicrs annotate link`); annotations of unknown users are reported and held (not
+stored) until linked, those of disabled accounts are reported and ignored. One pull is one transaction.
 """
 from __future__ import annotations
 
@@ -44,8 +46,12 @@ class SyncSummary:
     already_duplicated: int = 0
     pulled: int = 0
     retracted: int = 0
+    unchanged: int = 0  # live annotations that changed nothing (a re-pull)
     invalid: list[str] = field(default_factory=list)
-    held: dict[str, int] = field(default_factory=dict)
+    held: dict[str, int] = field(default_factory=dict)  # unlinked Label Studio users
+    disabled: dict[str, int] = field(default_factory=dict)  # annotations by disabled accounts (ignored)
+    unknown_tasks: list[int] = field(default_factory=list)  # Label Studio tasks this app never pushed
+    needs_app_reviewer: list[int] = field(default_factory=list)  # tied tasks Label Studio will not offer again
 
 
 def _turns(turns: list[dict[str, Any]]) -> list[dict[str, str]]:
@@ -97,10 +103,7 @@ def push_tasks(factory: sessionmaker[Session], adapter: LabelStudioAdapter, kind
     if batch_size < 1:
         raise ValueError("batch size must be at least 1")
     project_id = adapter.ensure_project(project_title, label_config(kind))
-    with factory() as session:
-        if not _open_unsynced(session, kind):
-            return SyncSummary()  # nothing to push: no need to list the project
-    held = adapter.tasks_by_lumicrs_id(project_id)
+    held = adapter.tasks_by_lumicrs_id(project_id)  # listed on every push, so duplicates are always reported
     summary = SyncSummary(already_duplicated=sum(len(ids) - 1 for ids in held.values()))
     with write_transaction(factory) as session:
         todo = []
@@ -132,48 +135,78 @@ def _value(result: list[dict[str, Any]], name: str) -> Any:
     return None
 
 
-def apply_annotation(session: Session, kind: str, annotation: ExportedAnnotation, reviewer: Reviewer) -> None:
-    task_id = int(annotation.data["lumicrs_task_id"])
+def apply_annotation(session: Session, kind: str, task_id: int, annotation: ExportedAnnotation,
+                     reviewer: Reviewer) -> bool:
+    """Store one annotation as this reviewer's verdict / ratings on our task `task_id`; True when it changed what
+    was stored (a new verdict, another verdict, reason or edit)."""
     if kind == "adjudication":
         verdict = (_value(annotation.result, "verdict") or [None])[0]
         reason = " ".join(_value(annotation.result, "reason") or [])
         edited_text = "\n".join(_value(annotation.result, "edited") or [])
         edited = parse_edited(edited_text) if verdict == "edit" else None
+        before = session.scalar(select(Review).where(Review.task_id == task_id, Review.reviewer_id == reviewer.id))
+        seen = None if before is None else (before.verdict, before.reason, before.source,
+                                            before.edited_turns if before.verdict == "edit" else None)
         submit_review(session, task_id, reviewer, str(verdict), reason, edited, source=SOURCE)
-    else:
-        scores = {k: _value(annotation.result, k) for k in RUBRIC_KEYS}
-        submit_ratings(session, task_id, reviewer, {k: int(v) for k, v in scores.items() if v is not None},
-                       source=SOURCE)
+        return seen != (str(verdict), reason.strip(), SOURCE, edited)
+    scores = {k: _value(annotation.result, k) for k in RUBRIC_KEYS}
+    task = session.get_one(ReviewTask, task_id)
+    before_scores = {r.rubric: r.score for r in session.scalars(select(Rating).where(
+        Rating.response_id == task.response_id, Rating.rater == reviewer.name, Rating.rater_kind == "human"))}
+    given = {k: int(v) for k, v in scores.items() if v is not None}
+    submit_ratings(session, task_id, reviewer, given, source=SOURCE)
+    return before_scores != given
 
 
 def pull_annotations(factory: sessionmaker[Session], adapter: LabelStudioAdapter, kind: str,
                      project_title: str) -> SyncSummary:
-    """Apply every live annotation, retract verdicts whose annotation is gone or cancelled; one transaction."""
+    """Apply every live annotation on a task this app pushed (matched by the Label Studio task id stored at push,
+    never by the id written in the task's data), retract verdicts whose annotation is gone, cancelled or now
+    malformed; one transaction. Annotations on tasks the app never pushed, by disabled accounts or by unlinked
+    users are reported and not stored; one bad annotation never stops the rest."""
     project_id = adapter.ensure_project(project_title, label_config(kind))
     annotations = adapter.export_annotations(project_id)
     summary = SyncSummary()
     with write_transaction(factory) as session:
         by_email = reviewers_by_email(session)
+        pushed = dict(session.execute(select(ReviewTask.labelstudio_task_id, ReviewTask.id).where(
+            ReviewTask.kind == kind, ReviewTask.labelstudio_task_id.is_not(None))).all())
         live: set[tuple[int, int]] = set()
         for annotation in annotations:
-            if "lumicrs_task_id" not in annotation.data:
+            task_id = pushed.get(annotation.ls_task_id)
+            if task_id is None:
+                summary.unknown_tasks.append(annotation.ls_task_id)
                 continue
             reviewer = by_email.get(annotation.annotator.strip().lower())
             if reviewer is None:
                 summary.held[annotation.annotator] = summary.held.get(annotation.annotator, 0) + 1
                 continue
-            task_id = int(annotation.data["lumicrs_task_id"])
+            if not reviewer.active:  # their earlier verdicts stay as they were; nothing new is taken from them
+                summary.disabled[reviewer.name] = summary.disabled.get(reviewer.name, 0) + 1
+                live.add((task_id, reviewer.id))
+                continue
             if annotation.cancelled:
                 continue  # a skipped task gives no verdict: any earlier one is retracted below
-            live.add((task_id, reviewer.id))
             try:
                 with session.begin_nested():
-                    apply_annotation(session, kind, annotation, reviewer)
-                summary.pulled += 1
-            except ValueError as exc:
+                    changed = apply_annotation(session, kind, task_id, annotation, reviewer)
+            except (ValueError, LookupError) as exc:
                 summary.invalid.append(f"Label Studio task {annotation.ls_task_id} by {annotation.annotator}: {exc}")
+                continue  # not live: a verdict it gave before is retracted below
+            live.add((task_id, reviewer.id))
+            summary.pulled += int(changed)
+            summary.unchanged += int(not changed)
         summary.retracted = _retract_missing(session, kind, live)
+        summary.needs_app_reviewer = tied_open_tasks(session, kind)
     return summary
+
+
+def tied_open_tasks(session: Session, kind: str) -> list[int]:
+    """Synced tasks reopened by a tie: Label Studio's queue (overlap as pushed) offers them to nobody, so the
+    deciding verdict has to come from the app's Review page."""
+    return list(session.scalars(select(ReviewTask.id).where(
+        ReviewTask.kind == kind, ReviewTask.labelstudio_task_id.is_not(None), ReviewTask.tied.is_(True),
+        ReviewTask.status == "open").order_by(ReviewTask.id)))
 
 
 def _retract_missing(session: Session, kind: str, live: set[tuple[int, int]]) -> int:

@@ -86,9 +86,10 @@ def test_adjudication_round_trip(labelstudio: LabelStudioServer, session_factory
                                text("edited", "Seeker: scary?\nRecommender: Tail Film (2011)!")], completed_by=u1)
     adapter.annotate(ids[t2], [choice("verdict", "reject")], completed_by=u2)  # no reason: invalid
     adapter.annotate(ids[t2], [choice("verdict", "reject"), text("reason", "meh")], completed_by=u3)  # not linked
-    for _ in range(2):  # pulling twice changes nothing
+    for pulled in (3, 0):  # pulling twice changes nothing, and the second pull says so
         summary = pull_annotations(session_factory, adapter, "adjudication", project)
-        assert summary.pulled == 3 and len(summary.invalid) == 1 and "reason is required" in summary.invalid[0]
+        assert (summary.pulled, summary.unchanged) == (pulled, 3 - pulled)
+        assert len(summary.invalid) == 1 and "reason is required" in summary.invalid[0]
         assert summary.held == {stranger: 1} and summary.retracted == 0
     with session_factory() as s:
         assert s.scalar(select(func.count()).select_from(Review)) == 3

@@ -1,0 +1,155 @@
+"""Pull and push wiring, fast: an in-process stand-in for our Label Studio adapter (the real server is exercised in
+test_labelstudio.py, marked slow). Our database is real, on both backends."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from annotator.labelstudio import ExportedAnnotation
+from annotator.sync import pull_annotations, push_tasks
+from db.engine import write_transaction
+from db.models import Candidate, Review, ReviewTask
+from db.queries.accounts import set_active
+from db.queries.review import get_or_create_reviewer, link_email, submit_review
+from tests.factories import make_review_queue
+
+PROJECT = "adjudication"
+
+
+class FakeLabelStudio:
+    """What LabelStudioAdapter offers sync.py, kept in memory: projects, tasks with their data, annotations."""
+
+    def __init__(self) -> None:
+        self.tasks: dict[int, dict[str, Any]] = {}
+        self.annotations: dict[tuple[int, str], ExportedAnnotation] = {}
+        self.next_id = 500
+
+    def ensure_project(self, title: str, label_config: str) -> int:
+        return 1
+
+    def tasks_by_lumicrs_id(self, project_id: int) -> dict[int, list[int]]:
+        found: dict[int, list[int]] = {}
+        for ls_id, data in sorted(self.tasks.items()):
+            found.setdefault(int(data["lumicrs_task_id"]), []).append(ls_id)
+        return found
+
+    def import_tasks(self, project_id: int, tasks: list[dict[str, Any]]) -> list[int]:
+        ids = []
+        for task in tasks:
+            self.next_id += 1
+            self.tasks[self.next_id] = task["data"]
+            ids.append(self.next_id)
+        return ids
+
+    def export_annotations(self, project_id: int) -> list[ExportedAnnotation]:
+        return list(self.annotations.values())
+
+    def annotate(self, ls_id: int, email: str, verdict: str | None, reason: str = "", cancelled: bool = False) -> None:
+        result: list[dict[str, Any]] = []
+        if verdict:
+            result.append({"from_name": "verdict", "value": {"choices": [verdict]}})
+        if reason:
+            result.append({"from_name": "reason", "value": {"text": [reason]}})
+        self.annotations[(ls_id, email)] = ExportedAnnotation(ls_id, self.tasks[ls_id], email, result, cancelled)
+
+
+def setup(factory: sessionmaker[Session], n: int = 2, overlap: int = 1) -> tuple[FakeLabelStudio, list[int], dict[int, int]]:
+    with factory() as s:
+        tasks = make_review_queue(s, n=n, overlap=overlap)
+    with write_transaction(factory) as s:
+        lead = get_or_create_reviewer(s, "boss", "lead")
+        for name in ("ann", "bob", "cy"):
+            get_or_create_reviewer(s, name)
+            link_email(s, name, f"{name}@lab.org", lead)
+    fake = FakeLabelStudio()
+    assert push_tasks(factory, fake, PROJECT, PROJECT).pushed == n  # type: ignore[arg-type]
+    with factory() as s:
+        ls = {t.id: t.labelstudio_task_id for t in s.scalars(select(ReviewTask))}
+    return fake, tasks, ls  # type: ignore[return-value]
+
+
+def status_of(factory: sessionmaker[Session], task_id: int) -> tuple[str, str]:
+    with factory() as s:
+        task = s.get_one(ReviewTask, task_id)
+        return task.status, s.get_one(Candidate, task.candidate_id).status
+
+
+def test_pull_matches_the_ids_stored_at_push_not_the_id_in_the_tasks_data(session_factory: sessionmaker[Session]) -> None:
+    fake, (t1, t2), ls = setup(session_factory)
+    fake.tasks[9999] = {"lumicrs_task_id": t1}  # made in Label Studio by hand, carrying our task's id
+    fake.annotate(9999, "ann@lab.org", "accept")
+    fake.annotate(ls[t2], "bob@lab.org", "reject", "dull")
+    summary = pull_annotations(session_factory, fake, PROJECT, PROJECT)  # type: ignore[arg-type]
+    assert summary.unknown_tasks == [9999] and summary.pulled == 1  # the rest of the pull went on
+    assert status_of(session_factory, t1) == ("open", "needs_review")
+    assert status_of(session_factory, t2) == ("done", "rejected")
+
+
+def test_annotations_by_a_disabled_account_are_reported_and_ignored(session_factory: sessionmaker[Session]) -> None:
+    fake, (t1, t2), ls = setup(session_factory)
+    fake.annotate(ls[t1], "ann@lab.org", "accept")
+    pull_annotations(session_factory, fake, PROJECT, PROJECT)  # type: ignore[arg-type]
+    with write_transaction(session_factory) as s:
+        set_active(s, "ann", False, by=get_or_create_reviewer(s, "boss", "lead"))
+    fake.annotate(ls[t2], "ann@lab.org", "accept")
+    fake.annotate(ls[t1], "ann@lab.org", "reject", "changed my mind")  # after being disabled
+    summary = pull_annotations(session_factory, fake, PROJECT, PROJECT)  # type: ignore[arg-type]
+    assert summary.disabled == {"ann": 2} and summary.pulled == 0 and summary.retracted == 0
+    assert status_of(session_factory, t1) == ("done", "accepted")  # the verdict given while active stands
+    assert status_of(session_factory, t2) == ("open", "needs_review")
+
+
+def test_a_cancelled_annotation_is_no_verdict_and_retracts_the_earlier_one(session_factory: sessionmaker[Session]) -> None:
+    fake, (t1, _), ls = setup(session_factory)
+    fake.annotate(ls[t1], "ann@lab.org", "accept")
+    assert pull_annotations(session_factory, fake, PROJECT, PROJECT).pulled == 1  # type: ignore[arg-type]
+    fake.annotate(ls[t1], "ann@lab.org", "accept", cancelled=True)
+    summary = pull_annotations(session_factory, fake, PROJECT, PROJECT)  # type: ignore[arg-type]
+    assert (summary.pulled, summary.retracted) == (0, 1)
+    assert status_of(session_factory, t1) == ("open", "needs_review")
+
+
+def test_an_annotation_made_malformed_is_reported_and_its_old_verdict_retracted(
+        session_factory: sessionmaker[Session]) -> None:
+    fake, (t1, _), ls = setup(session_factory)
+    fake.annotate(ls[t1], "ann@lab.org", "reject", "bland")
+    pull_annotations(session_factory, fake, PROJECT, PROJECT)  # type: ignore[arg-type]
+    assert status_of(session_factory, t1) == ("done", "rejected")
+    fake.annotate(ls[t1], "ann@lab.org", "reject")  # the reason was deleted: invalid now
+    summary = pull_annotations(session_factory, fake, PROJECT, PROJECT)  # type: ignore[arg-type]
+    assert len(summary.invalid) == 1 and "reason is required" in summary.invalid[0] and summary.retracted == 1
+    assert status_of(session_factory, t1) == ("open", "needs_review")
+
+
+def test_retraction_leaves_verdicts_given_in_the_app_alone(session_factory: sessionmaker[Session]) -> None:
+    fake, (t1, _), _ = setup(session_factory, overlap=2)
+    with write_transaction(session_factory) as s:
+        submit_review(s, t1, get_or_create_reviewer(s, "cy"), "accept")  # on the Review page, not in Label Studio
+    summary = pull_annotations(session_factory, fake, PROJECT, PROJECT)  # type: ignore[arg-type]
+    assert summary.retracted == 0
+    with session_factory() as s:
+        assert [(r.verdict, r.source) for r in s.scalars(select(Review))] == [("accept", "streamlit")]
+
+
+def test_a_re_pull_reports_what_changed_and_a_tie_names_the_task_for_an_app_reviewer(
+        session_factory: sessionmaker[Session]) -> None:
+    fake, (t1, t2), ls = setup(session_factory, overlap=2)
+    fake.annotate(ls[t1], "ann@lab.org", "accept")
+    fake.annotate(ls[t1], "bob@lab.org", "reject", "weak")  # 1 - 1: a tie
+    fake.annotate(ls[t2], "ann@lab.org", "accept")
+    first = pull_annotations(session_factory, fake, PROJECT, PROJECT)  # type: ignore[arg-type]
+    assert (first.pulled, first.unchanged) == (3, 0) and first.needs_app_reviewer == [t1]
+    again = pull_annotations(session_factory, fake, PROJECT, PROJECT)  # type: ignore[arg-type]
+    assert (again.pulled, again.unchanged, again.retracted) == (0, 3, 0)
+    fake.annotate(ls[t2], "ann@lab.org", "reject", "on second thought")
+    third = pull_annotations(session_factory, fake, PROJECT, PROJECT)  # type: ignore[arg-type]
+    assert (third.pulled, third.unchanged) == (1, 2)
+
+
+def test_every_push_reports_duplicates_even_with_nothing_left_to_push(session_factory: sessionmaker[Session]) -> None:
+    fake, (t1, _), ls = setup(session_factory)
+    fake.tasks[7777] = dict(fake.tasks[ls[t1]])  # a slow import stored this task twice
+    summary = push_tasks(session_factory, fake, PROJECT, PROJECT)  # type: ignore[arg-type]
+    assert (summary.pushed, summary.already_duplicated) == (0, 1)
