@@ -114,7 +114,8 @@ class LabelStudioAdapter:
                               return_task_ids=True, request_options=self._import_options)
         ids = [int(i) for i in response.task_ids]
         if len(ids) != len(tasks):
-            raise LabelStudioError(f"Label Studio at {mask_url(self.url)}: import tasks returned {len(ids)} ids for {len(tasks)} tasks")
+            raise LabelStudioError(f"Label Studio at {mask_url(self.url)}: import tasks returned {len(ids)} ids for "
+                                   f"{len(tasks)} tasks")
         return ids
 
     def user_emails(self) -> dict[int, str]:

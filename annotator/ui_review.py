@@ -142,7 +142,8 @@ def render() -> None:
             show_turns(proto_turns)
     with st.form(f"verdict_{task_id}", border=False):
         st.text_input("Reason (required to reject or edit)", key=f"reason_{task_id}")
-        st.text_area("Edited dialogue (for Save edit): each turn starts with 'Seeker:' or 'Recommender:'; indent a line to keep it in the turn above",
+        st.text_area("Edited dialogue (for Save edit): each turn starts with 'Seeker:' or 'Recommender:'; "
+                     "indent a line to keep it in the turn above",
                      value=format_turns(turns), key=f"edited_{task_id}", height=110)
         cols = st.columns(4)
         labels = {"accept": "Accept", "reject": "Reject", "edit": "Save edit"}  # Streamlit shows each shortcut
