@@ -100,14 +100,19 @@ def write_kg(session: Session, dataset_id: int, kg: ParsedKG) -> KGSummary:
     movies: dict[str, int] = {}
     for movie_id, title in session.execute(select(Movie.id, Movie.title).where(Movie.dataset_id == dataset_id)):
         movies.setdefault(fold_title(title), movie_id)
-    existing = set(session.execute(select(KGFact.movie_id, KGFact.relation, KGFact.entity)
-                                   .join(Movie, Movie.id == KGFact.movie_id).where(Movie.dataset_id == dataset_id)))
-    rows, matched, unmatched = [], set(), set()
+    existing: set[tuple[int, str, str]] = {
+        (movie, relation, entity) for movie, relation, entity in session.execute(
+            select(KGFact.movie_id, KGFact.relation, KGFact.entity)
+            .join(Movie, Movie.id == KGFact.movie_id).where(Movie.dataset_id == dataset_id))}
+    rows: list[dict[str, Any]] = []
+    matched: set[int] = set()
+    unmatched: set[str] = set()
     for title, relation, entity, kind in kg.facts:
-        movie_id = movies.get(fold_title(title))
-        if movie_id is None:
+        found = movies.get(fold_title(title))
+        if found is None:
             unmatched.add(title)
             continue
+        movie_id = found
         matched.add(movie_id)
         if (movie_id, relation, entity) not in existing:
             existing.add((movie_id, relation, entity))
