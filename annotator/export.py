@@ -21,6 +21,7 @@ from db.errors import Conflict
 from db.export_files import sha256_file
 from db.locks import exclusive
 from db.models import Candidate, DatasetExport, JudgeVote, Movie, Prototype, Review, Reviewer, ReviewTask
+from db.placeholder_model import is_placeholder
 from db.queries.candidates import candidates_in, tag_target_mentions
 from db.queries.longtail import get_dataset_or_raise
 from db.settings import get_settings
@@ -28,14 +29,14 @@ from db.types import ExportRecord, Turn
 
 APPROVED = ("auto_accepted", "accepted")
 HUMAN_HOW = (How.UNANIMOUS, How.MAJORITY, How.ADJUDICATED)  # decisions reviewers made (db.decision)
-SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+SLUG = re.compile(r"[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?")  # whole name: it starts and ends with a letter or digit
 
 
 def check_export_name(name: str) -> str:
     """Export names are slugs (lower-case letters, digits, '.', '_', '-'; no path separators, no '..')."""
-    if not SLUG.match(name) or ".." in name:
+    if not SLUG.fullmatch(name) or ".." in name:
         raise ValueError(f"export name {name!r} must be a slug: lower-case letters, digits, '.', '_' or '-' "
-                         "(at most 64, starting with a letter or digit)")
+                         "(at most 64, starting and ending with a letter or digit)")
     return name
 
 
@@ -55,7 +56,8 @@ def export_preview(session: Session, dataset: str, rows: int = 3) -> dict[str, A
     """What an export of `dataset` would contain: counts by tier and decision, and the first few records."""
     records = [export_record(session, c, dataset) for c in approved_candidates(session, dataset)]
     return {"rows": len(records), "by_tier": dict(Counter(r.tier for r in records)),
-            "by_decision": dict(Counter(r.decided_how for r in records)), "sample": records[:rows]}
+            "by_decision": dict(Counter(r.decided_how for r in records)), "sample": records[:rows],
+            **provenance(records)}
 
 
 def _reviews(session: Session, candidate_id: int) -> list[tuple[str, Review]]:
@@ -114,8 +116,8 @@ def export_approved(session: Session, dataset: str, name: str, lead: Reviewer, o
     if not records and not allow_empty:
         raise ValueError(f"{dataset} has no approved {'/'.join(tiers)} dialogues"
                          f"{' from ' + ', '.join(generators) if generators else ''}: nothing to export")
-    params = {"dataset": dataset, "tiers": list(tiers), "generators": list(generators),
-              "by_tier": dict(Counter(r.tier for r in records)),
+    params = {"dataset": dataset, "tiers": list(tiers), "generator_filter": list(generators),
+              **provenance(records), "by_tier": dict(Counter(r.tier for r in records)),
               "by_decision": dict(Counter(r.decided_how for r in records))}
     export = allocate_version(session, name, lead, len(records), params)  # the database, not a folder, owns vN
     folder = out_dir / name / f"v{export.version}"
@@ -133,8 +135,20 @@ def export_approved(session: Session, dataset: str, name: str, lead: Reviewer, o
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     export.path = str(folder / "data.jsonl")
+    previous = session.scalar(select(DatasetExport).where(DatasetExport.name == name,
+                                                          DatasetExport.version == export.version - 1))
+    if previous is not None and previous.sha256 == export.sha256:
+        export.params = {**export.params, "identical_to_version": previous.version}
     session.flush()
     return export
+
+
+def provenance(records: list[ExportRecord]) -> dict[str, Any]:
+    """Every generator (and model) behind the rows and every judge that voted on them, with counts; rows written
+    by the placeholder model are counted apart."""
+    judges = Counter(judge for r in records for judge in r.judges)
+    return {"generators": dict(Counter(r.generator for r in records)), "judges": dict(judges),
+            "placeholder_rows": sum(is_placeholder(r.generator) for r in records)}
 
 
 def allocate_version(session: Session, name: str, lead: Reviewer, rows: int, params: dict[str, Any]) -> DatasetExport:

@@ -14,6 +14,7 @@ from annotator.export import export_approved, export_lock, export_preview
 from annotator.ui_common import TOKEN, flash, require_identity, transaction
 from db.errors import Conflict
 from db.models import Dataset, DatasetExport
+from db.placeholder_model import PLACEHOLDER_NOTICE
 from db.queries.accounts import acting_reviewer
 from db.queries.candidates import status_counts
 from db.settings import get_settings
@@ -40,6 +41,9 @@ def export_now(token: str | None, reviewer_id: int, dataset: str, name: str) -> 
         with export_lock(name), transaction(write=True) as session:
             export = export_approved(session, dataset, name, acting_reviewer(session, token, reviewer_id, role="lead"))
             message = f"Exported {export.n_rows} dialogues as {export.name} v{export.version} (sha256 {export.sha256[:12]}…)"
+            same = export.params.get("identical_to_version")
+            if same:
+                message += f"; identical to v{same} (nothing changed since)"
     except (PermissionDenied, ValueError, OSError, Conflict) as exc:
         return "error", str(exc)
     return "success", message
@@ -69,6 +73,10 @@ def render() -> None:
             preview = export_preview(session, dataset)
         st.caption(f"{preview['rows']} body/tail dialogues would be exported to {get_settings().export_dir}/"
                    f"<name>/v<N>/ ({approved[dataset]} approved in all tiers).")
+        if preview["placeholder_rows"]:
+            st.warning(f"{preview['placeholder_rows']} of these {preview['rows']} dialogues were written by the "
+                       f"placeholder model: {PLACEHOLDER_NOTICE}")
+        st.caption("Generators: " + ", ".join(f"{g} ({n})" for g, n in preview["generators"].items()))
         left, right = st.columns(2)
         left.dataframe(pd.DataFrame(preview["by_tier"].items(), columns=["tier", "dialogues"]), hide_index=True)
         right.dataframe(pd.DataFrame(preview["by_decision"].items(), columns=["decided", "dialogues"]), hide_index=True)

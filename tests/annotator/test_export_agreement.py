@@ -20,7 +20,7 @@ from annotator.agreement import (
     krippendorff_alpha_ordinal,
 )
 from annotator.errors import PermissionDenied
-from annotator.export import export_approved
+from annotator.export import export_approved, export_preview
 from db.models import Candidate
 from db.queries.review import get_or_create_reviewer, submit_review
 from db.types import ExportRecord
@@ -64,13 +64,13 @@ def test_export_says_how_each_dialogue_was_decided_and_refuses_bad_names(session
     for who in (a, b):
         submit_review(session, t2, who, "accept")       # unanimous
     lead = get_or_create_reviewer(session, "lee", "lead")
-    for bad in ("../x", "/abs", "", "Upper", "a/b", "..", "a..b", "x" * 65):
+    for bad in ("../x", "/abs", "", "Upper", "a/b", "..", "a..b", "x" * 65, "a.", "abc\n", "abc-", "\nabc", "a b"):
         with pytest.raises(ValueError, match="must be a slug"):
             export_approved(session, "toy", bad, lead, tmp_path)
     with pytest.raises(ValueError) as error:
         export_approved(session, "toy", "a..b", lead, tmp_path)
     assert str(error.value) == ("export name 'a..b' must be a slug: lower-case letters, digits, '.', '_' or '-' "
-                                "(at most 64, starting with a letter or digit)")
+                                "(at most 64, starting and ending with a letter or digit)")
     with pytest.raises(ValueError) as error:
         export_approved(session, "toy", "heads", lead, tmp_path, tiers=("head", "body"))
     assert str(error.value) == "toy has no approved head/body dialogues: nothing to export"
@@ -213,10 +213,12 @@ def test_export_selects_by_tier_and_generator_and_every_file_says_the_same(sessi
     assert [r.pass_votes for r in records] == [3, 3, 3]
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest == {"name": "all", "version": 1, "sha256": default.sha256, "rows": 3, "created_by": "lee",
-                        "dataset": "toy", "tiers": ["body", "tail"], "generators": [],
+                        "dataset": "toy", "tiers": ["body", "tail"], "generator_filter": [],
+                        "generators": {"gen-ok": 2, "other-gen": 1}, "placeholder_rows": 0,
+                        "judges": {f"judge-{j}": 3 for j in range(5)},
                         "by_tier": {"tail": 2, "body": 1}, "by_decision": {"unanimous": 3}}
-    assert default.params == {k: v for k, v in manifest.items() if k in ("dataset", "tiers", "generators", "by_tier",
-                                                                          "by_decision")}
+    assert default.params == {k: v for k, v in manifest.items() if k not in ("name", "version", "sha256", "rows",
+                                                                              "created_by")}
     assert (default.n_rows, default.created_by, default.path) == (3, "lee", str(folder / "data.jsonl"))
     frame = pd.read_parquet(folder / "data.parquet")
     assert [json.loads(t) for t in frame["turns"]] == [[t.model_dump(mode="json") for t in r.turns] for r in records]
@@ -344,3 +346,16 @@ def test_an_export_that_fails_while_writing_leaves_no_folder_and_no_row(session:
             export_approved(session, "toy", "broken", get_or_create_reviewer(session, "lee", "lead"), tmp_path)
     assert list((tmp_path / "broken").iterdir()) == []  # staging removed, no v1
     assert session.query(DatasetExport).count() == 0
+
+
+def test_an_export_names_placeholder_rows_and_says_when_nothing_changed(session: Session, tmp_path: Path) -> None:
+    (t1,) = make_review_queue(session, n=1, overlap=1)
+    session.get_one(Candidate, 1).generator = "llm-fewshot:gemma-3-270m"
+    submit_review(session, t1, get_or_create_reviewer(session, "bea"), "accept")
+    lead = get_or_create_reviewer(session, "lee", "lead")
+    first = export_approved(session, "toy", "ph", lead, tmp_path)
+    assert first.params["generators"] == {"llm-fewshot:gemma-3-270m": 1} and first.params["placeholder_rows"] == 1
+    assert "identical_to_version" not in first.params
+    second = export_approved(session, "toy", "ph", lead, tmp_path)
+    assert second.version == 2 and second.params["identical_to_version"] == 1
+    assert export_preview(session, "toy")["placeholder_rows"] == 1
