@@ -40,6 +40,7 @@ def render() -> None:
     st.title("Accounts")
     identity = require_identity()
     if identity is None:
+        flash(FLASH)  # an action refused because the account was disabled says why
         return
     if identity[2] != "lead":
         st.warning("Only leads manage accounts.")

@@ -147,3 +147,27 @@ def pace(kind: str) -> str:
         return "no actions yet this session"
     minutes = max((time.time() - stamps[0]) / 60, 1 / 60)
     return f"{len(stamps)} this session ({len(stamps) / minutes * 60:.0f}/h)"
+
+
+HELD = "held_task"  # (page url path, task id) this browser session claimed
+
+
+def remember_claim(page: str, task_id: int | None) -> None:
+    if task_id is None:
+        st.session_state.pop(HELD, None)
+    else:
+        st.session_state[HELD] = (page, task_id)
+
+
+def release_on_leave(page: str) -> None:
+    """Leaving the page that claimed a task gives the task back at once (not after the 15-minute lock)."""
+    held = st.session_state.get(HELD)
+    identity = current_identity() if held else None
+    if held is None or held[0] == page:
+        return
+    st.session_state.pop(HELD, None)
+    if identity is not None:
+        from db.queries.review import release_lock
+
+        with transaction(write=True) as session:
+            release_lock(session, held[1], identity[0])

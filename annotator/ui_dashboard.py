@@ -6,7 +6,7 @@ import streamlit as st
 from sqlalchemy import select
 
 from annotator.agreement import agreement_table, krippendorff_alpha_nominal
-from annotator.ui_common import transaction
+from annotator.ui_common import require_identity, transaction
 from db.errors import NotFound
 from db.models import Dataset
 from db.plots import longtail_figure
@@ -31,6 +31,8 @@ def _longtail(dataset: str) -> None:
 
 def render() -> None:
     st.title("Dashboard")
+    if require_identity() is None:  # reviewer names and progress are for signed-in users only
+        return
     with transaction() as session:
         datasets = list(session.scalars(select(Dataset.name).order_by(Dataset.name)))
         data = dashboard_data(session)

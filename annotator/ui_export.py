@@ -53,6 +53,7 @@ def render() -> None:
     st.title("Export approved data")
     identity = require_identity()
     if identity is None:
+        flash(FLASH)  # an action refused because the account was disabled says why
         return
     if identity[2] != "lead":
         st.warning(f"Only leads can export datasets; you are signed in as a {identity[2]}.")

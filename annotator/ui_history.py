@@ -34,6 +34,7 @@ def render() -> None:
     st.title("My verdicts")
     identity = require_identity()
     if identity is None:
+        flash(FLASH)  # an action refused because the account was disabled says why
         return
     with transaction() as session:
         rows = [{"task": t.id, "target": session.get_one(Movie, c.movie_id).title, "tier": c.tier, "my verdict": r.verdict,

@@ -5,7 +5,16 @@ from __future__ import annotations
 
 import streamlit as st
 
-from annotator.ui_common import acting, flash, pace, record_action, require_identity, show_turns, transaction
+from annotator.ui_common import (
+    acting,
+    flash,
+    pace,
+    record_action,
+    remember_claim,
+    require_identity,
+    show_turns,
+    transaction,
+)
 from db.models import Response, Reviewer
 from db.queries.responses import readable_response
 from db.queries.review import claim_next_task, reviewer_progress, submit_ratings
@@ -34,6 +43,7 @@ def render() -> None:
     st.title("Rate responses on five rubrics")
     identity = require_identity()
     if identity is None:
+        flash(FLASH)  # an action refused because the account was disabled says why
         return
     with transaction(write=True) as session:
         reviewer = session.get_one(Reviewer, identity[0])
@@ -43,6 +53,7 @@ def render() -> None:
             response = session.get_one(Response, task.response_id)
             context, text = readable_response(session, response)
             task_id, system = task.id, response.system
+    remember_claim("rate", task.id if task is not None else None)
     st.caption(f"Your progress: {progress['today']} today · {progress['total']} in all · {pace('rate')} · "
                f"{progress['left_for_you']} left for you")
     if task is None:

@@ -14,6 +14,7 @@ from annotator.ui_common import (
     flash,
     pace,
     record_action,
+    remember_claim,
     require_identity,
     show_turns,
     transaction,
@@ -24,6 +25,7 @@ from db.queries.candidates import status_counts, votes_for
 from db.queries.corpus import readable_turns
 from db.queries.review import (
     claim_next_task,
+    my_verdicts,
     open_task_count,
     release_lock,
     reviewer_progress,
@@ -105,6 +107,7 @@ def render() -> None:
     identity = require_identity()
     if identity is None:
         st.title("Review borderline dialogues")
+        flash(FLASH)  # an action refused because the account was disabled says why
         return
     reviewer_id, _, role = identity
     with transaction(write=True) as session:
@@ -114,6 +117,10 @@ def render() -> None:
                                order=order)
         progress = reviewer_progress(session, reviewer, "adjudication")
         remaining = open_task_count(session, "adjudication")
+        if LAST not in st.session_state:  # after a reload or a new sign-in: the last verdict given in the app
+            last = [t.id for r, t, _ in my_verdicts(session, reviewer, limit=1) if r.source == "streamlit"]
+            if last:
+                st.session_state[LAST] = last[0]
         if task is not None:
             candidate = session.get_one(Candidate, task.candidate_id)
             movie = session.get_one(Movie, candidate.movie_id)
@@ -124,6 +131,7 @@ def render() -> None:
                f"{progress['left_for_you']} left for you · queue order: {order}")
     if LAST in st.session_state:
         st.button("Undo my last verdict", key="undo", on_click=_undo, args=(reviewer_id,))
+    remember_claim("review", task.id if task is not None else None)
     if task is None:
         flash(FLASH)
         _empty_queue(remaining, role)

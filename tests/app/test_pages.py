@@ -143,7 +143,9 @@ def test_rate_page_scores_five_rubrics_and_shows_titles(database_url: str, sessi
 def test_dashboard_renders_with_data(database_url: str, session_factory: sessionmaker[Session]) -> None:
     with session_factory() as s:
         make_review_queue(s, n=2)
-    at = open_page("dashboard", name=None)
+    anonymous = open_page("dashboard", name=None)
+    assert not anonymous.header and "Sign in" in anonymous.info[0].value  # reviewer names are not public
+    at = open_page("dashboard", "dana")
     assert not at.exception
     headers = [h.value for h in at.header]
     assert headers == ["Long tail", "Augmented candidates by tier", "Review throughput", "Verdict agreement",
@@ -211,3 +213,59 @@ def test_lead_manages_accounts_on_the_admin_page(database_url: str) -> None:
     fresh = open_page("review", name=None)
     sign_in(fresh, "newbie", "temporary-pass-1")
     assert fresh.sidebar.error  # disabled
+
+
+def locks(session_factory: sessionmaker[Session]) -> list[tuple[int, int]]:
+    from db.models import TaskLock
+
+    with session_factory() as s:
+        return [(lock.task_id, lock.reviewer_id) for lock in s.scalars(select(TaskLock))]
+
+
+def test_only_annotators_land_on_review_and_leaving_it_gives_the_task_back(
+        database_url: str, session_factory: sessionmaker[Session]) -> None:
+    with session_factory() as s:
+        (task,) = make_review_queue(s, n=1)
+    for name, role, title in (("lee", "lead", "Dashboard"), ("rita", "researcher", "Rate responses on five rubrics")):
+        at = AppTest.from_file(APP, default_timeout=60)
+        at.query_params["session"] = make_account(name, role)
+        at.run()
+        assert not at.exception and at.title[0].value == title
+    assert locks(session_factory) == []  # opening the app claimed nothing for them
+    token = make_account("alice")
+    review = AppTest.from_file(APP, default_timeout=60)
+    review.query_params["session"] = token
+    review.run()
+    assert any("Target:" in m.value for m in review.markdown) and [t for t, _ in locks(session_factory)] == [task]
+    elsewhere = AppTest.from_string("from streamlit_app import main\nmain(default='history')", default_timeout=60)
+    elsewhere.query_params["session"] = token
+    elsewhere.session_state["held_task"] = ("review", task)  # what the Review page remembered in this browser
+    elsewhere.run()
+    assert not elsewhere.exception and locks(session_factory) == []
+
+
+def test_undo_reaches_the_last_verdict_after_a_reload(database_url: str, session_factory: sessionmaker[Session]) -> None:
+    with session_factory() as s:
+        (task,) = make_review_queue(s, n=1)
+    open_page("review").button(key="accept").click().run()
+    reloaded = open_page("review")  # a new browser session: nothing in session_state
+    reloaded.button(key="undo").click().run()
+    assert not reloaded.exception and f"Undone: your verdict on task {task}" in reloaded.info[0].value
+    with session_factory() as s:
+        assert s.scalar(select(func.count()).select_from(Review)) == 0
+
+
+def test_an_account_disabled_after_the_page_rendered_cannot_act(database_url: str,
+                                                                  session_factory: sessionmaker[Session]) -> None:
+    from db.engine import write_transaction
+    from db.queries.accounts import set_active
+
+    with session_factory() as s:
+        make_review_queue(s, n=1)
+    at = open_page("review")
+    with write_transaction(session_factory) as s:
+        set_active(s, "alice", False, by=s.scalars(select(Reviewer).where(Reviewer.name == "root-lead")).one())
+    at.button(key="accept").click().run()
+    assert not at.exception and "session has ended or your account was disabled" in at.error[0].value
+    with session_factory() as s:
+        assert s.scalar(select(func.count()).select_from(Review)) == 0
