@@ -15,10 +15,12 @@ from db.ingest.parsed import (
     ParsedMovie,
     ParsedTurn,
     infer_split,
+    line_of,
     numbered_lines,
     read_json_file,
     read_text,
     storable,
+    storable_tree,
 )
 from db.models import Conversation, Movie
 
@@ -65,10 +67,10 @@ def parse_tsv(path: Path, corpus: ParsedCorpus, split: str) -> None:
             text = storable(_clean(row["text"] or ""), "text")
             titles = tuple(dict.fromkeys(storable(t.strip(), "movie title", Movie.__table__.c.title)
                                          for t in (row["movies"] or "").split(";") if t.strip()))
+            for title in titles:
+                corpus.add_movie_if_missing(title, title)
         except ValueError as exc:
             raise IngestError(path, reader.line_num, str(exc)) from exc
-        for title in titles:
-            corpus.add_movie_if_missing(title, title)
         dialogs.setdefault(dialog, []).append(ParsedTurn(ROLES[row["speaker"]], text, titles))
     if not dialogs:
         raise IngestError(path, None, "no dialogues in this file")
@@ -94,10 +96,10 @@ def parse_unicrs(path: Path, corpus: ParsedCorpus, split: str) -> None:
             if not isinstance(record, list) or not record:
                 raise ValueError("expected a non-empty JSON list of turns")
             turns = tuple(_unicrs_turn(turn) for turn in record)
+            for title in sorted({k for turn in turns for k in turn.movie_keys}):
+                corpus.add_movie_if_missing(title, title)
         except ValueError as exc:
             raise IngestError(path, number, str(exc)) from exc
-        for title in {k for turn in turns for k in turn.movie_keys}:
-            corpus.add_movie_if_missing(title, title)
         corpus.conversations.append(ParsedConversation(f"{split}-{number}", split, path.name, turns))
     if len(corpus.conversations) == before:
         raise IngestError(path, None, "no dialogues in this file")
@@ -113,7 +115,11 @@ def attach_metadata(path: Path, corpus: ParsedCorpus) -> None:
     if bad is not None:
         raise IngestError(path, None, f"entry {bad!r} is not an object")
     for key in sorted(info):
-        corpus.add_movie_if_missing(key, key)
+        try:
+            corpus.add_movie_if_missing(key, key)
+            storable_tree(info[key], f"entry {key!r}")
+        except ValueError as exc:
+            raise IngestError(path, line_of(path, json.dumps(key)[:-1]), str(exc)) from exc
     for key, movie in list(corpus.movies.items()):
         if key in info and isinstance(info[key], dict):
             corpus.movies[key] = ParsedMovie(movie.key, movie.title, movie.year, None, dict(info[key]))

@@ -13,7 +13,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from db.errors import IngestError
-from db.ingest.parsed import read_json_file, read_text, storable
+from db.ingest.parsed import line_of, read_json_file, storable
 from db.ingest.writer import chunks
 from db.models import KGFact, Movie
 
@@ -37,12 +37,6 @@ def default_kg_dir(dataset: str, corpus_path: Path) -> Path | None:
     base = corpus_path if corpus_path.is_dir() else corpus_path.parent
     candidate = base.parent / "metadata" / dataset / "cfcrs_kg"
     return candidate if (candidate / "kg.json").exists() else None
-
-
-def line_of(path: Path, needle: str) -> int | None:
-    text = read_text(path)
-    at = text.find(needle)
-    return text.count("\n", 0, at) + 1 if at >= 0 else None
 
 
 def _mapping(path: Path) -> Mapping[str, Any]:

@@ -66,8 +66,12 @@ class ParsedCorpus:
     unknown_mentions_skipped: int = 0
 
     def add_movie_if_missing(self, key: str, raw_title: str) -> None:
+        """A movie known only from a dialogue (or metadata); its id and title must be storable (ValueError)."""
         if key not in self.movies:
-            title, year = split_title_year(raw_title)
+            from db.models import Movie
+
+            storable(key, "movie id", Movie.__table__.c.external_id)
+            title, year = split_title_year(storable(raw_title, "movie title"))
             self.movies[key] = ParsedMovie(key=key, title=title, year=year)
 
 
@@ -96,6 +100,13 @@ def read_text(path: Path) -> str:
         raise IngestError(path, data[:exc.start].count(b"\n") + 1, f"not UTF-8 (byte 0x{data[exc.start]:02x})") from exc
 
 
+def line_of(path: Path, needle: str) -> int | None:
+    """The 1-based line where `needle` first occurs in a text file (None: not there), to name a JSON entry's line."""
+    text = read_text(path)
+    at = text.find(needle)
+    return text.count("\n", 0, at) + 1 if at >= 0 else None
+
+
 def numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
     """(line number, text) of a plain or gzip file, decoded line by line; a broken archive names the file."""
     number = 0
@@ -121,6 +132,20 @@ def storable(value: str, field: str, column: Any = None) -> str:
     length = getattr(getattr(column, "type", None), "length", None)
     if length and len(value) > length:
         raise ValueError(f"{field} has {len(value)} characters; at most {length} are stored")
+    return value
+
+
+def storable_tree(value: Any, field: str) -> Any:
+    """Every string inside a JSON value (metadata) free of NUL characters; the value itself is returned."""
+    if isinstance(value, str):
+        storable(value, field)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            storable_tree(str(key), field)
+            storable_tree(item, f"{field}.{key}")
+    elif isinstance(value, list):
+        for item in value:
+            storable_tree(item, field)
     return value
 
 

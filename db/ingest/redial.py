@@ -18,11 +18,13 @@ from db.ingest.parsed import (
     ParsedTurn,
     identifier,
     infer_split,
+    line_of,
     numbered_lines,
     read_json_file,
     read_text,
     split_title_year,
     storable,
+    storable_tree,
 )
 from db.models import Conversation, Movie
 
@@ -104,7 +106,8 @@ def parse_conversation_line(line: str, split: str, source: str) -> ParsedConvers
         if not isinstance(message["text"], str):
             raise ValueError(f"message {number}: text is {'null' if message['text'] is None else 'not a string'}")
         text = storable(message["text"], f"message {number} text")
-        keys = tuple(dict.fromkeys(MENTION_RE.findall(text)))
+        keys = tuple(storable(k, f"message {number} movie id", Movie.__table__.c.external_id)
+                     for k in dict.fromkeys(MENTION_RE.findall(text)))
         role = "seeker" if message["senderWorkerId"] == seeker else "recommender"
         turns.append(ParsedTurn(role, text, keys))
     answers = (*_answers(record, "initiatorQuestions", "initiator"),
@@ -117,15 +120,18 @@ def parse_conversation_line(line: str, split: str, source: str) -> ParsedConvers
 
 
 def known_mentions(conversation: ParsedConversation, corpus: ParsedCorpus) -> ParsedConversation:
-    """With a movie list, mentions of ids it lacks are dropped from the conversation and counted."""
-    if not corpus.has_catalog:
-        return conversation
+    """Mentions of movies we cannot name are dropped from the conversation (the text keeps them) and counted: with a
+    movie list, ids it lacks; without one, ids that neither the conversation's movieMentions nor an earlier file
+    gives a title (no movie is ever invented with a placeholder title)."""
+    def known(key: str) -> bool:
+        return key in corpus.movies or (not corpus.has_catalog and bool(conversation.movie_titles.get(key)))
+
     turns = []
     for turn in conversation.turns:
-        keys = tuple(k for k in turn.movie_keys if k in corpus.movies)
+        keys = tuple(k for k in turn.movie_keys if known(k))
         corpus.unknown_mentions_skipped += len(turn.movie_keys) - len(keys)
         turns.append(ParsedTurn(turn.role, turn.text, keys))
-    answers = tuple(a for a in conversation.answers if a.movie_key in corpus.movies)
+    answers = tuple(a for a in conversation.answers if known(a.movie_key))
     return ParsedConversation(conversation.key, conversation.split, conversation.source_file, tuple(turns), answers,
                               conversation.movie_titles)
 
@@ -138,12 +144,12 @@ def parse_conversations(path: Path, corpus: ParsedCorpus, split: str | None = No
             continue
         try:
             conversation = known_mentions(parse_conversation_line(line, file_split, path.name), corpus)
+            for key in sorted({k for turn in conversation.turns for k in turn.movie_keys} | {
+                a.movie_key for a in conversation.answers
+            }):
+                corpus.add_movie_if_missing(key, conversation.movie_titles.get(key) or "")
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise IngestError(path, number, str(exc)) from exc
-        for key in {k for turn in conversation.turns for k in turn.movie_keys} | {
-            a.movie_key for a in conversation.answers
-        }:
-            corpus.add_movie_if_missing(key, conversation.movie_titles.get(key) or f"@{key}")
         corpus.conversations.append(conversation)
     if len(corpus.conversations) == before:
         raise IngestError(path, None, "no conversations in this file")
@@ -158,7 +164,10 @@ def attach_metadata(path: Path, corpus: ParsedCorpus) -> None:
         if key in info:
             if not isinstance(info[key], dict):
                 raise IngestError(path, None, f"entry {key!r} is not an object")
-            meta = {k: v for k, v in info[key].items() if k != "name"}
+            try:
+                meta = storable_tree({k: v for k, v in info[key].items() if k != "name"}, f"entry {key!r}")
+            except ValueError as exc:
+                raise IngestError(path, line_of(path, f'"{key}"'), str(exc)) from exc
             corpus.movies[key] = ParsedMovie(movie.key, movie.title, movie.year, movie.catalog_mentions, meta)
 
 

@@ -52,6 +52,10 @@ CASES: dict[str, tuple[Callable[[Path], Path], list[str], str]] = {
     "empty-file": (lambda p: corpus(p, ""), [], "test_data.jsonl: no conversations in this file"),
     "no-corpus-files": (lambda p: (p / "empty").mkdir(parents=True) or p / "empty", [], "no ReDial files here"),
     "bad-metadata": (lambda p: corpus(p, GOOD + "\n"), ["--metadata", "META"], "id2info.json: entry '1' is not an object"),
+    "long-mention-id": (lambda p: corpus(p, redial_line(100, [(10, "hi @" + "9" * 300), (20, "@1")]) + "\n"), [],
+                        "test_data.jsonl:1: message 1 movie id has 300 characters; at most 255"),
+    "nul-in-metadata": (lambda p: corpus(p, GOOD + "\n"), ["--metadata", "NULMETA"],
+                        "id2info.json:5: entry '2'.plot contains a NUL character"),
 }
 
 
@@ -62,7 +66,10 @@ def test_malformed_input_is_one_line_and_writes_nothing(case: str, tmp_path: Pat
     path = build(tmp_path / "redial")
     meta = tmp_path / "id2info.json"
     meta.write_text(json.dumps({"1": "not an object"}))
-    args = [str(meta) if a == "META" else a for a in extra]
+    nul_meta = tmp_path / "nul" / "id2info.json"
+    nul_meta.parent.mkdir()
+    nul_meta.write_text(json.dumps({"1": {"plot": "fine"}, "2": {"plot": "bad\x00plot"}}, indent=0))
+    args = [{"META": str(meta), "NULMETA": str(nul_meta)}.get(a, a) for a in extra]
     result = CliRunner().invoke(app, ["ingest", "redial", str(path), *args])
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert result.exit_code == 2, result.output
@@ -80,3 +87,37 @@ def test_unknown_mention_ids_are_counted_not_invented(tmp_path: Path, database_u
     assert summary["unknown_mentions_skipped"] == 1 and summary["mentions_added"] == 2
     with session_factory() as s:
         assert s.query(Movie).filter(Movie.external_id == "999999999").count() == 0
+
+
+
+def test_a_single_file_without_a_movie_list_invents_no_movie(tmp_path: Path, database_url: str,
+                                                             session_factory: sessionmaker[Session]) -> None:
+    """Mentions that neither a movie list nor the conversation's movieMentions can name are dropped and counted."""
+    folder = tmp_path / "alone"
+    folder.mkdir()
+    line = redial_line(100, [(10, "hi @1"), (20, "try @999999999 or @2")])
+    (folder / "dialogues.jsonl").write_text(line + "\n")
+    result = CliRunner().invoke(app, ["ingest", "redial", str(folder / "dialogues.jsonl"), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["unknown_mentions_skipped"] == 1 and summary["mentions_added"] == 2
+    with session_factory() as s:
+        titles = sorted(m.title for m in s.query(Movie))
+        assert titles == ["Alpha (2001)", "Beta (1999)"] and not any(t.startswith("@") for t in titles)
+
+
+def test_a_nul_in_an_inspired_metadata_title_is_refused(tmp_path: Path, database_url: str,
+                                                        session_factory: sessionmaker[Session]) -> None:
+    folder = tmp_path / "inspired"
+    folder.mkdir()
+    (folder / "test_unicrs_format.jsonl").write_text(json.dumps(
+        [{"role": "SEEKER", "text": "hi", "movie": []}, {"role": "RECOMMENDER", "text": "Alpha", "movie": ["Alpha (2001)"]}])
+        + "\n")
+    meta = tmp_path / "movie_kg.json"
+    meta.write_text(json.dumps({"Alpha (2001)": {"genres": ["drama"]}, "Bad\x00Title (2002)": {"genres": []}}, indent=0))
+    result = CliRunner().invoke(app, ["ingest", "inspired", str(folder), "--metadata", str(meta)])
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2 and len(lines) == 1, result.output
+    assert "movie_kg.json:7: movie id contains a NUL character" in lines[0]
+    with session_factory() as s:
+        assert set(table_counts(s).values()) == {0}
