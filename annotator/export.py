@@ -24,6 +24,7 @@ from db.models import Candidate, DatasetExport, JudgeVote, Movie, Prototype, Rev
 from db.placeholder_model import is_placeholder
 from db.queries.candidates import candidates_in, tag_target_mentions
 from db.queries.longtail import get_dataset_or_raise
+from db.secrets import mask_url
 from db.settings import get_settings
 from db.types import ExportRecord, Turn
 
@@ -127,9 +128,10 @@ def export_approved(session: Session, dataset: str, name: str, lead: Reviewer, o
     try:
         export.sha256 = write_files(records, staging)
         manifest = {"name": name, "version": export.version, "sha256": export.sha256, "rows": len(records),
-                    "created_by": lead.name, **params}
+                    "created_by": lead.name, "database": database_label(), **params}
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2))
-        if folder.exists():  # left by a run that crashed before its row was committed: no export owns it
+        if folder.exists():  # left by a run of ours that crashed before its row was committed: no export owns it
+            refuse_foreign_folder(folder)
             shutil.rmtree(folder)
         staging.rename(folder)
     finally:
@@ -141,6 +143,21 @@ def export_approved(session: Session, dataset: str, name: str, lead: Reviewer, o
         export.params = {**export.params, "identical_to_version": previous.version}
     session.flush()
     return export
+
+
+def database_label() -> str:
+    """Which database wrote an export (its URL, credentials masked), so another database's folder is never replaced."""
+    return mask_url(get_settings().database_url)
+
+
+def refuse_foreign_folder(folder: Path) -> None:
+    try:
+        written_by = json.loads((folder / "manifest.json").read_text(encoding="utf-8")).get("database")
+    except (OSError, ValueError, AttributeError):
+        written_by = None
+    if written_by != database_label():
+        raise Conflict(f"{folder} exists and was not written by this database ({written_by or 'no manifest'}): "
+                       "choose another export name or LUMICRS_EXPORT_DIR; nothing was replaced")
 
 
 def provenance(records: list[ExportRecord]) -> dict[str, Any]:

@@ -74,9 +74,24 @@ def list_runs(session: Session) -> list[TrainingRun]:
     return list(session.scalars(select(TrainingRun).order_by(TrainingRun.started_at.desc())))
 
 
+def check_against_database(session: Session, export: VerifiedExport) -> None:
+    """When this database made the export (its name and version, or its path, are on record), the file's sha256 must be
+    the one recorded at export time: editing the data file and its manifest together is caught here."""
+    recorded = session.scalar(select(DatasetExport).where(DatasetExport.name == export.name,
+                                                          DatasetExport.version == export.version))
+    if recorded is None:
+        recorded = session.scalar(select(DatasetExport).where(DatasetExport.path == str(export.path)))
+    if recorded is not None and recorded.sha256 and recorded.sha256 != export.sha256:
+        raise ValueError(f"{export.path}: sha256 {export.sha256[:12]}… is not the one this database recorded for "
+                         f"{recorded.name} v{recorded.version} ({recorded.sha256[:12]}…); the file and its manifest "
+                         "were changed after export, refusing to load it")
+
+
 def link_run_exports(session: Session, run_id: int, exports: Sequence[VerifiedExport]) -> None:
-    """Record which verified export files fed a run (matched to their export rows by sha256)."""
+    """Record which verified export files fed a run (matched to their export rows by sha256), after checking each
+    against the database's own record of it."""
     for export in exports:
+        check_against_database(session, export)
         row = session.scalar(select(DatasetExport).where(DatasetExport.sha256 == export.sha256)
                              .order_by(DatasetExport.id.desc()).limit(1))
         session.add(RunExport(run_id=run_id, export_id=row.id if row else None, path=str(export.path),

@@ -21,8 +21,12 @@ from annotator.agreement import (
 )
 from annotator.errors import PermissionDenied
 from annotator.export import export_approved, export_preview
+from db.errors import Conflict
+from db.export_files import sha256_file
 from db.models import Candidate
 from db.queries.review import get_or_create_reviewer, submit_review
+from db.secrets import mask_url
+from db.settings import get_settings
 from db.types import ExportRecord
 from lumicrs_cli import app
 from tests.factories import make_review_queue
@@ -212,6 +216,7 @@ def test_export_selects_by_tier_and_generator_and_every_file_says_the_same(sessi
     assert [r.reviewers for r in records] == [("bea", "al")] * 3
     assert [r.pass_votes for r in records] == [3, 3, 3]
     manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest.pop("database") == mask_url(get_settings().database_url)
     assert manifest == {"name": "all", "version": 1, "sha256": default.sha256, "rows": 3, "created_by": "lee",
                         "dataset": "toy", "tiers": ["body", "tail"], "generator_filter": [],
                         "generators": {"gen-ok": 2, "other-gen": 1}, "placeholder_rows": 0,
@@ -247,7 +252,8 @@ def test_a_folder_left_by_a_crashed_export_is_replaced(session: Session, tmp_pat
     lead = get_or_create_reviewer(session, "lee", "lead")
     stale = tmp_path / "toy-aug" / "v1"
     stale.mkdir(parents=True)
-    (stale / "data.jsonl").write_text("half-written\n")
+    (stale / "data.jsonl").write_text("half-written\n")  # the rename happened, the row's commit did not
+    (stale / "manifest.json").write_text(json.dumps({"database": mask_url(get_settings().database_url)}))
     export = export_approved(session, "toy", "toy-aug", lead, tmp_path)
     assert export.version == 1 and "half-written" not in Path(export.path).read_text()
     assert hashlib.sha256(Path(export.path).read_bytes()).hexdigest() == export.sha256
@@ -359,3 +365,37 @@ def test_an_export_names_placeholder_rows_and_says_when_nothing_changed(session:
     second = export_approved(session, "toy", "ph", lead, tmp_path)
     assert second.version == 2 and second.params["identical_to_version"] == 1
     assert export_preview(session, "toy")["placeholder_rows"] == 1
+
+
+def test_an_export_never_replaces_a_folder_another_database_wrote(session: Session, tmp_path: Path) -> None:
+    (t1,) = make_review_queue(session, n=1, overlap=1)
+    submit_review(session, t1, get_or_create_reviewer(session, "bea"), "accept")
+    lead = get_or_create_reviewer(session, "lee", "lead")
+    theirs = tmp_path / "shared" / "v1"
+    theirs.mkdir(parents=True)
+    (theirs / "manifest.json").write_text(json.dumps({"database": "sqlite:///someone-else.db", "sha256": "x"}))
+    (theirs / "data.jsonl").write_text("their data\n")
+    with pytest.raises(Conflict, match=r"v1 exists and was not written by this database \(sqlite:///someone-else.db\)"):
+        export_approved(session, "toy", "shared", lead, tmp_path)
+    assert (theirs / "data.jsonl").read_text() == "their data\n" and sorted(p.name for p in theirs.parent.iterdir()) == ["v1"]
+    bare = tmp_path / "bare" / "v1"  # a folder with no manifest is nobody's crash either
+    bare.mkdir(parents=True)
+    with pytest.raises(Conflict, match=r"not written by this database \(no manifest\)"):
+        export_approved(session, "toy", "bare", lead, tmp_path)
+
+
+def test_the_trainer_checks_an_export_against_the_databases_record(session: Session, tmp_path: Path) -> None:
+    from db.export_files import verify_export
+    from db.queries.runs import check_against_database
+
+    (t1,) = make_review_queue(session, n=1, overlap=1)
+    submit_review(session, t1, get_or_create_reviewer(session, "bea"), "accept")
+    export = export_approved(session, "toy", "checked", get_or_create_reviewer(session, "lee", "lead"), tmp_path)
+    data = Path(export.path)
+    check_against_database(session, verify_export(data))  # untouched: fine
+    data.write_text(data.read_text().replace("Tail Film", "Edited Film"))
+    manifest = json.loads((data.parent / "manifest.json").read_text())
+    manifest["sha256"] = sha256_file(data)  # the manifest edited to match
+    (data.parent / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="is not the one this database recorded for checked v1"):
+        check_against_database(session, verify_export(data))
