@@ -32,6 +32,7 @@ class ACFLConfig(BaseModel):
     gamma_max: float = 5.0
     theta_min: float = 2.0  # N_c below: oversampled (1 + 1/N_c)
     theta_max: float = 5.0  # N_c above: undersampled (1 - N_c/N_max)
+    class_weight_power: float = Field(default=1.0, ge=0.0)  # w_c = (N_c + eps) ** -power; 1.0 is Eq. 2 as written
 
 
 class TrainConfig(BaseModel):
@@ -66,6 +67,8 @@ class TrainConfig(BaseModel):
     class_weight_beta: float = 0.5  # rarity_focal only
     sampling_tau: float = 0.0
     n_prototypes: int = 50
+    prototype_init: Literal["kmeans", "random"] = "kmeans"  # the paper's ablations: KMeans or random initialisation
+    freeze_prototypes: bool = False  # True: prototypes stay as initialised (the paper's "frozen" ablation rows)
     kg: bool = False  # item knowledge graph (R-GCN over db kg_facts: genre, star, director, writer)
     kg_dim: int = Field(default=128, ge=1)
     text_prior: float = 0.0

@@ -114,7 +114,7 @@ def acfl_params(cfg: TrainConfig) -> ACFLParams:
     a = cfg.acfl
     return ACFLParams(gamma=cfg.gamma, alpha=cfg.alpha, k=cfg.topk_ratio, mask=a.mask, eps=a.eps,
                       alpha_min=a.alpha_min, alpha_max=a.alpha_max, gamma_min=a.gamma_min, gamma_max=a.gamma_max,
-                      theta_min=a.theta_min, theta_max=a.theta_max)
+                      theta_min=a.theta_min, theta_max=a.theta_max, class_weight_power=a.class_weight_power)
 
 
 def batch_order(n: int, sample_weights: Tensor | None, generator: torch.Generator) -> Tensor:

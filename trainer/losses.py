@@ -71,11 +71,12 @@ class ACFLParams:
     gamma_max: float = 5.0
     theta_min: float = 2.0
     theta_max: float = 5.0
+    class_weight_power: float = 1.0  # 1.0: Eq. 2 as written; below 1 a softened weight (our departure, named)
 
 
-def acfl_class_weights(counts: Tensor, eps: float = 1e-6) -> Tensor:
-    """Eq. 2: w_c = 1 / (N_c + eps)."""
-    return 1.0 / (counts.float() + eps)
+def acfl_class_weights(counts: Tensor, eps: float = 1e-6, power: float = 1.0) -> Tensor:
+    """Eq. 2: w_c = 1 / (N_c + eps) (power 1); (N_c + eps) ** -power otherwise."""
+    return (counts.float() + eps).pow(-power)
 
 
 def acfl_sampling_weights(counts: Tensor, theta_min: float, theta_max: float) -> Tensor:
@@ -110,7 +111,7 @@ def acfl_per_example(logits: Tensor, targets: Tensor, counts: Tensor, params: AC
     p_t = log_p.exp()
     alpha_t, gamma_t = acfl_factors(p_t.detach(), params)
     class_counts = counts.to(logits.device)
-    w_c = acfl_class_weights(class_counts, params.eps)[targets]
+    w_c = acfl_class_weights(class_counts, params.eps, params.class_weight_power)[targets]
     w_sample = acfl_sampling_weights(class_counts, params.theta_min, params.theta_max)[targets]
     return -w_c * w_sample * alpha_t * (1 - p_t).pow(gamma_t) * log_p
 

@@ -110,11 +110,13 @@ def train_model(model: nn.Module, cfg: TrainConfig, data: RecData, feats: tuple[
         return []
     train, valid, _ = feats
     model.to(device)
-    with torch.no_grad():
-        model.eval()
-        sample = batch_text(model, train, slice(0, 4096), device)
-        ctx = context_matrix(train.contexts[:4096], len(data.catalog), device)
-        model.init_prototypes_kmeans(model.encode_query(sample, ctx).cpu(), seed=cfg.seed)
+    if cfg.prototype_init == "kmeans":
+        with torch.no_grad():
+            model.eval()
+            sample = batch_text(model, train, slice(0, 4096), device)
+            ctx = context_matrix(train.contexts[:4096], len(data.catalog), device)
+            model.init_prototypes_kmeans(model.encode_query(sample, ctx).cpu(), seed=cfg.seed)
+    model.prototypes.requires_grad_(not cfg.freeze_prototypes)
     history: list[dict[str, float]] = []
     if cfg.two_stage.enabled:
         pre = pretrain_multilabel(model, train, cfg, len(data.catalog), device, progress)

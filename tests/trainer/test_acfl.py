@@ -152,3 +152,14 @@ def test_a_training_epoch_optimises_the_configured_acfl(tmp_path: Path) -> None:
                                                              gamma_max=2.2))
     assert reported == pytest.approx(expected.item(), rel=1e-5)
     assert reported != pytest.approx(cross_entropy(logits, TARGETS).item(), rel=1e-3)
+
+
+def test_the_class_weight_power_is_a_named_departure_and_one_is_eq2() -> None:
+    assert acfl_class_weights(COUNTS, eps=0.0, power=0.5).tolist() == pytest.approx([6 ** -0.5, 12 ** -0.5, 1.0, 3 ** -0.5])
+    assert acfl_class_weights(COUNTS, eps=0.0, power=0.0).tolist() == [1.0, 1.0, 1.0, 1.0]
+    assert ACFLParams().class_weight_power == 1.0 and TrainConfig(name="x").acfl.class_weight_power == 1.0
+    softened = ACFLParams(**{**PARAMS.__dict__, "class_weight_power": 0.0})
+    as_written = acfl_per_example(LOGITS, TARGETS, COUNTS, PARAMS)
+    flat = acfl_per_example(LOGITS, TARGETS, COUNTS, softened)
+    w_c = acfl_class_weights(COUNTS, PARAMS.eps)[TARGETS]
+    assert torch.allclose(flat * w_c, as_written)
