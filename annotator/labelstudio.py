@@ -78,12 +78,14 @@ class LabelStudioAdapter:
         try:
             return func(*args, **kwargs)
         except ApiError as exc:
-            body = mask_text(str(exc.body), self._api_key or "")
+            body = " ".join(mask_text(str(exc.body), self._api_key or "").split())
+            if body.startswith("<"):
+                body = "an HTML page, not the API: is LABELSTUDIO_URL the server's root URL?"
             raise LabelStudioError(f"Label Studio at {mask_url(self.url)}: {what} failed (HTTP {exc.status_code}: "
                                    f"{body[:200]})") from exc
         except Exception as exc:  # httpx errors (timeouts, refused, dropped) are not OSError subclasses
             if isinstance(exc, OSError) or type(exc).__module__.startswith(("httpx", "httpcore")):
-                reason = mask_text(str(exc), self._api_key or "")
+                reason = " ".join(mask_text(str(exc), self._api_key or "").split())
                 raise LabelStudioError(f"Label Studio at {mask_url(self.url)} unreachable during {what}: "
                                        f"{type(exc).__name__} {reason[:200]}".rstrip()) from exc
             raise

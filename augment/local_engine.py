@@ -29,6 +29,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def check_port_free(port: int) -> None:
+    """Refuse a port something already listens on: its answers would be taken for ours."""
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise ValueError(f"port {port} on 127.0.0.1 is already in use (another server answers there): "
+                             "stop it or choose another --port") from exc
+
+
 def _die_with_parent() -> None:
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
@@ -49,6 +59,8 @@ class LocalEngine:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def start(self, timeout: float = 120.0) -> LocalEngine:
+        if self.port:
+            check_port_free(self.port)
         try:
             import llama_cpp.server  # noqa: F401
         except ImportError as exc:

@@ -153,3 +153,31 @@ def test_every_push_reports_duplicates_even_with_nothing_left_to_push(session_fa
     fake.tasks[7777] = dict(fake.tasks[ls[t1]])  # a slow import stored this task twice
     summary = push_tasks(session_factory, fake, PROJECT, PROJECT)  # type: ignore[arg-type]
     assert (summary.pushed, summary.already_duplicated) == (0, 1)
+
+
+def test_an_html_page_or_a_multi_line_error_is_one_line() -> None:
+    import pytest
+    from label_studio_sdk.core.api_error import ApiError
+
+    from annotator.errors import LabelStudioError
+    from annotator.labelstudio import LabelStudioAdapter
+
+    adapter = LabelStudioAdapter("http://ann:pw-secret@127.0.0.1:9/wrong/path", "key-secret")
+
+    def page() -> None:
+        raise ApiError(status_code=404, body="<!DOCTYPE html>\n<html>\n<body>\nNot Found key-secret\n</body></html>")
+
+    with pytest.raises(LabelStudioError) as caught:
+        adapter._call("list projects", page)
+    message = str(caught.value)
+    assert "\n" not in message and "pw-secret" not in message and "key-secret" not in message
+    assert message.endswith("list projects failed (HTTP 404: an HTML page, not the API: is LABELSTUDIO_URL the "
+                            "server's root URL?)")
+
+    def dropped() -> None:
+        raise OSError("connection reset\nby peer")
+
+    with pytest.raises(LabelStudioError) as caught:
+        adapter._call("import tasks", dropped)
+    assert "\n" not in str(caught.value) and "unreachable during import tasks: OSError connection reset by peer" in str(
+        caught.value)

@@ -101,3 +101,32 @@ def test_extract_json_refuses_a_reply_without_json(text: str) -> None:
 
     with pytest.raises(ValueError):
         extract_json(text)
+
+
+def test_llm_serve_refuses_a_port_where_another_server_answers() -> None:
+    import http.server
+    import threading
+
+    from typer.testing import CliRunner
+
+    from lumicrs_cli import app
+
+    class Models(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b'{"data": []}')
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Models)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        port = server.server_address[1]
+        result = CliRunner().invoke(app, ["llm", "serve", "--port", str(port)])
+    finally:
+        server.shutdown()
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 2 and len(lines) == 1, result.output
+    assert f"port {port} on 127.0.0.1 is already in use" in lines[0] and "serving" not in result.output
