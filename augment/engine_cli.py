@@ -40,14 +40,23 @@ def serve(model: Annotated[Path | None, typer.Option(help="A GGUF file (default:
 
 @dataclass(frozen=True)
 class DemoSummary:
+    """What became of every generated dialogue: generated = near_duplicates + accepted + waiting_for_review +
+    discarded + not_yet_judged (a judge call that failed or hit its deadline leaves its dialogue unrouted)."""
+
     endpoint: str
     movies: int
     generated: int
-    kept_after_filter: int
+    near_duplicates: int
     judge_votes: int
+    judge_calls_failed: int
     accepted: int
     waiting_for_review: int
     discarded: int
+    not_yet_judged: int
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 @llm_app.command("demo")
@@ -71,8 +80,10 @@ def demo(dataset: Annotated[str, typer.Option(help="redial or inspired")] = "ins
     rows = [[key, value] for key, value in asdict(summary).items()]
     emit(asdict(summary), as_json, make_table(f"LLM slice ({dataset})", ["field", "value"], rows))
     if not as_json:
-        console.print(f"{summary.waiting_for_review} dialogues wait for a verdict: open the Review page "
-                      "(`.venv/bin/streamlit run streamlit_app.py`)")
+        waiting = plural(summary.waiting_for_review, "dialogue")
+        console.print(f"{waiting} {'waits' if summary.waiting_for_review == 1 else 'wait'} for a reviewer's verdict"
+                      + (f"; {plural(summary.not_yet_judged, 'dialogue')} not yet judged (`lumicrs augment judge` "
+                         "then `augment route` finish them)" if summary.not_yet_judged else ""))
 
 
 def _run_slice(dataset: str, url: str, movies: int, samples: int, *, local: bool, model: str,
@@ -108,8 +119,10 @@ def _run_slice(dataset: str, url: str, movies: int, samples: int, *, local: bool
     with write_transaction(factory) as session:
         routed = route_candidates(session, dataset, len(judges), accept_min=settings.accept_min_votes,
                                   review_min=settings.review_min_votes, overlap=settings.review_overlap).routed
-    return DemoSummary(url, movies, generated.created, kept.kept, votes.votes_cast, routed.get("auto_accepted", 0),
-                       routed.get("needs_review", 0), routed.get("discarded", 0))
+    accepted, waiting, discarded = (routed.get(k, 0) for k in ("auto_accepted", "needs_review", "discarded"))
+    return DemoSummary(url, movies, generated.created, generated.created - kept.kept, votes.votes_cast,
+                       votes.failed_calls, accepted, waiting, discarded,
+                       max(kept.kept - accepted - waiting - discarded, 0))
 
 
 def register(app: typer.Typer) -> None:

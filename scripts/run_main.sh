@@ -25,11 +25,22 @@ fi
 if ! $L annotate accounts --json | grep -q '"role": "lead"'; then
   if [ -n "${LUMICRS_LEAD:-}" ] && { [ -n "${LUMICRS_PASSWORD:-}" ] || [ -t 0 ]; }; then
     $L annotate add-reviewer "$LUMICRS_LEAD" --role lead   # password from LUMICRS_PASSWORD or a prompt
-  else
-    echo "No account yet: create the first lead with  .venv/bin/lumicrs annotate add-reviewer YOUR_NAME --role lead"
-    echo "(password prompted, or LUMICRS_LEAD=name LUMICRS_PASSWORD=... bash scripts/run_main.sh); leads add the others."
   fi
 fi
+# What to do next, in the order it works.
+echo
+echo "Next steps:"
+step=1
+if ! $L annotate accounts --json | grep -q '"role": "lead"'; then
+  echo "  $step. Make the first lead (once; this job need not run again; password prompted):"
+  echo "       .venv/bin/lumicrs annotate add-reviewer YOUR_NAME --role lead"
+  step=$((step + 1))
+fi
+echo "  $step. Open the app and sign in:  .venv/bin/streamlit run streamlit_app.py  (started below unless NO_APP=1)."
+echo "     A lead lands on the Dashboard and makes annotator and researcher accounts on the Admin page."
+echo "  Review (annotators): the dialogues the judges split on wait there."
+echo "  Rate (researchers): fill it first with  .venv/bin/lumicrs annotate sample-responses --n 200 --overlap 3"
+echo "  Export (leads): offered once dialogues are approved (auto-accepted by the judges or accepted on Review)."
 if [ "${NO_APP:-0}" != "1" ]; then
   exec .venv/bin/streamlit run streamlit_app.py --server.headless true "$@"
 fi
