@@ -1,6 +1,8 @@
 """Dashboard: long-tail plot, acceptance by tier, review throughput, rating agreement, training runs."""
 from __future__ import annotations
 
+import io
+
 import pandas as pd
 import streamlit as st
 from sqlalchemy import select
@@ -11,8 +13,20 @@ from db.errors import NotFound
 from db.models import Dataset
 from db.plots import longtail_figure
 from db.queries.dashboard import dashboard_data
-from db.queries.longtail import longtail_summary, movie_mention_counts
+from db.queries.longtail import LongTailSummary, longtail_summary, movie_mention_counts
 from db.queries.runs import list_runs, run_lineage, run_metrics
+
+
+@st.cache_data(ttl=600, max_entries=8)
+def longtail_png(counts: tuple[int, ...], summary: LongTailSummary) -> bytes:
+    """The long-tail figure as PNG, drawn once per distinct corpus state (the counts and tiers are the key)."""
+    import matplotlib.pyplot as plt
+
+    figure = longtail_figure(list(counts), summary)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110)
+    plt.close(figure)
+    return buffer.getvalue()
 
 
 def _longtail(dataset: str) -> None:
@@ -23,7 +37,7 @@ def _longtail(dataset: str) -> None:
         except NotFound as exc:
             st.warning(str(exc))
             return
-    st.pyplot(longtail_figure(counts, summary))
+    st.image(longtail_png(tuple(counts), summary))
     st.dataframe(pd.DataFrame([{"tier": t.tier, "titles": t.titles, "% titles": round(100 * t.title_share, 1),
                                 "mentions": t.mentions, "% mentions": round(100 * t.mention_share, 1)}
                                for t in summary.tiers]), hide_index=True)
