@@ -71,6 +71,7 @@ class TrainConfig(BaseModel):
     freeze_prototypes: bool = False  # True: prototypes stay as initialised (the paper's "frozen" ablation rows)
     kg: bool = False  # item knowledge graph (R-GCN over db kg_facts: genre, star, director, writer)
     kg_dim: int = Field(default=128, ge=1)
+    kg_link_entities: bool = True  # with kg: genres and people named in the context feed the query
     text_prior: float = 0.0
     impute_cold_items: bool = True
     prototype_weight: float = 0.01

@@ -4,6 +4,7 @@ neighbours by relation (genre, star, director, writer), so a movie never seen in
 the entities it shares with movies that were."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import torch
@@ -50,6 +51,44 @@ def mean_adjacency(pairs: tuple[tuple[int, int], ...], n_items: int, n_entities:
     index = torch.tensor(pairs, dtype=torch.long).T
     degree = torch.bincount(index[0], minlength=n_items).float()
     return torch.sparse_coo_tensor(index, 1.0 / degree[index[0]], (n_items, n_entities), check_invariants=True).coalesce()
+
+
+TOKEN = re.compile(r"[a-z0-9][a-z0-9'&.-]*")
+MAX_NAME_TOKENS = 4
+
+
+def tokens(text: str) -> list[str]:
+    """Lower-case words; a possessive 's and trailing dots or dashes are not part of a name."""
+    out = []
+    for token in TOKEN.findall(text.lower()):
+        token = token.removesuffix("'s").rstrip(".'-")
+        if token:
+            out.append(token)
+    return out
+
+
+class EntityLinker:
+    """Genres and people named in a dialogue's text, as KBRD / KGSF link them (here by exact n-gram match on the
+    graph's names): every genre, and people whose name has at least two words (a lone first name is too ambiguous)."""
+
+    def __init__(self, graph: ItemGraph) -> None:
+        self.names: dict[tuple[str, ...], int] = {}
+        for index, entity in enumerate(graph.entities):
+            kind, _, name = entity.partition(":")
+            words = tuple(tokens(name))
+            if words and len(words) <= MAX_NAME_TOKENS and (kind == "genre" or (kind == "person" and len(words) >= 2)):
+                self.names.setdefault(words, index)
+
+    def link(self, text: str) -> tuple[int, ...]:
+        words = tokens(text)
+        found: dict[int, None] = {}
+        for start in range(len(words)):
+            for width in range(MAX_NAME_TOKENS, 0, -1):
+                entity = self.names.get(tuple(words[start:start + width]))
+                if entity is not None:
+                    found[entity] = None
+                    break
+        return tuple(found)
 
 
 class RGCNItemEncoder(nn.Module):

@@ -43,17 +43,20 @@ class Features:
     soft: list[SoftLabels | None] = field(default_factory=list)  # multi-label soft targets (two-stage)
     texts: list[str] = field(default_factory=list)                # raw contexts, for a fine-tuned encoder
     conversations: list[int] = field(default_factory=list)        # conversation of each row (bootstrap unit)
+    entities: list[tuple[int, ...]] = field(default_factory=list)  # genres / people the context names (KG)
 
     def __len__(self) -> int:
         return len(self.contexts)
 
 
 def make_features(samples: Sequence[RecSample], context_vectors: dict[str, np.ndarray],
-                  soft: Sequence[SoftLabels | None] = ()) -> Features:
+                  soft: Sequence[SoftLabels | None] = (), linker: Any = None) -> Features:
+    """`linker`: an EntityLinker (trainer.kg) when the model reads the genres and people a context names."""
     text = torch.from_numpy(np.stack([context_vectors[s.context] for s in samples])) if samples else torch.zeros(0, 1)
     targets = torch.tensor([s.target for s in samples], dtype=torch.long)  # long even when empty
+    entities = [linker.link(s.context) for s in samples] if linker is not None else []
     return Features(text.float(), [s.context_items for s in samples], targets, list(soft), [s.context for s in samples],
-                    [s.conversation_id for s in samples])
+                    [s.conversation_id for s in samples], entities)
 
 
 def batch_text(model: nn.Module, feats: Features, idx: Tensor | slice, device: torch.device) -> Tensor:
@@ -72,13 +75,25 @@ def soft_matrix(rows: Sequence[SoftLabels], n_items: int, device: torch.device) 
     return matrix
 
 
-def context_matrix(contexts: Sequence[tuple[int, ...]], n_items: int, device: torch.device) -> Tensor:
-    """Row-normalised multi-hot of context items."""
-    matrix = torch.zeros(len(contexts), n_items, device=device)
+def context_matrix(contexts: Sequence[tuple[int, ...]], n_items: int, device: torch.device,
+                   entities: Sequence[tuple[int, ...]] = (), n_entities: int = 0) -> Tensor:
+    """Row-normalised multi-hot of context items; with `n_entities`, a second block for the genres and people the
+    context names (each block normalised on its own)."""
+    matrix = torch.zeros(len(contexts), n_items + n_entities, device=device)
     for row, items in enumerate(contexts):
         if items:
             matrix[row, list(items)] = 1.0 / len(items)
+        linked = entities[row] if n_entities and row < len(entities) else ()
+        if linked:
+            matrix[row, [n_items + e for e in linked]] = 1.0 / len(linked)
     return matrix
+
+
+def batch_context(model: nn.Module, feats: Features, rows: Sequence[int], n_items: int, device: torch.device) -> Tensor:
+    """The context input for `rows`: items, plus linked entities when the model reads them."""
+    n_entities = int(getattr(unwrap(model), "n_context_entities", 0))
+    linked = [feats.entities[i] for i in rows] if n_entities and feats.entities else ()
+    return context_matrix([feats.contexts[i] for i in rows], n_items, device, linked, n_entities)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -146,7 +161,7 @@ def train_epoch(model: nn.Module, feats: Features, loss_fn: LossFn, optimizer: t
         batch = order[start:start + cfg.batch_size]
         idx = world.shard(batch)
         text = batch_text(inner, feats, idx, device)
-        ctx = context_matrix([feats.contexts[i] for i in idx.tolist()], n_items, device)
+        ctx = batch_context(inner, feats, idx.tolist(), n_items, device)
         with autocast(device, cfg.precision):
             logits = model(text, ctx).float()
             loss = loss_fn(logits, feats.targets[idx].to(device))
@@ -202,7 +217,7 @@ def pretrain_multilabel(model: nn.Module, feats: Features, cfg: TrainConfig, n_i
         for start in range(0, len(order), cfg.batch_size):
             idx = order[start:start + cfg.batch_size]
             logits = model(batch_text(model, feats, idx, device),
-                           context_matrix([feats.contexts[i] for i in idx.tolist()], n_items, device))
+                           batch_context(model, feats, idx.tolist(), n_items, device))
             loss = soft_label_term(logits, feats, idx, device, multilabel_soft_ce)
             optimizer.zero_grad()
             loss.backward()
@@ -222,7 +237,8 @@ def rank_items(model: nn.Module, feats: Features, n_items: int, device: torch.de
     for start in range(0, len(feats), batch_size):
         window = slice(start, start + batch_size)
         contexts = feats.contexts[window]
-        scores = model(batch_text(model, feats, window, device), context_matrix(contexts, n_items, device)).float()
+        rows = list(range(len(feats)))[window]
+        scores = model(batch_text(model, feats, window, device), batch_context(model, feats, rows, n_items, device)).float()
         if exclude_context:
             scores = exclude_items(scores, contexts)
         out.append(topk_random_ties(scores, k, permutation).cpu())

@@ -47,11 +47,15 @@ class LumiCRSRecommender(nn.Module):
 
     def __init__(self, text_dim: int, item_text_emb: Tensor, *, hidden_dim: int = 512, item_dim: int = 256,
                  n_prototypes: int = 50, dropout: float = 0.2, tau: float = 0.5, text_prior: float = 0.0,
-                 text_encoder: TrainableTextEncoder | None = None, kg: RGCNItemEncoder | None = None) -> None:
+                 text_encoder: TrainableTextEncoder | None = None, kg: RGCNItemEncoder | None = None,
+                 link_entities: bool = False) -> None:
         super().__init__()
         self.kg = kg  # None: no item knowledge graph
+        self.n_context_entities = kg.entity_nodes.num_embeddings if kg is not None and link_entities else 0
         if kg is not None:
             self.kg_proj = nn.Linear(kg.self_loop.in_features, item_dim, bias=False)
+        if self.n_context_entities:  # genres and people named in the context feed the query
+            self.entity_proj = nn.Linear(kg.self_loop.in_features, item_dim, bias=False)
         self.text_encoder = text_encoder  # None: contexts arrive as frozen, precomputed embeddings
         n_items = item_text_emb.shape[0]
         self.register_buffer("item_text", item_text_emb.float())
@@ -75,8 +79,12 @@ class LumiCRSRecommender(nn.Module):
         return vectors if self.kg is None else vectors + self.kg_proj(self.kg())
 
     def encode_query(self, text_emb: Tensor, context_items: Tensor) -> Tensor:
-        """context_items: [B, n_items] row-normalised multi-hot of movies mentioned so far."""
-        context_vec = context_items @ self.item_vectors()
+        """context_items: [B, n_items] row-normalised multi-hot of movies mentioned so far (+ [B, n_entities] of the
+        genres and people the context names, when the model links entities)."""
+        n_items = self.item_bias.shape[0]
+        context_vec = context_items[:, :n_items] @ self.item_vectors()
+        if self.n_context_entities and self.kg is not None:
+            context_vec = context_vec + context_items[:, n_items:] @ self.entity_proj(self.kg.entity_nodes.weight)
         return self.query(torch.cat([text_emb, context_vec], dim=-1))
 
     def prototype_mix(self, queries: Tensor) -> Tensor:

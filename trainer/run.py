@@ -19,11 +19,11 @@ from trainer.config import TrainConfig
 from trainer.data import RecData, load_rec_data
 from trainer.distributed import World, barrier, gather_objects, setup, teardown, wrap
 from trainer.evaluation import Report
-from trainer.kg import RGCNItemEncoder
+from trainer.kg import EntityLinker, RGCNItemEncoder
 from trainer.loop import (
     Features,
+    batch_context,
     batch_text,
-    context_matrix,
     evaluate_model,
     fit,
     make_features,
@@ -95,12 +95,18 @@ def build_model(cfg: TrainConfig, data: RecData, item_emb: np.ndarray, text_dim:
     kg = RGCNItemEncoder(data.graph, cfg.kg_dim) if cfg.kg and data.graph is not None else None
     return LumiCRSRecommender(text_dim, torch.from_numpy(item_emb), hidden_dim=cfg.hidden_dim,
                               item_dim=cfg.item_dim, n_prototypes=cfg.n_prototypes, dropout=cfg.dropout,
-                              text_prior=cfg.text_prior, text_encoder=encoder, kg=kg)
+                              text_prior=cfg.text_prior, text_encoder=encoder, kg=kg,
+                              link_entities=cfg.kg_link_entities)
 
 
-def features(data: RecData, vectors: dict[str, np.ndarray]) -> tuple[Features, Features, Features]:
-    return (make_features(data.train, vectors, data.train_soft), make_features(data.valid, vectors),
-            make_features(data.test, vectors))
+def entity_linker(cfg: TrainConfig, data: RecData) -> EntityLinker | None:
+    return EntityLinker(data.graph) if cfg.kg and cfg.kg_link_entities and data.graph is not None else None
+
+
+def features(data: RecData, vectors: dict[str, np.ndarray], cfg: TrainConfig) -> tuple[Features, Features, Features]:
+    linker = entity_linker(cfg, data)
+    return (make_features(data.train, vectors, data.train_soft, linker), make_features(data.valid, vectors, linker=linker),
+            make_features(data.test, vectors, linker=linker))
 
 
 def train_model(model: nn.Module, cfg: TrainConfig, data: RecData, feats: tuple[Features, ...],
@@ -114,7 +120,7 @@ def train_model(model: nn.Module, cfg: TrainConfig, data: RecData, feats: tuple[
         with torch.no_grad():
             model.eval()
             sample = batch_text(model, train, slice(0, 4096), device)
-            ctx = context_matrix(train.contexts[:4096], len(data.catalog), device)
+            ctx = batch_context(model, train, list(range(min(len(train), 4096))), len(data.catalog), device)
             model.init_prototypes_kmeans(model.encode_query(sample, ctx).cpu(), seed=cfg.seed)
     model.prototypes.requires_grad_(not cfg.freeze_prototypes)
     history: list[dict[str, float]] = []
@@ -161,7 +167,7 @@ def run(cfg: TrainConfig, session_factory: sessionmaker[Session], progress: bool
     barrier(world)
     try:
         vectors, item_emb = embed(data, cfg, progress, world)
-        feats = features(data, vectors)
+        feats = features(data, vectors, cfg)
         model = build_model(cfg, data, item_emb, item_emb.shape[1]).to(device)
         history = train_model(model, cfg, data, feats, device, progress, world, checkpoint)
         metrics: dict[str, Report] = {}
@@ -210,7 +216,7 @@ def load_trained(name: str, session_factory: sessionmaker[Session],
 def evaluate_run(name: str, session_factory: sessionmaker[Session], progress: bool = False) -> Report:
     """Reload a finished run's checkpoint, evaluate on its test splits, store the metrics again."""
     run_id, cfg, data, model, item_emb, vectors = load_trained(name, session_factory, progress)
-    test = make_features(data.test, vectors)
+    test = make_features(data.test, vectors, linker=entity_linker(cfg, data))
     metrics = evaluate_model(model, test, data.catalog, data.train_counts(), item_emb, resolve_device(cfg.device),
                              cfg.eval_ks, n_boot=cfg.bootstrap, seed=cfg.seed)
     with write_transaction(session_factory) as session:
@@ -224,6 +230,6 @@ def top_items_for_turns(name: str, session_factory: sessionmaker[Session], datas
     _, cfg, data, model, _, vectors = load_trained(name, session_factory)
     if cfg.dataset != dataset or split not in cfg.test_splits:
         raise ValueError(f"recommender {name!r} ranks {cfg.dataset} {list(cfg.test_splits)}, not {dataset} {split!r}")
-    test = make_features(data.test, vectors)
+    test = make_features(data.test, vectors, linker=entity_linker(cfg, data))
     top = rank_items(model, test, len(data.catalog), resolve_device(cfg.device), k=1, seed=cfg.seed)
     return {(s.conversation_id, s.turn_position): data.catalog.movie_ids[int(row[0])] for s, row in zip(data.test, top)}

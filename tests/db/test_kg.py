@@ -90,3 +90,13 @@ def test_an_unseen_item_gets_its_vector_from_the_entities_it_shares(session: Ses
         by_hand = torch.relu(encoder.per_relation[relation](encoder.entity_nodes.weight[0])
                              + encoder.per_relation[encoder.relations.index("director")](encoder.entity_nodes.weight[1]))
     assert torch.allclose(out[1], by_hand, atol=1e-6) and out[1].abs().sum() > 0
+
+
+def test_genres_and_full_names_in_a_context_are_linked() -> None:
+    from trainer.kg import EntityLinker, ItemGraph
+
+    graph = ItemGraph(2, ("genre:drama", "genre:sci-fi", "person:Ann", "person:Ann Lee", "person:Tom Hanks"), {})
+    linker = EntityLinker(graph)
+    assert linker.link("Seeker: any Sci-Fi with Tom  Hanks? Or a drama, like Ann Lee's") == (1, 4, 0, 3)
+    assert linker.link("Recommender: Ann is lovely") == ()  # a lone first name is not linked
+    assert linker.link("") == ()
