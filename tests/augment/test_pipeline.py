@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
-from db.models import Candidate, Conversation, Dataset, JudgeVote, Prototype, ReviewTask, SupportExample
+from db.models import Candidate, Conversation, Dataset, JudgeVote, Movie, Prototype, ReviewTask, SupportExample
 from lumicrs_cli import app
 from tests.augment.conftest import build_longtail_corpus
 from tests.chat_server import ChatServer
@@ -133,3 +133,22 @@ def test_cold_start_prototypes_for_movies_outside_train(database_url: str,
         chosen = s.get_one(Conversation, proto.conversation_id)
         assert chosen.split == "train" and chosen.external_id == "scary"  # the horror dialogue, by movie text
         assert proto.weights == {"cold_start": True}
+
+
+@pytest.mark.slow
+def test_prototype_tiers_are_counted_on_the_train_split_only(session_factory: sessionmaker[Session],
+                                                             database_url: str) -> None:
+    """Ten test-split mentions would make the body film head and the tail film body; counted on train they stay."""
+    with session_factory() as s:
+        build_longtail_corpus(s)
+        dataset = s.scalars(select(Dataset).where(Dataset.name == "toy")).one()
+        films = {m.title: m for m in s.scalars(select(Movie))}
+        for i in range(10):
+            make_conversation(s, dataset, f"test{i}", [
+                ("seeker", "any ideas?", []),
+                ("recommender", "these two", [films["Body Film (2004)"], films["Tail Film (2011)"]])], split="test")
+        s.commit()
+    assert cli("augment", "prototypes", "--dataset", "toy")["created"] == 2
+    with session_factory() as s:
+        tiers = {s.get_one(Movie, p.movie_id).title: p.tier for p in s.scalars(select(Prototype))}
+    assert tiers == {"Body Film (2004)": "body", "Tail Film (2011)": "tail"}

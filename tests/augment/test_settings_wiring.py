@@ -1,0 +1,49 @@
+"""The settings defaults are the papers' values, and the CLI hands the settings to the rules it calls."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner
+
+from augment.settings import AugmentSettings
+from augment.settings import get_settings as augment_settings
+from db.models import Candidate, ReviewTask
+from db.settings import DatabaseSettings
+from lumicrs_cli import app
+from tests.augment.test_routing_rule import judged_candidates
+
+PAPER_ENV = ("AUGMENT_ACCEPT_MIN_VOTES", "AUGMENT_REVIEW_MIN_VOTES", "AUGMENT_DUPLICATE_THRESHOLD",
+             "AUGMENT_JUDGE_MIN_SCORE", "AUGMENT_REVIEW_OVERLAP", "AUGMENT_TAIL_DIALOGUES", "AUGMENT_BODY_DIALOGUES",
+             "LUMICRS_HEAD_MIN", "LUMICRS_TAIL_MAX")
+
+
+def test_defaults_are_the_papers(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    for name in PAPER_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(str(tmp_path))  # no .env
+    augment = AugmentSettings()
+    assert (augment.accept_min_votes, augment.review_min_votes, augment.judge_min_score) == (4, 2, 3)
+    assert augment.duplicate_threshold == 0.85 and augment.review_overlap == 1
+    assert (augment.tail_dialogues, augment.body_dialogues) == ((8, 10), (4, 5))
+    assert len(augment.judges) == 5
+    db = DatabaseSettings()
+    assert (db.head_min_mentions, db.tail_max_mentions) == (6, 1)
+
+
+def test_route_uses_the_review_overlap_setting(session_factory: sessionmaker[Session], database_url: str,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    with session_factory() as session:
+        ids = judged_candidates(session, [3, 5, 0])  # review, accept, discard
+        session.commit()
+    monkeypatch.setenv("AUGMENT_REVIEW_OVERLAP", "3")
+    monkeypatch.setenv("AUGMENT_ACCEPT_MIN_VOTES", "5")
+    augment_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["augment", "route", "--dataset", "toy", "--json"])
+    finally:
+        augment_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    with session_factory() as session:
+        assert [t.overlap for t in session.scalars(select(ReviewTask))] == [3]
+        assert [session.get_one(Candidate, i).status for i in ids] == ["needs_review", "auto_accepted", "discarded"]
