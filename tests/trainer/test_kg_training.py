@@ -40,7 +40,8 @@ def test_kg_and_prototype_switches_train_end_to_end(database_url: str, session_f
             session.add(KGFact(movie_id=movie.id, relation="star", entity=f"Star {movie.id % 2}", entity_type="person"))
         session.commit()
     with_kg = train(tmp_path, "kg", "kg: true\nkg_dim: 8\nepochs: 1\n")
-    assert {"kg.entity_nodes.weight", "kg_proj.weight", "entity_proj.weight"} <= set(with_kg) and with_kg["kg.entity_nodes.weight"].shape[0] == 3
+    assert {"kg.entity_nodes.weight", "kg_proj.weight", "entity_proj.weight"} <= set(with_kg)
+    assert with_kg["kg.entity_nodes.weight"].shape[0] == 3
     one, two = (train(tmp_path, f"frozen{e}", f"epochs: {e}\nprototype_init: random\nfreeze_prototypes: true\n")
                 for e in (1, 2))
     assert torch.equal(one["prototypes"], two["prototypes"])  # frozen: as initialised, whatever the epochs
