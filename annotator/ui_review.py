@@ -138,12 +138,12 @@ def render() -> None:
         return
     st.markdown(f"#### Target: {escape_markdown(movie.title)} ({candidate.tier} tier) · judges {passes}/{len(votes)} pass")
     st.caption(f"task {task_id} · generator {generator}")
-    if is_placeholder(generator):
-        st.info(PLACEHOLDER_NOTICE)
+    if is_placeholder(generator):  # one line, so the action bar stays on a 1400x900 screen
+        st.caption(f":information_source: {PLACEHOLDER_NOTICE}")
     left, right = st.columns([3, 2])
-    with left, st.container(height=330):
+    with left, st.container(height=330, autoscroll=False):  # a long dialogue opens at its first turn
         show_turns(turns)
-    with right, st.container(height=330):
+    with right, st.container(height=330, autoscroll=False):
         for line in votes:
             st.text(line)
         with st.expander("Prototype dialogue"):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import time
 from pathlib import Path
 
@@ -59,6 +60,55 @@ def configs(dataset: str, epochs: int | None) -> list[TrainConfig]:
     return [c.model_copy(update={"epochs": epochs}) if epochs and c.model != "popularity" else c for c in out]
 
 
+ABLATION: dict[str, dict[str, object]] = {  # LumiCRS Tables 7-8 in this project's terms; each row changes one switch
+    "full model": {},
+    "loss: paper ACFL as written": {"loss": "acfl", "acfl": {}, "topk_ratio": 0.25, "_reset_acfl": True},
+    "loss: CE": {"loss": "ce"},
+    "loss: focal": {"loss": "focal"},
+    "loss: rarity_focal (ours)": {"loss": "rarity_focal"},
+    "w/o prototypes": {"n_prototypes": 0},
+    "prototypes: random, frozen": {"prototype_init": "random", "freeze_prototypes": True},
+    "prototypes: KMeans, frozen": {"freeze_prototypes": True},
+    "w/o knowledge graph": {"kg": False},
+    "w/o linked context entities": {"kg_link_entities": False},
+}
+
+
+def ablation_configs(dataset: str, epochs: int | None) -> list[TrainConfig]:
+    root = Path(__file__).resolve().parents[1] / "configs"
+    full = load_config(root / f"{dataset}_acfl.yaml")
+    out = []
+    for label, change in ABLATION.items():
+        values = json.loads(full.model_dump_json())
+        for key, value in change.items():
+            if key == "_reset_acfl":
+                values["acfl"] = {}
+            elif isinstance(value, dict):
+                values[key] = {**values[key], **value}
+            else:
+                values[key] = value
+        values["name"] = f"{full.name}-ablation-" + re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
+        if epochs:
+            values["epochs"] = epochs
+        cfg = TrainConfig.model_validate(values)
+        out.append(cfg.model_copy(update={"name": cfg.name[:120]}))
+        LABELS[out[-1].name] = label
+    return out
+
+
+LABELS: dict[str, str] = {}
+
+
+def ablation_table(dataset: str, results: dict[str, tuple[Report, float]]) -> Table:
+    table = Table(title=f"{dataset} ablation (test; each row trained with early stopping on validation)")
+    for col in ("row", "R@10", "Tail-R@10", "novel R@10", "Cov@10", "CPU s"):
+        table.add_column(col)
+    for name, (m, secs) in results.items():
+        table.add_row(LABELS.get(name, name), cell(m, "recall@10", True), cell(m, "tail_recall@10", True),
+                      cell(m, "novel_recall@10", True), cell(m, "coverage@10"), f"{secs:.0f}")
+    return table
+
+
 def cell(report: Report, name: str, ci: bool = False) -> str:
     value = report.get(name)
     if value is None:
@@ -89,24 +139,26 @@ def main() -> None:
     parser.add_argument("--dataset", choices=["redial", "inspired"], default="redial")
     parser.add_argument("--epochs", type=int, default=None, help="override the configs' epochs")
     parser.add_argument("--only", nargs="*", help="run names to run")
+    parser.add_argument("--ablation", action="store_true", help="the ablation rows (LumiCRS Tables 7-8) instead")
     args = parser.parse_args()
     url = get_settings().database_url
     ensure_dataset(url, args.dataset)
     factory = make_session_factory(make_engine(url))
     results: dict[str, tuple[Report, float]] = {}
-    for cfg in configs(args.dataset, args.epochs):
-        if args.only and cfg.name not in args.only:
+    out = Path("reports") / f"{'ablation' if args.ablation else 'recommendation'}-{args.dataset}.json"
+    out.parent.mkdir(exist_ok=True)
+    for cfg in (ablation_configs if args.ablation else configs)(args.dataset, args.epochs):
+        if args.only and cfg.name not in args.only and LABELS.get(cfg.name) not in args.only:
             continue
-        start = time.time()
+        start = time.process_time()
         result = run(cfg, factory, progress=False, force=True)
-        results[cfg.name] = (result.metrics["test"], time.time() - start)
+        results[cfg.name] = (result.metrics["test"], time.process_time() - start)
+        out.write_text(json.dumps({name: {"label": LABELS.get(name, name), "test": m, "cpu_seconds": secs}
+                                   for name, (m, secs) in results.items()}, indent=1))
         m = result.metrics["test"]
         print(f"{cfg.name}: rows {m['rows']:.0f}, catalog {m['catalog_size']:.0f}, R@10 {cell(m, 'recall@10', True)}, "
               f"tail-R@10 {cell(m, 'tail_recall@10', True)}, novel R@10 {cell(m, 'novel_recall@10', True)}", flush=True)
-    Console(width=220).print(table_for(args.dataset, results))
-    out = Path("reports") / f"recommendation-{args.dataset}.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({name: {"test": m, "seconds": secs} for name, (m, secs) in results.items()}, indent=1))
+    Console(width=220).print((ablation_table if args.ablation else table_for)(args.dataset, results))
     print(f"wrote {out}")
 
 

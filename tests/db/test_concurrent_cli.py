@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.models import Candidate, DatasetExport
+from db.secrets import mask_url
 from tests.db.test_ingest import table_counts
 from tests.factories import make_review_queue, redial_line, write_redial_dir
 
@@ -51,7 +52,9 @@ def test_two_exports_at_once_get_distinct_versions(database_url: str, tmp_path: 
         for c in s.scalars(select(Candidate)):
             c.status = "auto_accepted"
         s.commit()
-    (tmp_path / "toy-aug" / "v1").mkdir(parents=True)  # left by a crashed run: no row owns v1
+    leftover = tmp_path / "toy-aug" / "v1"  # left by a crashed run of this database: no row owns v1
+    leftover.mkdir(parents=True)
+    (leftover / "manifest.json").write_text(json.dumps({"database": mask_url(database_url)}))
     env = {"LUMICRS_PASSWORD": "lead-password-1", "LUMICRS_EXPORT_DIR": str(tmp_path)}
     subprocess.run([sys.executable, "-c", "from lumicrs_cli import app; app()", "annotate", "add-reviewer", "lee",
                     "--role", "lead"], cwd=REPO, env={**os.environ, "DATABASE_URL": database_url, **env}, check=True,
