@@ -29,6 +29,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "weight-power-0.5-k-100": {"acfl": {"class_weight_power": 0.5}, "topk_ratio": 1.0},
     "weight-power-0": {"acfl": {"class_weight_power": 0.0}},
     "weight-power-0-k-100": {"acfl": {"class_weight_power": 0.0}, "topk_ratio": 1.0},
+    "weight-power-0-k-100-no-undersampling": {"acfl": {"class_weight_power": 0.0, "theta_max": 1e12}, "topk_ratio": 1.0},
+    "weight-power-0.5-no-undersampling": {"acfl": {"class_weight_power": 0.5, "theta_max": 1e12}},
 }
 
 

@@ -62,14 +62,14 @@ def configs(dataset: str, epochs: int | None) -> list[TrainConfig]:
 
 ABLATION: dict[str, dict[str, object]] = {  # LumiCRS Tables 7-8 in this project's terms; each row changes one switch
     "full model": {},
-    "loss: paper ACFL as written": {"loss": "acfl", "acfl": {}, "topk_ratio": 0.25, "_reset_acfl": True},
     "loss: CE": {"loss": "ce"},
-    "loss: focal": {"loss": "focal"},
-    "loss: rarity_focal (ours)": {"loss": "rarity_focal"},
+    "w/o knowledge graph": {"kg": False},
     "w/o prototypes": {"n_prototypes": 0},
+    "loss: paper ACFL as written": {"loss": "acfl", "acfl": {}, "topk_ratio": 0.25, "_reset_acfl": True},
+    "loss: rarity_focal (ours)": {"loss": "rarity_focal"},
+    "loss: focal": {"loss": "focal"},
     "prototypes: random, frozen": {"prototype_init": "random", "freeze_prototypes": True},
     "prototypes: KMeans, frozen": {"freeze_prototypes": True},
-    "w/o knowledge graph": {"kg": False},
     "w/o linked context entities": {"kg_link_entities": False},
 }
 
