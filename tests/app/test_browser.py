@@ -275,3 +275,30 @@ def test_rate_page_shows_titles_and_dashboard_shows_verdict_agreement(app_url: t
     page.get_by_role("link", name="Dashboard").click()
     expect(page.get_by_text("Verdict agreement")).to_be_visible(timeout=30_000)
     shot(page, "dashboard")
+
+
+def test_a_long_placeholder_dialogue_fits_and_opens_at_its_first_turn(app_url: tuple[str, str],
+                                                                      browser_page: Any) -> None:
+    from playwright.sync_api import expect
+
+    from db.models import Candidate
+
+    base, db_url = app_url
+    factory = make_session_factory(make_engine(db_url))
+    with factory() as s:
+        make_review_queue(s, n=1)
+        candidate = s.get_one(Candidate, 1)
+        candidate.generator = "llm-fewshot:gemma-3-270m"  # the first run's placeholder model: its notice shows
+        candidate.turns = [{"role": "seeker" if i % 2 == 0 else "recommender", "text": f"turn number {i} " * 8}
+                           for i in range(24)]
+        s.commit()
+    page = browser_page
+    sign_in(page, base, "pia")
+    expect(page.get_by_text("placeholder model", exact=False).first).to_be_visible(timeout=30_000)
+    for label in ("Accept", "Reject", "Save edit", "Skip"):
+        box = page.get_by_role("button", name=label).bounding_box()
+        assert box is not None and box["y"] + box["height"] <= 900, f"{label} is below the fold: {box}"
+    first = page.get_by_text("Seeker: turn number 0", exact=False).first
+    expect(first).to_be_in_viewport()  # the dialogue pane opens at the top, not scrolled to its end
+    shot(page, "review-placeholder-long")
+
