@@ -53,7 +53,7 @@ def parse_dialogue(text: str) -> list[Turn]:
 
 
 class LLMGenerator:
-    def __init__(self, chat: ChatModel, temperature: float = 0.8, max_tokens: int = 1024) -> None:
+    def __init__(self, chat: ChatModel, temperature: float = 0.7, max_tokens: int = 1024) -> None:
         self.chat = chat
         self.name = chat.name
         self.params = {"temperature": temperature, "max_tokens": max_tokens}
@@ -71,7 +71,7 @@ class FewShotGenerator:
     """Prototype-guided few-shot completion for base models (no chat template): the prototype and a support
     dialogue as examples, then the target movie's header and `Seeker:` for the model to continue."""
 
-    def __init__(self, chat: ChatModel, temperature: float = 0.8, max_tokens: int = 256) -> None:
+    def __init__(self, chat: ChatModel, temperature: float = 0.7, max_tokens: int = 256) -> None:
         self.chat = chat
         self.name = f"fewshot:{chat.name}"
         self.params = {"temperature": temperature, "max_tokens": max_tokens, "stop": ["\n\n", "Conversation "]}

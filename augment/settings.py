@@ -15,7 +15,7 @@ class AugmentSettings(BaseSettings):
     api_key: SecretStr = Field(default=SecretStr("not-needed"),
                                validation_alias=AliasChoices("AUGMENT_API_KEY", "OPENAI_API_KEY"))
     model: str = "gpt-4o-mini"
-    temperature: float = 0.8
+    temperature: float = 0.7  # LumiCRS Sec. 6: the best augmentation temperature T
     max_tokens: int = 1024
     judges: list[str] = Field(default_factory=lambda: ["judge-1", "judge-2", "judge-3", "judge-4", "judge-5"])
     judge_base_url: str | None = None

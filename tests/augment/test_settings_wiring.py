@@ -15,7 +15,7 @@ from tests.augment.test_routing_rule import judged_candidates
 
 PAPER_ENV = ("AUGMENT_ACCEPT_MIN_VOTES", "AUGMENT_REVIEW_MIN_VOTES", "AUGMENT_DUPLICATE_THRESHOLD",
              "AUGMENT_JUDGE_MIN_SCORE", "AUGMENT_REVIEW_OVERLAP", "AUGMENT_TAIL_DIALOGUES", "AUGMENT_BODY_DIALOGUES",
-             "LUMICRS_HEAD_MIN", "LUMICRS_TAIL_MAX")
+             "AUGMENT_TEMPERATURE", "LUMICRS_HEAD_MIN", "LUMICRS_TAIL_MAX")
 
 
 def test_defaults_are_the_papers(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
@@ -26,7 +26,7 @@ def test_defaults_are_the_papers(monkeypatch: pytest.MonkeyPatch, tmp_path: obje
     assert (augment.accept_min_votes, augment.review_min_votes, augment.judge_min_score) == (4, 2, 3)
     assert augment.duplicate_threshold == 0.85 and augment.review_overlap == 1
     assert (augment.tail_dialogues, augment.body_dialogues) == ((8, 10), (4, 5))
-    assert len(augment.judges) == 5
+    assert len(augment.judges) == 5 and augment.temperature == 0.7
     db = DatabaseSettings()
     assert (db.head_min_mentions, db.tail_max_mentions) == (6, 1)
 
