@@ -54,3 +54,25 @@ def test_multilabel_then_two_stage_training(endpoint: ChatServer, session_factor
     assert trained.exit_code == 0, trained.output
     history = json.loads(trained.stdout)["history"]
     assert [h.get("pretrain_epoch") for h in history[:2]] == [1, 2] and "valid_recall@10" in history[2]
+
+
+def test_beyond_single_labels_settings_are_the_papers() -> None:
+    """Top-50 retrieval, relevance 0-4 kept at >= 3.5, CE + alpha * KL after a multi-label pretraining stage."""
+    import inspect
+
+    from augment.multilabel import label_turns
+    from trainer.config import TwoStageConfig
+
+    defaults = inspect.signature(label_turns).parameters
+    assert (defaults["top_k"].default, defaults["keep"].default) == (50, 3.5)
+    assert TwoStageConfig().min_relevance == 3.5 and TwoStageConfig().pretrain_epochs > 0
+    assert parse_scores('{"scores": {"1": 4, "2": 4.5, "3": -1, "4": 0, "5": 3.5}}', 5) == {0: 4.0, 3: 0.0, 4: 3.5}
+
+
+def test_the_prototype_is_the_movies_most_representative_dialogue() -> None:
+    """LumiCRS Sec. 4.2: among a movie's dialogues, the one whose top-K neighbours are most similar on average."""
+    from augment.prototypes import pick_prototypes
+
+    scores = np.array([[0.9, 0.1], [0.6, 0.6], [0.2, 0.2], [0.5, 0.5]])
+    assert pick_prototypes({7: [0, 1, 2], 8: [2, 3]}, scores) == {7: 1, 8: 3}
+    assert pick_prototypes({9: [0, 3]}, np.array([[0.5, 0.5], [0, 0], [0, 0], [0.5, 0.5]])) == {9: 0}  # tie: first
