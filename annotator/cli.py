@@ -157,7 +157,9 @@ def push(kind: Kind = "adjudication", batch_size: Annotated[int | None, typer.Op
         summary = push_tasks(cli_session_factory(), adapter, kind, project,
                              batch_size=batch_size or get_settings().batch_size, progress=not as_json)
     _show(f"pushed to Label Studio ({project})", {"pushed": summary.pushed, "reconciled": summary.reconciled,
-                                                  "already_duplicated": summary.already_duplicated}, as_json)
+                                                  "already_duplicated": summary.already_duplicated,
+                                                  "duplicates_removed": summary.duplicates_removed,
+                                                  "duplicates_kept": summary.duplicates_kept}, as_json)
 
 
 @annotate_app.command("pull")

@@ -97,17 +97,28 @@ class LabelStudioAdapter:
         created = self._call("create project", self.client.projects.create, title=title, label_config=label_config)
         return int(created.id)
 
-    def tasks_by_lumicrs_id(self, project_id: int) -> dict[int, list[int]]:
-        """Our task id (data.lumicrs_task_id) -> the project's Label Studio task ids carrying it."""
+    def project_tasks(self, project_id: int) -> list[tuple[int, int, int]]:
+        """(Label Studio task id, our task id from data.lumicrs_task_id, annotations incl. cancelled) per task."""
         def fetch() -> list[Any]:
             return list(self.client.tasks.list(project=project_id, fields="task_only", page_size=1000))
 
-        found: dict[int, list[int]] = {}
+        out = []
         for task in self._call("list tasks", fetch):
             ours = (task.data or {}).get("lumicrs_task_id")
             if ours is not None:
-                found.setdefault(int(ours), []).append(int(task.id))
+                done = int(getattr(task, "total_annotations", 0) or 0) + int(getattr(task, "cancelled_annotations", 0) or 0)
+                out.append((int(task.id), int(ours), done))
+        return out
+
+    def tasks_by_lumicrs_id(self, project_id: int) -> dict[int, list[int]]:
+        """Our task id (data.lumicrs_task_id) -> the project's Label Studio task ids carrying it."""
+        found: dict[int, list[int]] = {}
+        for ls_id, ours, _ in self.project_tasks(project_id):
+            found.setdefault(ours, []).append(ls_id)
         return found
+
+    def delete_task(self, ls_task_id: int) -> None:
+        self._call("delete task", self.client.tasks.delete, id=str(ls_task_id))
 
     def import_tasks(self, project_id: int, tasks: list[dict[str, Any]]) -> list[int]:
         if not tasks:

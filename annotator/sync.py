@@ -44,6 +44,8 @@ class SyncSummary:
     pushed: int = 0
     reconciled: int = 0
     already_duplicated: int = 0
+    duplicates_removed: list[int] = field(default_factory=list)  # Label Studio copies deleted (nobody annotated them)
+    duplicates_kept: list[str] = field(default_factory=list)  # copies with annotations: reported
     pulled: int = 0
     retracted: int = 0
     unchanged: int = 0  # live annotations that changed nothing (a re-pull)
@@ -103,8 +105,13 @@ def push_tasks(factory: sessionmaker[Session], adapter: LabelStudioAdapter, kind
     if batch_size < 1:
         raise ValueError("batch size must be at least 1")
     project_id = adapter.ensure_project(project_title, label_config(kind))
-    held = adapter.tasks_by_lumicrs_id(project_id)  # listed on every push, so duplicates are always reported
+    listed = adapter.project_tasks(project_id)  # listed on every push, so duplicates are always found
+    held: dict[int, list[int]] = {}
+    for ls_id, ours, _ in listed:
+        held.setdefault(ours, []).append(ls_id)
     summary = SyncSummary(already_duplicated=sum(len(ids) - 1 for ids in held.values()))
+    remove_duplicates(factory, adapter, kind, listed, held, summary)
+    held = {ours: [i for i in ids if i not in summary.duplicates_removed] for ours, ids in held.items()}
     with write_transaction(factory) as session:
         todo = []
         for task in _open_unsynced(session, kind):
@@ -123,6 +130,29 @@ def push_tasks(factory: sessionmaker[Session], adapter: LabelStudioAdapter, kind
                 session.get_one(ReviewTask, task_id).labelstudio_task_id = ls_id
         summary.pushed += len(batch)
     return summary
+
+
+def remove_duplicates(factory: sessionmaker[Session], adapter: LabelStudioAdapter, kind: str,
+                      listed: list[tuple[int, int, int]], held: dict[int, list[int]], summary: SyncSummary) -> None:
+    """A task Label Studio holds twice (a slow import the client gave up on stored its batch anyway): the copy this
+    app did not record is deleted when nobody annotated it, else reported (its annotations are not pulled)."""
+    annotated = {ls_id: n for ls_id, _, n in listed}
+    with factory() as session:
+        stored = dict(session.execute(select(ReviewTask.id, ReviewTask.labelstudio_task_id).where(
+            ReviewTask.kind == kind, ReviewTask.id.in_([o for o, ids in held.items() if len(ids) > 1]))).all())
+    for ours, ids in held.items():
+        if len(ids) < 2:
+            continue
+        keep = stored.get(ours) if stored.get(ours) in ids else min(ids)
+        for ls_id in ids:
+            if ls_id == keep:
+                continue
+            if annotated.get(ls_id, 0):
+                summary.duplicates_kept.append(f"Label Studio task {ls_id} repeats task {keep} (our task {ours}) and "
+                                               "has annotations: copy them to the kept task by hand")
+            else:
+                adapter.delete_task(ls_id)
+                summary.duplicates_removed.append(ls_id)
 
 
 def _value(result: list[dict[str, Any]], name: str) -> Any:

@@ -243,3 +243,24 @@ def test_unreachable_server_is_one_line_without_the_token(database_url: str, mon
             assert "sekrit" not in result.output
     finally:
         get_settings.cache_clear()
+
+
+def test_a_push_removes_duplicate_tasks_nobody_annotated(labelstudio: LabelStudioServer,
+                                                         session_factory: sessionmaker[Session], database_url: str) -> None:
+    """What a slow import the client gave up on leaves behind: copies of our tasks. The next push deletes the copies
+    nobody annotated and reports the others."""
+    adapter = LabelStudioAdapter(labelstudio.url, labelstudio.token)
+    project = f"duplicates {database_url.split(':')[0]}"
+    with session_factory() as s:
+        t1, t2 = make_review_queue(s, n=2, overlap=1)
+    push_tasks(session_factory, adapter, "adjudication", project)
+    project_id = adapter.ensure_project(project, label_config("adjudication"))
+    from annotator.sync import adjudication_payload
+
+    with session_factory() as s:  # the very payloads a push sends, imported a second time
+        copies = adapter.import_tasks(project_id, [adjudication_payload(s, s.get_one(ReviewTask, t)) for t in (t1, t2)])
+    adapter.annotate(copies[1], [choice("verdict", "accept")])
+    summary = push_tasks(session_factory, adapter, "adjudication", project)
+    assert (summary.already_duplicated, summary.duplicates_removed) == (2, [copies[0]])
+    assert len(summary.duplicates_kept) == 1 and f"Label Studio task {copies[1]} repeats" in summary.duplicates_kept[0]
+    assert count_in_project(adapter, project) == {t1: 1, t2: 2}

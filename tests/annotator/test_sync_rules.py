@@ -29,11 +29,12 @@ class FakeLabelStudio:
     def ensure_project(self, title: str, label_config: str) -> int:
         return 1
 
-    def tasks_by_lumicrs_id(self, project_id: int) -> dict[int, list[int]]:
-        found: dict[int, list[int]] = {}
-        for ls_id, data in sorted(self.tasks.items()):
-            found.setdefault(int(data["lumicrs_task_id"]), []).append(ls_id)
-        return found
+    def project_tasks(self, project_id: int) -> list[tuple[int, int, int]]:
+        return [(ls_id, int(data["lumicrs_task_id"]), sum(a.ls_task_id == ls_id for a in self.annotations.values()))
+                for ls_id, data in sorted(self.tasks.items())]
+
+    def delete_task(self, ls_task_id: int) -> None:
+        del self.tasks[ls_task_id]
 
     def import_tasks(self, project_id: int, tasks: list[dict[str, Any]]) -> list[int]:
         ids = []
@@ -148,11 +149,17 @@ def test_a_re_pull_reports_what_changed_and_a_tie_names_the_task_for_an_app_revi
     assert (third.pulled, third.unchanged) == (1, 2)
 
 
-def test_every_push_reports_duplicates_even_with_nothing_left_to_push(session_factory: sessionmaker[Session]) -> None:
-    fake, (t1, _), ls = setup(session_factory)
-    fake.tasks[7777] = dict(fake.tasks[ls[t1]])  # a slow import stored this task twice
+def test_every_push_finds_duplicates_and_removes_the_unannotated_copies(session_factory: sessionmaker[Session]) -> None:
+    fake, (t1, t2), ls = setup(session_factory)
+    fake.tasks[7777] = dict(fake.tasks[ls[t1]])  # a slow import stored these tasks twice
+    fake.tasks[7778] = dict(fake.tasks[ls[t2]])
+    fake.annotate(7778, "ann@lab.org", "accept")  # somebody already labelled the second copy
     summary = push_tasks(session_factory, fake, PROJECT, PROJECT)  # type: ignore[arg-type]
-    assert (summary.pushed, summary.already_duplicated) == (0, 1)
+    assert (summary.pushed, summary.already_duplicated, summary.duplicates_removed) == (0, 2, [7777])
+    assert len(summary.duplicates_kept) == 1 and summary.duplicates_kept[0].startswith("Label Studio task 7778 repeats")
+    assert 7777 not in fake.tasks and ls[t1] in fake.tasks and 7778 in fake.tasks
+    again = push_tasks(session_factory, fake, PROJECT, PROJECT)  # type: ignore[arg-type]
+    assert (again.already_duplicated, again.duplicates_removed) == (1, [])
 
 
 def test_an_html_page_or_a_multi_line_error_is_one_line() -> None:
