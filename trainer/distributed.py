@@ -41,12 +41,17 @@ class World:
         return local * self.size / global_ if self.distributed and global_ else 1.0
 
 
+def resolve_device(name: str) -> torch.device:
+    """`auto`: CUDA when there is one, else the CPU; any other name as torch spells it."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
 def setup(device_name: str) -> tuple[World, torch.device]:
     """Join the process group torchrun describes (WORLD_SIZE > 1), else a single-process world."""
     size = int(os.environ.get("WORLD_SIZE", "1"))
     if size <= 1:
-        from trainer.loop import resolve_device
-
         return World(), resolve_device(device_name)
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     use_cuda = torch.cuda.is_available() and device_name != "cpu"

@@ -96,12 +96,6 @@ def batch_context(model: nn.Module, feats: Features, rows: Sequence[int], n_item
     return context_matrix([feats.contexts[i] for i in rows], n_items, device, linked, n_entities)
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 class LossFn:
     """The training loss named by `cfg.loss`; every name maps to exactly one function (an unknown one raises)."""
 
