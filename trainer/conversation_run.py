@@ -28,7 +28,7 @@ from trainer.conversation_data import (
     titles_of,
 )
 from trainer.data import render_turn
-from trainer.loop import resolve_device
+from trainer.distributed import resolve_device
 from trainer.responder import (
     add_lora,
     encode_example,

@@ -17,7 +17,7 @@ from db.export_files import verify_export
 from db.queries.runs import RESPONDER_MODEL, create_run, finish_run, get_run_or_raise, link_run_exports, record_metrics
 from trainer.config import TrainConfig
 from trainer.data import RecData, load_rec_data
-from trainer.distributed import World, barrier, gather_objects, setup, teardown, wrap
+from trainer.distributed import World, barrier, gather_objects, resolve_device, setup, teardown, wrap
 from trainer.evaluation import Report
 from trainer.kg import EntityLinker, RGCNItemEncoder
 from trainer.loop import (
@@ -29,7 +29,6 @@ from trainer.loop import (
     make_features,
     pretrain_multilabel,
     rank_items,
-    resolve_device,
 )
 from trainer.model import LumiCRSRecommender, PopularityModel, TrainableTextEncoder
 
