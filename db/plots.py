@@ -19,9 +19,9 @@ def longtail_figure(counts: list[int], summary: LongTailSummary) -> Figure:
     fig, (curve, bars) = plt.subplots(1, 2, figsize=(11, 4))
     tiers = [tier_of(c, summary.thresholds) for c in ranked]
     for tier, colour in TIER_COLOURS.items():  # one filled area per tier (a bar per title took seconds)
-        xs = [i for i, t in enumerate(tiers) if t == tier]
-        if xs:
-            span = range(xs[0], xs[-1] + 2)
+        ranks = [i for i, t in enumerate(tiers) if t == tier]
+        if ranks:
+            span = range(ranks[0], ranks[-1] + 2)
             heights = [ranked[min(i, len(ranked) - 1)] for i in span]
             curve.fill_between(span, heights, 0.8, step="post", color=colour, label=tier, linewidth=0)
     curve.set_yscale("log")
