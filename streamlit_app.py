@@ -33,7 +33,7 @@ def main(default: str | None = None) -> None:
     pages = [st.Page(PAGES[path][0], title=PAGES[path][1], url_path=path, default=path == landing)
              for path in allowed]
     page = st.navigation(pages)
-    release_on_leave(page.url_path or landing)
+    release_on_leave(page.url_path or landing, identity[0] if identity else None)
     page.run()
 
 

@@ -49,6 +49,14 @@ class ExportedAnnotation:
     cancelled: bool = False
 
 
+def by_lumicrs_id(listed: list[tuple[int, int, int]]) -> dict[int, list[int]]:
+    """(Label Studio id, our id, annotations) rows grouped: our task id -> the Label Studio task ids carrying it."""
+    found: dict[int, list[int]] = {}
+    for ls_id, ours, _ in listed:
+        found.setdefault(ours, []).append(ls_id)
+    return found
+
+
 NO_RETRY = {"max_retries": 0}  # an import is not idempotent: never let the SDK resend it on a dropped connection
 
 
@@ -112,10 +120,7 @@ class LabelStudioAdapter:
 
     def tasks_by_lumicrs_id(self, project_id: int) -> dict[int, list[int]]:
         """Our task id (data.lumicrs_task_id) -> the project's Label Studio task ids carrying it."""
-        found: dict[int, list[int]] = {}
-        for ls_id, ours, _ in self.project_tasks(project_id):
-            found.setdefault(ours, []).append(ls_id)
-        return found
+        return by_lumicrs_id(self.project_tasks(project_id))
 
     def delete_task(self, ls_task_id: int) -> None:
         self._call("delete task", self.client.tasks.delete, id=str(ls_task_id))

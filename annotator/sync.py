@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tqdm import tqdm
 
 from annotator.edits import parse_edited
-from annotator.labelstudio import ExportedAnnotation, LabelStudioAdapter, label_config
+from annotator.labelstudio import ExportedAnnotation, LabelStudioAdapter, by_lumicrs_id, label_config
 from db.engine import write_transaction
 from db.models import Candidate, JudgeVote, Movie, Prototype, Rating, Response, Review, Reviewer, ReviewTask
 from db.queries.corpus import readable_turns
@@ -106,9 +106,7 @@ def push_tasks(factory: sessionmaker[Session], adapter: LabelStudioAdapter, kind
         raise ValueError("batch size must be at least 1")
     project_id = adapter.ensure_project(project_title, label_config(kind))
     listed = adapter.project_tasks(project_id)  # listed on every push, so duplicates are always found
-    held: dict[int, list[int]] = {}
-    for ls_id, ours, _ in listed:
-        held.setdefault(ours, []).append(ls_id)
+    held = by_lumicrs_id(listed)
     summary = SyncSummary(already_duplicated=sum(len(ids) - 1 for ids in held.values()))
     remove_duplicates(factory, adapter, kind, listed, held, summary)
     held = {ours: [i for i in ids if i not in summary.duplicates_removed] for ours, ids in held.items()}

@@ -49,7 +49,7 @@ TOKEN = "session"  # query parameter carrying the browser session's token (its s
 def current_identity() -> tuple[int, str, str] | None:
     """(reviewer id, name, role) of the signed-in account, read fresh from the database; survives page changes and
     reloads through the session token in the URL; None when signed out, expired or disabled."""
-    token = st.query_params.get(TOKEN) or st.session_state.get(TOKEN)
+    token = session_token()
     if not token:
         return None
     with transaction() as session:
@@ -101,11 +101,15 @@ def sidebar_account(identity: tuple[int, str, str] | None) -> None:
         st.caption("No account? A lead creates one (Admin page, or `lumicrs annotate add-reviewer`).")
 
 
+def session_token() -> str | None:
+    """This browser session's sign-in token: from the URL (it survives reloads) or the session state."""
+    return st.query_params.get(TOKEN) or st.session_state.get(TOKEN)
+
+
 def acting(session: Session, rendered_id: int, role: str | None = None) -> Reviewer:
     """The account this browser session acts for, re-read and locked in the action's own transaction (an account
     disabled or demoted after the page was drawn cannot act); AccessDenied (a ValueError) otherwise."""
-    token = st.session_state.get(TOKEN) or st.query_params.get(TOKEN)
-    return acting_reviewer(session, token, rendered_id, role=role)
+    return acting_reviewer(session, session_token(), rendered_id, role=role)
 
 
 def require_identity() -> tuple[int, str, str] | None:
@@ -159,15 +163,15 @@ def remember_claim(page: str, task_id: int | None) -> None:
         st.session_state[HELD] = (page, task_id)
 
 
-def release_on_leave(page: str) -> None:
-    """Leaving the page that claimed a task gives the task back at once (not after the 15-minute lock)."""
+def release_on_leave(page: str, reviewer_id: int | None) -> None:
+    """Leaving the page that claimed a task gives the task back at once (not after the 15-minute lock);
+    `reviewer_id`: the signed-in account the app already read for this run (None: signed out)."""
     held = st.session_state.get(HELD)
-    identity = current_identity() if held else None
     if held is None or held[0] == page:
         return
     st.session_state.pop(HELD, None)
-    if identity is not None:
+    if reviewer_id is not None:
         from db.queries.review import release_lock
 
         with transaction(write=True) as session:
-            release_lock(session, held[1], identity[0])
+            release_lock(session, held[1], reviewer_id)

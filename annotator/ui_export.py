@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from annotator.errors import PermissionDenied
 from annotator.export import export_approved, export_lock, export_preview
-from annotator.ui_common import TOKEN, flash, require_identity, transaction
+from annotator.ui_common import flash, require_identity, session_token, transaction
 from db.errors import Conflict
 from db.models import Dataset, DatasetExport
 from db.placeholder_model import PLACEHOLDER_NOTICE
@@ -27,8 +27,7 @@ def _export(reviewer_id: int, dataset: str) -> None:
     if not st.session_state.get(f"export_confirm_{dataset}"):
         st.session_state[FLASH] = ("error", "Tick the confirmation first.")
         return
-    token = st.session_state.get(TOKEN) or st.query_params.get(TOKEN)
-    st.session_state[FLASH] = outcome = export_now(token, reviewer_id, dataset, name)
+    st.session_state[FLASH] = outcome = export_now(session_token(), reviewer_id, dataset, name)
     if outcome[0] == "success":
         st.session_state[f"export_confirm_{dataset}"] = False
 

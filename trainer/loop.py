@@ -231,7 +231,7 @@ def rank_items(model: nn.Module, feats: Features, n_items: int, device: torch.de
     for start in range(0, len(feats), batch_size):
         window = slice(start, start + batch_size)
         contexts = feats.contexts[window]
-        rows = list(range(len(feats)))[window]
+        rows = range(len(feats))[window]
         scores = model(batch_text(model, feats, window, device), batch_context(model, feats, rows, n_items, device)).float()
         if exclude_context:
             scores = exclude_items(scores, contexts)
