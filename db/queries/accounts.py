@@ -9,6 +9,7 @@ import hashlib
 import math
 import secrets
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -130,14 +131,10 @@ def acting_reviewer(session: Session, token: str | None, expected_id: int, *, ro
 
 FREE_ATTEMPTS = 5
 MAX_BACKOFF_SECONDS = 900
-_DUMMY_HASH: list[str] = []
-
-
+@lru_cache(maxsize=1)
 def dummy_hash() -> str:
     """A hash to verify against when the name has no password, so every attempt costs one argon2 verification."""
-    if not _DUMMY_HASH:
-        _DUMMY_HASH.append(HASHER.hash(secrets.token_urlsafe(16)))
-    return _DUMMY_HASH[0]
+    return HASHER.hash(secrets.token_urlsafe(16))
 
 
 def backoff_seconds(failures: int) -> int:
@@ -157,7 +154,7 @@ def authenticate(session: Session, name: str, password: str, *, at: datetime | N
         if wait > 0:
             raise AccessDenied(f"too many failed sign-ins for this name: try again in {math.ceil(wait)} s")
     reviewer = session.scalar(select(Reviewer).where(Reviewer.name == key))
-    stored = reviewer.password_hash if reviewer is not None and reviewer.password_hash is not None else None
+    stored = reviewer.password_hash if reviewer is not None else None
     try:
         ok = HASHER.verify(stored or dummy_hash(), password) and stored is not None
     except (VerificationError, InvalidHashError):
