@@ -107,10 +107,13 @@ def acfl_mask(p_t: Tensor, k: float, direction: MaskDirection = "hardest") -> Te
 
 def acfl_per_example(logits: Tensor, targets: Tensor, counts: Tensor, params: ACFLParams) -> Tensor:
     """l_i = -w_c * w_sample * alpha_t * (1 - p_t) ** gamma_t * log p_t (before the mask)."""
-    log_p = target_log_prob(logits, targets)
+    return acfl_from_log_p(target_log_prob(logits, targets), targets, counts, params)
+
+
+def acfl_from_log_p(log_p: Tensor, targets: Tensor, counts: Tensor, params: ACFLParams) -> Tensor:
     p_t = log_p.exp()
     alpha_t, gamma_t = acfl_factors(p_t.detach(), params)
-    class_counts = counts.to(logits.device)
+    class_counts = counts.to(log_p.device)
     w_c = acfl_class_weights(class_counts, params.eps, params.class_weight_power)[targets]
     w_sample = acfl_sampling_weights(class_counts, params.theta_min, params.theta_max)[targets]
     return -w_c * w_sample * alpha_t * (1 - p_t).pow(gamma_t) * log_p
@@ -119,8 +122,9 @@ def acfl_per_example(logits: Tensor, targets: Tensor, counts: Tensor, params: AC
 def acfl_loss(logits: Tensor, targets: Tensor, counts: Tensor, params: ACFLParams | None = None) -> Tensor:
     """Algorithm 2: the mean of l_i over the masked samples. `counts`: training samples per class (N_c)."""
     params = params or ACFLParams()
-    per_example = acfl_per_example(logits, targets, counts, params)
-    mask = acfl_mask(target_log_prob(logits, targets).exp().detach(), params.k, params.mask)
+    log_p = target_log_prob(logits, targets)  # one log-softmax over the catalog serves the loss and the mask
+    per_example = acfl_from_log_p(log_p, targets, counts, params)
+    mask = acfl_mask(log_p.exp().detach(), params.k, params.mask)
     return per_example[mask].mean()
 
 
