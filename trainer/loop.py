@@ -19,6 +19,7 @@ from trainer.config import TrainConfig
 from trainer.data import ItemCatalog, RecSample, SoftLabels
 from trainer.distributed import World, unwrap
 from trainer.evaluation import EvalRows, Report, exclude_items, protocol_report, topk_random_ties
+from trainer.kg import EntityLinker
 from trainer.losses import (
     ACFLParams,
     RarityFocalParams,
@@ -50,8 +51,8 @@ class Features:
 
 
 def make_features(samples: Sequence[RecSample], context_vectors: dict[str, np.ndarray],
-                  soft: Sequence[SoftLabels | None] = (), linker: Any = None) -> Features:
-    """`linker`: an EntityLinker (trainer.kg) when the model reads the genres and people a context names."""
+                  soft: Sequence[SoftLabels | None] = (), linker: EntityLinker | None = None) -> Features:
+    """`linker`: when the model reads the genres and people a context names."""
     text = torch.from_numpy(np.stack([context_vectors[s.context] for s in samples])) if samples else torch.zeros(0, 1)
     targets = torch.tensor([s.target for s in samples], dtype=torch.long)  # long even when empty
     entities = [linker.link(s.context) for s in samples] if linker is not None else []
@@ -100,7 +101,6 @@ class LossFn:
     """The training loss named by `cfg.loss`; every name maps to exactly one function (an unknown one raises)."""
 
     def __init__(self, cfg: TrainConfig, train_counts: Tensor, device: torch.device) -> None:
-        self.cfg = cfg
         self.counts = train_counts.float().to(device)
         self.class_weights = class_frequency_weights(train_counts, beta=cfg.class_weight_beta).to(device)
         self.acfl = acfl_params(cfg)
