@@ -177,3 +177,22 @@ def test_a_changed_verdict_keeps_its_time_and_earlier_edit_and_updates_reason_an
     assert row.edited_turns == edited and row.created_at == created and changed.id == first.id
     again = submit_review(session, task, ann, "edit", "typo again", row.edited_turns)
     assert again.verdict == "edit" and again.edited_turns == edited
+
+
+def test_failed_sign_ins_at_once_for_one_new_name_are_all_counted(session_factory: sessionmaker[Session]) -> None:
+    """Two wrong passwords for a name nobody has failed before, at the same moment: both counted, no error leaks."""
+    with write_transaction(session_factory) as s:
+        create_account(s, "lee", "lead", PW, by=None)
+
+    def fail(_: int) -> str:
+        with write_transaction(session_factory) as s:
+            try:
+                authenticate(s, "lee", "wrong password")
+            except AccessDenied as exc:
+                return str(exc)
+        return "signed in"
+
+    outcomes = race(2, fail)
+    assert outcomes == ["unknown name, wrong password or disabled account"] * 2, outcomes
+    with session_factory() as s:
+        assert s.get_one(SignInFailure, "lee").failures == 2

@@ -150,3 +150,11 @@ def test_llm_serve_refuses_a_port_where_another_server_answers() -> None:
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert result.exit_code == 2 and len(lines) == 1, result.output
     assert f"port {port} on 127.0.0.1 is already in use" in lines[0] and "serving" not in result.output
+
+
+def test_the_similarity_settings_reach_the_prototype_weights() -> None:
+    from augment.service import weights_from
+
+    weights = weights_from(AugmentSettings(similarity="jaccard", interaction_alpha=2.5))
+    assert (weights.formula, weights.alpha) == ("jaccard", 2.5)
+    assert AugmentSettings().interaction_alpha == 1.0

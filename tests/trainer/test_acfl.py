@@ -107,6 +107,7 @@ def test_paper_defaults() -> None:
     cfg = TrainConfig(name="x")
     assert (cfg.loss, cfg.gamma, cfg.alpha, cfg.topk_ratio, cfg.n_prototypes) == ("acfl", 2.5, 0.6, 0.25, 50)
     assert cfg.acfl.mask == "hardest" and (cfg.acfl.theta_min, cfg.acfl.theta_max) == (2.0, 5.0)
+    assert (cfg.prototype_init, cfg.freeze_prototypes, cfg.kg, cfg.kg_link_entities) == ("kmeans", False, False, True)
 
 
 def test_gradient_reaches_the_logits_only_through_masked_samples() -> None:
