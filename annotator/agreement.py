@@ -1,4 +1,5 @@
-"""Inter-rater agreement (Krippendorff's alpha, ordinal) and judge-human correlation."""
+"""Inter-rater agreement (Krippendorff's alpha, ordinal and nominal), judge-human correlation, and each verdict judge
+against the reviewers (Cohen's kappa, sensitivity, specificity)."""
 from __future__ import annotations
 
 from collections import defaultdict
@@ -52,9 +53,47 @@ def agreement_table(ratings: list[tuple[int, str, str, str, int]]) -> dict[str, 
         pairs = [(float(np.mean(llm[rubric][r])), float(np.mean(h))) for r, h in human[rubric].items()
                  if r in llm[rubric]]
         corr = judge_human_correlation(pairs)
+        judge_units = [[j, h] for r, scores in human[rubric].items() for h in scores for j in llm[rubric].get(r, [])]
         table[rubric] = {"alpha": krippendorff_alpha_ordinal(human[rubric].values()),
                          "units": float(sum(len(v) >= 2 for v in human[rubric].values())),
-                         "spearman": corr["spearman"], "pearson": corr["pearson"], "pairs": corr["n"]}
+                         "spearman": corr["spearman"], "pearson": corr["pearson"], "pairs": corr["n"],
+                         "judge_alpha": krippendorff_alpha_ordinal(judge_units), "judge_units": float(len(judge_units))}
+    return table
+
+
+def cohen_kappa(pairs: list[tuple[bool, bool]]) -> tuple[float, tuple[float, float]]:
+    """kappa = (p_o - p_e) / (1 - p_e) over (judge passed, reviewers approved) pairs, with the large-sample 95%
+    interval kappa +- 1.96 sqrt(p_o (1 - p_o) / (n (1 - p_e)^2)). nan when there is no pair or p_e = 1."""
+    n = len(pairs)
+    if n == 0:
+        return float("nan"), (float("nan"), float("nan"))
+    judge = np.array([a for a, _ in pairs], dtype=float)
+    human = np.array([b for _, b in pairs], dtype=float)
+    observed = float(np.mean(judge == human))
+    expected = float(judge.mean() * human.mean() + (1 - judge.mean()) * (1 - human.mean()))
+    if expected >= 1.0:
+        return float("nan"), (float("nan"), float("nan"))
+    kappa = (observed - expected) / (1 - expected)
+    half = 1.96 * np.sqrt(observed * (1 - observed) / (n * (1 - expected) ** 2))
+    return kappa, (kappa - half, kappa + half)
+
+
+def judge_verdict_table(pairs: list[tuple[str, bool, bool]]) -> dict[str, dict[str, float]]:
+    """pairs: (judge, passed, reviewers approved) over candidates the reviewers decided and the judge voted on
+    validly -> per judge: candidates, kappa with its interval, sensitivity (passes among approved), specificity
+    (fails among rejected), and `chance`: 1.0 when the kappa interval reaches 0 (no better than chance)."""
+    by_judge: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
+    for judge, passed, approved in pairs:
+        by_judge[judge].append((passed, approved))
+    table: dict[str, dict[str, float]] = {}
+    for judge, rows in sorted(by_judge.items()):
+        kappa, (lo, hi) = cohen_kappa(rows)
+        approved = [p for p, a in rows if a]
+        rejected = [p for p, a in rows if not a]
+        table[judge] = {"candidates": float(len(rows)), "kappa": kappa, "kappa_lo": lo, "kappa_hi": hi,
+                        "sensitivity": float(np.mean(approved)) if approved else float("nan"),
+                        "specificity": float(1 - np.mean(rejected)) if rejected else float("nan"),
+                        "chance": float(not lo > 0)}
     return table
 
 

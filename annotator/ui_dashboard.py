@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy import select
 
-from annotator.agreement import agreement_table, krippendorff_alpha_nominal
+from annotator.agreement import agreement_table, judge_verdict_table, krippendorff_alpha_nominal
 from annotator.ui_common import require_identity, transaction
 from db.errors import NotFound
 from db.models import Dataset
@@ -41,6 +41,26 @@ def _longtail(dataset: str) -> None:
     st.dataframe(pd.DataFrame([{"tier": t.tier, "titles": t.titles, "% titles": round(100 * t.title_share, 1),
                                 "mentions": t.mentions, "% mentions": round(100 * t.mention_share, 1)}
                                for t in summary.tiers]), hide_index=True)
+
+
+def _judges_against_reviewers(pairs: list[tuple[str, bool, bool]]) -> None:
+    st.header("Judges against the reviewers")
+    table = judge_verdict_table(pairs)
+    if not table:
+        st.info("No judged candidate has been decided by a reviewer yet: each verdict becomes a label for the judges.")
+        return
+    st.caption("Over candidates the reviewers decided (approve = accept or edit) that the judge voted on validly. "
+               "kappa: Cohen's kappa with its 95% interval; sensitivity: passes among approved; specificity: fails "
+               "among rejected. `lumicrs augment route --policy posterior` weighs the judges by these.")
+    st.dataframe(pd.DataFrame([{"judge": judge, "candidates": int(row["candidates"]), "kappa": round(row["kappa"], 3),
+                                "95% CI": f"[{row['kappa_lo']:.2f}, {row['kappa_hi']:.2f}]",
+                                "sensitivity": round(row["sensitivity"], 3),
+                                "specificity": round(row["specificity"], 3)} for judge, row in table.items()]),
+                 hide_index=True)
+    for judge, row in table.items():
+        if row["chance"]:
+            st.warning(f"{judge} is no better than chance on {int(row['candidates'])} decided candidates "
+                       f"(kappa {row['kappa']:.2f}, 95% CI [{row['kappa_lo']:.2f}, {row['kappa_hi']:.2f}]).")
 
 
 def render() -> None:
@@ -88,11 +108,13 @@ def render() -> None:
             st.warning(f"Only {len(data.verdict_units)} tasks: alpha on fewer than 30 items is unreliable.")
     else:
         st.info("No task has two verdicts yet (set AUGMENT_REVIEW_OVERLAP=2 or more to measure agreement).")
+    _judges_against_reviewers(data.judge_pairs)
     st.header("Rating agreement")
     table = agreement_table(ratings)
     if table:
-        st.caption("Krippendorff's alpha (ordinal) among human raters; Spearman/Pearson between the LLM judge "
-                   "and the mean human score per response.")
+        st.caption("alpha: Krippendorff's alpha (ordinal) among human raters over `units` responses; judge_alpha: "
+                   "the same alpha with the LLM judge as a second coder beside each human score (`judge_units` "
+                   "pairs); Spearman/Pearson between the LLM judge and the mean human score per response.")
         st.dataframe(pd.DataFrame(table).T.round(3))
     else:
         st.info("No ratings yet.")

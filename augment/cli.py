@@ -100,14 +100,31 @@ def judge(dataset: Dataset = "redial",
 
 @augment_app.command("route")
 @user_errors
-def route(dataset: Dataset = "redial", limit: Limit = None, as_json: JsonFlag = False) -> None:
-    """4-5 passes: auto-accept; 2-3: human review queue; 0-1: discard."""
-    from augment.routing import route_candidates
+def route(dataset: Dataset = "redial", limit: Limit = None,
+          policy: Annotated[str | None, typer.Option(
+              help="votes: 4-5 passes auto-accept, 2-3 review, 0-1 discard (the paper). posterior: the judge model "
+                   "fitted on the reviewers' verdicts, cut at --precision (AUGMENT_ROUTE_POLICY).")] = None,
+          precision: Annotated[float | None, typer.Option(
+              help="posterior policy: the share of auto-accepted (and of discarded) candidates the reviewers must "
+                   "have agreed with on their decided candidates (AUGMENT_ROUTE_PRECISION, 0.95).")] = None,
+          audit: Annotated[float | None, typer.Option(
+              help="posterior policy: share of sure candidates sent to review anyway (AUGMENT_ROUTE_AUDIT).")] = None,
+          as_json: JsonFlag = False) -> None:
+    """Route judged candidates: auto-accept, human review queue, or discard."""
+    from augment.routing import describe_route, route_candidates
     settings = get_settings()
     with transaction() as session:
         summary = route_candidates(session, dataset, len(settings.judges), accept_min=settings.accept_min_votes,
-                                   review_min=settings.review_min_votes, overlap=settings.review_overlap, limit=limit)
-    _show(f"routing ({dataset})", {**summary.routed, "waiting_for_votes": summary.waiting_for_votes}, as_json)
+                                   review_min=settings.review_min_votes, overlap=settings.review_overlap, limit=limit,
+                                   policy=policy or settings.route_policy,
+                                   precision=settings.route_precision if precision is None else precision,
+                                   audit=settings.route_audit if audit is None else audit)
+    _show(f"routing ({dataset}, {summary.policy} policy)",
+          {**summary.routed, "waiting_for_votes": summary.waiting_for_votes, "sent_to_audit": summary.audited},
+          as_json)
+    if not as_json:
+        for line in describe_route(summary):
+            console.print(line)
 
 
 @augment_app.command("rate")

@@ -18,7 +18,7 @@ class DatabaseSettings(BaseSettings):
     data_dir: Path = Field(default=REPO_ROOT.parent / "shared" / "data", alias="LUMICRS_DATA_DIR")
     head_min_mentions: int = Field(default=6, alias="LUMICRS_HEAD_MIN")
     tail_max_mentions: int = Field(default=1, alias="LUMICRS_TAIL_MAX")
-    queue_order: Literal["oldest", "contested"] = Field(default="oldest", alias="LUMICRS_QUEUE_ORDER")
+    queue_order: Literal["oldest", "contested", "uncertain"] = Field(default="oldest", alias="LUMICRS_QUEUE_ORDER")
     export_dir: Path = Field(default=Path("exports"), alias="LUMICRS_EXPORT_DIR")
 
 

@@ -155,6 +155,30 @@ def make_generated_candidates(session: Session, similarities: list[float | None]
     return ids
 
 
+PANEL = {"judge-0": (0.95, 0.95), "judge-1": (0.8, 0.8), "judge-2": (0.8, 0.75), "judge-3": (0.75, 0.8),
+         "judge-4": (0.5, 0.5)}  # (sensitivity, specificity); judge-4 votes at random
+
+
+def make_judged_panel(session: Session, decided: int, new: int, seed: int = 0) -> tuple[list[int], dict[int, bool]]:
+    """decided + new filtered candidates with five votes each; the first `decided` carry the reviewers' verdict."""
+    import numpy as np
+
+    from db.models import Candidate, JudgeVote
+
+    rng = np.random.default_rng(seed)
+    ids = make_generated_candidates(session, [0.5] * (decided + new))
+    truth = {}
+    for k, candidate_id in enumerate(ids):
+        truth[candidate_id] = bool(rng.random() < 0.6)
+        for judge, (se, sp) in PANEL.items():
+            passed = bool(rng.random() < (se if truth[candidate_id] else 1 - sp))
+            session.add(JudgeVote(candidate_id=candidate_id, judge=judge, valid=True, passed=passed, rationale=""))
+        if k < decided:
+            session.get_one(Candidate, candidate_id).status = "accepted" if truth[candidate_id] else "rejected"
+    session.flush()
+    return ids[decided:], truth
+
+
 def press_ctrl_c() -> None:
     """A real Ctrl+C (SIGINT to this process) from inside an LLM call, then a pause so that the main thread handles it
     before the calling worker takes another job."""

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from db.models import Candidate, Rating, Review, Reviewer, ReviewTask
+from db.models import Candidate, JudgeVote, Rating, Review, Reviewer, ReviewTask
+from db.queries.candidates import HUMAN_VERDICT
 
 
 def acceptance_by_tier(session: Session) -> list[tuple[str, str, int]]:
@@ -45,6 +46,14 @@ def verdict_units(session: Session) -> list[list[str]]:
     return [u for u in units.values() if len(u) >= 2]
 
 
+def judge_verdict_pairs(session: Session) -> list[tuple[str, bool, bool]]:
+    """(judge, passed, reviewers approved) for every valid vote on a candidate the reviewers decided."""
+    rows = session.execute(select(JudgeVote.judge, JudgeVote.passed, Candidate.status)
+                           .join(Candidate, Candidate.id == JudgeVote.candidate_id)
+                           .where(JudgeVote.valid.is_(True), Candidate.status.in_(HUMAN_VERDICT)))
+    return [(judge, bool(passed), HUMAN_VERDICT[status]) for judge, passed, status in rows]
+
+
 @dataclass(frozen=True)
 class DashboardData:
     acceptance: list[tuple[str, str, int]]
@@ -52,9 +61,10 @@ class DashboardData:
     ratings: list[tuple[int, str, str, str, int]]
     decisions: list[tuple[str, int]]
     verdict_units: list[list[str]]
+    judge_pairs: list[tuple[str, bool, bool]]
 
 
 def dashboard_data(session: Session) -> DashboardData:
     """Everything the Dashboard shows about augmentation and review, in one read."""
     return DashboardData(acceptance_by_tier(session), review_throughput(session), all_ratings(session),
-                         decision_counts(session), verdict_units(session))
+                         decision_counts(session), verdict_units(session), judge_verdict_pairs(session))

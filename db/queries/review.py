@@ -118,12 +118,19 @@ def _free_slot(reviewer_id: int, at: datetime) -> Any:
 
 def queue_order(kind: str, order: str) -> tuple[Any, ...]:
     """oldest: task id. contested (like Potato's adjudication queue): the closest judge split first (3/5 and 2/5
-    pass votes before 4/5), then tasks whose reviewers disagreed (a tie happened), then the oldest."""
+    pass votes before 4/5), then tasks whose reviewers disagreed (a tie happened), then the oldest. uncertain: the
+    judge model's approve posterior closest to 0.5 first (the most a verdict can teach), candidates without a
+    posterior last, then as contested."""
     if order == "oldest" or kind != "adjudication":
         return (ReviewTask.id,)
     closeness = (select(func.abs(2 * func.coalesce(Candidate.pass_votes, 0) - 5))
                  .where(Candidate.id == ReviewTask.candidate_id).scalar_subquery())
-    return (closeness, ReviewTask.tied.desc(), ReviewTask.id)
+    contested = (closeness, ReviewTask.tied.desc(), ReviewTask.id)
+    if order == "contested":
+        return contested
+    distance = (select(func.coalesce(func.abs(Candidate.approve_posterior - 0.5), 1.0))
+                .where(Candidate.id == ReviewTask.candidate_id).scalar_subquery())
+    return (distance, *contested)
 
 
 def claim_next_task(session: Session, reviewer: Reviewer, kind: str, *, at: datetime | None = None,

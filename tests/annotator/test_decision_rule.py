@@ -124,6 +124,21 @@ def test_contested_queue_order_hands_out_the_closest_split_first(session: Sessio
     assert claims(None, at + timedelta(minutes=20), "o") == [t1, t2, t3, t4, t5]  # the default: oldest first
 
 
+def test_uncertain_queue_order_hands_out_the_posterior_closest_to_one_half_first(session: Session) -> None:
+    from db.queries.review import claim_next_task, now_utc
+
+    tasks = make_review_queue(session, n=5, overlap=1)
+    for task_id, posterior, passes in zip(tasks, (0.9, None, 0.45, 0.2, 0.6), (4, 3, 1, 2, 3)):
+        candidate = session.get_one(Candidate, session.get_one(ReviewTask, task_id).candidate_id)
+        candidate.approve_posterior, candidate.pass_votes = posterior, passes
+    session.flush()
+    at = now_utc()
+    taken = [claim_next_task(session, get_or_create_reviewer(session, f"u{i}"), "adjudication", at=at,
+                             order="uncertain") for i in range(len(tasks))]
+    t1, t2, t3, t4, t5 = tasks  # |posterior - 0.5|: 0.4, none (last), 0.05, 0.3, 0.1
+    assert [t.id for t in taken if t is not None] == [t3, t5, t4, t1, t2]
+
+
 def decided_at(session: Session, task_id: int) -> datetime | None:
     """As stored (SQLite gives it back without a time zone)."""
     when = session.get_one(ReviewTask, task_id, populate_existing=True).decided_at

@@ -154,6 +154,27 @@ def test_mixed_rater_kinds_keep_humans_and_judges_apart() -> None:
     assert math.isnan(only_judges["diversity"]["alpha"]) and only_judges["diversity"]["units"] == 0
 
 
+def test_judge_alpha_pairs_the_llm_score_with_each_human_score() -> None:
+    ratings = [(1, "a", "human", "fluency", 5), (1, "b", "human", "fluency", 4), (2, "a", "human", "fluency", 1),
+               (1, "llm", "llm", "fluency", 4), (2, "llm", "llm", "fluency", 2), (3, "llm", "llm", "fluency", 3)]
+    row = agreement_table(ratings)["fluency"]
+    assert row["judge_units"] == 3  # (4, 5), (4, 4), (2, 1); response 3 has no human score
+    assert row["judge_alpha"] == pytest.approx(krippendorff_alpha_ordinal([[4, 5], [4, 4], [2, 1]]))
+
+
+def test_cohen_kappa_and_the_judge_table_by_hand() -> None:
+    from annotator.agreement import cohen_kappa, judge_verdict_table
+
+    kappa, (lo, hi) = cohen_kappa([(True, True), (True, True), (False, False), (True, False)])
+    # p_o = 3/4, p_e = .75 * .5 + .25 * .5 = 1/2 -> kappa = 1/2; half width 1.96 sqrt(.75 * .25 / (4 * .25))
+    assert kappa == pytest.approx(0.5) and hi - kappa == pytest.approx(1.96 * math.sqrt(0.1875))
+    table = judge_verdict_table([("j", True, True), ("j", True, True), ("j", False, False), ("j", True, False)]
+                                + [("good", a, a) for a in [True] * 20 + [False] * 20])
+    assert table["j"]["sensitivity"] == 1.0 and table["j"]["specificity"] == 0.5 and table["j"]["chance"] == 1.0
+    assert table["good"]["kappa"] == 1.0 and table["good"]["chance"] == 0.0 and table["good"]["candidates"] == 40
+    assert math.isnan(cohen_kappa([])[0]) and math.isnan(cohen_kappa([(True, True)] * 3)[0])  # p_e = 1
+
+
 def test_correlation_needs_three_pairs_and_variance() -> None:
     assert math.isnan(judge_human_correlation([(1, 2), (3, 4)])["spearman"])
     assert math.isnan(judge_human_correlation([(3, 1), (3, 2), (3, 5)])["pearson"])  # a constant judge

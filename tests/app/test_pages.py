@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 from db.models import Candidate, Dataset, DatasetExport, Movie, Rating, Response, Review, Reviewer, ReviewTask
 from db.rubrics import RUBRICS
 from db.settings import get_settings
-from tests.factories import make_rating_queue, make_review_queue
+from tests.factories import make_judged_panel, make_rating_queue, make_review_queue
 
 APP = str(Path(__file__).resolve().parents[2] / "streamlit_app.py")
 
@@ -149,8 +149,23 @@ def test_dashboard_renders_with_data(database_url: str, session_factory: session
     assert not at.exception
     headers = [h.value for h in at.header]
     assert headers == ["Long tail", "Augmented candidates by tier", "Review throughput", "Verdict agreement",
-                       "Rating agreement", "Training runs"]
+                       "Judges against the reviewers", "Rating agreement", "Training runs"]
     assert at.selectbox(key="dash_dataset").value == "toy"
+
+
+def test_dashboard_shows_each_judge_against_the_reviewers_and_warns_on_chance(
+        database_url: str, session_factory: sessionmaker[Session]) -> None:
+    with session_factory() as s:
+        make_judged_panel(s, decided=200, new=0, seed=5)  # judge-4 votes at random
+        s.commit()
+    at = open_page("dashboard", "dana")
+    assert not at.exception
+    table = next(frame.value for frame in at.dataframe if "kappa" in frame.value.columns)
+    assert list(table["judge"]) == [f"judge-{i}" for i in range(5)] and set(table["candidates"]) == {200}
+    kappa = dict(zip(table["judge"], table["kappa"]))
+    assert kappa["judge-0"] > 0.8 and abs(kappa["judge-4"]) < 0.2
+    warnings = [w.value for w in at.warning if "no better than chance" in w.value]
+    assert len(warnings) == 1 and warnings[0].startswith("judge-4 is no better than chance on 200 decided")
 
 
 def test_export_page_is_for_leads_previews_and_confirms(database_url: str, session_factory: sessionmaker[Session],
