@@ -20,7 +20,7 @@ from annotator.ui_common import (
     transaction,
 )
 from db.models import Candidate, JudgeVote, Movie, Prototype, Reviewer
-from db.placeholder_model import PLACEHOLDER_NOTICE, is_placeholder
+from db.placeholder_model import PLACEHOLDER_JUDGES_NOTICE, PLACEHOLDER_NOTICE, is_placeholder
 from db.queries.candidates import status_counts, votes_for
 from db.queries.corpus import readable_turns
 from db.queries.review import (
@@ -125,7 +125,9 @@ def render() -> None:
             candidate = session.get_one(Candidate, task.candidate_id)
             movie = session.get_one(Movie, candidate.movie_id)
             proto_turns = readable_turns(session, session.get_one(Prototype, candidate.prototype_id).conversation_id)
-            votes = [_vote_line(v) for v in votes_for(session, candidate.id)]
+            vote_rows = votes_for(session, candidate.id)
+            votes = [_vote_line(v) for v in vote_rows]
+            placeholder_judges = any(is_placeholder(v.judge) for v in vote_rows)
             task_id, turns, passes, generator = task.id, candidate.turns, candidate.pass_votes, candidate.generator
     st.caption(f"Your progress: {progress['today']} today · {progress['total']} in all · {pace('review')} · "
                f"{progress['left_for_you']} left for you · queue order: {order}")
@@ -140,6 +142,8 @@ def render() -> None:
     st.caption(f"task {task_id} · generator {generator}")
     if is_placeholder(generator):  # one line, so the action bar stays on a 1400x900 screen
         st.caption(f":information_source: {PLACEHOLDER_NOTICE}")
+    elif placeholder_judges:
+        st.caption(f":information_source: {PLACEHOLDER_JUDGES_NOTICE}")
     left, right = st.columns([3, 2])
     with left, st.container(height=330, autoscroll=False):  # a long dialogue opens at its first turn
         show_turns(turns)

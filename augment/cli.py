@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -51,7 +52,8 @@ def prototypes(dataset: Dataset = "redial", splits: str = "train", support_k: in
 @user_errors
 def generate(dataset: Dataset = "redial",
              generator: Annotated[str, typer.Option(
-                 help="llm (chat models), llm-fewshot (base models), baseline-template or baseline-random")] = "llm",
+                 help="llm (chat models), llm-fewshot (base models), local-writer (the shipped fine-tuned writer, "
+                      "no endpoint), baseline-template or baseline-random")] = "llm",
              model: Annotated[str | None, typer.Option(help="Model name on the endpoint.")] = None,
              limit: Annotated[int | None, typer.Option(help="Only the first N prototypes.")] = None,
              as_json: JsonFlag = False) -> None:
@@ -173,5 +175,22 @@ def status(dataset: Dataset = "redial", as_json: JsonFlag = False) -> None:
     _show(f"candidates ({dataset})", counts, as_json)
 
 
+@user_errors
+def train_writer(config: Annotated[Path, typer.Option("--config", help="YAML writer config.")],
+                 force: Annotated[bool, typer.Option(help="Replace a run of this name still marked running.")] = False,
+                 quiet: bool = False) -> None:
+    """Fine-tune the dialogue writer (LoRA on the packaged Gemma 3 270M) on the train split; writes the adapter."""
+    from augment.service import weights_from
+    from augment.writer import WriterConfig
+    from augment.writer_train import train_writer as train
+    from db.config_files import read_config
+    result = train(read_config(config, WriterConfig), cli_session_factory(), weights_from(get_settings()),
+                   progress=not quiet, command=f"lumicrs train-writer --config {config}", force=force)
+    _show(f"writer {result.name} ({result.device})", {**{k: round(v, 4) for k, v in result.metrics.items()},
+                                                      "adapter": result.adapter, "adapter_bytes": result.adapter_bytes,
+                                                      "data_sha256": result.data_sha256}, False)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(augment_app, name="augment")
+    app.command("train-writer")(train_writer)

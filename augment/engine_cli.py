@@ -64,6 +64,9 @@ def plural(n: int, word: str) -> str:
 def demo(dataset: Annotated[str, typer.Option(help="redial or inspired")] = "inspired",
          movies: Annotated[int, typer.Option(help="Body/tail movies in the slice.", envvar="LUMICRS_DEMO_MOVIES")] = 3,
          samples: Annotated[int, typer.Option(help="Dialogues per movie.")] = 2,
+         generator: Annotated[str | None, typer.Option(
+             help="local-writer (the shipped fine-tuned writer; the default without an endpoint), fewshot (the base "
+                  "model's few-shot completion) or llm (the endpoint's chat model; the default with one).")] = None,
          as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False) -> None:
     """A small slice through prototypes, generation, filter, five judges and routing: the Review page then holds
     real model output. Uses OPENAI_BASE_URL when set, else starts the local engine for the run."""
@@ -76,7 +79,8 @@ def demo(dataset: Annotated[str, typer.Option(help="redial or inspired")] = "ins
         if not settings.base_url:
             console.print(f"note: {PLACEHOLDER_NOTE}")
         summary = _run_slice(dataset, url, movies, samples, local=not settings.base_url,
-                             model=settings.model if settings.base_url else DEFAULT_MODEL_NAME, progress=not as_json)
+                             model=settings.model if settings.base_url else DEFAULT_MODEL_NAME, progress=not as_json,
+                             generator=generator or ("llm" if settings.base_url else "local-writer"))
     rows = [[key, value] for key, value in asdict(summary).items()]
     emit(asdict(summary), as_json, make_table(f"LLM slice ({dataset})", ["field", "value"], rows))
     if not as_json:
@@ -87,7 +91,7 @@ def demo(dataset: Annotated[str, typer.Option(help="redial or inspired")] = "ins
 
 
 def _run_slice(dataset: str, url: str, movies: int, samples: int, *, local: bool, model: str,
-               progress: bool) -> DemoSummary:
+               progress: bool, generator: str) -> DemoSummary:
     from sqlalchemy import select
 
     from augment.filtering import filter_near_duplicates
@@ -96,7 +100,7 @@ def _run_slice(dataset: str, url: str, movies: int, samples: int, *, local: bool
     from augment.judging import judge_candidates
     from augment.prototypes import select_prototypes
     from augment.routing import route_candidates
-    from augment.service import chat_model, weights_from
+    from augment.service import chat_model, local_writer, weights_from
     from db.engine import write_transaction
     from db.models import Dataset, Movie, Prototype
 
@@ -105,14 +109,22 @@ def _run_slice(dataset: str, url: str, movies: int, samples: int, *, local: bool
     with write_transaction(factory) as session:
         if not session.scalar(select(Prototype.id).join(Movie).join(Dataset).where(Dataset.name == dataset).limit(1)):
             select_prototypes(session, dataset, weights_from(settings), support_k=settings.support_k, progress=progress)
-    chat = chat_model(settings, model, factory, base_url=url)
-    generator = FewShotGenerator(chat) if local else LLMGenerator(chat, settings.temperature, settings.max_tokens)
-    generated = run_generation(factory, dataset, generator, tail_range=(samples, samples), body_range=(samples, samples),
+    if generator not in ("local-writer", "fewshot", "llm"):
+        raise ValueError(f"--generator must be local-writer, fewshot or llm, got {generator!r}")
+    if generator == "local-writer":
+        writer = local_writer(settings, factory)
+    else:
+        chat = chat_model(settings, model, factory, base_url=url)
+        writer = FewShotGenerator(chat) if generator == "fewshot" else LLMGenerator(chat, settings.temperature,
+                                                                                 settings.max_tokens)
+    generated = run_generation(factory, dataset, writer, tail_range=(samples, samples), body_range=(samples, samples),
                                concurrency=settings.concurrency, limit=movies, params={"temperature": 0.8},
                                progress=progress)
     with write_transaction(factory) as session:
         kept = filter_near_duplicates(session, dataset, settings.duplicate_threshold, progress=progress)
-    judges = [chat_model(settings, name, factory, base_url=url) for name in settings.judges]
+    # on the local engine each judge is named after the placeholder model, so the Review page can say so
+    judges = [chat_model(settings, f"{name}:{model}" if local else name, factory, base_url=url)
+              for name in settings.judges]
     # the placeholder model judges at temperature 0.8 so that its five judges differ and some dialogues need a human
     votes = judge_candidates(factory, dataset, list(judges), temperature=0.8 if local else settings.judge_temperature,
                              min_score=settings.judge_min_score, concurrency=settings.concurrency, progress=progress)

@@ -27,12 +27,22 @@ def make_generator(settings: AugmentSettings, kind: str, session_factory: sessio
                    model: str | None = None) -> Generator:
     if kind in OFFLINE_GENERATORS:
         return OFFLINE_GENERATORS[kind]()
+    if kind == "local-writer":
+        return local_writer(settings, session_factory)
     if kind not in ("llm", "llm-fewshot"):
-        raise ValueError(f"unknown generator {kind!r}; choose llm, llm-fewshot, {', '.join(OFFLINE_GENERATORS)}")
+        raise ValueError(f"unknown generator {kind!r}; choose llm, llm-fewshot, local-writer, "
+                         f"{', '.join(OFFLINE_GENERATORS)}")
     chat = chat_model(settings, model or settings.model, session_factory)
     if kind == "llm-fewshot":
         return FewShotGenerator(chat, settings.temperature, min(settings.max_tokens, 256))
     return LLMGenerator(chat, settings.temperature, settings.max_tokens)
+
+
+def local_writer(settings: AugmentSettings, session_factory: sessionmaker[Session]) -> Generator:
+    """The shipped dialogue writer (augment/writer_adapter), in this process, through the LLM call cache."""
+    from augment.writer import LocalWriterChat, WriterGenerator, shipped_config
+    cfg = shipped_config()
+    return WriterGenerator(CachedChat(LocalWriterChat(cfg.output), session_factory), cfg, settings.temperature)
 
 
 def make_judges(settings: AugmentSettings, session_factory: sessionmaker[Session],

@@ -85,11 +85,16 @@ def fit_judges(votes: Sequence[Mapping[str, bool | None]], labels: Sequence[bool
     if len(votes) != len(labels):
         raise ValueError(f"votes ({len(votes)}) and labels ({len(labels)}) differ in length")
     names = tuple(judges) if judges is not None else tuple(sorted({j for row in votes for j in row}))
-    matrix = vote_matrix(votes, names)
+    full = vote_matrix(votes, names)
+    state = np.array([-1.0 if label is None else float(bool(label)) for label in labels])
+    # EM over the distinct (votes, verdict) rows with their counts: the same sums, 2^J x 3 rows at most
+    keys, inverse, counts = np.unique(np.column_stack([np.nan_to_num(full, nan=-1.0), state]).reshape(-1, len(names) + 1),
+                                      axis=0, return_inverse=True, return_counts=True)
+    matrix = np.where(keys[:, :-1] == -1.0, np.nan, keys[:, :-1])
+    known, label_values = keys[:, -1] >= 0, np.clip(keys[:, -1], 0.0, 1.0)
+    weight = counts.astype(float)
     valid = ~np.isnan(matrix)
     passed = np.nan_to_num(matrix) == 1
-    known = np.array([label is not None for label in labels])
-    label_values = np.array([float(bool(label)) for label in labels])
     with np.errstate(invalid="ignore"):  # rows without a valid vote start at 1/2
         share = np.where(valid.any(axis=1), np.nanmean(np.where(valid, matrix, np.nan), axis=1), 0.5)
     t = np.where(known, label_values, np.nan_to_num(share, nan=0.5))
@@ -97,15 +102,17 @@ def fit_judges(votes: Sequence[Mapping[str, bool | None]], labels: Sequence[bool
     prior = 0.5
     iteration = 0
     for iteration in range(1, max_iterations + 1):
-        sensitivity = ((t[:, None] * passed).sum(0) + 1) / ((t[:, None] * valid).sum(0) + 2)
-        specificity = (((1 - t)[:, None] * (valid & ~passed)).sum(0) + 1) / (((1 - t)[:, None] * valid).sum(0) + 2)
-        prior = float((t.sum() + 1) / (len(t) + 2))
+        wt = weight * t
+        sensitivity = ((wt[:, None] * passed).sum(0) + 1) / ((wt[:, None] * valid).sum(0) + 2)
+        wf = weight * (1 - t)
+        specificity = ((wf[:, None] * (valid & ~passed)).sum(0) + 1) / ((wf[:, None] * valid).sum(0) + 2)
+        prior = float((wt.sum() + 1) / (weight.sum() + 2))
         updated = np.where(known, label_values, _sigmoid(log_odds(matrix, sensitivity, specificity, prior)))
         change = float(np.abs(updated - t).max()) if len(t) else 0.0
         t = updated
         if change < tol:
             break
-    posterior = _sigmoid(log_odds(matrix, sensitivity, specificity, prior))
+    posterior = _sigmoid(log_odds(matrix, sensitivity, specificity, prior))[inverse.reshape(-1)]
     return JudgeModel(names, tuple(map(float, sensitivity)), tuple(map(float, specificity)), prior,
                       tuple(map(float, posterior)), iteration)
 

@@ -9,6 +9,9 @@ PLACEHOLDER_NOTICE = ("Made by the tiny placeholder model (Gemma 3 270M, a base 
                       "the workflow; its dialogues and judge votes carry no signal. For real data set OPENAI_BASE_URL to "
                       "a real OpenAI-compatible endpoint and run the augment commands (README, 'LLM endpoint').")
 
+PLACEHOLDER_JUDGES_NOTICE = ("The judge votes are the tiny placeholder model's (Gemma 3 270M, a base model on the local "
+                             "engine) and carry no signal; the dialogue is the fine-tuned writer's. Judge it yourself.")
+
 
 def is_placeholder(generator: str) -> bool:
     return generator.split(":")[-1] == PLACEHOLDER_MODEL

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
+
+from db.config_files import read_config
 
 
 class TwoStageConfig(BaseModel):
@@ -113,27 +114,8 @@ class ResponderConfig(BaseModel):
     output_dir: Path = Path("runs")
 
 
-Config = TypeVar("Config", bound=BaseModel)
-
-
 def load_config(path: Path) -> TrainConfig:
     """A recommender config; errors name the file (and the field)."""
     return read_config(path, TrainConfig)
 
 
-def read_config(path: Path, kind: type[Config]) -> Config:
-    """Read YAML into a config model; errors name the file (and the line or the field)."""
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise ValueError(f"{path}{line}: invalid YAML ({exc})") from exc
-    if not isinstance(raw, dict):
-        raise ValueError(f"{path}: expected a mapping at the top level")
-    raw.setdefault("name", path.stem)
-    try:
-        return kind.model_validate(raw)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise ValueError(f"{path}: {problems}") from exc

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db.embeddings import encode_texts
 from db.engine import write_transaction
+from db.language_model import add_lora, generate, load_language_model, mean_loss, train_steps
 from db.queries.responses import add_response, answered_turns
 from db.queries.runs import RESPONDER_MODEL, create_run, finish_run, get_run_or_raise, record_metrics
 from db.types import MovieInfo
@@ -29,15 +30,7 @@ from trainer.conversation_data import (
 )
 from trainer.data import render_turn
 from trainer.distributed import resolve_device
-from trainer.responder import (
-    add_lora,
-    encode_example,
-    fit_prompt,
-    generate,
-    load_language_model,
-    mean_loss,
-    train_steps,
-)
+from trainer.responder import clean_response, encode_example, fit_prompt
 from trainer.run import seed_everything, top_items_for_turns
 
 ItemSource = Literal["oracle", "predicted"]
@@ -88,10 +81,11 @@ def train_responder(cfg: ResponderConfig, session_factory: sessionmaker[Session]
         losses: list[float] = []
         out.mkdir(parents=True, exist_ok=True)
         if cfg.steps:
-            metrics["trainable_parameters"] = float(add_lora(lm, cfg))
+            metrics["trainable_parameters"] = float(add_lora(lm, cfg.lora_rank, cfg.lora_alpha, cfg.lora_dropout))
             picked = random.Random(cfg.seed).sample(train, min(len(train), cfg.steps * cfg.batch_size))
-            losses = train_steps(lm, [encode_example(lm, s, oracle_movie(s, movies), cfg) for s in picked], cfg,
-                                 device, progress)
+            losses = train_steps(lm, [encode_example(lm, s, oracle_movie(s, movies), cfg) for s in picked],
+                                 steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed, device=device,
+                                 progress=progress)
             metrics["valid_loss_after"] = mean_loss(lm, held_out, cfg.batch_size, device)
             lm.model.save_pretrained(out / "adapter")
         (out / "config.json").write_text(cfg.model_dump_json(indent=2))
@@ -185,7 +179,7 @@ def generate_responses(session_factory: sessionmaker[Session], run: str, turns: 
 
     def respond(samples: list[ResponseSample], movies: list[MovieInfo | None]) -> list[str]:
         prompts = [fit_prompt(lm, s, m, cfg, cfg.max_length) for s, m in zip(samples, movies)]
-        return generate(lm, prompts, cfg.max_new_tokens, device)
+        return [clean_response(text) for text in generate(lm, prompts, cfg.max_new_tokens, device)]
 
     return write_responses(session_factory, system, turns, overlap, respond, batch_size, progress)
 

@@ -1,78 +1,11 @@
-"""The response generator: a causal LM (a Hugging Face directory, or a GGUF file that transformers dequantizes once
-into a cached directory) with LoRA adapters trained on recommender turns, and batched greedy generation."""
+"""The response generator's prompts: one recommender turn given the context and the recommended movie. Training and
+generation are the shared language-model module's (db/language_model.py)."""
 from __future__ import annotations
 
-import random
-import shutil
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
-
-import torch
-import torch.nn.functional as F
-from torch import Tensor
-
-from db.placeholder_model import packaged_model
+from db.language_model import LanguageModel, encode_pair
 from db.types import MovieInfo
 from trainer.config import ResponderConfig
 from trainer.conversation_data import ResponseSample, render_prompt
-
-IGNORE = -100
-
-
-@dataclass
-class LanguageModel:
-    model: Any        # transformers PreTrainedModel (a peft model while training)
-    tokenizer: Any
-    source: str
-    newline_ids: Tensor | None = None  # token ids whose text holds a newline (end of a turn), found on first use
-
-
-def hf_directory(path: str | None) -> Path:
-    """A model directory transformers loads fast: the path itself, or for a .gguf file (default: the packaged
-    Gemma 3 270M) a dequantized copy made once beside it (`<name>-hf/`)."""
-    source = Path(path) if path else packaged_model()
-    if source.suffix != ".gguf":
-        if not (source / "config.json").exists():
-            raise FileNotFoundError(f"{source}: not a Hugging Face model directory (no config.json) nor a .gguf file")
-        return source
-    converted = source.with_name(f"{source.stem}-hf")
-    if not (converted / "config.json").exists():
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-        if not source.exists():
-            raise FileNotFoundError(f"{source}: no such GGUF file")
-        partial = converted.with_name(f"{converted.name}.partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name).save_pretrained(partial)
-        model = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name, dtype=torch.float32)
-        model.hf_quantizer = None  # the weights are dequantized float32 now: save them as a plain model
-        del model.config.quantization_config
-        model.save_pretrained(partial)
-        partial.rename(converted)  # complete or absent, never half-written
-    return converted
-
-
-def load_language_model(path: str | None, device: torch.device, adapter: Path | None = None) -> LanguageModel:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    directory = hf_directory(path)
-    tokenizer = AutoTokenizer.from_pretrained(directory)
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(directory, dtype=torch.float32)
-    if adapter is not None:
-        from peft import PeftModel
-        model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
-    return LanguageModel(model.to(device), tokenizer, str(directory))
-
-
-def add_lora(lm: LanguageModel, cfg: ResponderConfig) -> int:
-    """Wrap the model with LoRA adapters on every linear layer; returns the number of trainable parameters."""
-    from peft import LoraConfig, get_peft_model
-    lora = LoraConfig(r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-                      target_modules="all-linear", task_type="CAUSAL_LM")
-    lm.model = get_peft_model(lm.model, lora)
-    return sum(p.numel() for p in lm.model.parameters() if p.requires_grad)
 
 
 def fit_prompt(lm: LanguageModel, sample: ResponseSample, movie: MovieInfo | None, cfg: ResponderConfig,
@@ -88,102 +21,10 @@ def fit_prompt(lm: LanguageModel, sample: ResponseSample, movie: MovieInfo | Non
 def encode_example(lm: LanguageModel, sample: ResponseSample, movie: MovieInfo | None,
                    cfg: ResponderConfig) -> tuple[list[int], list[int]]:
     """(input ids, labels): the loss is on the response only."""
-    tok = lm.tokenizer
-    target = tok(f" {sample.reference}\n", add_special_tokens=False)["input_ids"][:cfg.max_length // 2]
-    target = [*target, tok.eos_token_id]
-    prompt = fit_prompt(lm, sample, movie, cfg, cfg.max_length - len(target))
-    return prompt + target, [IGNORE] * len(prompt) + target
-
-
-def collate(examples: Sequence[tuple[list[int], list[int]]], pad_id: int, device: torch.device) -> dict[str, Tensor]:
-    """Left-padded, so every response ends the row and the loss needs logits for the last positions only."""
-    width = max(len(ids) for ids, _ in examples)
-    ids = torch.full((len(examples), width), pad_id, dtype=torch.long)
-    labels = torch.full((len(examples), width), IGNORE, dtype=torch.long)
-    mask = torch.zeros((len(examples), width), dtype=torch.long)
-    for row, (x, y) in enumerate(examples):
-        ids[row, width - len(x):], labels[row, width - len(y):], mask[row, width - len(x):] = (
-            torch.tensor(x), torch.tensor(y), 1)
-    return {"input_ids": ids.to(device), "labels": labels.to(device), "attention_mask": mask.to(device)}
-
-
-def response_loss(lm: LanguageModel, batch: dict[str, Tensor]) -> Tensor:
-    """Mean cross-entropy over response tokens. Logits are computed only for the positions that predict them (the
-    vocabulary projection is most of a small model's cost: Gemma 3 270M has 262k tokens)."""
-    labels = batch["labels"]
-    answered = (labels != IGNORE).any(dim=0).nonzero()
-    keep = labels.shape[1] - int(answered.min()) + 1 if len(answered) else 2
-    logits = lm.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], logits_to_keep=keep).logits
-    return F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]).float(), labels[:, -keep + 1:].reshape(-1),
-                           ignore_index=IGNORE)
-
-
-def batches(n: int, batch_size: int, seed: int) -> Iterator[list[int]]:
-    """Endless shuffled passes over range(n), batch_size indices at a time."""
-    rng = random.Random(seed)
-    while True:
-        order = list(range(n))
-        rng.shuffle(order)
-        for start in range(0, n - batch_size + 1 if n >= batch_size else 1, batch_size):
-            yield order[start:start + batch_size]
-
-
-@torch.no_grad()
-def mean_loss(lm: LanguageModel, examples: Sequence[tuple[list[int], list[int]]], batch_size: int,
-              device: torch.device) -> float:
-    lm.model.eval()
-    losses = [float(response_loss(lm, collate(examples[i:i + batch_size], lm.tokenizer.pad_token_id, device)))
-              for i in range(0, len(examples), batch_size)]
-    return sum(losses) / len(losses) if losses else float("nan")
-
-
-def train_steps(lm: LanguageModel, examples: Sequence[tuple[list[int], list[int]]], cfg: ResponderConfig,
-                device: torch.device, progress: bool) -> list[float]:
-    """cfg.steps AdamW steps on the trainable (LoRA) parameters; returns each step's loss."""
-    from tqdm import tqdm
-    optimizer = torch.optim.AdamW([p for p in lm.model.parameters() if p.requires_grad], lr=cfg.lr)
-    order = batches(len(examples), cfg.batch_size, cfg.seed)
-    losses: list[float] = []
-    bar = tqdm(range(cfg.steps), desc="fine-tune", disable=not progress, unit="step")
-    lm.model.train()
-    for _ in bar:
-        batch = collate([examples[i] for i in next(order)], lm.tokenizer.pad_token_id, device)
-        loss = response_loss(lm, batch)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        losses.append(float(loss.detach()))
-        bar.set_postfix(loss=f"{losses[-1]:.3f}")
-    return losses
-
-
-@torch.no_grad()
-def generate(lm: LanguageModel, prompts: Sequence[list[int]], max_new_tokens: int, device: torch.device) -> list[str]:
-    """Greedy continuations of token-id prompts (left-padded into one batch), cut at the end of the recommender's line."""
-    tok = lm.tokenizer
-    width = max(len(p) for p in prompts)
-    ids = torch.tensor([[tok.pad_token_id] * (width - len(p)) + p for p in prompts], device=device)
-    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=device)
-    lm.model.eval()
-    out = lm.model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
-                            pad_token_id=tok.pad_token_id, stopping_criteria=[end_of_line(lm)])
-    return [clean_response(t) for t in tok.batch_decode(out[:, width:], skip_special_tokens=True)]
-
-
-def end_of_line(lm: LanguageModel) -> Any:
-    """A row stops once it emits a token that contains a newline (a finished row only pads after that)."""
-    from transformers import StoppingCriteria
-
-    if lm.newline_ids is None:
-        tok = lm.tokenizer
-        lm.newline_ids = torch.tensor([i for i in range(len(tok)) if "\n" in tok.decode([i])], dtype=torch.long)
-    newline_ids = lm.newline_ids
-
-    class EndOfLine(StoppingCriteria):
-        def __call__(self, input_ids: Tensor, scores: Tensor, **kwargs: Any) -> Tensor:
-            return torch.isin(input_ids[:, -1], newline_ids.to(input_ids.device))
-
-    return EndOfLine()
+    target = f" {sample.reference}\n"
+    budget = cfg.max_length // 2
+    length = min(len(lm.tokenizer(target, add_special_tokens=False)["input_ids"]), budget) + 1
+    return encode_pair(lm, fit_prompt(lm, sample, movie, cfg, cfg.max_length - length), target, budget)
 
 
 def clean_response(text: str) -> str:

@@ -101,6 +101,26 @@ def test_review_edit_saves_edited_dialogue_and_refuses_unplaced_lines(
         assert review.verdict == "edit" and review.edited_turns[1]["text"] == "Tail Film (2011),\nhonestly."
 
 
+def test_review_says_when_only_the_judges_are_the_placeholder_model(
+        database_url: str, session_factory: sessionmaker[Session]) -> None:
+    from sqlalchemy import update
+
+    from db.models import JudgeVote
+
+    with session_factory() as s:
+        make_review_queue(s, n=1)
+        s.execute(update(Candidate).values(generator="local-writer:0123abcd"))  # the fine-tuned writer's dialogue
+        s.commit()
+    at = open_page("review")
+    assert not any("placeholder model" in c.value for c in at.caption)  # real judges: no notice
+    with session_factory() as s:
+        s.execute(update(JudgeVote).values(judge=JudgeVote.judge + ":gemma-3-270m"))  # the local demo's judges
+        s.commit()
+    at = open_page("review")
+    notices = [c.value for c in at.caption if "placeholder model" in c.value]
+    assert len(notices) == 1 and "fine-tuned writer" in notices[0] and "judge votes" in notices[0]
+
+
 def test_history_page_changes_a_verdict_and_redecides(database_url: str, session_factory: sessionmaker[Session]) -> None:
     with session_factory() as s:
         (task,) = make_review_queue(s, n=1, overlap=1)

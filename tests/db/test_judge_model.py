@@ -92,3 +92,11 @@ def test_wilson_interval_by_hand() -> None:
     lo, hi = wilson_interval(9, 10)
     assert (lo, hi) == pytest.approx((0.5958, 0.9821), abs=1e-4)
     assert wilson_interval(0, 0) == (0.0, 1.0)
+
+
+def test_no_candidate_gives_an_empty_model_and_identical_rows_share_one_posterior() -> None:
+    assert fit_judges([], [], judges=["A"]).posterior == ()
+    votes = [{"A": True, "B": False}] * 3 + [{"A": False, "B": False}]
+    model = fit_judges(votes, [None, True, None, False])
+    # a decided row and an undecided row with the same votes get the same votes-only posterior
+    assert model.posterior[0] == model.posterior[1] == model.posterior[2] > model.posterior[3]

@@ -172,9 +172,10 @@ def test_predicted_items_and_the_retrieval_baseline(database_url: str, session_f
 def test_the_response_loss_is_the_models_own_loss_on_response_tokens(tmp_path: Path) -> None:
     import torch
 
+    from db.language_model import collate, load_language_model, target_loss
     from trainer.config import ResponderConfig
     from trainer.conversation_data import ResponseSample
-    from trainer.responder import collate, encode_example, load_language_model, response_loss
+    from trainer.responder import encode_example
 
     model = build_tiny_lm(tmp_path / "tiny", ["hi there , try Film1 please", PROMPT_WORDS])
     lm = load_language_model(str(model), torch.device("cpu"))
@@ -184,7 +185,7 @@ def test_the_response_loss_is_the_models_own_loss_on_response_tokens(tmp_path: P
     batch = collate([encode_example(lm, s, None, cfg) for s in samples], lm.tokenizer.pad_token_id, torch.device("cpu"))
     assert batch["attention_mask"][1].tolist()[0] == 0 or batch["attention_mask"][0].tolist()[0] == 0  # left-padded
     full = lm.model(**batch).loss
-    assert response_loss(lm, batch).item() == pytest.approx(full.item(), rel=1e-5)
+    assert target_loss(lm, batch).item() == pytest.approx(full.item(), rel=1e-5)
 
 
 def test_responses_and_references_are_compared_with_titles_in_place_of_ids(session: Session) -> None:

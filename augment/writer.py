@@ -1,0 +1,231 @@
+"""The dialogue writer: LoRA on the packaged base Gemma 3 270M, trained on the train split to write a whole dialogue
+in which the recommender recommends a given movie, following a prototype dialogue of another movie of the same tier.
+
+Training pairs: every train dialogue whose recommender names a movie; its target is the first movie a recommender
+turn names; its prototype is the nearest other train dialogue by the composite similarity (augment.similarity, the
+one `augment prototypes` uses) whose own target is another movie of the same tier and that never mentions this
+target, so the writer learns to follow a prototype without copying it. One prompt (`writer_prompt`) serves training
+and generation. Training and generation are the shared language-model module's (db/language_model.py).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
+
+from augment.generators import GenerationContext, parse_dialogue
+from augment.llm import Completion, Message
+from db.types import Dialogue, MovieInfo, Turn
+
+ADAPTER_DIR = Path(__file__).resolve().parent / "writer_adapter"  # the shipped adapter (see its provenance.json)
+
+
+class WriterConfig(BaseModel):
+    """`lumicrs train-writer --config configs/redial_writer.yaml`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    dataset: str = "redial"
+    base_model: str | None = Field(default=None, description="HF model directory or .gguf; default packaged Gemma")
+    train_splits: tuple[str, ...] = ("train",)
+    valid_fraction: float = Field(default=0.05, gt=0.0, lt=1.0)  # held-out train conversations for the valid loss
+    plot_words: int = Field(default=25, ge=0)
+    prototype_turns: int = Field(default=6, ge=1)  # prototype turns shown in the prompt
+    dialogue_turns: int = Field(default=8, ge=2)  # turns of the written dialogue learned (after merging)
+    turn_chars: int = Field(default=200, ge=20)  # every turn cut to this many characters
+    max_length: int = Field(default=384, ge=64)  # prompt + dialogue tokens
+    steps: int = Field(default=120, ge=0)
+    batch_size: int = Field(default=2, ge=1)
+    lr: float = 3e-4
+    lora_rank: int = Field(default=8, ge=1)
+    lora_alpha: int = 16
+    lora_dropout: float = 0.05
+    valid_rows: int = Field(default=16, ge=1)
+    max_new_tokens: int = Field(default=200, ge=16)
+    seed: int = 42
+    device: str = "auto"
+    output: Path = ADAPTER_DIR
+
+
+@dataclass(frozen=True)
+class WriterPair:
+    conversation_id: int
+    target: MovieInfo
+    tier: str
+    prototype: tuple[Turn, ...]
+    dialogue: tuple[Turn, ...]
+
+
+def merge_turns(turns: Sequence[Turn]) -> list[Turn]:
+    """Consecutive messages of one sender become one turn (ReDial splits a turn over several messages)."""
+    merged: list[Turn] = []
+    for turn in turns:
+        if merged and merged[-1].role == turn.role:
+            last = merged[-1]
+            merged[-1] = Turn(role=last.role, text=f"{last.text} {turn.text}",
+                              movie_ids=tuple(dict.fromkeys((*last.movie_ids, *turn.movie_ids))))
+        else:
+            merged.append(turn)
+    return merged
+
+
+def dialogue_lines(turns: Sequence[Turn], max_turns: int, turn_chars: int) -> str:
+    return "\n".join(f"{'Seeker' if t.role == 'seeker' else 'Recommender'}: {' '.join(t.text.split())[:turn_chars]}"
+                     for t in merge_turns(turns)[:max_turns])
+
+
+def writer_prompt(target: MovieInfo, tier: str, prototype: Sequence[Turn], cfg: WriterConfig) -> str:
+    """What the writer continues: the target movie, its tier, the prototype dialogue, then the instruction."""
+    facts = [target.title, *([", ".join(target.genres[:3])] if target.genres else []), f"{tier} tier"]
+    plot = " ".join(target.plot.split()[:cfg.plot_words])
+    return (f"Movie: {' | '.join(facts)}\n" + (f"Plot: {plot}\n" if plot else "")
+            + "Example conversation about another movie:\n"
+            + dialogue_lines(prototype, cfg.prototype_turns, cfg.turn_chars)
+            + f'\nA new conversation in which the Recommender recommends "{target.title}":\n')
+
+
+def names_target(turns: Sequence[Turn], title: str) -> bool:
+    """A recommender turn names the movie (its title without the year, case-insensitive)."""
+    short = title.rsplit(" (", 1)[0].strip().lower()
+    return bool(short) and any(t.role == "recommender" and short in t.text.lower() for t in turns)
+
+
+def first_recommended(dialogue: Dialogue) -> int | None:
+    for turn in dialogue.turns:
+        if turn.role == "recommender" and turn.movie_ids:
+            return turn.movie_ids[0]
+    return None
+
+
+def writer_pairs(session: Session, cfg: WriterConfig, weights: Any, *, progress: bool = True) -> list[WriterPair]:
+    """The training pairs of the module docstring, in dialogue order."""
+    from augment.emotion import emotion_matrix
+    from augment.prototypes import dialogue_text
+    from augment.similarity import top_k_neighbours
+    from db.embeddings import encode_texts
+    from db.queries.corpus import list_dialogues, list_movies
+    from db.queries.longtail import movie_tiers
+
+    dialogues = list_dialogues(session, cfg.dataset, cfg.train_splits)
+    tiers = movie_tiers(session, cfg.dataset, splits=cfg.train_splits)
+    movies = {m.id: m for m in list_movies(session, cfg.dataset)}
+    targets = [first_recommended(d) for d in dialogues]
+    texts = [dialogue_text(d) for d in dialogues]
+    neighbours, _ = top_k_neighbours(encode_texts(texts, progress=progress), emotion_matrix(texts),
+                                     [{m for t in d.turns for m in t.movie_ids} for d in dialogues], weights, 20)
+    pairs = []
+    for row, (dialogue, target) in enumerate(zip(dialogues, targets, strict=True)):
+        if target is None or target not in movies or target not in tiers:
+            continue
+        for other in neighbours[row]:
+            other_target = targets[other]
+            mentioned = {m for t in dialogues[other].turns for m in t.movie_ids}
+            if other_target not in (None, target) and tiers.get(other_target) == tiers[target] \
+                    and target not in mentioned and names_target(merge_turns(dialogue.turns)[:cfg.dialogue_turns],
+                                                                 movies[target].title):
+                pairs.append(WriterPair(dialogue.conversation_id or 0, movies[target], tiers[target],
+                                        dialogues[other].turns, dialogue.turns))
+                break
+    return pairs
+
+
+def split_pairs(pairs: list[WriterPair], fraction: float, seed: int) -> tuple[list[WriterPair], list[WriterPair]]:
+    """(train, held-out): a seeded share of conversations is held out whole."""
+    ids = sorted({p.conversation_id for p in pairs})
+    held = set(random.Random(seed).sample(ids, max(1, int(len(ids) * fraction))))
+    return [p for p in pairs if p.conversation_id not in held], [p for p in pairs if p.conversation_id in held]
+
+
+def pair_texts(pair: WriterPair, cfg: WriterConfig) -> tuple[str, str]:
+    return (writer_prompt(pair.target, pair.tier, pair.prototype, cfg),
+            dialogue_lines(pair.dialogue, cfg.dialogue_turns, cfg.turn_chars) + "\n")
+
+
+def data_digest(texts: Sequence[tuple[str, str]]) -> str:
+    """sha256 of the exact (prompt, dialogue) texts trained on, one JSON line each."""
+    digest = hashlib.sha256()
+    for prompt, target in texts:
+        digest.update((json.dumps([prompt, target], ensure_ascii=False) + "\n").encode())
+    return digest.hexdigest()
+
+
+def adapter_digest(adapter: Path) -> str:
+    return hashlib.sha256((adapter / "adapter_model.safetensors").read_bytes()).hexdigest()
+
+
+def shipped_config(adapter: Path = ADAPTER_DIR) -> WriterConfig:
+    """The config the adapter was trained with (its provenance.json), so generation prompts are the training ones."""
+    provenance = adapter / "provenance.json"
+    if not provenance.exists():
+        raise FileNotFoundError(f"{provenance}: no writer adapter provenance (train one: lumicrs train-writer "
+                                "--config configs/redial_writer.yaml)")
+    return WriterConfig.model_validate({**json.loads(provenance.read_text())["config"], "output": adapter})
+
+
+class LocalWriterChat:
+    """The writer as a ChatModel that only continues text (`complete_text`), in this process, on the CPU (or GPU).
+    One generation at a time (a lock): the model uses every core already."""
+
+    def __init__(self, adapter: Path = ADAPTER_DIR, base_model: str | None = None, device: str = "cpu") -> None:
+        if not (adapter / "adapter_model.safetensors").exists():
+            raise FileNotFoundError(f"{adapter}: no writer adapter (train one: lumicrs train-writer --config "
+                                    "configs/redial_writer.yaml)")
+        self.adapter, self.base_model, self.device = adapter, base_model, device
+        self.name = f"local-writer:{adapter_digest(adapter)[:12]}"
+        self._lm: Any = None
+        self._lock = threading.Lock()
+
+    def _model(self) -> Any:
+        if self._lm is None:
+            import torch
+
+            from db.language_model import load_language_model
+            self._lm = load_language_model(self.base_model, torch.device(self.device), self.adapter)
+        return self._lm
+
+    def complete(self, messages: list[Message], **params: Any) -> Completion:
+        raise ValueError("the local writer continues text only (complete_text); it is not a chat model")
+
+    def complete_text(self, prompt: str, **params: Any) -> Completion:
+        import torch
+
+        from db.language_model import generate
+        with self._lock:
+            lm = self._model()
+            ids = list(lm.tokenizer(prompt)["input_ids"])
+            started = time.perf_counter()
+            (text,) = generate(lm, [ids], int(params.get("max_tokens", 200)), torch.device(self.device),
+                               stop_at_newline=False, temperature=float(params.get("temperature", 0.7)),
+                               seed=int(params.get("seed", 0)))
+            latency = (time.perf_counter() - started) * 1000
+        produced = len(lm.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return Completion(text, len(ids), produced, latency)
+
+
+class WriterGenerator:
+    """`augment generate --generator local-writer`: the writer's prompt for each prototype, sampled per index."""
+
+    def __init__(self, chat: Any, cfg: WriterConfig, temperature: float = 0.7) -> None:
+        self.chat, self.cfg = chat, cfg
+        self.name = chat.name
+        self.params = {"temperature": temperature, "max_tokens": cfg.max_new_tokens}
+
+    def prompt(self, ctx: GenerationContext) -> str:
+        return writer_prompt(ctx.target, ctx.tier, ctx.prototype, self.cfg)
+
+    def messages(self, ctx: GenerationContext, sample_index: int) -> list[Message]:
+        return [{"role": "completion", "content": f"{self.prompt(ctx)}#{sample_index}"}]
+
+    def generate(self, ctx: GenerationContext, sample_index: int) -> list[Turn]:
+        reply = self.chat.complete_text(self.prompt(ctx), seed=sample_index, **self.params)
+        return parse_dialogue(reply.text.split("\n\n", 1)[0])
