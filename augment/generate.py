@@ -13,7 +13,7 @@ from db.engine import write_transaction
 from db.models import Candidate, Dataset, Movie, Prototype, SupportExample
 from db.queries.candidates import tag_target_mentions
 from db.queries.corpus import list_dialogues, movie_info
-from db.types import Turn
+from db.types import Dialogue, Turn
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,15 @@ def samples_for(movie_id: int, tier: str, tail_range: tuple[int, int], body_rang
     return random.Random(movie_id).randint(low, high)
 
 
+def prototype_context(session: Session, proto: Prototype, dialogues: dict[int | None, Dialogue]) -> GenerationContext:
+    """What a generator is given for one prototype: the target movie, its tier, the prototype and its support set."""
+    supports = session.scalars(select(SupportExample.conversation_id)
+                               .where(SupportExample.prototype_id == proto.id).order_by(SupportExample.rank))
+    return GenerationContext(movie_info(session.get_one(Movie, proto.movie_id)), proto.tier,
+                             dialogues[proto.conversation_id].turns,
+                             tuple(dialogues[c].turns for c in supports if c in dialogues))
+
+
 def plan_jobs(session: Session, dataset: str, generator: Generator, tail_range: tuple[int, int],
               body_range: tuple[int, int], limit: int | None = None) -> list[Job]:
     prototypes = list(session.scalars(
@@ -50,11 +59,7 @@ def plan_jobs(session: Session, dataset: str, generator: Generator, tail_range: 
                                .where(Candidate.generator == generator.name)).all())
     jobs = []
     for proto in prototypes:
-        supports = session.scalars(select(SupportExample.conversation_id)
-                                   .where(SupportExample.prototype_id == proto.id).order_by(SupportExample.rank))
-        ctx = GenerationContext(movie_info(session.get_one(Movie, proto.movie_id)), proto.tier,
-                                dialogues[proto.conversation_id].turns,
-                                tuple(dialogues[c].turns for c in supports if c in dialogues))
+        ctx = prototype_context(session, proto, dialogues)
         for index in range(samples_for(proto.movie_id, proto.tier, tail_range, body_range)):
             if (proto.id, index) not in done:
                 jobs.append(Job(proto.id, proto.movie_id, proto.tier, index, ctx))

@@ -94,7 +94,7 @@ def store_posteriors(session: Session, judged: list[JudgedCandidate]) -> JudgeMo
         return None
     model = fit_judges([c.votes for c in judged], [c.verdict for c in judged])
     posterior_of = dict(zip((c.id for c in judged), model.posterior, strict=True))
-    for candidate in session.scalars(select(Candidate).where(Candidate.id.in_(posterior_of))):
+    for candidate in session.scalars(select(Candidate).where(Candidate.id.in_(posterior_of)).order_by(Candidate.id)):
         candidate.approve_posterior = posterior_of[candidate.id]
     session.flush()
     return model

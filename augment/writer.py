@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from augment.generators import GenerationContext, parse_dialogue
 from augment.llm import Completion, Message
-from db.types import Dialogue, MovieInfo, Turn
+from db.types import Dialogue, MovieInfo, Turn, merge_turns
 
 ADAPTER_DIR = Path(__file__).resolve().parent / "writer_adapter"  # the shipped adapter (see its provenance.json)
 
@@ -64,19 +64,6 @@ class WriterPair:
     tier: str
     prototype: tuple[Turn, ...]
     dialogue: tuple[Turn, ...]
-
-
-def merge_turns(turns: Sequence[Turn]) -> list[Turn]:
-    """Consecutive messages of one sender become one turn (ReDial splits a turn over several messages)."""
-    merged: list[Turn] = []
-    for turn in turns:
-        if merged and merged[-1].role == turn.role:
-            last = merged[-1]
-            merged[-1] = Turn(role=last.role, text=f"{last.text} {turn.text}",
-                              movie_ids=tuple(dict.fromkeys((*last.movie_ids, *turn.movie_ids))))
-        else:
-            merged.append(turn)
-    return merged
 
 
 def dialogue_lines(turns: Sequence[Turn], max_turns: int, turn_chars: int) -> str:
@@ -173,15 +160,16 @@ def shipped_config(adapter: Path = ADAPTER_DIR) -> WriterConfig:
 
 
 class LocalWriterChat:
-    """The writer as a ChatModel that only continues text (`complete_text`), in this process, on the CPU (or GPU).
+    """The writer (or, with adapter=None, the base model) as a ChatModel that only continues text
+    (`complete_text`: temperature, max_tokens, seed and stop strings honoured), in this process, on the CPU (or GPU).
     One generation at a time (a lock): the model uses every core already."""
 
-    def __init__(self, adapter: Path = ADAPTER_DIR, base_model: str | None = None, device: str = "cpu") -> None:
-        if not (adapter / "adapter_model.safetensors").exists():
+    def __init__(self, adapter: Path | None = ADAPTER_DIR, base_model: str | None = None, device: str = "cpu") -> None:
+        if adapter is not None and not (adapter / "adapter_model.safetensors").exists():
             raise FileNotFoundError(f"{adapter}: no writer adapter (train one: lumicrs train-writer --config "
                                     "configs/redial_writer.yaml)")
         self.adapter, self.base_model, self.device = adapter, base_model, device
-        self.name = f"local-writer:{adapter_digest(adapter)[:12]}"
+        self.name = f"local-writer:{adapter_digest(adapter)[:12]}" if adapter is not None else "local-base:gemma-3-270m"
         self._lm: Any = None
         self._lock = threading.Lock()
 
@@ -209,6 +197,8 @@ class LocalWriterChat:
                                seed=int(params.get("seed", 0)))
             latency = (time.perf_counter() - started) * 1000
         produced = len(lm.tokenizer(text, add_special_tokens=False)["input_ids"])
+        for stop in params.get("stop") or ():
+            text = text.split(stop, 1)[0]
         return Completion(text, len(ids), produced, latency)
 
 

@@ -20,7 +20,8 @@ Arms, on the same candidates and votes per seed:
 Equal precision: the stated precision is swept over GRID; the one compared is the smallest-label setting whose
 approved-set precision (auto-accepted + human-approved, against the ground truth), averaged over the seeds, is at
 least the votes arm's. One setting for all seeds (never chosen per seed). Labels saved = 1 - posterior labels /
-votes labels, per seed. Coverage: the share of the candidates routed by the posterior that no human saw. Intervals: 95% bootstrap over seeds (of the mean).
+votes labels, per seed. Coverage: the share of the candidates routed by the posterior that no human saw.
+Intervals: 95% bootstrap over seeds (of the mean).
 --database adds the same cuts on the review data in DATABASE_URL when it has enough human-decided candidates.
 """
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Frozen DTOs passed between packages (never ORM objects)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -52,3 +53,17 @@ class ExportRecord(Frozen):
     decision: Literal["auto_accepted", "accepted"]
     decided_how: Literal["auto-accepted", "unanimous", "majority", "adjudicated"] = "auto-accepted"
     reviewers: tuple[str, ...] = ()
+
+
+def merge_turns(turns: Sequence[Turn]) -> list[Turn]:
+    """Consecutive messages of one sender become one turn (texts joined by a space, mentions in order), as
+    CRSLab / UniCRS do; applied to every source, so raw ReDial/INSPIRED and pre-merged files give the same rows."""
+    merged: list[Turn] = []
+    for turn in turns:
+        if merged and merged[-1].role == turn.role:
+            last = merged[-1]
+            merged[-1] = Turn(role=last.role, text=f"{last.text} {turn.text}".strip(),
+                              movie_ids=tuple(dict.fromkeys(last.movie_ids + turn.movie_ids)))
+        else:
+            merged.append(turn)
+    return merged

@@ -51,6 +51,9 @@ class TrainConfig(BaseModel):
     valid_fraction: float = 0.1
     valid_splits: tuple[str, ...] = ()  # the dataset's own validation split (INSPIRED: dev); else valid_fraction
     augmented_exports: tuple[Path, ...] = ()
+    # LumiCRS's augmentation ratio rho (best 0.3): at most rho x the original training dialogues are taken from the
+    # exports (a seeded sample); None takes every approved dialogue
+    augment_ratio: float | None = Field(default=None, gt=0.0)
     max_context_turns: int = 8
     epochs: int = 20
     batch_size: int = 256

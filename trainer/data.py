@@ -19,7 +19,7 @@ from db.export_files import verify_export
 from db.models import RelevanceLabel
 from db.queries.corpus import list_dialogues, list_movies
 from db.queries.longtail import TIERS, Tier, movie_tiers
-from db.types import Dialogue, ExportRecord, MovieInfo, Turn
+from db.types import Dialogue, ExportRecord, MovieInfo, merge_turns
 from trainer.kg import ItemGraph, load_item_graph
 
 
@@ -117,20 +117,6 @@ def samples_from_dialogue(dialogue: Dialogue, catalog: ItemCatalog, max_turns: i
     return samples
 
 
-def merge_turns(turns: Sequence[Turn]) -> list[Turn]:
-    """Consecutive messages of one sender become one turn (texts joined by a space, mentions in order), as
-    CRSLab / UniCRS do; applied to every source, so raw ReDial/INSPIRED and pre-merged files give the same rows."""
-    merged: list[Turn] = []
-    for turn in turns:
-        if merged and merged[-1].role == turn.role:
-            last = merged[-1]
-            merged[-1] = Turn(role=last.role, text=f"{last.text} {turn.text}".strip(),
-                              movie_ids=tuple(dict.fromkeys(last.movie_ids + turn.movie_ids)))
-        else:
-            merged.append(turn)
-    return merged
-
-
 def read_export(path: Path) -> list[Dialogue]:
     """Approved augmented dialogues from an export JSONL (lines are ExportRecord), after checking its sha256."""
     verify_export(path)
@@ -171,17 +157,21 @@ def expand(dialogues: Iterable[Dialogue], catalog: ItemCatalog, max_turns: int) 
 def load_rec_data(session: Session, dataset: str, train_splits: Sequence[str], test_splits: Sequence[str],
                   *, valid_fraction: float = 0.1, valid_splits: Sequence[str] = (), exports: Sequence[Path] = (),
                   max_turns: int = 8, seed: int = 42, min_relevance: float | None = None,
-                  train_fraction: float = 1.0, with_kg: bool = False) -> RecData:
-    """Validation: the dataset's own `valid_splits` when given, else `valid_fraction` of train conversations."""
+                  train_fraction: float = 1.0, with_kg: bool = False, augment_ratio: float | None = None) -> RecData:
+    """Validation: the dataset's own `valid_splits` when given, else `valid_fraction` of train conversations.
+    augment_ratio (rho): at most rho x the original training dialogues come from the exports, a seeded sample."""
     catalog = build_catalog(list_movies(session, dataset), movie_tiers(session, dataset, splits=train_splits),
                             movie_tiers(session, dataset))
-    train_all = expand(subsample(list_dialogues(session, dataset, train_splits), train_fraction, seed), catalog, max_turns)
+    originals = subsample(list_dialogues(session, dataset, train_splits), train_fraction, seed)
+    train_all = expand(originals, catalog, max_turns)
     if valid_splits:
         train, valid = train_all, expand(list_dialogues(session, dataset, valid_splits), catalog, max_turns)
     else:
         train, valid = split_valid(train_all, valid_fraction, seed)
-    for export in exports:
-        train.extend(expand(read_export(export), catalog, max_turns))
+    augmented = [d for export in exports for d in read_export(export)]
+    if augment_ratio is not None and len(augmented) > augment_ratio * len(originals):
+        augmented = random.Random(seed).sample(augmented, int(augment_ratio * len(originals)))
+    train.extend(expand(augmented, catalog, max_turns))
     test = expand(list_dialogues(session, dataset, test_splits), catalog, max_turns)
     data = RecData(catalog, train, valid, test, graph=load_item_graph(session, catalog.index) if with_kg else None)
     if min_relevance is not None:

@@ -54,7 +54,7 @@ def load_data(session_factory: sessionmaker[Session], cfg: TrainConfig) -> RecDa
         return load_rec_data(session, cfg.dataset, cfg.train_splits, cfg.test_splits,
                              valid_fraction=cfg.valid_fraction, valid_splits=cfg.valid_splits,
                              train_fraction=cfg.train_fraction,
-                             exports=cfg.augmented_exports,
+                             exports=cfg.augmented_exports, augment_ratio=cfg.augment_ratio,
                              max_turns=cfg.max_context_turns, seed=cfg.seed,
                              min_relevance=cfg.two_stage.min_relevance if cfg.two_stage.enabled else None,
                              with_kg=cfg.kg and cfg.model == "lumicrs")

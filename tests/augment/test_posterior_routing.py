@@ -80,3 +80,21 @@ def test_route_cli_prints_the_cuts_or_says_when_the_policy_becomes_usable(
     votes = CliRunner().invoke(app, ["augment", "route", "--dataset", "toy"])
     assert votes.exit_code == 0 and "human-decided candidates with votes: 30 (the posterior policy is usable from 50)" \
         in " ".join(votes.output.split())
+
+
+def test_two_posterior_routes_at_once_route_every_candidate_once(session_factory: sessionmaker[Session],
+                                                                  database_url: str) -> None:
+    from sqlalchemy import func
+
+    from tests.db.test_concurrent_cli import run_twice
+
+    with session_factory() as session:
+        new, _ = make_panel(session, decided=120, new=80, seed=6)
+        session.commit()
+    run_twice(database_url, "augment", "route", "--dataset", "toy", "--policy", "posterior", "--json")
+    with session_factory() as session:
+        statuses = [session.get_one(Candidate, i).status for i in new]
+        assert "generated" not in statuses
+        tasks = session.execute(select(ReviewTask.candidate_id, func.count()).group_by(ReviewTask.candidate_id)).all()
+        assert all(n == 1 for _, n in tasks)  # one review task per candidate, never two
+        assert {c for c, _ in tasks} == {i for i, s in zip(new, statuses) if s == "needs_review"}

@@ -5,9 +5,9 @@ import pytest
 from sqlalchemy.orm import Session
 
 from db.settings import get_settings
-from db.types import Dialogue, Turn
+from db.types import Dialogue, Turn, merge_turns
 from tests.factories import make_conversation, make_dataset, make_movie
-from trainer.data import ItemCatalog, load_rec_data, merge_turns, samples_from_dialogue
+from trainer.data import ItemCatalog, load_rec_data, samples_from_dialogue
 
 
 def test_consecutive_messages_of_one_sender_become_one_turn() -> None:
@@ -56,3 +56,33 @@ def test_catalog_is_every_movie_and_tiers_come_from_train_only(session: Session,
     finally:
         get_settings.cache_clear()
     assert dict(zip(relaxed.movie_ids, relaxed.tiers, strict=True))[ids["a"]] == "head"  # the setting is honoured
+
+
+def test_augment_ratio_takes_at_most_rho_times_the_original_dialogues(session: Session, tmp_path: object) -> None:
+    from pathlib import Path
+
+    from annotator.export import export_approved
+    from db.models import Candidate, Conversation, Prototype
+    from db.queries.review import get_or_create_reviewer
+
+    ids = build(session)
+    conv = session.query(Conversation).filter_by(external_id="tr-b").one()
+    proto = Prototype(movie_id=ids["b"], conversation_id=conv.id, tier="tail", score=0.5, weights={})
+    session.add(proto)
+    session.flush()
+    session.add_all(Candidate(prototype_id=proto.id, movie_id=ids["b"], tier="tail", generator="g", sample_index=i,
+                              prompt_hash="0" * 64, params={}, status="auto_accepted", pass_votes=5,
+                              turns=[{"role": "seeker", "text": f"hm #{i}"},
+                                     {"role": "recommender", "text": "Film b (2000) then", "movie_ids": [ids["b"]]}])
+                    for i in range(6))
+    path = export_approved(session, "cat", "cat-aug", get_or_create_reviewer(session, "boss", "lead"),
+                           Path(str(tmp_path))).path
+    session.commit()
+
+    def train_rows(ratio: float | None) -> int:
+        return len(load_rec_data(session, "cat", ["train"], ["test"], valid_splits=["dev"], exports=[Path(path)],
+                                 augment_ratio=ratio).train)
+
+    assert train_rows(None) == 4 + 6  # every approved dialogue
+    assert train_rows(0.5) == 4 + 2  # rho x 4 original train dialogues
+    assert train_rows(2.0) == 4 + 6  # fewer than rho allows: all of them

@@ -1,0 +1,133 @@
+"""Writer quality: the fine-tuned dialogue writer beside the base model's few-shot output and the static template.
+
+    DATABASE_URL=sqlite:///bench.db python benchmarks/writer_quality.py [--prototypes 200] [--arms writer,base,template]
+
+Protocol: `--prototypes` body/tail prototypes of ReDial's train split (as `augment prototypes` picks them; made here
+when the database has none), drawn with seed 0; one dialogue per prototype and arm (sample index 0, temperature 0.7,
+at most 200 new tokens), each arm through its real generator class:
+- writer: `--generator local-writer` (augment/writer_adapter on the packaged Gemma 3 270M, transformers on the CPU);
+- base: `--generator llm-fewshot`'s prompt on the same base model without the adapter (transformers, not llama.cpp);
+- template: `--generator baseline-template`.
+Figures per arm: share of dialogues whose recommender names the target by title; share that pass the near-duplicate
+filter (MiniLM similarity to the prototype <= 0.85); distinct-2/3 over the arm's dialogues; mean MiniLM similarity to
+the real train dialogues that mention the same movie; mean turns; unparseable replies; dialogues per minute and
+generated tokens per second (2 cores, whatever else runs). 95% Wilson intervals for the shares.
+Writes reports/writer-quality.json.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sqlalchemy import select  # noqa: E402
+
+from augment.generate import prototype_context  # noqa: E402
+from augment.generators import FewShotGenerator, Generator, TemplateBaseline  # noqa: E402
+from augment.prototypes import dialogue_text, select_prototypes  # noqa: E402
+from augment.service import weights_from  # noqa: E402
+from augment.settings import get_settings  # noqa: E402
+from augment.writer import LocalWriterChat, WriterGenerator, names_target, shipped_config  # noqa: E402
+from db.cli_support import cli_session_factory  # noqa: E402
+from db.embeddings import encode_texts  # noqa: E402
+from db.engine import write_transaction  # noqa: E402
+from db.judge_model import wilson_interval  # noqa: E402
+from db.models import Dataset, Movie, Prototype  # noqa: E402
+from db.queries.corpus import list_dialogues  # noqa: E402
+from db.types import Turn  # noqa: E402
+from trainer.metrics import distinct_n  # noqa: E402
+
+DATASET = "redial"
+
+
+def make_arm(name: str) -> tuple[Generator, LocalWriterChat | None]:
+    if name == "writer":
+        cfg = shipped_config()
+        chat = LocalWriterChat(cfg.output)
+        return WriterGenerator(chat, cfg, temperature=0.7), chat
+    if name == "base":
+        chat = LocalWriterChat(None)
+        return FewShotGenerator(chat, temperature=0.7, max_tokens=200), chat  # type: ignore[arg-type]
+    if name == "template":
+        return TemplateBaseline(), None
+    raise SystemExit(f"unknown arm {name!r}: writer, base or template")
+
+
+def share(hits: int, n: int) -> dict[str, float]:
+    lo, hi = wilson_interval(hits, n)
+    return {"share": hits / n if n else float("nan"), "lo": lo, "hi": hi, "n": n}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--prototypes", type=int, default=200)
+    parser.add_argument("--arms", default="writer,base,template")
+    args = parser.parse_args()
+    factory = cli_session_factory()
+    settings = get_settings()
+    with write_transaction(factory) as session:
+        if not session.scalar(select(Prototype.id).join(Movie).join(Dataset).where(Dataset.name == DATASET).limit(1)):
+            select_prototypes(session, DATASET, weights_from(settings), support_k=settings.support_k)
+    with factory() as session:
+        dialogues = {d.conversation_id: d for d in list_dialogues(session, DATASET, ["train"])}
+        prototypes = list(session.scalars(select(Prototype).join(Movie).join(Dataset)
+                                          .where(Dataset.name == DATASET, Prototype.tier.in_(("body", "tail")),
+                                                 Prototype.conversation_id.in_(dialogues))
+                                          .order_by(Prototype.id)))
+        picked = random.Random(0).sample(prototypes, min(args.prototypes, len(prototypes)))
+        contexts = [prototype_context(session, p, dialogues) for p in picked]
+    about: dict[int, list[str]] = {}
+    for dialogue in dialogues.values():
+        for movie in {m for t in dialogue.turns for m in t.movie_ids}:
+            about.setdefault(movie, []).append(dialogue_text(dialogue))
+    report: dict[str, dict[str, object]] = {}
+    for arm in args.arms.split(","):
+        generator, chat = make_arm(arm)
+        written: list[list[Turn]] = []
+        unparseable = 0
+        tokens = 0
+        started = time.perf_counter()
+        for i, ctx in enumerate(contexts, 1):
+            try:
+                written.append(generator.generate(ctx, 0))
+            except ValueError:
+                written.append([])
+                unparseable += 1
+            print(f"\r{arm}: {i}/{len(contexts)}", end="", file=sys.stderr, flush=True)
+        seconds = time.perf_counter() - started
+        print(file=sys.stderr)
+        if chat is not None and chat._lm is not None:
+            tok = chat._lm.tokenizer
+            tokens = sum(len(tok("\n".join(f"{t.role}: {t.text}" for t in turns))["input_ids"]) for turns in written)
+        texts = ["\n".join(f"{t.role}: {t.text}" for t in turns) for turns in written]
+        kept = [i for i, turns in enumerate(written) if turns]
+        named = sum(names_target(written[i], contexts[i].target.title) for i in kept)
+        emb = encode_texts([texts[i] for i in kept], progress=False, cache_dir=None)
+        proto = encode_texts(["\n".join(f"{t.role}: {t.text}" for t in contexts[i].prototype) for i in kept],
+                             progress=False)
+        passes = int((np.einsum("nd,nd->n", emb, proto) <= settings.duplicate_threshold).sum()) if kept else 0
+        real = [float((encode_texts(about[contexts[i].target.id], progress=False) @ emb[k]).mean())
+                for k, i in enumerate(kept) if contexts[i].target.id in about]
+        report[arm] = {"dialogues": len(contexts), "unparseable": unparseable,
+                       "names_target": share(named, len(contexts)), "passes_filter": share(passes, len(contexts)),
+                       "distinct_2": distinct_n([texts[i] for i in kept], 2),
+                       "distinct_3": distinct_n([texts[i] for i in kept], 3),
+                       "similarity_to_real": float(np.mean(real)) if real else float("nan"),
+                       "mean_turns": float(np.mean([len(written[i]) for i in kept])) if kept else 0.0,
+                       "dialogues_per_minute": len(contexts) / seconds * 60,
+                       "tokens_per_second": tokens / seconds if tokens else None, "seconds": seconds,
+                       "example": texts[kept[0]] if kept else ""}
+        print(json.dumps({arm: {k: v for k, v in report[arm].items() if k != "example"}}), flush=True)
+    Path("reports").mkdir(exist_ok=True)
+    Path("reports/writer-quality.json").write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
