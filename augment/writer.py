@@ -218,4 +218,7 @@ class WriterGenerator:
 
     def generate(self, ctx: GenerationContext, sample_index: int) -> list[Turn]:
         reply = self.chat.complete_text(self.prompt(ctx), seed=sample_index, **self.params)
-        return parse_dialogue(reply.text.split("\n\n", 1)[0])
+        text = reply.text.split("\n\n", 1)[0].strip()
+        if reply.completion_tokens is not None and reply.completion_tokens >= self.cfg.max_new_tokens:
+            text = text.rsplit("\n", 1)[0]  # the token limit cut the last turn: drop it
+        return parse_dialogue(text)

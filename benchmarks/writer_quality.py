@@ -12,7 +12,7 @@ Figures per arm: share of dialogues whose recommender names the target by title;
 filter (MiniLM similarity to the prototype <= 0.85); distinct-2/3 over the arm's dialogues; mean MiniLM similarity to
 the real train dialogues that mention the same movie; mean turns; unparseable replies; dialogues per minute and
 generated tokens per second (2 cores, whatever else runs). 95% Wilson intervals for the shares.
-Writes reports/writer-quality.json.
+Writes --out (reports/writer-quality.json).
 """
 from __future__ import annotations
 
@@ -69,6 +69,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--prototypes", type=int, default=200)
     parser.add_argument("--arms", default="writer,base,template")
+    parser.add_argument("--out", default="reports/writer-quality.json")
     args = parser.parse_args()
     factory = cli_session_factory()
     settings = get_settings()
@@ -123,10 +124,13 @@ def main() -> None:
                        "mean_turns": float(np.mean([len(written[i]) for i in kept])) if kept else 0.0,
                        "dialogues_per_minute": len(contexts) / seconds * 60,
                        "tokens_per_second": tokens / seconds if tokens else None, "seconds": seconds,
-                       "example": texts[kept[0]] if kept else ""}
-        print(json.dumps({arm: {k: v for k, v in report[arm].items() if k != "example"}}), flush=True)
-    Path("reports").mkdir(exist_ok=True)
-    Path("reports/writer-quality.json").write_text(json.dumps(report, indent=2) + "\n")
+                       "written": [{"target": contexts[i].target.title, "tier": contexts[i].tier, "text": texts[i],
+                                    "names_target": bool(written[i]) and names_target(written[i],
+                                                                                      contexts[i].target.title)}
+                                   for i in range(len(contexts))]}
+        print(json.dumps({arm: {k: v for k, v in report[arm].items() if k != "written"}}), flush=True)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
 
 
 if __name__ == "__main__":
