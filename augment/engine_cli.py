@@ -14,6 +14,9 @@ from db.cli_support import cli_session_factory, console, emit, make_table, user_
 llm_app = typer.Typer(help="The optional local LLM engine (llama.cpp) and a first run on it.", no_args_is_help=True)
 PLACEHOLDER_NOTE = ("the local engine serves a tiny BASE model (Gemma 3 270M): its dialogues and votes are placeholders "
                     "for trying the workflow, not data; point OPENAI_BASE_URL at a real endpoint for real use")
+WRITER_NOTE = ("the dialogues come from the shipped writer (Gemma 3 270M fine-tuned on ReDial's train split, in this "
+               "process); the five judges are the local engine's tiny BASE model, placeholders whose votes carry no "
+               "signal; point OPENAI_BASE_URL at a real endpoint for real judges")
 
 
 @llm_app.command("serve")
@@ -76,11 +79,12 @@ def demo(dataset: Annotated[str, typer.Option(help="redial or inspired")] = "ins
     engine: Any = nullcontext() if settings.base_url else LocalEngine()
     with engine:
         url = settings.base_url or engine.base_url
+        chosen = generator or ("llm" if settings.base_url else "local-writer")
         if not settings.base_url:
-            console.print(f"note: {PLACEHOLDER_NOTE}")
+            console.print(f"note: {WRITER_NOTE if chosen == 'local-writer' else PLACEHOLDER_NOTE}")
         summary = _run_slice(dataset, url, movies, samples, local=not settings.base_url,
                              model=settings.model if settings.base_url else DEFAULT_MODEL_NAME, progress=not as_json,
-                             generator=generator or ("llm" if settings.base_url else "local-writer"))
+                             generator=chosen)
     rows = [[key, value] for key, value in asdict(summary).items()]
     emit(asdict(summary), as_json, make_table(f"LLM slice ({dataset})", ["field", "value"], rows))
     if not as_json:

@@ -42,7 +42,7 @@ class AugmentSettings(BaseSettings):
     review_overlap: int = 1
     route_policy: Literal["votes", "posterior"] = "votes"  # augment.routing: the paper's rule until verdicts exist
     route_precision: float = Field(default=0.95, gt=0.5, lt=1.0)  # the posterior policy's stated precision
-    route_audit: float = Field(default=0.05, ge=0.0, le=1.0)  # share of sure candidates sent to review anyway
+    route_audit: float = Field(default=0.02, ge=0.0, le=1.0)  # share of sure candidates sent to review anyway
 
     @model_validator(mode="after")
     def _weights_sum_to_one(self) -> AugmentSettings:

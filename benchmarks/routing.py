@@ -1,6 +1,6 @@
 """Human labels needed for the same precision of the approved set: the paper's fixed vote vs the posterior policy.
 
-    python benchmarks/routing.py [--seeds 20] [--candidates 10000] [--batch 500] [--audit 0.05] [--database]
+    python benchmarks/routing.py [--seeds 20] [--candidates 10000] [--batch 500] [--audit 0.02] [--database]
 
 The simulated panel (stated, seeded; a simulated panel is not a real one):
 - each candidate is one a reviewer would approve with probability 0.6 (its ground truth);
@@ -143,7 +143,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--candidates", type=int, default=10000)
     parser.add_argument("--batch", type=int, default=500, help="Candidates per `augment route` call.")
-    parser.add_argument("--audit", type=float, default=0.05)
+    parser.add_argument("--audit", type=float, default=0.02, help="AUGMENT_ROUTE_AUDIT's default.")
     parser.add_argument("--database", action="store_true", help="Also the review data in DATABASE_URL.")
     args = parser.parse_args()
     print(f"simulated panel: {args.candidates} candidates x {args.seeds} seeds, approve rate {APPROVE_RATE}, judges "

@@ -27,6 +27,7 @@ def test_defaults_are_the_papers(monkeypatch: pytest.MonkeyPatch, tmp_path: obje
     assert augment.duplicate_threshold == 0.85 and augment.review_overlap == 1
     assert (augment.tail_dialogues, augment.body_dialogues) == ((8, 10), (4, 5))
     assert len(augment.judges) == 5 and augment.temperature == 0.7
+    assert augment.route_policy == "votes"  # the paper's fixed vote stays the default until verdicts exist
     db = DatabaseSettings()
     assert (db.head_min_mentions, db.tail_max_mentions) == (6, 1)
 
