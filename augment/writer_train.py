@@ -91,6 +91,7 @@ def train_writer(cfg: WriterConfig, session_factory: sessionmaker[Session], weig
             if parameter.requires_grad:
                 parameter.data = parameter.data.half()
         lm.model.save_pretrained(staging)
+        (staging / "README.md").unlink(missing_ok=True)  # peft's empty model-card template
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         with write_transaction(session_factory) as session:
