@@ -121,9 +121,12 @@ def route(dataset: Dataset = "redial", limit: Limit = None,
                                    policy=policy or settings.route_policy,
                                    precision=settings.route_precision if precision is None else precision,
                                    audit=settings.route_audit if audit is None else audit)
+    cuts = {} if summary.rule is None else {
+        f"{side}_{key}": value for side, cut in (("accept", summary.rule.accept), ("discard", summary.rule.discard))
+        for key, value in (("at", cut.at), ("precision", cut.precision), ("tasks", cut.tasks))}
     _show(f"routing ({dataset}, {summary.policy} policy)",
-          {**summary.routed, "waiting_for_votes": summary.waiting_for_votes, "sent_to_audit": summary.audited},
-          as_json)
+          {**summary.routed, "waiting_for_votes": summary.waiting_for_votes, "sent_to_audit": summary.audited,
+           "human_decided": summary.decided, **cuts}, as_json)
     if not as_json:
         for line in describe_route(summary):
             console.print(line)

@@ -78,6 +78,7 @@ def test_route_cli_prints_the_cuts_or_says_when_the_policy_becomes_usable(
     with session_factory() as session:
         assert session.scalar(select(Candidate.id).where(Candidate.status == "needs_review")) is None
     votes = CliRunner().invoke(app, ["augment", "route", "--dataset", "toy"])
+    assert "human_decided" in votes.output
     assert votes.exit_code == 0 and "human-decided candidates with votes: 30 (the posterior policy is usable from 50)" \
         in " ".join(votes.output.split())
 
@@ -91,7 +92,12 @@ def test_two_posterior_routes_at_once_route_every_candidate_once(session_factory
     with session_factory() as session:
         new, _ = make_panel(session, decided=120, new=80, seed=6)
         session.commit()
-    run_twice(database_url, "augment", "route", "--dataset", "toy", "--policy", "posterior", "--json")
+    import json
+
+    results = run_twice(database_url, "augment", "route", "--dataset", "toy", "--policy", "posterior", "--json")
+    for result in results:  # machine-readable: the cuts and what they were measured on
+        payload = json.loads(result.stdout)
+        assert payload["human_decided"] == 120 and payload["accept_precision"] >= 0.95 and payload["accept_tasks"] >= 30
     with session_factory() as session:
         statuses = [session.get_one(Candidate, i).status for i in new]
         assert "generated" not in statuses
