@@ -59,7 +59,7 @@ def test_full_pipeline_over_http(endpoint: ChatServer, session_factory: sessionm
         get_settings.cache_clear()
         routed = cli("augment", "route", "--dataset", "toy")
         get_settings.cache_clear()
-    assert routed == {"needs_review": generated["created"], "waiting_for_votes": 0}
+    assert routed == {"needs_review": generated["created"], "waiting_for_votes": 0, "sent_to_audit": 0, "human_decided": 0}
     with session_factory() as s:
         assert s.scalar(select(func.count()).select_from(ReviewTask)) == generated["created"]
         junk = s.scalar(select(JudgeVote).where(JudgeVote.judge == "judge-junk"))
