@@ -160,6 +160,7 @@ def test_the_shipped_writer_names_its_target_movie() -> None:
                  Turn(role="recommender", text="Have you seen It Follows (2014) ?"),
                  Turn(role="seeker", text="No, what is it about?"),
                  Turn(role="recommender", text="A girl is followed by a curse. It is really creepy."))
-    named = [names_target(generator.generate(GenerationContext(target, "tail", prototype, ()), i), target.title)
-             for i in range(3)]
-    assert sum(named) >= 2
+    ctx = GenerationContext(target, "tail", prototype, ())
+    greedy = WriterGenerator(generator.chat, cfg, temperature=0.0)  # argmax decoding: the same on any CPU
+    assert names_target(greedy.generate(ctx, 0), target.title)
+    assert any(names_target(generator.generate(ctx, i), target.title) for i in range(2))  # sampled at T = 0.7
