@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from augment.generators import GenerationContext, parse_dialogue
 from augment.llm import Completion, Message
+from db.queries.candidates import names_title
 from db.types import Dialogue, MovieInfo, Turn, merge_turns
 
 ADAPTER_DIR = Path(__file__).resolve().parent / "writer_adapter"  # the shipped adapter (see its provenance.json)
@@ -82,9 +83,8 @@ def writer_prompt(target: MovieInfo, tier: str, prototype: Sequence[Turn], cfg: 
 
 
 def names_target(turns: Sequence[Turn], title: str) -> bool:
-    """A recommender turn names the movie (its title without the year, case-insensitive)."""
-    short = title.rsplit(" (", 1)[0].strip().lower()
-    return bool(short) and any(t.role == "recommender" and short in t.text.lower() for t in turns)
+    """A recommender turn names the movie (db.queries.candidates.names_title, the rule that tags mentions)."""
+    return any(t.role == "recommender" and names_title(t.text, title) for t in turns)
 
 
 def first_recommended(dialogue: Dialogue) -> int | None:
@@ -108,18 +108,18 @@ def writer_pairs(session: Session, cfg: WriterConfig, weights: Any, *, progress:
     movies = {m.id: m for m in list_movies(session, cfg.dataset)}
     targets = [first_recommended(d) for d in dialogues]
     texts = [dialogue_text(d) for d in dialogues]
-    neighbours, _ = top_k_neighbours(encode_texts(texts, progress=progress), emotion_matrix(texts),
-                                     [{m for t in d.turns for m in t.movie_ids} for d in dialogues], weights, 20)
+    movie_sets = [{m for t in d.turns for m in t.movie_ids} for d in dialogues]
+    neighbours, _ = top_k_neighbours(encode_texts(texts, progress=progress), emotion_matrix(texts), movie_sets,
+                                     weights, 20)
     pairs = []
     for row, (dialogue, target) in enumerate(zip(dialogues, targets, strict=True)):
-        if target is None or target not in movies or target not in tiers:
+        if target is None or target not in movies or target not in tiers \
+                or not names_target(merge_turns(dialogue.turns)[:cfg.dialogue_turns], movies[target].title):
             continue
         for other in neighbours[row]:
             other_target = targets[other]
-            mentioned = {m for t in dialogues[other].turns for m in t.movie_ids}
             if other_target not in (None, target) and tiers.get(other_target) == tiers[target] \
-                    and target not in mentioned and names_target(merge_turns(dialogue.turns)[:cfg.dialogue_turns],
-                                                                 movies[target].title):
+                    and target not in movie_sets[other]:
                 pairs.append(WriterPair(dialogue.conversation_id or 0, movies[target], tiers[target],
                                         dialogues[other].turns, dialogue.turns))
                 break

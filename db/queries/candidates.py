@@ -58,8 +58,13 @@ def judged_candidates(session: Session, dataset: str, judges: list[str] | None =
     return [JudgedCandidate(i, status[i], v, HUMAN_VERDICT.get(status[i])) for i, v in votes.items()]
 
 
+def names_title(text: str, title: str) -> bool:
+    """The text names the movie: its title without the year, case-insensitive."""
+    short = title.rsplit(" (", 1)[0].lower()
+    return bool(short) and short in text.lower()
+
+
 def tag_target_mentions(turns: list[Turn], movie_id: int, title: str) -> list[Turn]:
     """Mark the turns that name the target (title without its year) so the trainer sees the mention."""
-    short = title.rsplit(" (", 1)[0].lower()
-    return [Turn(role=t.role, text=t.text, movie_ids=(movie_id,) if short and short in t.text.lower() else ())
+    return [Turn(role=t.role, text=t.text, movie_ids=(movie_id,) if names_title(t.text, title) else ())
             for t in turns]
