@@ -121,7 +121,7 @@ def route(dataset: Dataset = "redial", limit: Limit = None,
                                    policy=policy or settings.route_policy,
                                    precision=settings.route_precision if precision is None else precision,
                                    audit=settings.route_audit if audit is None else audit)
-    cuts = {} if summary.rule is None else {
+    cuts = {} if summary.rule is None else {"stated_precision": summary.rule.precision} | {
         f"{side}_{key}": value for side, cut in (("accept", summary.rule.accept), ("discard", summary.rule.discard))
         for key, value in (("at", cut.at), ("precision", cut.precision), ("tasks", cut.tasks))}
     _show(f"routing ({dataset}, {summary.policy} policy)",

@@ -16,11 +16,11 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.judge_model import MIN_DECIDED, MIN_TASKS, JudgeModel, Threshold, choose_threshold, cross_fitted_posteriors, fit_judges
-from db.models import Candidate, JudgeVote, ReviewTask
+from db.models import Candidate, ReviewTask
 from db.queries.candidates import JudgedCandidate, candidates_in, judged_candidates
 
 POLICIES = ("votes", "posterior")
@@ -117,11 +117,9 @@ def route_candidates(session: Session, dataset: str, n_judges: int, *, accept_mi
     store_posteriors(session, judged)
     candidates = list(session.scalars(candidates_in(dataset, "generated")
                                       .where(Candidate.similarity_to_prototype.is_not(None)).limit(limit)))
-    tallies = dict(session.execute(
-        select(JudgeVote.candidate_id, func.count()).group_by(JudgeVote.candidate_id)).all())
-    passes = dict(session.execute(
-        select(JudgeVote.candidate_id, func.count()).where(JudgeVote.passed.is_(True))
-        .group_by(JudgeVote.candidate_id)).all())
+    votes = {c.id: c.votes for c in judged}  # every vote, invalid ones included, read once
+    tallies = {i: len(v) for i, v in votes.items()}
+    passes = {i: sum(p is True for p in v.values()) for i, v in votes.items()}
     routed: Counter[str] = Counter()
     waiting = sent_to_audit = 0
     for candidate in candidates:

@@ -104,3 +104,31 @@ def test_two_posterior_routes_at_once_route_every_candidate_once(session_factory
         tasks = session.execute(select(ReviewTask.candidate_id, func.count()).group_by(ReviewTask.candidate_id)).all()
         assert all(n == 1 for _, n in tasks)  # one review task per candidate, never two
         assert {c for c, _ in tasks} == {i for i, s in zip(new, statuses) if s == "needs_review"}
+
+
+def test_route_settings_defaults_and_their_pass_through(session_factory: sessionmaker[Session], database_url: str,
+                                                        monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    from augment.settings import AugmentSettings
+    from augment.settings import get_settings as augment_settings
+
+    for name in ("AUGMENT_ROUTE_POLICY", "AUGMENT_ROUTE_PRECISION", "AUGMENT_ROUTE_AUDIT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(str(tmp_path))  # no .env
+    defaults = AugmentSettings()
+    assert (defaults.route_policy, defaults.route_precision, defaults.route_audit) == ("votes", 0.95, 0.02)
+    with session_factory() as session:
+        new, _ = make_panel(session, decided=200, new=40, seed=7)
+        session.commit()
+    monkeypatch.setenv("AUGMENT_ROUTE_POLICY", "posterior")  # the policy, its precision and audit come from settings
+    monkeypatch.setenv("AUGMENT_ROUTE_PRECISION", "0.9")
+    monkeypatch.setenv("AUGMENT_ROUTE_AUDIT", "1.0")
+    augment_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["augment", "route", "--dataset", "toy", "--json"])
+    finally:
+        augment_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    import json
+    payload = json.loads(result.stdout)
+    assert payload["needs_review"] == 40 and payload["sent_to_audit"] > 0  # audit 1.0: every sure one to review
+    assert payload["stated_precision"] == 0.9 and payload["accept_precision"] >= 0.9  # the posterior policy ran
