@@ -19,26 +19,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from sqlalchemy.orm import Session
 
 from augment.generators import GenerationContext, parse_dialogue
 from augment.llm import Completion, Message
+from db.language_model import FineTuneConfig
 from db.queries.candidates import names_title
 from db.types import Dialogue, MovieInfo, Turn, merge_turns
 
 ADAPTER_DIR = Path(__file__).resolve().parent / "writer_adapter"  # the shipped adapter (see its provenance.json)
 
 
-class WriterConfig(BaseModel):
+class WriterConfig(FineTuneConfig):
     """`lumicrs train-writer --config configs/redial_writer.yaml`."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    name: str
-    dataset: str = "redial"
-    base_model: str | None = Field(default=None, description="HF model directory or .gguf; default packaged Gemma")
-    train_splits: tuple[str, ...] = ("train",)
     valid_fraction: float = Field(default=0.05, gt=0.0, lt=1.0)  # held-out train conversations for the valid loss
     plot_words: int = Field(default=25, ge=0)
     prototype_turns: int = Field(default=6, ge=1)  # prototype turns shown in the prompt
@@ -48,13 +43,8 @@ class WriterConfig(BaseModel):
     steps: int = Field(default=120, ge=0)
     batch_size: int = Field(default=2, ge=1)
     lr: float = 3e-4
-    lora_rank: int = Field(default=8, ge=1)
-    lora_alpha: int = 16
-    lora_dropout: float = 0.05
     valid_rows: int = Field(default=16, ge=1)
     max_new_tokens: int = Field(default=200, ge=16)
-    seed: int = 42
-    device: str = "auto"
     output: Path = ADAPTER_DIR
 
 

@@ -82,7 +82,7 @@ def train_writer(cfg: WriterConfig, session_factory: sessionmaker[Session], weig
         held_out = [encode_writer_pair(lm, p, cfg) for p in held[:cfg.valid_rows]]
         examples = [encode_writer_pair(lm, p, cfg) for p in picked]
         metrics = {"valid_loss_before": mean_loss(lm, held_out, cfg.batch_size, device),
-                   "trainable_parameters": float(add_lora(lm, cfg.lora_rank, cfg.lora_alpha, cfg.lora_dropout))}
+                   "trainable_parameters": float(add_lora(lm, cfg))}
         losses = train_steps(lm, examples, steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed,
                              device=device, progress=progress)
         metrics["valid_loss_after"] = mean_loss(lm, held_out, cfg.batch_size, device)

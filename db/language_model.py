@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from db.placeholder_model import packaged_model
 
 if TYPE_CHECKING:
@@ -21,6 +23,22 @@ if TYPE_CHECKING:
 
 IGNORE = -100
 Example = tuple[list[int], list[int]]  # (input ids, labels with IGNORE on the prompt)
+
+
+class FineTuneConfig(BaseModel):
+    """What every LoRA fine-tune of the packaged language model shares: the responder's and the writer's configs."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    dataset: str = "redial"
+    base_model: str | None = Field(default=None, description="HF model directory or .gguf file; default packaged Gemma")
+    train_splits: tuple[str, ...] = ("train",)
+    lora_rank: int = Field(default=8, ge=1)
+    lora_alpha: int = 16
+    lora_dropout: float = 0.05
+    seed: int = 42
+    device: str = "auto"
 
 
 @dataclass
@@ -71,11 +89,11 @@ def load_language_model(path: str | None, device: torch.device, adapter: Path | 
     return LanguageModel(model.to(device), tokenizer, str(directory))
 
 
-def add_lora(lm: LanguageModel, rank: int, alpha: int, dropout: float) -> int:
+def add_lora(lm: LanguageModel, cfg: FineTuneConfig) -> int:
     """Wrap the model with LoRA adapters on every linear layer; returns the number of trainable parameters."""
     from peft import LoraConfig, get_peft_model
-    lora = LoraConfig(r=rank, lora_alpha=alpha, lora_dropout=dropout, target_modules="all-linear",
-                      task_type="CAUSAL_LM")
+    lora = LoraConfig(r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                      target_modules="all-linear", task_type="CAUSAL_LM")
     lm.model = get_peft_model(lm.model, lora)
     return sum(int(p.numel()) for p in lm.model.parameters() if p.requires_grad)
 

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from db.config_files import read_config
+from db.language_model import FineTuneConfig
 
 
 class TwoStageConfig(BaseModel):
@@ -90,16 +91,10 @@ class TrainConfig(BaseModel):
     two_stage: TwoStageConfig = TwoStageConfig()
 
 
-class ResponderConfig(BaseModel):
+class ResponderConfig(FineTuneConfig):
     """The conversation module: a causal LM fine-tuned with LoRA on recommender turns given the context and the
     recommended movie (title + a short plot)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    name: str
-    dataset: str = "redial"
-    base_model: str | None = Field(default=None, description="HF model directory or .gguf file; default packaged Gemma")
-    train_splits: tuple[str, ...] = ("train",)
     valid_fraction: float = Field(default=0.05, ge=0.0, lt=1.0)  # held-out train conversations for the valid loss
     max_context_turns: int = Field(default=4, ge=1)
     max_length: int = Field(default=192, ge=16)  # prompt + response tokens; the oldest context is cut first
@@ -107,13 +102,8 @@ class ResponderConfig(BaseModel):
     steps: int = Field(default=200, ge=0)  # 0: the base model as it is (no fine-tuning)
     batch_size: int = Field(default=4, ge=1)
     lr: float = 2e-4
-    lora_rank: int = Field(default=8, ge=1)
-    lora_alpha: int = 16
-    lora_dropout: float = 0.05
     valid_batches: int = Field(default=8, ge=0)
     max_new_tokens: int = Field(default=40, ge=1)
-    seed: int = 42
-    device: str = "auto"
     output_dir: Path = Path("runs")
 
 

@@ -81,7 +81,7 @@ def train_responder(cfg: ResponderConfig, session_factory: sessionmaker[Session]
         losses: list[float] = []
         out.mkdir(parents=True, exist_ok=True)
         if cfg.steps:
-            metrics["trainable_parameters"] = float(add_lora(lm, cfg.lora_rank, cfg.lora_alpha, cfg.lora_dropout))
+            metrics["trainable_parameters"] = float(add_lora(lm, cfg))
             picked = random.Random(cfg.seed).sample(train, min(len(train), cfg.steps * cfg.batch_size))
             losses = train_steps(lm, [encode_example(lm, s, oracle_movie(s, movies), cfg) for s in picked],
                                  steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed, device=device,
