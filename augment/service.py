@@ -40,9 +40,11 @@ def make_generator(settings: AugmentSettings, kind: str, session_factory: sessio
 
 def local_writer(settings: AugmentSettings, session_factory: sessionmaker[Session]) -> Generator:
     """The shipped dialogue writer (augment/writer_adapter), in this process, through the LLM call cache."""
-    from augment.writer import LocalWriterChat, WriterGenerator, shipped_config
+    from augment.writer import WriterGenerator, shipped_config
+    from augment.writer_engines import writer_chat
     cfg = shipped_config()
-    return WriterGenerator(CachedChat(LocalWriterChat(cfg.output), session_factory), cfg, settings.temperature)
+    chat = writer_chat(settings.writer_engine, cfg.output, settings.writer_threads)
+    return WriterGenerator(CachedChat(chat, session_factory), cfg, settings.temperature, tries=settings.writer_tries)
 
 
 def make_judges(settings: AugmentSettings, session_factory: sessionmaker[Session],

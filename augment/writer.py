@@ -12,8 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import threading
-import time
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ from pydantic import Field
 from sqlalchemy.orm import Session
 
 from augment.generators import GenerationContext, parse_dialogue
-from augment.llm import Completion, Message
+from augment.llm import Message
 from db.language_model import FineTuneConfig
 from db.queries.candidates import names_title
 from db.types import Dialogue, MovieInfo, Turn, merge_turns
@@ -149,56 +148,22 @@ def shipped_config(adapter: Path = ADAPTER_DIR) -> WriterConfig:
     return WriterConfig.model_validate({**json.loads(provenance.read_text())["config"], "output": adapter})
 
 
-class LocalWriterChat:
-    """The writer (or, with adapter=None, the base model) as a ChatModel that only continues text
-    (`complete_text`: temperature, max_tokens, seed and stop strings honoured), in this process, on the CPU (or GPU).
-    One generation at a time (a lock): the model uses every core already."""
-
-    def __init__(self, adapter: Path | None = ADAPTER_DIR, base_model: str | None = None, device: str = "cpu") -> None:
-        if adapter is not None and not (adapter / "adapter_model.safetensors").exists():
-            raise FileNotFoundError(f"{adapter}: no writer adapter (train one: lumicrs train-writer --config "
-                                    "configs/redial_writer.yaml)")
-        self.adapter, self.base_model, self.device = adapter, base_model, device
-        self.name = f"local-writer:{adapter_digest(adapter)[:12]}" if adapter is not None else "local-base:gemma-3-270m"
-        self._lm: Any = None
-        self._lock = threading.Lock()
-
-    def _model(self) -> Any:
-        if self._lm is None:
-            import torch
-
-            from db.language_model import load_language_model
-            self._lm = load_language_model(self.base_model, torch.device(self.device), self.adapter)
-        return self._lm
-
-    def complete(self, messages: list[Message], **params: Any) -> Completion:
-        raise ValueError("the local writer continues text only (complete_text); it is not a chat model")
-
-    def complete_text(self, prompt: str, **params: Any) -> Completion:
-        import torch
-
-        from db.language_model import generate
-        with self._lock:
-            lm = self._model()
-            ids = list(lm.tokenizer(prompt)["input_ids"])
-            started = time.perf_counter()
-            (text,) = generate(lm, [ids], int(params.get("max_tokens", 200)), torch.device(self.device),
-                               stop_at_newline=False, temperature=float(params.get("temperature", 0.7)),
-                               seed=int(params.get("seed", 0)))
-            latency = (time.perf_counter() - started) * 1000
-        produced = len(lm.tokenizer(text, add_special_tokens=False)["input_ids"])
-        for stop in params.get("stop") or ():
-            text = text.split(stop, 1)[0]
-        return Completion(text, len(ids), produced, latency)
+def writer_seed(target_id: int, sample_index: int, attempt: int) -> int:
+    """Each (target, sample, try) its own random stream: sample 0 of two movies never shares one."""
+    return zlib.crc32(f"{target_id}:{sample_index}:{attempt}".encode())
 
 
 class WriterGenerator:
-    """`augment generate --generator local-writer`: the writer's prompt for each prototype, sampled per index."""
+    """`augment generate --generator local-writer`: the writer's prompt for each prototype, sampled per index.
 
-    def __init__(self, chat: Any, cfg: WriterConfig, temperature: float = 0.7) -> None:
+    Up to `tries` samples (each its own seed) until the recommender names the target by title (`names_target`,
+    a check that needs no model); when none does, the first parseable one is kept and the filter/judges decide."""
+
+    def __init__(self, chat: Any, cfg: WriterConfig, temperature: float = 0.7, tries: int = 1) -> None:
         self.chat, self.cfg = chat, cfg
         self.name = chat.name
-        self.params = {"temperature": temperature, "max_tokens": cfg.max_new_tokens}
+        self.tries = tries if temperature > 0 else 1  # greedy decoding gives the same dialogue every try
+        self.params = {"temperature": temperature, "max_tokens": cfg.max_new_tokens, "stop": ["\n\n"]}
 
     def prompt(self, ctx: GenerationContext) -> str:
         return writer_prompt(ctx.target, ctx.tier, ctx.prototype, self.cfg)
@@ -206,9 +171,31 @@ class WriterGenerator:
     def messages(self, ctx: GenerationContext, sample_index: int) -> list[Message]:
         return [{"role": "completion", "content": f"{self.prompt(ctx)}#{sample_index}"}]
 
-    def generate(self, ctx: GenerationContext, sample_index: int) -> list[Turn]:
-        reply = self.chat.complete_text(self.prompt(ctx), seed=sample_index, **self.params)
+    def sample(self, ctx: GenerationContext, sample_index: int, attempt: int) -> list[Turn]:
+        reply = self.chat.complete_text(self.prompt(ctx), seed=writer_seed(ctx.target.id, sample_index, attempt),
+                                        **self.params)
         text = reply.text.split("\n\n", 1)[0].strip()
         if reply.completion_tokens is not None and reply.completion_tokens >= self.cfg.max_new_tokens:
             text = text.rsplit("\n", 1)[0]  # the token limit cut the last turn: drop it
         return parse_dialogue(text)
+
+    def generate(self, ctx: GenerationContext, sample_index: int) -> list[Turn]:
+        return self.generate_counting(ctx, sample_index)[0]
+
+    def generate_counting(self, ctx: GenerationContext, sample_index: int) -> tuple[list[Turn], int]:
+        """The dialogue and how many samples it took."""
+        kept: list[Turn] | None = None
+        error: ValueError | None = None
+        for attempt in range(self.tries):
+            try:
+                turns = self.sample(ctx, sample_index, attempt)
+            except ValueError as exc:
+                error = error or exc
+                continue
+            if names_target(turns, ctx.target.title):
+                return turns, attempt + 1
+            kept = kept or turns
+        if kept is None:
+            assert error is not None
+            raise error
+        return kept, self.tries

@@ -6,6 +6,9 @@ Arms, each trained with the shipped configs/redial_acfl.yaml (same seed, same te
   none        no augmentation
   random      + baseline-random dialogues   (offline, no LLM)
   template    + baseline-template dialogues (offline, no LLM)
+  local-writer + prototype-guided dialogues by the shipped fine-tuned writer (no endpoint, llama.cpp or transformers
+              on this machine): the offline arms' rule (every dialogue surviving the near-duplicate filter) plus
+              one check that needs no model: a recommender turn names the target movie by title
   llm         + prototype-guided LLM dialogues, only when OPENAI_BASE_URL is set: generate, near-duplicate filter,
               five judges, routing; only the auto-accepted ones are exported (human review is not simulated).
 Every arm runs the real path: prototypes chosen on the train split, the first N prototypes' dialogues generated
@@ -31,10 +34,12 @@ from augment.prototypes import select_prototypes
 from augment.routing import route_candidates
 from augment.service import make_generator, make_judges, weights_from
 from augment.settings import get_settings as augment_settings
+from augment.writer import names_target
 from db.engine import make_engine, make_session_factory, write_transaction
-from db.models import Candidate, Prototype
+from db.models import Candidate, Movie, Prototype
 from db.queries.review import get_or_create_reviewer
 from db.settings import get_settings
+from db.types import Turn
 from trainer.config import load_config
 from trainer.evaluation import Report
 from trainer.run import run
@@ -52,7 +57,7 @@ def ensure_prototypes(factory: sessionmaker[Session]) -> int:
     return summary.created
 
 
-def build_arm(factory: sessionmaker[Session], kind: str, n_prototypes: int) -> tuple[str, dict[str, int]]:
+def build_arm(factory: sessionmaker[Session], kind: str, n_prototypes: int) -> tuple[str, dict[str, object]]:
     """Generate, filter, approve (offline arms) or judge + route (llm), export; returns the export's data path."""
     settings = augment_settings()
     generator = make_generator(settings, kind, factory)
@@ -69,22 +74,27 @@ def build_arm(factory: sessionmaker[Session], kind: str, n_prototypes: int) -> t
                              review_min=settings.review_min_votes, overlap=settings.review_overlap)
     else:
         with write_transaction(factory) as session:
-            session.execute(update(Candidate).where(Candidate.generator == generator.name,
-                                                    Candidate.status == "generated",
-                                                    Candidate.similarity_to_prototype.is_not(None))
-                            .values(status="auto_accepted"))
+            kept = session.scalars(select(Candidate).where(Candidate.generator == generator.name,
+                                                           Candidate.status == "generated",
+                                                           Candidate.similarity_to_prototype.is_not(None))).all()
+            titles = dict(session.execute(select(Movie.id, Movie.title)).tuples().all())
+            approved = [c.id for c in kept if kind != "local-writer" or names_target(
+                [Turn.model_validate(t) for t in c.turns], titles[c.movie_id])]
+            session.execute(update(Candidate).where(Candidate.id.in_(approved)).values(status="auto_accepted"))
     with write_transaction(factory) as session:
         lead = get_or_create_reviewer(session, "benchmark-lead", "lead")
         export = export_approved(session, DATASET, f"lift-{kind}", lead, Path("exports"), generators=(generator.name,))
         path, rows = export.path, export.n_rows
-    return path, {"generated": made.created, "duplicates": filtered.duplicates, "exported": rows}
+    return path, {"generated": made.created, "duplicates": filtered.duplicates, "exported": rows,
+                  "generator": generator.name}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--prototypes", type=int, default=400, help="augment the first N prototypes' movies")
     parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--arms", nargs="+", default=["none", "baseline-random", "baseline-template", "llm"])
+    parser.add_argument("--arms", nargs="+",
+                        default=["none", "baseline-random", "baseline-template", "local-writer", "llm"])
     args = parser.parse_args()
     factory = make_session_factory(make_engine(get_settings().database_url))
     base = load_config(Path("configs/redial_acfl.yaml"))
@@ -97,7 +107,7 @@ def main() -> None:
     results: dict[str, dict[str, object]] = {}
     for arm in arms:
         exports: tuple[Path, ...] = ()
-        stats: dict[str, int] = {}
+        stats: dict[str, object] = {}
         if arm != "none":
             path, stats = build_arm(factory, arm, args.prototypes)
             exports = (Path(path),)

@@ -5,13 +5,16 @@
 Protocol: `--prototypes` body/tail prototypes of ReDial's train split (as `augment prototypes` picks them; made here
 when the database has none), drawn with seed 0; one dialogue per prototype and arm (sample index 0, temperature 0.7,
 at most 200 new tokens), each arm through its real generator class:
-- writer: `--generator local-writer` (augment/writer_adapter on the packaged Gemma 3 270M, transformers on the CPU);
-- base: `--generator llm-fewshot`'s prompt on the same base model without the adapter (transformers, not llama.cpp);
+- writer: `--generator local-writer` (augment/writer_adapter on the packaged Gemma 3 270M; `--engine` llama.cpp, the
+  default where installed, or transformers), up to `--tries` samples until the recommender names the target (the
+  generator's own rule; the share named at the first sample is reported beside it);
+- base: `--generator llm-fewshot`'s prompt on the same base model without the adapter (same engine);
 - template: `--generator baseline-template`.
 Figures per arm: share of dialogues whose recommender names the target by title; share that pass the near-duplicate
 filter (MiniLM similarity to the prototype <= 0.85); distinct-2/3 over the arm's dialogues; mean MiniLM similarity to
 the real train dialogues that mention the same movie; mean turns; unparseable replies; dialogues per minute and
-generated tokens per second (2 cores, whatever else runs). 95% Wilson intervals for the shares.
+generated tokens per second (every sample, retried ones included; 2 cores, whatever else runs). 95% Wilson
+intervals for the shares.
 Writes --out (reports/writer-quality.json).
 """
 from __future__ import annotations
@@ -22,6 +25,7 @@ import random
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -34,7 +38,8 @@ from augment.generators import FewShotGenerator, Generator, TemplateBaseline  # 
 from augment.prototypes import dialogue_text, select_prototypes  # noqa: E402
 from augment.service import weights_from  # noqa: E402
 from augment.settings import get_settings  # noqa: E402
-from augment.writer import LocalWriterChat, WriterGenerator, names_target, shipped_config  # noqa: E402
+from augment.writer import WriterGenerator, names_target, shipped_config  # noqa: E402
+from augment.writer_engines import Engine, writer_chat  # noqa: E402
 from db.cli_support import cli_session_factory  # noqa: E402
 from db.embeddings import encode_texts  # noqa: E402
 from db.engine import write_transaction  # noqa: E402
@@ -47,13 +52,25 @@ from trainer.metrics import distinct_n  # noqa: E402
 DATASET = "redial"
 
 
-def make_arm(name: str) -> tuple[Generator, LocalWriterChat | None]:
+class CountingChat:
+    """Forwards to the engine and sums the tokens it generated (every sample, the retried ones included)."""
+
+    def __init__(self, chat: Any) -> None:
+        self.chat, self.name, self.generated = chat, chat.name, 0
+
+    def complete_text(self, prompt: str, **params: Any) -> Any:
+        reply = self.chat.complete_text(prompt, **params)
+        self.generated += reply.completion_tokens or 0
+        return reply
+
+
+def make_arm(name: str, engine: Engine, tries: int) -> tuple[Generator, CountingChat | None]:
     if name == "writer":
         cfg = shipped_config()
-        chat = LocalWriterChat(cfg.output)
-        return WriterGenerator(chat, cfg, temperature=0.7), chat
+        chat = CountingChat(writer_chat(engine, cfg.output))
+        return WriterGenerator(chat, cfg, temperature=0.7, tries=tries), chat
     if name == "base":
-        chat = LocalWriterChat(None)
+        chat = CountingChat(writer_chat(engine, None))
         return FewShotGenerator(chat, temperature=0.7, max_tokens=200), chat  # type: ignore[arg-type]
     if name == "template":
         return TemplateBaseline(), None
@@ -70,6 +87,8 @@ def main() -> None:
     parser.add_argument("--prototypes", type=int, default=200)
     parser.add_argument("--arms", default="writer,base,template")
     parser.add_argument("--out", default="reports/writer-quality.json")
+    parser.add_argument("--engine", default="auto", choices=["auto", "llama.cpp", "transformers"])
+    parser.add_argument("--tries", type=int, default=get_settings().writer_tries)
     args = parser.parse_args()
     factory = cli_session_factory()
     settings = get_settings()
@@ -90,26 +109,32 @@ def main() -> None:
             about.setdefault(movie, []).append(dialogue_text(dialogue))
     report: dict[str, dict[str, object]] = {}
     for arm in args.arms.split(","):
-        generator, chat = make_arm(arm)
+        generator, chat = make_arm(arm, args.engine, args.tries)
         written: list[list[Turn]] = []
+        samples: list[int] = []
         unparseable = 0
         tokens = 0
         started = time.perf_counter()
         for i, ctx in enumerate(contexts, 1):
             try:
-                written.append(generator.generate(ctx, 0))
+                if isinstance(generator, WriterGenerator):
+                    turns, used = generator.generate_counting(ctx, 0)
+                else:
+                    turns, used = generator.generate(ctx, 0), 1
+                written.append(turns)
+                samples.append(used)
             except ValueError:
                 written.append([])
+                samples.append(getattr(generator, "tries", 1))
                 unparseable += 1
             print(f"\r{arm}: {i}/{len(contexts)}", end="", file=sys.stderr, flush=True)
         seconds = time.perf_counter() - started
         print(file=sys.stderr)
-        if chat is not None and chat._lm is not None:
-            tok = chat._lm.tokenizer
-            tokens = sum(len(tok("\n".join(f"{t.role}: {t.text}" for t in turns))["input_ids"]) for turns in written)
+        tokens = chat.generated if chat is not None else 0
         texts = ["\n".join(f"{t.role}: {t.text}" for t in turns) for turns in written]
         kept = [i for i, turns in enumerate(written) if turns]
         named = sum(names_target(written[i], contexts[i].target.title) for i in kept)
+        first_try = sum(names_target(written[i], contexts[i].target.title) and samples[i] == 1 for i in kept)
         emb = encode_texts([texts[i] for i in kept], progress=False, cache_dir=None)
         proto = encode_texts(["\n".join(f"{t.role}: {t.text}" for t in contexts[i].prototype) for i in kept],
                              progress=False)
@@ -117,13 +142,16 @@ def main() -> None:
         real = [float((encode_texts(about[contexts[i].target.id], progress=False) @ emb[k]).mean())
                 for k, i in enumerate(kept) if contexts[i].target.id in about]
         report[arm] = {"dialogues": len(contexts), "unparseable": unparseable,
-                       "names_target": share(named, len(contexts)), "passes_filter": share(passes, len(contexts)),
+                       "names_target": share(named, len(contexts)),
+                       "names_target_first_sample": share(first_try, len(contexts)),
+                       "samples_per_dialogue": float(np.mean(samples)), "engine": getattr(chat, "name", None),
+                       "passes_filter": share(passes, len(contexts)),
                        "distinct_2": distinct_n([texts[i] for i in kept], 2),
                        "distinct_3": distinct_n([texts[i] for i in kept], 3),
                        "similarity_to_real": float(np.mean(real)) if real else float("nan"),
                        "mean_turns": float(np.mean([len(written[i]) for i in kept])) if kept else 0.0,
                        "dialogues_per_minute": len(contexts) / seconds * 60,
-                       "tokens_per_second": tokens / seconds if tokens else None, "seconds": seconds,
+                       "generated_tokens_per_second": tokens / seconds if tokens else None, "seconds": seconds,
                        "written": [{"target": contexts[i].target.title, "tier": contexts[i].tier, "text": texts[i],
                                     "names_target": bool(written[i]) and names_target(written[i],
                                                                                       contexts[i].target.title)}

@@ -149,7 +149,8 @@ def test_train_writer_on_a_tiny_model_writes_the_adapter_with_its_provenance(
 def test_the_shipped_writer_names_its_target_movie() -> None:
     """The committed adapter on the packaged Gemma 3 270M, as `--generator local-writer` runs it."""
     from augment.generators import GenerationContext
-    from augment.writer import LocalWriterChat, shipped_config
+    from augment.writer import shipped_config
+    from augment.writer_engines import LocalWriterChat
 
     cfg = shipped_config()
     generator = WriterGenerator(LocalWriterChat(cfg.output), cfg, temperature=0.7)
