@@ -61,15 +61,18 @@ def runs(as_json: JsonFlag = False) -> None:
 
 @user_errors
 def evaluate_responses(system: Annotated[str, typer.Option(help="System name of imported responses.")],
+                       unicrs: Annotated[bool, typer.Option(
+                           "--unicrs", help="Score under UniCRS's processing: consecutive messages merged, one "
+                                            "response per merged recommender turn, titles masked as <movie>.")] = False,
                        as_json: JsonFlag = False) -> None:
-    """BLEU-2/3, ROUGE-2/L against the human turn each response replaces, and Distinct-2/3/4."""
-    from db.queries.responses import response_pairs
+    """BLEU-2/3, ROUGE-2/L against the human turn each response replaces, and Distinct-2/3/4 (+ UniCRS bleu@n/dist@n)."""
+    from db.queries.responses import response_rows, unicrs_response_rows
     from trainer.metrics import generation_report
     with cli_session_factory()() as session:
-        pairs = response_pairs(session, system)
-    if not pairs:
+        rows = (unicrs_response_rows if unicrs else response_rows)(session, system)
+    if not rows:
         raise ValueError(f"no responses from system {system!r}; queue some with `lumicrs annotate import-responses`")
-    report = {"responses": float(len(pairs)), **generation_report([h for h, _ in pairs], [r for _, r in pairs])}
+    report = {"responses": float(len(rows)), **generation_report([h for _, h, _ in rows], [r for _, _, r in rows])}
     emit(report, as_json, make_table(f"responses of {system}", ["metric", "value"], [[k, v] for k, v in report.items()]))
 
 

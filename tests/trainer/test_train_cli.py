@@ -151,6 +151,12 @@ def test_evaluate_responses_against_human_turns(database_url: str, session_facto
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["responses"] == 2 and 0.0 < report["rouge-l"] < 1.0 and report["distinct-2"] == 1.0
+    other = tmp_path / "other.jsonl"  # names another movie than the human did: only the title differs
+    other.write_text(json.dumps({"conversation": "c0", "turn_position": 1, "system": "other", "text": "Try Film 5 (2005)"}))
+    assert runner.invoke(app, ["annotate", "import-responses", str(other), "--dataset", "toy"]).exit_code == 0
+    plain = json.loads(runner.invoke(app, ["evaluate-responses", "--system", "other", "--json"]).stdout)
+    masked = json.loads(runner.invoke(app, ["evaluate-responses", "--system", "other", "--unicrs", "--json"]).stdout)
+    assert plain["rouge-l"] < 1.0 and masked["rouge-l"] == 1.0  # both titles are <movie> under UniCRS's processing
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"conversation": "c0", "turn_position": 1, "system": "x", "text": "ok"}\n{"conversation": "zz"}\n')
     failed = runner.invoke(app, ["annotate", "import-responses", str(bad), "--dataset", "toy"])
