@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import random
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -113,13 +112,6 @@ def writer_pairs(session: Session, cfg: WriterConfig, weights: Any, *, progress:
                                         dialogues[other].turns, dialogue.turns))
                 break
     return pairs
-
-
-def split_pairs(pairs: list[WriterPair], fraction: float, seed: int) -> tuple[list[WriterPair], list[WriterPair]]:
-    """(train, held-out): a seeded share of conversations is held out whole."""
-    ids = sorted({p.conversation_id for p in pairs})
-    held = set(random.Random(seed).sample(ids, max(1, int(len(ids) * fraction))))
-    return [p for p in pairs if p.conversation_id not in held], [p for p in pairs if p.conversation_id in held]
 
 
 def pair_texts(pair: WriterPair, cfg: WriterConfig) -> tuple[str, str]:

@@ -19,11 +19,11 @@ from augment.writer import (
     adapter_digest,
     data_digest,
     pair_texts,
-    split_pairs,
     writer_pairs,
     writer_prompt,
 )
 from db.engine import write_transaction
+from db.language_model import hold_out_conversations
 from db.queries.runs import create_run, finish_run, record_metrics
 
 WRITER_MODEL = "writer"  # TrainingRun.model of the writer's runs
@@ -71,7 +71,8 @@ def train_writer(cfg: WriterConfig, session_factory: sessionmaker[Session], weig
         pairs = writer_pairs(session, cfg, weights, progress=progress)
     if not pairs:
         raise ValueError(f"dataset {cfg.dataset!r} has no train dialogue whose recommender names a movie")
-    train, held = split_pairs(pairs, cfg.valid_fraction, cfg.seed)
+    train, held = hold_out_conversations(pairs, lambda p: p.conversation_id, cfg.valid_fraction, cfg.seed,
+                                         minimum=1)
     picked = random.Random(cfg.seed).sample(train, min(len(train), max(cfg.steps * cfg.batch_size, 1)))
     with write_transaction(session_factory) as session:
         run_id = create_run(session, cfg.name, WRITER_MODEL, json.loads(cfg.model_dump_json()), str(device), force).id

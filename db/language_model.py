@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import random
 import shutil
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import torch
     from torch import Tensor
 
+T = TypeVar("T")
 IGNORE = -100
 Example = tuple[list[int], list[int]]  # (input ids, labels with IGNORE on the prompt)
 
@@ -39,6 +40,16 @@ class FineTuneConfig(BaseModel):
     lora_dropout: float = 0.05
     seed: int = 42
     device: str = "auto"
+
+
+def hold_out_conversations(items: Sequence[T], conversation: Callable[[T], int], fraction: float, seed: int,
+                           minimum: int = 0) -> tuple[list[T], list[T]]:
+    """(train, held out): a seeded share of conversations (at least `minimum`) is held out whole, so no held-out
+    row shares a conversation with a training row. The responder's and the writer's held-out losses both use it."""
+    ids = sorted({conversation(item) for item in items})
+    held = set(random.Random(seed).sample(ids, max(minimum, int(len(ids) * fraction))))
+    return ([item for item in items if conversation(item) not in held],
+            [item for item in items if conversation(item) in held])
 
 
 @dataclass

@@ -6,7 +6,6 @@ that turn (the predicted item, UniCRS/DCRS style: whether a turn recommends foll
 follows our recommender). Turns that mention no movie get no item line."""
 from __future__ import annotations
 
-import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -46,14 +45,6 @@ def samples_from_dialogue(dialogue: Dialogue, max_turns: int) -> list[ResponseSa
 
 def load_response_samples(session: Session, dataset: str, splits: Sequence[str], max_turns: int) -> list[ResponseSample]:
     return [s for d in list_dialogues(session, dataset, splits) for s in samples_from_dialogue(d, max_turns)]
-
-
-def split_by_conversation(samples: list[ResponseSample], valid_fraction: float,
-                          seed: int) -> tuple[list[ResponseSample], list[ResponseSample]]:
-    """(train, valid): a seeded share of conversations is held out whole."""
-    conversations = sorted({s.conversation_id for s in samples})
-    held = set(random.Random(seed).sample(conversations, int(len(conversations) * valid_fraction)))
-    return [s for s in samples if s.conversation_id not in held], [s for s in samples if s.conversation_id in held]
 
 
 def movie_line(movie: MovieInfo | None, plot_words: int) -> str:

@@ -15,7 +15,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db.embeddings import encode_texts
 from db.engine import write_transaction
-from db.language_model import add_lora, generate, load_language_model, mean_loss, train_steps
+from db.language_model import (
+    add_lora,
+    generate,
+    hold_out_conversations,
+    load_language_model,
+    mean_loss,
+    train_steps,
+)
 from db.queries.responses import add_response, answered_turns
 from db.queries.runs import RESPONDER_MODEL, create_run, finish_run, get_run_or_raise, record_metrics
 from db.types import MovieInfo
@@ -25,7 +32,6 @@ from trainer.conversation_data import (
     load_response_samples,
     movies_by_id,
     slot_movie,
-    split_by_conversation,
     titles_of,
 )
 from trainer.data import render_turn
@@ -67,7 +73,7 @@ def train_responder(cfg: ResponderConfig, session_factory: sessionmaker[Session]
         movies = movies_by_id(session, cfg.dataset)
     if not samples:
         raise ValueError(f"dataset {cfg.dataset!r} has no recommender turns in {list(cfg.train_splits)}")
-    train, valid = split_by_conversation(samples, cfg.valid_fraction, cfg.seed)
+    train, valid = hold_out_conversations(samples, lambda s: s.conversation_id, cfg.valid_fraction, cfg.seed)
     with write_transaction(session_factory) as session:
         run_id = create_run(session, cfg.name, RESPONDER_MODEL, json.loads(cfg.model_dump_json()), str(device),
                             force).id

@@ -101,3 +101,14 @@ def test_the_shipped_writer_converts_onto_tensors_the_packaged_model_has(tmp_pat
         n_in, n_out = base[target]  # ggml order: (in, out)
         shape = tuple(int(n) for n in tensor.shape)  # ggml order too
         assert shape == ((n_in, 8) if kind == "lora_a" else (8, n_out)), tensor.name
+
+
+def test_held_out_conversations_are_whole_seeded_and_at_least_the_minimum() -> None:
+    from db.language_model import hold_out_conversations
+
+    rows = [(conversation, turn) for conversation in range(10) for turn in range(3)]
+    train, held = hold_out_conversations(rows, lambda r: r[0], 0.2, seed=42)
+    assert {c for c, _ in train}.isdisjoint({c for c, _ in held}) and len({c for c, _ in held}) == 2
+    assert len(train) + len(held) == 30 and (train, held) == hold_out_conversations(rows, lambda r: r[0], 0.2, 42)
+    assert hold_out_conversations(rows, lambda r: r[0], 0.05, 42)[1] == []  # int(10 * 0.05) = 0 ...
+    assert len({c for c, _ in hold_out_conversations(rows, lambda r: r[0], 0.05, 42, minimum=1)[1]}) == 1  # ... or 1
