@@ -95,7 +95,8 @@ def protocol_report(ranked: NDArray[np.int64], rows: EvalRows, keep: NDArray[np.
             _put(report, f"{name}_recall@{k}", mean_with_interval(values["recall"], rows_in, weights))
         report[f"coverage@{k}"] = coverage_at_k(ranked, len(popularity), k) if len(targets) else None
         report[f"pwp@{k}"] = pwp_at_k(ranked, targets, popularity, k) if len(targets) else None
-    report["ild@10"] = ild_at_k(ranked, item_embeddings, 10) if len(targets) else None
+        if k > 1:
+            report[f"ild@{k}"] = ild_at_k(ranked, item_embeddings, k) if len(targets) else None
     return report
 
 

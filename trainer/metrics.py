@@ -55,15 +55,19 @@ def coverage_at_k(ranked: IntArray, n_items: int, k: int) -> float:
     return float(len(np.unique(ranked[:, :k])) / n_items) if n_items else 0.0
 
 
-def ild_at_k(ranked: IntArray, item_embeddings: FloatArray, k: int) -> float:
+def ild_at_k(ranked: IntArray, item_embeddings: FloatArray, k: int, chunk: int = 1024) -> float:
     """Intra-list diversity: mean pairwise cosine distance inside each top-k list."""
     if k < 2 or len(ranked) == 0:
         return 0.0
     emb = item_embeddings / np.clip(np.linalg.norm(item_embeddings, axis=1, keepdims=True), 1e-12, None)
-    lists = emb[ranked[:, :k]]                              # [n, k, d]
-    sims = np.einsum("nkd,njd->nkj", lists, lists)           # [n, k, k]
-    off_diag = sims.sum(axis=(1, 2)) - np.trace(sims, axis1=1, axis2=2)
-    return float((1.0 - off_diag / (k * (k - 1))).mean())
+    total = 0.0
+    for start in range(0, len(ranked), chunk):  # [chunk, k, d] at a time: ILD@50 over every test row fits in memory
+        lists = emb[ranked[start:start + chunk, :k]]              # [n, k, d]
+        # the sum of pairwise cosines in a list = |sum of its vectors|^2 - sum of the self-similarities
+        summed = lists.sum(axis=1)
+        off_diag = np.einsum("nd,nd->n", summed, summed) - np.einsum("nkd,nkd->n", lists, lists)
+        total += float((1.0 - off_diag / (k * (k - 1))).sum())
+    return total / len(ranked)
 
 
 def pwp_at_k(ranked: IntArray, targets: IntArray, popularity: FloatArray, k: int) -> float:

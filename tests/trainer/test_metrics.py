@@ -212,3 +212,14 @@ def test_corpus_bleu_counts_no_bigram_slot_for_a_one_word_reply() -> None:
     # "a b c" vs "a b c": p1 3/3, p2 2/2; "a" vs "a": p1 1/1 and no bigram at all (0 of 0, not 0 of 1)
     # corpus: p1 = 4/4, p2 = 2/2, lengths equal -> 1.0
     assert bleu(["a b c", "a"], ["a b c", "a"], 2) == pytest.approx(1.0)
+
+
+def test_ild_is_the_same_whatever_the_chunk_and_matches_the_pairwise_definition() -> None:
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(30, 5))
+    ranked = np.stack([rng.permutation(30) for _ in range(7)])
+    unit = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+    by_pairs = np.mean([np.mean([1 - unit[a] @ unit[b] for i, a in enumerate(row[:6]) for j, b in enumerate(row[:6])
+                                 if i != j]) for row in ranked])
+    assert ild_at_k(ranked, emb, 6) == pytest.approx(by_pairs)
+    assert ild_at_k(ranked, emb, 6, chunk=2) == pytest.approx(by_pairs)  # a last chunk of one row included
