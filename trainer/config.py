@@ -55,6 +55,9 @@ class TrainConfig(BaseModel):
     # LumiCRS's augmentation ratio rho (best 0.3): at most rho x the original training dialogues are taken from the
     # exports (a seeded sample); None takes every approved dialogue
     augment_ratio: float | None = Field(default=None, gt=0.0)
+    # LumiCRS's S_1 (Sec. 4.2.2): the union of the body/tail prototypes' support sets, "the training subset for
+    # long-tail enhancement"; its training samples are seen 1 + support_set_repeat times per epoch (0: not used)
+    support_set_repeat: int = Field(default=0, ge=0)
     max_context_turns: int = 8
     epochs: int = 20
     batch_size: int = 256

@@ -10,13 +10,14 @@ import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.export_files import verify_export
-from db.models import RelevanceLabel
+from db.models import Dataset, Movie, Prototype, RelevanceLabel, SupportExample
 from db.queries.corpus import list_dialogues, list_movies
 from db.queries.longtail import TIERS, Tier, movie_tiers
 from db.types import Dialogue, ExportRecord, MovieInfo, merge_turns
@@ -157,9 +158,12 @@ def expand(dialogues: Iterable[Dialogue], catalog: ItemCatalog, max_turns: int) 
 def load_rec_data(session: Session, dataset: str, train_splits: Sequence[str], test_splits: Sequence[str],
                   *, valid_fraction: float = 0.1, valid_splits: Sequence[str] = (), exports: Sequence[Path] = (),
                   max_turns: int = 8, seed: int = 42, min_relevance: float | None = None,
-                  train_fraction: float = 1.0, with_kg: bool = False, augment_ratio: float | None = None) -> RecData:
+                  train_fraction: float = 1.0, with_kg: bool = False, augment_ratio: float | None = None,
+                  support_set_repeat: int = 0) -> RecData:
     """Validation: the dataset's own `valid_splits` when given, else `valid_fraction` of train conversations.
-    augment_ratio (rho): at most rho x the original training dialogues come from the exports, a seeded sample."""
+    augment_ratio (rho): at most rho x the original training dialogues come from the exports, a seeded sample.
+    support_set_repeat: the training samples of S_1's conversations (`support_set_conversations`) appear that many
+    extra times (validation rows never)."""
     catalog = build_catalog(list_movies(session, dataset), movie_tiers(session, dataset, splits=train_splits),
                             movie_tiers(session, dataset))
     originals = subsample(list_dialogues(session, dataset, train_splits), train_fraction, seed)
@@ -168,6 +172,9 @@ def load_rec_data(session: Session, dataset: str, train_splits: Sequence[str], t
         train, valid = train_all, expand(list_dialogues(session, dataset, valid_splits), catalog, max_turns)
     else:
         train, valid = split_valid(train_all, valid_fraction, seed)
+    if support_set_repeat:
+        s1 = support_set_conversations(session, dataset)
+        train.extend(s for s in list(train) if s.conversation_id in s1 for _ in range(support_set_repeat))
     augmented = [d for export in exports for d in read_export(export)]
     if augment_ratio is not None and len(augmented) > augment_ratio * len(originals):
         augmented = random.Random(seed).sample(augmented, int(augment_ratio * len(originals)))
@@ -177,6 +184,19 @@ def load_rec_data(session: Session, dataset: str, train_splits: Sequence[str], t
     if min_relevance is not None:
         data.train_soft = soft_targets(train, load_relevance(session, catalog, min_relevance))
     return data
+
+
+def support_set_conversations(session: Session, dataset: str) -> set[int]:
+    """LumiCRS's S_1: every body/tail prototype's conversation and its top-K support set (`augment prototypes`)."""
+    def of(column: Any) -> set[int]:
+        return set(session.scalars(select(column).select_from(Prototype)
+                                   .outerjoin(SupportExample, SupportExample.prototype_id == Prototype.id)
+                                   .join(Movie, Movie.id == Prototype.movie_id)
+                                   .join(Dataset, Dataset.id == Movie.dataset_id)
+                                   .where(Dataset.name == dataset, Prototype.tier.in_(("body", "tail")),
+                                          column.is_not(None))))
+
+    return of(Prototype.conversation_id) | of(SupportExample.conversation_id)
 
 
 def load_relevance(session: Session, catalog: ItemCatalog, min_relevance: float) -> dict[tuple[int, int], dict[int, float]]:

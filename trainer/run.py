@@ -55,6 +55,7 @@ def load_data(session_factory: sessionmaker[Session], cfg: TrainConfig) -> RecDa
                              valid_fraction=cfg.valid_fraction, valid_splits=cfg.valid_splits,
                              train_fraction=cfg.train_fraction,
                              exports=cfg.augmented_exports, augment_ratio=cfg.augment_ratio,
+                             support_set_repeat=cfg.support_set_repeat,
                              max_turns=cfg.max_context_turns, seed=cfg.seed,
                              min_relevance=cfg.two_stage.min_relevance if cfg.two_stage.enabled else None,
                              with_kg=cfg.kg and cfg.model == "lumicrs")

@@ -86,3 +86,29 @@ def test_augment_ratio_takes_at_most_rho_times_the_original_dialogues(session: S
     assert train_rows(None) == 4 + 6  # every approved dialogue
     assert train_rows(0.5) == 4 + 2  # rho x 4 original train dialogues
     assert train_rows(2.0) == 4 + 6  # fewer than rho allows: all of them
+
+
+def test_s1_support_sets_are_seen_again_each_epoch_and_never_in_validation(session: Session) -> None:
+    """LumiCRS's S_1: the body/tail prototypes' conversations and their support sets; a head prototype's are not."""
+    from db.models import Conversation, Prototype, SupportExample
+    from trainer.data import support_set_conversations
+
+    ids = build(session)
+    conv = {c.external_id: c.id for c in session.query(Conversation)}
+    tail = Prototype(movie_id=ids["b"], conversation_id=conv["tr-b"], tier="tail", score=0.5, weights={})
+    head = Prototype(movie_id=ids["a"], conversation_id=conv["tr1"], tier="head", score=0.5, weights={})
+    session.add_all([tail, head])
+    session.flush()
+    session.add_all([SupportExample(prototype_id=tail.id, conversation_id=conv["tr0"], rank=1, similarity=0.9),
+                     SupportExample(prototype_id=tail.id, conversation_id=conv["dev"], rank=2, similarity=0.8),
+                     SupportExample(prototype_id=head.id, conversation_id=conv["tr2"], rank=1, similarity=0.9)])
+    session.commit()
+    assert support_set_conversations(session, "cat") == {conv["tr-b"], conv["tr0"], conv["dev"]}
+
+    def train_conversations(repeat: int) -> list[int]:
+        data = load_rec_data(session, "cat", ["train"], ["test"], valid_splits=["dev"], support_set_repeat=repeat)
+        assert [s.conversation_id for s in data.valid] == [conv["dev"]]  # validation rows are never repeated
+        return sorted(s.conversation_id for s in data.train)
+
+    assert train_conversations(0) == sorted(conv[k] for k in ("tr0", "tr1", "tr2", "tr-b"))
+    assert train_conversations(2) == sorted([conv["tr1"], conv["tr2"]] + [conv["tr0"], conv["tr-b"]] * 3)
