@@ -175,3 +175,30 @@ def release_on_leave(page: str, reviewer_id: int | None) -> None:
 
         with transaction(write=True) as session:
             release_lock(session, held[1], reviewer_id)
+
+
+# Streamlit's button shortcuts ignore keys pressed while a radio button or checkbox has the focus, which is where the
+# focus is after scoring with the mouse. This listener (window, capture phase, installed once) submits the form
+# whose choice has the focus, so Ctrl+Enter works as the button says; elsewhere Streamlit's own shortcut acts.
+FORM_SHORTCUT_JS = """<script>
+if (!window.lumicrsChoiceSubmit) {
+  window.lumicrsChoiceSubmit = true;
+  window.addEventListener("keydown", (event) => {
+    const focused = document.activeElement;
+    if (event.key !== "Enter" || !(event.ctrlKey || event.metaKey) || !focused
+        || focused.tagName !== "INPUT" || !["radio", "checkbox"].includes(focused.type)) return;
+    const form = focused.closest('[data-testid="stForm"]');
+    const submit = form && form.querySelector('[data-testid="stBaseButton-primaryFormSubmit"], button[kind="primaryFormSubmit"]');
+    if (!submit) return;
+    event.preventDefault();
+    event.stopPropagation();
+    focused.blur();
+    submit.click();
+  }, true);
+}
+</script>"""
+
+
+def submit_forms_from_choices() -> None:
+    """Ctrl+Enter submits a form while one of its radio buttons or checkboxes has the focus."""
+    st.html(FORM_SHORTCUT_JS, unsafe_allow_javascript=True)

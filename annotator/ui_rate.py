@@ -13,6 +13,7 @@ from annotator.ui_common import (
     remember_claim,
     require_identity,
     show_turns,
+    submit_forms_from_choices,
     transaction,
 )
 from db.models import Response, Reviewer
@@ -73,3 +74,4 @@ def render() -> None:
         st.form_submit_button("Submit ratings (Ctrl+Enter)", type="primary", shortcut="ctrl+enter", on_click=_submit,
                               args=(task_id, identity[0]))
         flash(FLASH)
+    submit_forms_from_choices()

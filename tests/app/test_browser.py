@@ -272,6 +272,15 @@ def test_rate_page_shows_titles_and_dashboard_shows_verdict_agreement(app_url: t
     expect(page.get_by_text("how about Airplane! (1980) ?")).to_be_visible(timeout=30_000)
     expect(page.get_by_text("@95495")).to_have_count(0)
     shot(page, "rate-titles")
+    groups = page.get_by_role("radiogroup")
+    expect(groups).to_have_count(5)
+    for i in range(5):  # score every rubric with the mouse, then submit from the keyboard as the button says
+        groups.nth(i).get_by_text("4", exact=True).click()
+    page.keyboard.press("Control+Enter")
+    expect(page.get_by_text("Nothing left for you to rate", exact=False)).to_be_visible(timeout=30_000)
+    with factory() as s:
+        from db.models import Rating
+        assert sorted(r.score for r in s.scalars(select(Rating))) == [4] * 5
     page.get_by_role("link", name="Dashboard").click()
     expect(page.get_by_text("Verdict agreement")).to_be_visible(timeout=30_000)
     shot(page, "dashboard")
