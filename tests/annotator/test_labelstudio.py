@@ -1,6 +1,7 @@
 """Push/pull against a real Label Studio server started from its own venv."""
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -264,3 +265,29 @@ def test_a_push_removes_duplicate_tasks_nobody_annotated(labelstudio: LabelStudi
     assert (summary.already_duplicated, summary.duplicates_removed) == (2, [copies[0]])
     assert len(summary.duplicates_kept) == 1 and f"Label Studio task {copies[1]} repeats" in summary.duplicates_kept[0]
     assert count_in_project(adapter, project) == {t1: 1, t2: 2}
+
+
+def test_two_push_processes_at_once_make_one_project_with_every_task_once(labelstudio: LabelStudioServer,
+                                                                         database_url: str,
+                                                                         session_factory: sessionmaker[Session]) -> None:
+    """Two `lumicrs annotate push` processes started together (the command lock): one project, each task once."""
+    import subprocess
+    import sys
+
+    with session_factory() as s:
+        make_review_queue(s, n=30, overlap=1)
+    project = f"two pushes {database_url.split(':')[0]}"
+    env = {**os.environ, "DATABASE_URL": database_url, "LABELSTUDIO_URL": labelstudio.url,
+           "LABELSTUDIO_API_KEY": labelstudio.token, "LABELSTUDIO_ADJUDICATION_PROJECT": project,
+           "LABELSTUDIO_BATCH_SIZE": "4"}
+    command = [sys.executable, "-m", "lumicrs_cli", "annotate", "push", "--json"]
+    runs = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(2)]
+    outputs = [run.communicate(timeout=300) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    pushed = sorted(json.loads(out)["pushed"] for out, _ in outputs)
+    assert pushed == [0, 30]  # the second waited for the lock, then found every task there
+    adapter = LabelStudioAdapter(labelstudio.url, labelstudio.token)
+    assert [p.title for p in adapter.client.projects.list()].count(project) == 1
+    counts = count_in_project(adapter, project)
+    assert sorted(counts) == sorted(ls_ids(session_factory)) and set(counts.values()) == {1}
