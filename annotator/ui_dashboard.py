@@ -1,8 +1,6 @@
 """Dashboard: long-tail plot, acceptance by tier, review throughput, rating agreement, training runs."""
 from __future__ import annotations
 
-import io
-
 import pandas as pd
 import streamlit as st
 from sqlalchemy import select
@@ -11,22 +9,10 @@ from annotator.agreement import agreement_table, judge_verdict_table, krippendor
 from annotator.ui_common import require_identity, transaction
 from db.errors import NotFound
 from db.models import Dataset
-from db.plots import longtail_figure
+from db.plot_cache import longtail_png
 from db.queries.dashboard import dashboard_data
-from db.queries.longtail import LongTailSummary, longtail_summary, movie_mention_counts
+from db.queries.longtail import longtail_summary, movie_mention_counts
 from db.queries.runs import list_runs, run_lineage, run_metrics
-
-
-@st.cache_data(ttl=600, max_entries=8)
-def longtail_png(counts: tuple[int, ...], summary: LongTailSummary) -> bytes:
-    """The long-tail figure as PNG, drawn once per distinct corpus state (the counts and tiers are the key)."""
-    import matplotlib.pyplot as plt
-
-    figure = longtail_figure(list(counts), summary)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110)
-    plt.close(figure)
-    return buffer.getvalue()
 
 
 def _longtail(dataset: str) -> None:
