@@ -121,6 +121,28 @@ def test_review_says_when_only_the_judges_are_the_placeholder_model(
     assert len(notices) == 1 and "fine-tuned writer" in notices[0] and "judge votes" in notices[0]
 
 
+def test_the_review_page_hands_out_tasks_in_the_configured_queue_order(
+        database_url: str, session_factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch) -> None:
+    from db.models import ReviewTask
+    from db.settings import get_settings
+
+    with session_factory() as s:
+        tasks = make_review_queue(s, n=3)
+        for task_id, posterior in zip(tasks, (0.9, 0.55, None)):
+            s.get_one(Candidate, s.get_one(ReviewTask, task_id).candidate_id).approve_posterior = posterior
+        s.commit()
+    shown = {}
+    for order in ("uncertain", "oldest"):  # uncertain first: its pick is not the oldest task
+        monkeypatch.setenv("LUMICRS_QUEUE_ORDER", order)
+        get_settings.cache_clear()
+        try:
+            at = open_page("review", name=f"ann-{order}")
+        finally:
+            get_settings.cache_clear()
+        shown[order] = next(int(c.value.split()[1]) for c in at.caption if c.value.startswith("task "))
+    assert shown == {"oldest": tasks[0], "uncertain": tasks[1]}  # the posterior closest to one half first
+
+
 def test_history_page_changes_a_verdict_and_redecides(database_url: str, session_factory: sessionmaker[Session]) -> None:
     with session_factory() as s:
         (task,) = make_review_queue(s, n=1, overlap=1)
