@@ -87,9 +87,6 @@ def _forget_runtime_in_child() -> None:
     """A forked child has no loop thread: it starts its own runtime (and asyncio locks) on first use."""
     global _runtime, _runtime_lock
     _runtime, _runtime_lock = None, threading.Lock()
-    from augment.structured import forget_locks
-
-    forget_locks()
 
 
 os.register_at_fork(after_in_child=_forget_runtime_in_child)

@@ -10,15 +10,26 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
 
 from db.rubrics import RUBRIC_KEYS
 
-if TYPE_CHECKING:
-    from augment.llm import OpenAIChat
+
+class Endpoint(Protocol):
+    """What negotiation needs of a chat model (augment.llm.OpenAIChat): its endpoint, model and client."""
+
+    name: str
+    base_url: str | None
+    structured: str
+    fold_system: bool | None
+    timeout_seconds: float
+
+    @property
+    def client(self) -> Any: ...
 
 MODES = ("json_schema", "json_object", "prompt")
 LLAMA_CPP_OWNERS = {"me", "llamacpp", "llama.cpp"}
@@ -42,6 +53,9 @@ def forget_locks() -> None:
     _locks.clear()
 
 
+os.register_at_fork(after_in_child=forget_locks)  # a forked child's asyncio locks belong to no loop
+
+
 def forget_profiles() -> None:
     """Tests and long-lived processes that restart a server call this."""
     _modes.clear()
@@ -57,7 +71,7 @@ def response_format(mode: str, schema: type[BaseModel]) -> dict[str, Any]:
     return {"type": "json_object", "schema": body}
 
 
-async def negotiate(chat: OpenAIChat, *, need_schema: bool) -> Profile:
+async def negotiate(chat: Endpoint, *, need_schema: bool) -> Profile:
     url = chat.base_url or ""
     lock = _locks.setdefault((url, chat.name), asyncio.Lock())
     async with lock:
@@ -76,7 +90,7 @@ async def negotiate(chat: OpenAIChat, *, need_schema: bool) -> Profile:
     return Profile(mode or "prompt", _drops_system[url])
 
 
-async def _serves_llama_cpp(chat: OpenAIChat) -> bool:
+async def _serves_llama_cpp(chat: Endpoint) -> bool:
     import openai
 
     try:
@@ -86,7 +100,7 @@ async def _serves_llama_cpp(chat: OpenAIChat) -> bool:
     return any(getattr(m, "owned_by", None) in LLAMA_CPP_OWNERS for m in models.data)
 
 
-async def _probe_mode(chat: OpenAIChat) -> str:
+async def _probe_mode(chat: Endpoint) -> str:
     import openai
 
     probe = chat.client.with_options(max_retries=0, timeout=chat.timeout_seconds)

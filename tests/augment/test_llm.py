@@ -46,3 +46,19 @@ def test_cache_avoids_repeated_calls(chat_server: ChatServer, session_factory: s
         rows = list(s.scalars(select(LLMCall)))
         assert len(rows) == 2 and all(r.latency_ms and r.latency_ms >= 300 for r in rows)
         assert rows[0].request["params"] == {"temperature": 0.8, "seed": 1}
+
+
+def test_a_forked_child_starts_without_the_parents_structured_output_locks() -> None:
+    """A lock made on the parent's event loop would hang the child: the at-fork hook drops them (no import cycle)."""
+    import asyncio
+    import os
+
+    from augment import structured
+
+    structured._locks[("http://x", "m")] = asyncio.Lock()
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0 if not structured._locks else 1)
+    _, status = os.waitpid(pid, 0)
+    structured._locks.clear()
+    assert os.waitstatus_to_exitcode(status) == 0
