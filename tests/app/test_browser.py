@@ -311,3 +311,44 @@ def test_a_long_placeholder_dialogue_fits_and_opens_at_its_first_turn(app_url: t
     expect(first).to_be_in_viewport()  # the dialogue pane opens at the top, not scrolled to its end
     shot(page, "review-placeholder-long")
 
+
+
+def test_the_main_jobs_slice_leaves_writer_dialogues_that_name_their_movie_on_the_review_page(
+        app_url: tuple[str, str], browser_page: Any) -> None:
+    """`lumicrs llm demo` as run_main.sh runs it (no endpoint: the shipped writer on llama.cpp, the local engine's
+    placeholder judges), here on a toy corpus with every judged dialogue sent to review; then the Review page."""
+    import json
+
+    from playwright.sync_api import expect
+
+    from augment.writer import names_target
+    from db.models import Movie
+    from db.types import Turn
+    from tests.augment.test_writer import build_writer_corpus
+
+    pytest.importorskip("llama_cpp", reason="the local engine is not installed (bash scripts/setup_llm.sh)")
+    base, db_url = app_url
+    factory = make_session_factory(make_engine(db_url))
+    with factory() as s:
+        build_writer_corpus(s)
+    env = {key: value for key, value in os.environ.items() if key not in ("OPENAI_BASE_URL", "AUGMENT_BASE_URL")}
+    env.update(DATABASE_URL=db_url, AUGMENT_ACCEPT_MIN_VOTES="6", AUGMENT_REVIEW_MIN_VOTES="0")  # all to review
+    demo = subprocess.run([sys.executable, "-m", "lumicrs_cli", "llm", "demo", "--dataset", "toy", "--movies", "2",
+                           "--samples", "2", "--json"], cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    assert demo.returncode == 0, demo.stdout[-2000:] + demo.stderr[-2000:]
+    summary = json.loads(demo.stdout[demo.stdout.index("{"):])
+    assert summary["generated"] == 4 and summary["generated"] == sum(
+        summary[k] for k in ("near_duplicates", "accepted", "waiting_for_review", "discarded", "not_yet_judged"))
+    with factory() as s:
+        candidates = list(s.scalars(select(Candidate)))
+        titles = {m.id: m.title for m in s.scalars(select(Movie))}
+        named = [names_target([Turn.model_validate(t) for t in c.turns], titles[c.movie_id]) for c in candidates]
+        assert {c.generator.split(":")[0] for c in candidates} == {"local-writer"}
+        waiting = [c for c in candidates if c.status == "needs_review"]
+    assert sum(named) >= 3, named  # up to three samples each until the recommender names the movie
+    assert len(waiting) == summary["waiting_for_review"] >= 1
+    page = browser_page
+    sign_in(page, base, "nia")
+    expect(page.get_by_text("Target:", exact=False).first).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("fine-tuned writer", exact=False).first).to_be_visible()
+    shot(page, "main-job-review")
