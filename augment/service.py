@@ -54,4 +54,4 @@ def make_judges(settings: AugmentSettings, session_factory: sessionmaker[Session
 
 def weights_from(settings: AugmentSettings) -> SimilarityWeights:
     return SimilarityWeights(settings.w_semantic, settings.w_emotional, settings.w_overlap, settings.w_interaction,
-                             settings.similarity, settings.interaction_alpha)
+                             settings.interaction_alpha)

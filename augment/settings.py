@@ -34,7 +34,6 @@ class AugmentSettings(BaseSettings):
     w_emotional: float = 0.2
     w_overlap: float = 0.2
     w_interaction: float = 0.2
-    similarity: Literal["paper", "jaccard"] = "paper"  # augment.similarity: the paper's formula or our earlier variant
     interaction_alpha: float = 1.0  # the paper's interaction sigmoid slope
     accept_min_votes: int = 4
     review_min_votes: int = 2

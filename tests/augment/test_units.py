@@ -21,7 +21,7 @@ def test_composite_similarity_as_the_paper_writes_it_by_hand() -> None:
     emb = np.array([[1.0, 0.0], [0.6, 0.8], [0.0, 1.0]], dtype=np.float32)
     emo = np.array([[0.5, 0.5], [1.0, 0.0], [0.5, 0.5]], dtype=np.float32)
     movies = [{1, 2, 3}, {2, 3}, {9}]
-    w = SimilarityWeights(0.4, 0.2, 0.2, 0.2, formula="paper", alpha=0.5)
+    w = SimilarityWeights(0.4, 0.2, 0.2, 0.2, alpha=0.5)
     idx, scores = top_k_neighbours(emb, emo, movies, w, k=2)
     sem, emo_01, mov = 0.6, 1 / (1 + 1.0), 2           # 0 vs 1: cos 0.6, L1 |0.5-1| + |0.5-0| = 1, shared {2, 3}
     interaction = sem * emo_01 / (1 + math.exp(-0.5 * mov))
@@ -29,20 +29,7 @@ def test_composite_similarity_as_the_paper_writes_it_by_hand() -> None:
     to_2 = 0.4 * 0.0 + 0.2 * 1.0 + 0.2 * 0 + 0.2 * (0.0 * 1.0 * 0.5)   # cos 0, L1 0, nothing shared: sigmoid(0) = 1/2
     assert idx[0].tolist() == [1, 2]
     assert scores[0].tolist() == pytest.approx([to_1, to_2], rel=1e-5)
-    assert SimilarityWeights().formula == "paper" and SimilarityWeights().alpha == 1.0
-    assert AugmentSettings().similarity == "paper"
-
-
-def test_composite_similarity_jaccard_variant_by_hand() -> None:
-    emb = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
-    emo = np.array([[1, 0], [0, 1], [1, 0]], dtype=np.float32)
-    movies = [{1, 2}, {2}, set()]
-    w = SimilarityWeights(0.4, 0.2, 0.2, 0.2, formula="jaccard")
-    idx, scores = top_k_neighbours(emb, emo, movies, w, k=2)
-    # 0 vs 1: cos 1, L1 2 -> emo 0, jaccard 1/2, interaction 1/2 -> 0.4 + 0 + 0.1 + 0.1 = 0.6
-    # 0 vs 2: cos 0, L1 0 -> emo 1, jaccard 0 -> 0.2
-    assert idx[0].tolist() == [1, 2]
-    assert scores[0].tolist() == pytest.approx([0.6, 0.2])
+    assert SimilarityWeights().alpha == 1.0
 
 
 def test_weights_must_sum_to_one() -> None:
@@ -155,6 +142,6 @@ def test_llm_serve_refuses_a_port_where_another_server_answers() -> None:
 def test_the_similarity_settings_reach_the_prototype_weights() -> None:
     from augment.service import weights_from
 
-    weights = weights_from(AugmentSettings(similarity="jaccard", interaction_alpha=2.5))
-    assert (weights.formula, weights.alpha) == ("jaccard", 2.5)
+    weights = weights_from(AugmentSettings(interaction_alpha=2.5, w_semantic=0.5, w_emotional=0.1))
+    assert (weights.alpha, weights.semantic, weights.emotional) == (2.5, 0.5, 0.1)
     assert AugmentSettings().interaction_alpha == 1.0
