@@ -77,7 +77,7 @@ def build_arm(factory: sessionmaker[Session], kind: str, n_prototypes: int) -> t
             kept = session.scalars(select(Candidate).where(Candidate.generator == generator.name,
                                                            Candidate.status == "generated",
                                                            Candidate.similarity_to_prototype.is_not(None))).all()
-            titles = dict(session.execute(select(Movie.id, Movie.title)).tuples().all())
+            titles = {movie_id: title for movie_id, title in session.execute(select(Movie.id, Movie.title))}
             approved = [c.id for c in kept if kind != "local-writer" or names_target(
                 [Turn.model_validate(t) for t in c.turns], titles[c.movie_id])]
             session.execute(update(Candidate).where(Candidate.id.in_(approved)).values(status="auto_accepted"))
