@@ -134,6 +134,22 @@ def test_agreement_table_and_correlation() -> None:
     assert row["units"] == 3 and row["spearman"] == pytest.approx(1.0) and 0.8 < row["alpha"] <= 1.0
 
 
+def test_spearman_and_pearson_by_hand_with_ties() -> None:
+    from annotator.agreement import average_ranks
+
+    assert average_ranks(np.array([3.0, 1.0, 3.0, 2.0])).tolist() == [3.5, 1.0, 3.5, 2.0]  # tied 3s share ranks 3, 4
+    assert average_ranks(np.array([2.0, 2.0, 2.0])).tolist() == [2.0, 2.0, 2.0]
+    # judge ranks (1, 2.5, 2.5, 4), human ranks (1, 2, 3, 4): Pearson of the ranks, by hand
+    got = judge_human_correlation([(1, 1), (3, 2), (3, 3), (5, 4)])
+    ranks_j, ranks_h = np.array([1, 2.5, 2.5, 4]), np.array([1, 2, 3, 4])
+    dj, dh = ranks_j - ranks_j.mean(), ranks_h - ranks_h.mean()
+    assert got["spearman"] == pytest.approx((dj @ dh) / math.sqrt((dj @ dj) * (dh @ dh)))
+    assert got["spearman"] == pytest.approx(0.9486833)
+    x, y = np.array([1.0, 3, 3, 5]), np.array([1.0, 2, 3, 4])
+    assert got["pearson"] == pytest.approx(((x - x.mean()) @ (y - y.mean())) / (4 * x.std() * y.std()))
+    assert judge_human_correlation([(1, 5), (2, 4), (3, 3)])["spearman"] == pytest.approx(-1.0)
+
+
 def test_mixed_rater_kinds_keep_humans_and_judges_apart() -> None:
     """Human alpha is computed over human scores only, whatever the LLM judges say on the same responses; the
     judge-human correlation pairs each response's mean judge score with its mean human score (humans: >= 1)."""
