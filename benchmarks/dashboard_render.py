@@ -51,8 +51,7 @@ def main() -> None:
             session.execute(update(Reviewer).where(Reviewer.role == "lead").values(role="annotator"))  # the copy only
             lead = create_account(session, "bench-lead", "lead", "bench-password-123", by=None)
             token = open_web_session(session, lead)
-        script = ["/tmp/prof_dash.py"] if os.environ.get("PROFILE") else ["-c", RENDER]
-        done = subprocess.run([sys.executable, *script, token], cwd=ROOT, env={**os.environ},
+        done = subprocess.run([sys.executable, "-c", RENDER, token], cwd=ROOT, env={**os.environ},
                               capture_output=True, text=True)
         print(done.stdout.strip() or done.stderr[-2000:])
 
