@@ -23,28 +23,40 @@ from augment.writer import ADAPTER_DIR, adapter_digest
 Engine = Literal["auto", "llama.cpp", "transformers"]
 
 
-def _require_adapter(adapter: Path | None) -> None:
-    if adapter is not None and not (adapter / "adapter_model.safetensors").exists():
-        raise FileNotFoundError(f"{adapter}: no writer adapter (train one: lumicrs train-writer --config "
-                                "configs/redial_writer.yaml)")
-
-
 def _cut(text: str, stops: Any) -> str:
     for stop in stops or ():
         text = text.split(stop, 1)[0]
     return text
 
 
-class LocalWriterChat:
+class TextEngine:
+    """What both engines share: the adapter (refused when missing), the name by engine and adapter digest, one
+    generation at a time, and no chat API."""
+
+    engine = ""  # the name's suffix after local-writer / local-base
+
+    def __init__(self, adapter: Path | None) -> None:
+        if adapter is not None and not (adapter / "adapter_model.safetensors").exists():
+            raise FileNotFoundError(f"{adapter}: no writer adapter (train one: lumicrs train-writer --config "
+                                    "configs/redial_writer.yaml)")
+        self.adapter = adapter
+        self.name = (f"local-writer{self.engine}:{adapter_digest(adapter)[:12]}" if adapter is not None
+                     else f"local-base{self.engine}:gemma-3-270m")
+        self._lock = threading.Lock()
+
+    def complete(self, messages: list[Message], **params: Any) -> Completion:
+        raise ValueError("the local writer continues text only (complete_text); it is not a chat model")
+
+
+class LocalWriterChat(TextEngine):
     """transformers + peft on the CPU (or GPU): the model the adapter was trained on."""
 
+    engine = "-hf"
+
     def __init__(self, adapter: Path | None = ADAPTER_DIR, base_model: str | None = None, device: str = "cpu") -> None:
-        _require_adapter(adapter)
-        self.adapter, self.base_model, self.device = adapter, base_model, device
-        self.name = (f"local-writer-hf:{adapter_digest(adapter)[:12]}" if adapter is not None
-                     else "local-base-hf:gemma-3-270m")
+        super().__init__(adapter)
+        self.base_model, self.device = base_model, device
         self._lm: Any = None
-        self._lock = threading.Lock()
 
     def _model(self) -> Any:
         if self._lm is None:
@@ -53,9 +65,6 @@ class LocalWriterChat:
             from db.language_model import load_language_model
             self._lm = load_language_model(self.base_model, torch.device(self.device), self.adapter)
         return self._lm
-
-    def complete(self, messages: list[Message], **params: Any) -> Completion:
-        raise ValueError("the local writer continues text only (complete_text); it is not a chat model")
 
     def complete_text(self, prompt: str, **params: Any) -> Completion:
         import torch
@@ -87,17 +96,15 @@ def _quiet_stderr() -> Iterator[None]:
         os.close(saved)
 
 
-class GGUFWriterChat:
+class GGUFWriterChat(TextEngine):
     """llama.cpp (llama-cpp-python) in this process: the packaged GGUF plus the adapter as a GGUF LoRA."""
 
     def __init__(self, adapter: Path | None = ADAPTER_DIR, model_path: Path | None = None, threads: int | None = None,
                  context: int = 2048) -> None:
-        _require_adapter(adapter)
-        self.adapter, self.model_path, self.context = adapter, model_path, context
+        super().__init__(adapter)
+        self.model_path, self.context = model_path, context
         self.threads = threads or os.cpu_count() or 1
-        self.name = f"local-writer:{adapter_digest(adapter)[:12]}" if adapter is not None else "local-base:gemma-3-270m"
         self._llm: Any = None
-        self._lock = threading.Lock()
 
     def _model(self) -> Any:
         if self._llm is None:
@@ -111,9 +118,6 @@ class GGUFWriterChat:
                 self._llm = llama_cpp.Llama(model_path=str(model), lora_path=str(lora) if lora else None,
                                             n_ctx=self.context, n_threads=self.threads, verbose=False)
         return self._llm
-
-    def complete(self, messages: list[Message], **params: Any) -> Completion:
-        raise ValueError("the local writer continues text only (complete_text); it is not a chat model")
 
     def complete_text(self, prompt: str, **params: Any) -> Completion:
         with self._lock:

@@ -20,29 +20,38 @@ def bare_title(title: str) -> str:
     return re.sub(r"\s*\(\d{4}\)\s*$", "", title).strip()
 
 
+def _first_word(variant: str) -> str | None:
+    words = WORD_RE.findall(variant.lower())
+    return words[0] if words else None
+
+
+def _index(variants: Iterable[str]) -> dict[str, list[str]]:
+    """Lowercased variants by their first word, longest first (so the longest title wins)."""
+    index: dict[str, list[str]] = {}
+    for variant in variants:
+        first = _first_word(variant)
+        if first is not None:
+            index.setdefault(first, []).append(variant.lower())
+    for candidates in index.values():
+        candidates.sort(key=len, reverse=True)
+    return index
+
+
 class TitleMasker:
     """Built once per catalog; `mask` costs one dictionary lookup per word of the text."""
 
     def __init__(self, titles: Iterable[str]) -> None:
-        self._by_first_word: dict[str, list[str]] = {}
+        variants = []
         for title in titles:
-            self._add(title)
+            variants.append(title)
             bare = bare_title(title)
             if len(WORD_RE.findall(bare)) >= 2:
-                self._add(bare)
-
-    def _add(self, variant: str) -> None:
-        words = WORD_RE.findall(variant.lower())
-        if words:
-            self._by_first_word.setdefault(words[0], []).append(variant.lower())
-            self._by_first_word[words[0]].sort(key=len, reverse=True)
+                variants.append(bare)
+        self._by_first_word = _index(variants)
 
     def mask(self, text: str, known: Iterable[str] = ()) -> str:
         text = MENTION_RE.sub(MASK, text)
-        extra = TitleMasker(())
-        for title in known:
-            extra._add(title)
-            extra._add(bare_title(title))
+        extra = _index(variant for title in known for variant in (title, bare_title(title)))
         lower = text.lower()
         pieces: list[str] = []
         done = 0
@@ -50,8 +59,10 @@ class TitleMasker:
             start = word.start()
             if start < done:
                 continue
-            candidates = self._by_first_word.get(word.group(), []) + extra._by_first_word.get(word.group(), [])
-            for variant in sorted(candidates, key=len, reverse=True):
+            candidates = self._by_first_word.get(word.group(), [])
+            if word.group() in extra:
+                candidates = sorted(candidates + extra[word.group()], key=len, reverse=True)
+            for variant in candidates:
                 end = start + len(variant)
                 if lower.startswith(variant, start) and (end == len(lower) or not (lower[end].isalnum() or
                                                                                    lower[end] == "_")):

@@ -106,10 +106,9 @@ def unicrs_response_rows(session: Session, system: str) -> list[tuple[int, str, 
                            .join(Conversation, Conversation.id == Response.conversation_id)
                            .where(Response.system == system).order_by(Response.id)).all()
     conversations = {c for c, _, _, _ in rows}
-    utterances: dict[int, list[Utterance]] = {}
-    for u in session.scalars(select(Utterance).where(Utterance.conversation_id.in_(conversations))
-                             .order_by(Utterance.conversation_id, Utterance.position)):
-        utterances.setdefault(u.conversation_id, []).append(u)
+    utterances: dict[int, dict[int, Utterance]] = {}  # conversation -> position -> utterance
+    for u in session.scalars(select(Utterance).where(Utterance.conversation_id.in_(conversations))):
+        utterances.setdefault(u.conversation_id, {})[u.position] = u
     mentioned: dict[int, set[int]] = {}
     for utterance_id, movie_id in session.execute(
             select(Mention.utterance_id, Mention.movie_id).join(Utterance, Utterance.id == Mention.utterance_id)
@@ -122,7 +121,7 @@ def unicrs_response_rows(session: Session, system: str) -> list[tuple[int, str, 
             catalog = dict(session.execute(select(Movie.id, Movie.title).where(Movie.dataset_id == dataset_id)).all())
             maskers[dataset_id] = (TitleMasker(catalog.values()), movie_titles(session, dataset_id), catalog)
         masker, by_external, by_id = maskers[dataset_id]
-        turns = {u.position: u for u in utterances[conversation_id]}
+        turns = utterances[conversation_id]
         if position - 1 in turns and turns[position - 1].role == "recommender":
             continue  # not the first message of its merged turn
         run = []

@@ -13,6 +13,7 @@ from db.judge_model import fit_judges
 from db.models import Candidate, JudgeVote, ReviewTask
 from db.queries.candidates import judged_candidates
 from lumicrs_cli import app
+from tests.augment.test_settings_wiring import route_with_env
 from tests.factories import make_judged_panel as make_panel
 
 
@@ -109,7 +110,6 @@ def test_two_posterior_routes_at_once_route_every_candidate_once(session_factory
 def test_route_settings_defaults_and_their_pass_through(session_factory: sessionmaker[Session], database_url: str,
                                                         monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
     from augment.settings import AugmentSettings
-    from augment.settings import get_settings as augment_settings
 
     for name in ("AUGMENT_ROUTE_POLICY", "AUGMENT_ROUTE_PRECISION", "AUGMENT_ROUTE_AUDIT"):
         monkeypatch.delenv(name, raising=False)
@@ -119,14 +119,9 @@ def test_route_settings_defaults_and_their_pass_through(session_factory: session
     with session_factory() as session:
         new, _ = make_panel(session, decided=200, new=40, seed=7)
         session.commit()
-    monkeypatch.setenv("AUGMENT_ROUTE_POLICY", "posterior")  # the policy, its precision and audit come from settings
-    monkeypatch.setenv("AUGMENT_ROUTE_PRECISION", "0.9")
-    monkeypatch.setenv("AUGMENT_ROUTE_AUDIT", "1.0")
-    augment_settings.cache_clear()
-    try:
-        result = CliRunner().invoke(app, ["augment", "route", "--dataset", "toy", "--json"])
-    finally:
-        augment_settings.cache_clear()
+    # the policy, its precision and audit come from settings
+    result = route_with_env(monkeypatch, AUGMENT_ROUTE_POLICY="posterior", AUGMENT_ROUTE_PRECISION="0.9",
+                            AUGMENT_ROUTE_AUDIT="1.0")
     assert result.exit_code == 0, result.output
     import json
     payload = json.loads(result.stdout)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from augment.settings import AugmentSettings
 from augment.settings import get_settings as augment_settings
@@ -17,6 +17,17 @@ PAPER_ENV = ("AUGMENT_ACCEPT_MIN_VOTES", "AUGMENT_REVIEW_MIN_VOTES", "AUGMENT_DU
              "AUGMENT_JUDGE_MIN_SCORE", "AUGMENT_REVIEW_OVERLAP", "AUGMENT_TAIL_DIALOGUES", "AUGMENT_BODY_DIALOGUES",
              "AUGMENT_TEMPERATURE", "LUMICRS_HEAD_MIN", "LUMICRS_TAIL_MAX")
 
+
+
+def route_with_env(monkeypatch: pytest.MonkeyPatch, **env: str) -> Result:
+    """`lumicrs augment route --dataset toy --json` with these AUGMENT_* variables set (the settings re-read)."""
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    augment_settings.cache_clear()
+    try:
+        return CliRunner().invoke(app, ["augment", "route", "--dataset", "toy", "--json"])
+    finally:
+        augment_settings.cache_clear()
 
 def test_defaults_are_the_papers(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
     for name in PAPER_ENV:
@@ -37,13 +48,7 @@ def test_route_uses_the_review_overlap_setting(session_factory: sessionmaker[Ses
     with session_factory() as session:
         ids = judged_candidates(session, [3, 5, 0])  # review, accept, discard
         session.commit()
-    monkeypatch.setenv("AUGMENT_REVIEW_OVERLAP", "3")
-    monkeypatch.setenv("AUGMENT_ACCEPT_MIN_VOTES", "5")
-    augment_settings.cache_clear()
-    try:
-        result = CliRunner().invoke(app, ["augment", "route", "--dataset", "toy", "--json"])
-    finally:
-        augment_settings.cache_clear()
+    result = route_with_env(monkeypatch, AUGMENT_REVIEW_OVERLAP="3", AUGMENT_ACCEPT_MIN_VOTES="5")
     assert result.exit_code == 0, result.output
     with session_factory() as session:
         assert [t.overlap for t in session.scalars(select(ReviewTask))] == [3]

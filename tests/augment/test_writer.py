@@ -145,15 +145,10 @@ def test_train_writer_on_a_tiny_model_writes_the_adapter_with_its_provenance(
     assert refused.exit_code == 2 and f"{broken}: steps:" in " ".join(refused.output.split())
 
 
-@pytest.mark.slow
-def test_the_shipped_writer_names_its_target_movie() -> None:
-    """The committed adapter on the packaged Gemma 3 270M, as `--generator local-writer` runs it."""
+def babadook_context() -> Any:
+    """A tail movie with a prototype of another horror film: what the shipped writer's slow tests write for."""
     from augment.generators import GenerationContext
-    from augment.writer import shipped_config
-    from augment.writer_engines import LocalWriterChat
 
-    cfg = shipped_config()
-    generator = WriterGenerator(LocalWriterChat(cfg.output), cfg, temperature=0.7)
     target = MovieInfo(id=1, external_id="1", title="The Babadook (2014)", genres=("horror", "drama"),
                        plot="A single mother and her child fall into a deep well of paranoia when an eerie children's "
                             "book titled Mister Babadook manifests in their home.")
@@ -161,7 +156,19 @@ def test_the_shipped_writer_names_its_target_movie() -> None:
                  Turn(role="recommender", text="Have you seen It Follows (2014) ?"),
                  Turn(role="seeker", text="No, what is it about?"),
                  Turn(role="recommender", text="A girl is followed by a curse. It is really creepy."))
-    ctx = GenerationContext(target, "tail", prototype, ())
+    return GenerationContext(target, "tail", prototype, ())
+
+
+@pytest.mark.slow
+def test_the_shipped_writer_names_its_target_movie() -> None:
+    """The committed adapter on the packaged Gemma 3 270M, as `--generator local-writer` runs it."""
+    from augment.writer import shipped_config
+    from augment.writer_engines import LocalWriterChat
+
+    cfg = shipped_config()
+    generator = WriterGenerator(LocalWriterChat(cfg.output), cfg, temperature=0.7)
+    ctx = babadook_context()
+    target = ctx.target
     greedy = WriterGenerator(generator.chat, cfg, temperature=0.0)  # argmax decoding: the same on any CPU
     assert names_target(greedy.generate(ctx, 0), target.title)
     assert any(names_target(generator.generate(ctx, i), target.title) for i in range(2))  # sampled at T = 0.7

@@ -117,19 +117,13 @@ def test_the_shipped_writer_on_llama_cpp_names_its_target_and_stops_at_the_blank
     pytest.importorskip("llama_cpp")
     from augment.writer import shipped_config
     from augment.writer_engines import GGUFWriterChat
+    from tests.augment.test_writer import babadook_context
 
     cfg = shipped_config()
     chat = GGUFWriterChat(cfg.output)
     greedy = WriterGenerator(chat, cfg, temperature=0.0)
-    target = MovieInfo(id=1, external_id="1", title="The Babadook (2014)", genres=("horror", "drama"),
-                       plot="A single mother and her child fall into a deep well of paranoia when an eerie children's "
-                            "book titled Mister Babadook manifests in their home.")
-    prototype = (Turn(role="seeker", text="Hi! I like scary movies."),
-                 Turn(role="recommender", text="Have you seen It Follows (2014) ?"),
-                 Turn(role="seeker", text="No, what is it about?"),
-                 Turn(role="recommender", text="A girl is followed by a curse. It is really creepy."))
-    ctx = GenerationContext(target, "tail", prototype, ())
-    assert names_target(greedy.generate(ctx, 0), target.title)
+    ctx = babadook_context()
+    assert names_target(greedy.generate(ctx, 0), ctx.target.title)
     reply = chat.complete_text(greedy.prompt(ctx), temperature=0.7, seed=3, max_tokens=200, stop=["\n\n"])
     assert "\n\n" not in reply.text and 0 < (reply.completion_tokens or 0) <= 200
     assert chat.complete_text(greedy.prompt(ctx), temperature=0.7, seed=3, max_tokens=200).text.startswith(
