@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 SUFFIXES = {".lora_A.weight": "lora_a", ".lora_B.weight": "lora_b"}
@@ -62,7 +63,7 @@ def convert_adapter(adapter: Path, out: Path, *, architecture: str = "gemma3", n
         if a.ndim != 2 or b.ndim != 2 or a.shape[0] != config["r"] or b.shape[1] != config["r"]:
             raise AdapterFormatError(f"{adapter}: {base} lora shapes {a.shape} / {b.shape} do not have rank {config['r']}")
     out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name + ".partial")
+    partial = out.with_name(f"{out.name}.{os.getpid()}.partial")  # two processes converting at once never share it
     writer = gguf.GGUFWriter(str(partial), architecture)
     writer.add_type(gguf.GGUFType.ADAPTER)
     writer.add_string(gguf.Keys.Adapter.TYPE, "lora")

@@ -83,6 +83,26 @@ def test_the_cached_file_is_named_by_the_adapters_digest_and_rebuilt_when_it_cha
     assert second != first and second.exists()
 
 
+def test_two_processes_converting_at_once_leave_one_whole_file(tmp_path: Path) -> None:
+    """Two writer processes starting together both find no cached GGUF and convert it: each writes its own partial
+    file, so the one under the final name is always whole."""
+    import subprocess
+    import sys
+
+    import gguf
+
+    adapter = write_adapter(tmp_path / "a", two_modules())
+    script = ("import sys; from pathlib import Path; from db.gguf_lora import convert_adapter; "
+              "[convert_adapter(Path(sys.argv[1]), Path(sys.argv[2])) for _ in range(20)]")
+    runs = [subprocess.Popen([sys.executable, "-c", script, str(adapter), str(tmp_path / "out.gguf")],
+                             cwd=Path(__file__).resolve().parents[2], stderr=subprocess.PIPE, text=True)
+            for _ in range(2)]
+    errors = [run.communicate(timeout=120)[1] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], errors
+    assert len(gguf.GGUFReader(str(tmp_path / "out.gguf")).tensors) == 4
+    assert not list(tmp_path.glob("*.partial"))
+
+
 def test_the_shipped_writer_converts_onto_tensors_the_packaged_model_has(tmp_path: Path) -> None:
     import gguf
 
