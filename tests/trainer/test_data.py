@@ -1,6 +1,8 @@
 """What evaluation is fed: the full catalog, train-only tiers, merged turns, the dataset's own validation split."""
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from sqlalchemy.orm import Session
 
@@ -112,3 +114,22 @@ def test_s1_support_sets_are_seen_again_each_epoch_and_never_in_validation(sessi
 
     assert train_conversations(0) == sorted(conv[k] for k in ("tr0", "tr1", "tr2", "tr-b"))
     assert train_conversations(2) == sorted([conv["tr1"], conv["tr2"]] + [conv["tr0"], conv["tr-b"]] * 3)
+
+
+def test_the_config_passes_support_set_repeat_to_the_data_and_it_is_off_by_default(session_factory: Any) -> None:
+    from db.models import Conversation, Prototype
+    from trainer.config import TrainConfig
+    from trainer.run import load_data
+
+    with session_factory() as session:
+        ids = build(session)
+        conv = session.query(Conversation).filter_by(external_id="tr-b").one().id
+        session.add(Prototype(movie_id=ids["b"], conversation_id=conv, tier="tail", score=0.5, weights={}))
+        session.commit()
+    assert TrainConfig(name="x").support_set_repeat == 0  # off unless a config asks for it
+
+    def rows_of(repeat: int) -> int:
+        cfg = TrainConfig(name="x", dataset="cat", valid_splits=("dev",), support_set_repeat=repeat)
+        return sum(s.conversation_id == conv for s in load_data(session_factory, cfg).train)
+
+    assert (rows_of(0), rows_of(2)) == (1, 3)  # the prototype's conversation, seen 1 + repeat times
