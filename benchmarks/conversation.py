@@ -106,11 +106,15 @@ def main() -> None:
     parser.add_argument("--steps", type=int, help="override the config's fine-tuning steps")
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--reuse", action="store_true", help="keep finished responder runs and written responses")
+    parser.add_argument("--engine", choices=["auto", "llama.cpp", "transformers"], default="auto",
+                        help="the fine-tuned and base models' generation engine (auto: llama.cpp when installed)")
+    parser.add_argument("--recommender", help="a finished recommender run for the predicted item (default: the shipped "
+                                              "ACFL config's run, trained when missing)")
     args = parser.parse_args()
     url = get_settings().database_url
     ensure_dataset(url, args.dataset)
     factory = make_session_factory(make_engine(url))
-    recommender = recommender_run(factory, args.dataset)
+    recommender = args.recommender or recommender_run(factory, args.dataset)
     shipped = read_config(ROOT / "configs" / f"{args.dataset}_conversation.yaml", ResponderConfig)
     tuned = shipped.model_copy(update={"steps": args.steps}) if args.steps is not None else shipped
     base = tuned.model_copy(update={"name": f"{tuned.name}-base", "steps": 0})
@@ -122,15 +126,18 @@ def main() -> None:
                "fine-tuned (predicted item)": (tuned.name, "predicted"), "fine-tuned (oracle item)": (tuned.name, "oracle")}
     reports: dict[str, dict[str, float]] = {}
     unicrs: dict[str, dict[str, float]] = {}
+    engines: dict[str, str] = {}
     for label, (run_name, item) in systems.items():
         system = f"bench:{run_name}:{item}"
         if not args.reuse:
             with write_transaction(factory) as session:
                 delete_responses(session, system)
         started = time.perf_counter()
-        answer_split(factory, run_name, dataset=args.dataset, split="test", item=item, recommender=recommender,
-                     limit=args.turns, seed=0, overlap=3, system=system)
+        summary = answer_split(factory, run_name, dataset=args.dataset, split="test", item=item,
+                               recommender=recommender, limit=args.turns, seed=0, overlap=3, system=system,
+                               engine=args.engine)
         seconds = time.perf_counter() - started
+        engines[label] = summary.engine
         with factory() as session:
             rows = response_rows(session, system)
             unicrs_rows = unicrs_response_rows(session, system)
@@ -147,6 +154,7 @@ def main() -> None:
     out = ROOT / "reports" / f"conversation-{args.dataset}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({"dataset": args.dataset, "turns": args.turns, "recommender": recommender,
+                               "engines": engines,
                                "training": budget, "systems": reports, "unicrs_processing": unicrs,
                                "paper": PAPER[args.dataset]}, indent=2))
     print(f"wrote {out}")

@@ -102,12 +102,14 @@ def generate_responses(
         seed: int = 0, overlap: Annotated[int, typer.Option(min=1, help="Human ratings wanted per response.")] = 3,
         system: Annotated[str | None, typer.Option(help="System name (default RUN:ITEM).")] = None,
         batch_size: Annotated[int, typer.Option(min=1)] = 8,
+        engine: Annotated[str, typer.Option(help="auto (llama.cpp when installed), llama.cpp or transformers.")]
+        = "auto",
         as_json: JsonFlag = False, quiet: bool = False) -> None:
     """Write responses to a split's recommender turns into the responses table (queued for rubric rating)."""
     from trainer.conversation_run import answer_split
     summary = answer_split(cli_session_factory(), run, dataset=dataset, split=split, item=item, recommender=recommender,
                            limit=limit, seed=seed, overlap=overlap, system=system, batch_size=batch_size,
-                           progress=not quiet)
+                           progress=not quiet, engine=engine)  # type: ignore[arg-type]  # use_llama_cpp checks it
     emit(summary.__dict__, as_json, make_table(f"responses of {summary.system}", ["field", "value"],
                                                [[k, v] for k, v in summary.__dict__.items()]))
 

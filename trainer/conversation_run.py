@@ -23,6 +23,7 @@ from db.language_model import (
     mean_loss,
     train_steps,
 )
+from db.llama_engine import Engine, LlamaModel, use_llama_cpp
 from db.queries.responses import add_response, answered_turns
 from db.queries.runs import RESPONDER_MODEL, create_run, finish_run, get_run_or_raise, record_metrics
 from db.types import MovieInfo
@@ -36,7 +37,7 @@ from trainer.conversation_data import (
 )
 from trainer.data import render_turn
 from trainer.distributed import resolve_device
-from trainer.responder import clean_response, encode_example, fit_prompt
+from trainer.responder import clean_response, encode_example, fit_prompt, hf_tokenize
 from trainer.run import seed_everything, top_items_for_turns
 
 ItemSource = Literal["oracle", "predicted"]
@@ -60,6 +61,7 @@ class GenerationSummary:
     already_answered: int
     without_item: int
     seconds: float
+    engine: str
 
 
 def train_responder(cfg: ResponderConfig, session_factory: sessionmaker[Session], progress: bool = True,
@@ -73,7 +75,8 @@ def train_responder(cfg: ResponderConfig, session_factory: sessionmaker[Session]
         movies = movies_by_id(session, cfg.dataset)
     if not samples:
         raise ValueError(f"dataset {cfg.dataset!r} has no recommender turns in {list(cfg.train_splits)}")
-    train, valid = hold_out_conversations(samples, lambda s: s.conversation_id, cfg.valid_fraction, cfg.seed)
+    train, valid = hold_out_conversations(samples, lambda s: s.conversation_id, cfg.valid_fraction, cfg.seed,
+                                          minimum=1 if cfg.valid_fraction > 0 else 0)
     with write_transaction(session_factory) as session:
         run_id = create_run(session, cfg.name, RESPONDER_MODEL, json.loads(cfg.model_dump_json()), str(device),
                             force).id
@@ -83,7 +86,7 @@ def train_responder(cfg: ResponderConfig, session_factory: sessionmaker[Session]
         lm = load_language_model(cfg.base_model, device)
         held_out = [encode_example(lm, s, oracle_movie(s, movies), cfg)
                     for s in valid[:cfg.valid_batches * cfg.batch_size]]
-        metrics = {"valid_loss_before": mean_loss(lm, held_out, cfg.batch_size, device)}
+        metrics = {"valid_loss_before": mean_loss(lm, held_out, cfg.batch_size, device)} if held_out else {}
         losses: list[float] = []
         out.mkdir(parents=True, exist_ok=True)
         if cfg.steps:
@@ -92,7 +95,8 @@ def train_responder(cfg: ResponderConfig, session_factory: sessionmaker[Session]
             losses = train_steps(lm, [encode_example(lm, s, oracle_movie(s, movies), cfg) for s in picked],
                                  steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr, seed=cfg.seed, device=device,
                                  progress=progress)
-            metrics["valid_loss_after"] = mean_loss(lm, held_out, cfg.batch_size, device)
+            if held_out:
+                metrics["valid_loss_after"] = mean_loss(lm, held_out, cfg.batch_size, device)
             lm.model.save_pretrained(out / "adapter")
         (out / "config.json").write_text(cfg.model_dump_json(indent=2))
     except BaseException:
@@ -155,7 +159,7 @@ def turns_to_answer(session_factory: sessionmaker[Session], dataset: str, split:
 
 def write_responses(session_factory: sessionmaker[Session], system: str, turns: Turns, overlap: int,
                     respond: Callable[[list[ResponseSample], list[MovieInfo | None]], list[str]],
-                    batch_size: int, progress: bool) -> GenerationSummary:
+                    batch_size: int, progress: bool, engine: str) -> GenerationSummary:
     """Answer every turn `system` has not answered yet, a batch at a time, each batch committed (an interrupted run
     keeps what it wrote and a rerun goes on from there)."""
     from tqdm import tqdm
@@ -173,21 +177,35 @@ def write_responses(session_factory: sessionmaker[Session], system: str, turns: 
                                         text, overlap) for i, text in zip(rows, texts))
     without_item = sum(m is None for s, m in zip(turns.samples, turns.movies) if s.gold_movies)
     return GenerationSummary(system, len(turns.samples), written, len(turns.samples) - len(todo), without_item,
-                             time.perf_counter() - started)
+                             time.perf_counter() - started, engine)
 
 
 def generate_responses(session_factory: sessionmaker[Session], run: str, turns: Turns, system: str, *,
-                       overlap: int = 3, batch_size: int = 8, progress: bool = True) -> GenerationSummary:
+                       overlap: int = 3, batch_size: int = 8, progress: bool = True,
+                       engine: Engine = "auto") -> GenerationSummary:
+    """Greedy responses of a responder run; engine auto: llama.cpp (db/llama_engine.py, the adapter as a GGUF LoRA
+    on the packaged Q4_K_M model) when installed and the run's base is the packaged model, else transformers on the
+    dequantized model the adapter was trained on. The two give close, not identical, text (4-bit vs float32)."""
     cfg = responder_config(session_factory, run)
-    device = resolve_device(cfg.device)
-    adapter = cfg.output_dir / cfg.name / "adapter"
-    lm = load_language_model(cfg.base_model, device, adapter if adapter.exists() else None)
+    adapter_dir = cfg.output_dir / cfg.name / "adapter"
+    adapter = adapter_dir if adapter_dir.exists() else None
+    if use_llama_cpp(engine, cfg.base_model):
+        llama = LlamaModel(adapter)
 
-    def respond(samples: list[ResponseSample], movies: list[MovieInfo | None]) -> list[str]:
-        prompts = [fit_prompt(lm, s, m, cfg, cfg.max_length) for s, m in zip(samples, movies)]
+        def respond(samples: list[ResponseSample], movies: list[MovieInfo | None]) -> list[str]:
+            return [clean_response(llama.complete(fit_prompt(llama.tokenize, s, m, cfg, cfg.max_length),
+                                                  max_tokens=cfg.max_new_tokens, stop=("\n",)).text)
+                    for s, m in zip(samples, movies)]
+
+        return write_responses(session_factory, system, turns, overlap, respond, batch_size, progress, "llama.cpp")
+    device = resolve_device(cfg.device)
+    lm = load_language_model(cfg.base_model, device, adapter)
+
+    def respond_hf(samples: list[ResponseSample], movies: list[MovieInfo | None]) -> list[str]:
+        prompts = [fit_prompt(hf_tokenize(lm), s, m, cfg, cfg.max_length) for s, m in zip(samples, movies)]
         return [clean_response(text) for text in generate(lm, prompts, cfg.max_new_tokens, device)]
 
-    return write_responses(session_factory, system, turns, overlap, respond, batch_size, progress)
+    return write_responses(session_factory, system, turns, overlap, respond_hf, batch_size, progress, "transformers")
 
 
 def retrieval_responses(session_factory: sessionmaker[Session], dataset: str, train_splits: Sequence[str],
@@ -214,7 +232,7 @@ def retrieval_responses(session_factory: sessionmaker[Session], dataset: str, tr
             texts.append(slot_movie(best.reference, titles_of(best.gold_movies, movies), movie.title if movie else None))
         return texts
 
-    return write_responses(session_factory, system, turns, overlap, respond, 256, progress)
+    return write_responses(session_factory, system, turns, overlap, respond, 256, progress, "retrieval")
 
 
 def short_context(sample: ResponseSample) -> str:
@@ -226,7 +244,8 @@ RETRIEVAL = "retrieval"
 
 def answer_split(session_factory: sessionmaker[Session], run: str, *, dataset: str, split: str, item: str,
                  recommender: str | None = None, limit: int | None = None, seed: int = 0, overlap: int = 3,
-                 system: str | None = None, batch_size: int = 8, progress: bool = True) -> GenerationSummary:
+                 system: str | None = None, batch_size: int = 8, progress: bool = True,
+                 engine: Engine = "auto") -> GenerationSummary:
     """`lumicrs generate-responses`: a responder run's (or the retrieval baseline's) responses to a split's turns,
     stored as system `RUN:ITEM` unless named."""
     if item not in ("oracle", "predicted"):
@@ -240,5 +259,5 @@ def answer_split(session_factory: sessionmaker[Session], run: str, *, dataset: s
     cfg = responder_config(session_factory, run)
     turns = turns_to_answer(session_factory, dataset, split, source, recommender, limit, seed, cfg.max_context_turns)
     return generate_responses(session_factory, run, turns, name, overlap=overlap, batch_size=batch_size,
-                              progress=progress)
+                              progress=progress, engine=engine)
 

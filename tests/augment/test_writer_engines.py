@@ -79,7 +79,8 @@ def writer_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPa
 def test_settings_choose_the_engine_and_the_tries(writer_settings: pytest.MonkeyPatch,
                                                   session_factory: sessionmaker[Session]) -> None:
     from augment.service import local_writer
-    from augment.writer_engines import GGUFWriterChat, LocalWriterChat, llama_cpp_installed
+    from augment.writer_engines import GGUFWriterChat, LocalWriterChat
+    from db.llama_engine import llama_cpp_installed
 
     writer_settings.setenv("AUGMENT_WRITER_ENGINE", "transformers")
     writer_settings.setenv("AUGMENT_WRITER_TRIES", "5")

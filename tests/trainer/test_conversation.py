@@ -90,6 +90,7 @@ def test_fine_tuning_lowers_the_loss_and_responses_reach_evaluation_and_rating(
     assert wrote.exit_code == 0, wrote.output
     summary = json.loads(wrote.stdout)
     assert (summary["system"], summary["turns"], summary["written"]) == ("toy-conv-40:oracle", 6, 6)
+    assert summary["engine"] == "transformers"  # auto: llama.cpp runs adapters of the packaged GGUF only
     with session_factory() as session:
         responses = list(session.scalars(select(Response).order_by(Response.id)))
         assert len(responses) == 6 and {r.turn_position for r in responses} == {1, 3}
@@ -122,6 +123,12 @@ def test_the_base_model_run_and_its_mistakes(database_url: str, session_factory:
     assert base.exit_code == 0, base.output
     assert json.loads(base.stdout)["metrics"]["steps"] == 0
     assert not (tmp_path / "runs" / "toy-conv-0" / "adapter").exists()
+    unheld = tmp_path / "unheld.yaml"  # nothing held out: the run has no held-out loss (it stored NaN, NOT NULL broke)
+    unheld.write_text(write_config(tmp_path, model, 0).read_text().replace("toy-conv-0", "toy-unheld")
+                      .replace("valid_fraction: 0.25", "valid_fraction: 0.0"))
+    no_valid = runner.invoke(app, ["train-responder", "--config", str(unheld), "--json", "--quiet"])
+    assert no_valid.exit_code == 0, no_valid.output
+    assert "valid_loss_before" not in json.loads(no_valid.stdout)["metrics"]
     limited = runner.invoke(app, ["generate-responses", "toy-conv-0", "--dataset", "toy", "--item", "oracle",
                                   "--limit", "2", "--system", "base", "--json", "--quiet"])
     assert limited.exit_code == 0, limited.output
@@ -130,6 +137,10 @@ def test_the_base_model_run_and_its_mistakes(database_url: str, session_factory:
     assert no_recommender.exit_code == 2 and "--recommender" in no_recommender.output
     bad_item = runner.invoke(app, ["generate-responses", "toy-conv-0", "--dataset", "toy", "--item", "gold"])
     assert bad_item.exit_code == 2 and "--item" in bad_item.output
+    for engine, error in (("llama.cpp", "packaged GGUF only"), ("vllm", "engine must be one of auto, llama.cpp")):
+        refused_engine = runner.invoke(app, ["generate-responses", "toy-conv-0", "--dataset", "toy", "--item",
+                                             "oracle", "--system", "other", "--engine", engine])
+        assert refused_engine.exit_code == 2 and error in refused_engine.output, refused_engine.output
     unknown = runner.invoke(app, ["generate-responses", "nope", "--dataset", "toy", "--item", "oracle"])
     assert unknown.exit_code == 3 and "no training run 'nope'" in unknown.output
     broken = tmp_path / "broken.yaml"
@@ -197,3 +208,29 @@ def test_responses_and_references_are_compared_with_titles_in_place_of_ids(sessi
     add_response(session, conv.id, 1, "sys", "try Heat (1995) or @111", overlap=1)
     assert response_rows(session, "sys") == [(conv.id, "try Heat (1995) or Heat (1995)", "try Heat (1995)")]
     assert response_pairs(session, "sys") == [("try Heat (1995) or Heat (1995)", "try Heat (1995)")]
+
+
+@pytest.mark.slow
+def test_the_packaged_models_responses_on_llama_cpp(database_url: str, session_factory: sessionmaker[Session],
+                                                    tmp_path: Path) -> None:
+    from db.llama_engine import llama_cpp_installed
+    if not llama_cpp_installed():
+        pytest.skip("the local engine is not installed (bash scripts/setup_llm.sh)")
+    with session_factory() as session:
+        build_chat_corpus(session)
+    config = tmp_path / "packaged.yaml"
+    config.write_text(f"name: packaged-0\ndataset: toy\nsteps: 0\nmax_new_tokens: 12\ndevice: cpu\n"
+                      f"output_dir: {tmp_path / 'runs'}\n")
+    assert runner.invoke(app, ["train-responder", "--config", str(config), "--quiet"]).exit_code == 0
+    for engine, system in (("llama.cpp", "cpp"), ("auto", "auto")):
+        wrote = runner.invoke(app, ["generate-responses", "packaged-0", "--dataset", "toy", "--item", "oracle",
+                                    "--limit", "2", "--system", system, "--engine", engine, "--json", "--quiet"])
+        assert wrote.exit_code == 0, wrote.output
+        summary = json.loads(wrote.stdout)
+        assert (summary["engine"], summary["written"]) == ("llama.cpp", 2)
+    with session_factory() as session:
+        texts = {r.system: [] for r in session.scalars(select(Response))}
+        for r in session.scalars(select(Response).order_by(Response.id)):
+            texts[r.system].append(r.text)
+    assert texts["cpp"] == texts["auto"]  # greedy: the same turns give the same text
+    assert all("\n" not in t for t in texts["cpp"])
