@@ -27,7 +27,8 @@ started = time.perf_counter(); at.run(); first = time.perf_counter() - started
 assert not at.exception, at.exception
 assert at.title[0].value == "Dashboard", [t.value for t in at.title]
 started = time.perf_counter(); at.run(); again = time.perf_counter() - started
-print(f"first render {first:.2f} s, rerun {again:.2f} s")
+print(f"first render {first:.2f} s, rerun {again:.2f} s; imported: "
+      + ", ".join(f"{m} {m in sys.modules}" for m in ("pandas", "altair", "matplotlib", "torch")))
 """
 
 

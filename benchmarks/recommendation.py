@@ -1,6 +1,7 @@
 """Recommendation on ReDial or INSPIRED under both protocols, with 95% intervals, beside the papers' figures.
 
     DATABASE_URL=sqlite:///bench.db python benchmarks/recommendation.py --dataset redial [--epochs 20] [--only NAME]
+    ... --seeds 42 1 2     the shipped config once per training seed, then the spread (mean, range) of its figures
 
 Protocol (trainer/evaluation.py): one row per (recommender turn, mentioned movie) after merging consecutive
 messages of one sender; every movie of the dataset's list is ranked (ReDial 6,924); standard = repeats kept,
@@ -99,6 +100,40 @@ def ablation_configs(dataset: str, epochs: int | None) -> list[TrainConfig]:
 LABELS: dict[str, str] = {}
 
 
+def seed_configs(dataset: str, seeds: list[int], epochs: int | None) -> list[TrainConfig]:
+    """The shipped config once per training seed (the seed drives initialisation, batch order, prototypes' KMeans
+    and the validation split's draw of the ReDial train conversations: the test split never changes)."""
+    shipped = load_config(Path(__file__).resolve().parents[1] / "configs" / f"{dataset}_acfl.yaml")
+    out = [shipped.model_copy(update={"seed": seed, "name": f"{shipped.name}-seed-{seed}"}) for seed in seeds]
+    return [c.model_copy(update={"epochs": epochs}) for c in out] if epochs else out
+
+
+SPREAD = ("recall@1", "recall@10", "recall@50", "tail_recall@10", "novel_recall@10", "coverage@10")
+
+
+def seed_spread(results: dict[str, tuple[Report, float]]) -> dict[str, dict[str, float]]:
+    """Mean, min, max and sample standard deviation over the seeds of each headline figure."""
+    import statistics
+    out = {}
+    for key in SPREAD:
+        values = [float(m[key]) for m, _ in results.values() if m.get(key) is not None]
+        if values:
+            out[key] = {"mean": statistics.fmean(values), "min": min(values), "max": max(values),
+                        "sd": statistics.stdev(values) if len(values) > 1 else 0.0, "seeds": float(len(values))}
+    return out
+
+
+def spread_table(dataset: str, results: dict[str, tuple[Report, float]]) -> Table:
+    table = Table(title=f"{dataset} test, the shipped config over {len(results)} training seeds")
+    for col in ("figure", "mean", "range", "sd", *results):
+        table.add_column(col)
+    spread = seed_spread(results)
+    for key, row in spread.items():
+        table.add_row(key, f"{row['mean']:.3f}", f"{row['min']:.3f}-{row['max']:.3f}", f"{row['sd']:.3f}",
+                      *(cell(m, key) for m, _ in results.values()))
+    return table
+
+
 def ablation_table(dataset: str, results: dict[str, tuple[Report, float]]) -> Table:
     table = Table(title=f"{dataset} ablation (test; each row trained with early stopping on validation)")
     for col in ("row", "R@10", "Tail-R@10", "novel R@10", "Cov@10", "CPU s"):
@@ -140,14 +175,18 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None, help="override the configs' epochs")
     parser.add_argument("--only", nargs="*", help="run names to run")
     parser.add_argument("--ablation", action="store_true", help="the ablation rows (LumiCRS Tables 7-8) instead")
+    parser.add_argument("--seeds", type=int, nargs="+", help="the shipped config once per training seed instead")
     args = parser.parse_args()
     url = get_settings().database_url
     ensure_dataset(url, args.dataset)
     factory = make_session_factory(make_engine(url))
     results: dict[str, tuple[Report, float]] = {}
-    out = Path("reports") / f"{'ablation' if args.ablation else 'recommendation'}-{args.dataset}.json"
+    kind = "seeds" if args.seeds else "ablation" if args.ablation else "recommendation"
+    out = Path("reports") / f"{kind}-{args.dataset}.json"
     out.parent.mkdir(exist_ok=True)
-    for cfg in (ablation_configs if args.ablation else configs)(args.dataset, args.epochs):
+    chosen = (seed_configs(args.dataset, args.seeds, args.epochs) if args.seeds
+              else (ablation_configs if args.ablation else configs)(args.dataset, args.epochs))
+    for cfg in chosen:
         if args.only and cfg.name not in args.only and LABELS.get(cfg.name) not in args.only:
             continue
         start = time.process_time()
@@ -158,7 +197,13 @@ def main() -> None:
         m = result.metrics["test"]
         print(f"{cfg.name}: rows {m['rows']:.0f}, catalog {m['catalog_size']:.0f}, R@10 {cell(m, 'recall@10', True)}, "
               f"tail-R@10 {cell(m, 'tail_recall@10', True)}, novel R@10 {cell(m, 'novel_recall@10', True)}", flush=True)
-    Console(width=220).print((ablation_table if args.ablation else table_for)(args.dataset, results))
+    if args.seeds:
+        Console(width=220).print(spread_table(args.dataset, results))
+        out.write_text(json.dumps({"runs": {name: {"test": m, "cpu_seconds": secs}
+                                            for name, (m, secs) in results.items()},
+                                   "spread": seed_spread(results)}, indent=1))
+    else:
+        Console(width=220).print((ablation_table if args.ablation else table_for)(args.dataset, results))
     print(f"wrote {out}")
 
 

@@ -1,6 +1,8 @@
 """Streamlit AppTest driving every page of the real app against SQLite and PostgreSQL."""
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 
 import pytest
@@ -193,6 +195,9 @@ def test_dashboard_renders_with_data(database_url: str, session_factory: session
     assert headers == ["Long tail", "Augmented candidates by tier", "Review throughput", "Verdict agreement",
                        "Judges against the reviewers", "Rating agreement", "Training runs"]
     assert at.selectbox(key="dash_dataset").value == "toy"
+    charts = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+    assert [c["encoding"]["x"]["field"] for c in charts] == ["tier"]  # no verdict yet: no throughput chart
+    assert (charts[0]["mark"]["type"], charts[0]["encoding"]["color"]["field"]) == ("bar", "status")
 
 
 def test_dashboard_shows_each_judge_against_the_reviewers_and_warns_on_chance(
