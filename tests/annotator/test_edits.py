@@ -67,3 +67,40 @@ def test_an_empty_first_line_and_surrounding_space_are_trimmed_from_the_turn() -
         {"role": "seeker", "text": "hello there"}, {"role": "recommender", "text": "x"}]
     assert parse_edited("   Seeker: leading space before the first turn") == [
         {"role": "seeker", "text": "leading space before the first turn"}]
+
+
+def test_edit_distance_by_hand() -> None:
+    from annotator.edits import edit_distance
+    assert edit_distance("kitten", "sitting") == 3
+    assert (edit_distance("", "abc"), edit_distance("abc", ""), edit_distance("seeker", "seeker")) == (3, 3, 0)
+    assert edit_distance("abc", "ac") == 1 and edit_distance("ac", "abc") == 1  # one deletion, one insertion
+    assert edit_distance("recommnder", "recommender") == 1 and edit_distance("flaw", "lawn") == 2
+
+
+def test_a_word_three_edits_from_our_labels_is_text_two_edits_is_refused() -> None:
+    text = "Recommender: Tail Film.\nSecret: it is scary.\nReader: you will love it."  # 3 edits from 'seeker'
+    assert parse_edited(text) == [{"role": "recommender",
+                                   "text": "Tail Film.\nSecret: it is scary.\nReader: you will love it."}]
+    with pytest.raises(EditError, match="'Smoker:'"):  # 2 edits from 'seeker'
+        parse_edited("Recommender: Tail Film.\nSmoker: it is scary.")
+
+
+def test_the_refusals_say_exactly_what_to_do() -> None:
+    rule = ("is not a speaker label: start the turn with 'Seeker:' or 'Recommender:' (or indent the line to keep "
+            "it as text of the turn above)")
+    cases = {
+        "Seeker: hi\nRecommnder - try Tail Film": f"line 2: 'Recommnder -' {rule}",
+        "Seeker: hi\n" + "*" * 40 + "User: hi": f"line 2: '{'*' * 30}' {rule}",  # the label, cut at 30 characters
+        "a line of text before any turn that runs past forty characters\nSeeker: hi":
+            "line 1: 'a line of text before any turn that runs' has no 'Seeker:' or 'Recommender:' before it",
+        " \n": "the edited dialogue is empty: write one 'Seeker: ...' / 'Recommender: ...' line per turn",
+    }
+    for text, message in cases.items():
+        with pytest.raises(EditError) as refused:
+            parse_edited(text)
+        assert str(refused.value) == message
+
+
+def test_a_line_indented_by_one_space_or_a_tab_continues_the_turn_and_loses_only_its_indent() -> None:
+    assert parse_edited("Recommender: Tail Film.\n Seeker: a quoted line\n\tx y") == [
+        {"role": "recommender", "text": "Tail Film.\nSeeker: a quoted line\nx y"}]

@@ -188,3 +188,46 @@ def test_an_html_page_or_a_multi_line_error_is_one_line() -> None:
         adapter._call("import tasks", dropped)
     assert "\n" not in str(caught.value) and "unreachable during import tasks: OSError connection reset by peer" in str(
         caught.value)
+
+
+def test_rating_tasks_carry_the_context_the_response_and_the_first_judges_scores_and_come_back_as_ratings(
+        session_factory: sessionmaker[Session]) -> None:
+    from db.models import Rating
+    from tests.factories import make_rating_queue
+    with session_factory() as s:
+        first, second = make_rating_queue(s, n=2, overlap=1)
+    with write_transaction(session_factory) as s:
+        response_id = s.get_one(ReviewTask, first).response_id
+        for judge, score in (("judge-a", 4), ("judge-b", 2)):
+            s.add_all([Rating(response_id=response_id, rater=judge, rater_kind="llm", rubric=rubric, score=score)
+                       for rubric in ("informativeness", "diversity")])
+        lead = get_or_create_reviewer(s, "boss", "lead")
+        get_or_create_reviewer(s, "rita", "researcher")
+        link_email(s, "rita", "rita@lab.org", lead)
+    fake = FakeLabelStudio()
+    assert push_tasks(session_factory, fake, "rating", "rating").pushed == 2  # type: ignore[arg-type]
+    with session_factory() as s:
+        ls = {t.id: t.labelstudio_task_id for t in s.scalars(select(ReviewTask))}
+    data = fake.tasks[ls[first]]
+    assert data == {"lumicrs_task_id": first, "context": [{"author": "seeker", "text": "I want a comedy"}],
+                    "response": "response 0", "system": "sys0"}
+    assert fake.tasks[ls[second]]["context"][-1] == {"author": "seeker", "text": "Seen it"}
+    from annotator.sync import rating_payload
+    with session_factory() as s:
+        predictions = rating_payload(s, s.get_one(ReviewTask, first))["predictions"]
+    assert predictions == [{"model_version": "judge-a", "result": [  # one judge's scores, as Label Studio shows one
+        {"from_name": rubric, "to_name": "response", "type": "rating", "value": {"rating": 4}}
+        for rubric in ("informativeness", "diversity")]}]
+    scores = {"logical_persuasiveness": 4, "informativeness": 5, "lifelikeness": 3, "long_tail_relevance": 2}
+    result = [{"from_name": k, "value": {"rating": v}} for k, v in scores.items()] + [{"from_name": "diversity"}]
+    fake.annotations[(ls[first], "rita@lab.org")] = ExportedAnnotation(ls[first], data, "rita@lab.org", result, False)
+    incomplete = pull_annotations(session_factory, fake, "rating", "rating")  # type: ignore[arg-type]
+    assert incomplete.pulled == 0 and len(incomplete.invalid) == 1 and "diversity" in incomplete.invalid[0]
+    result[-1] = {"from_name": "diversity", "value": {"rating": 1}}
+    summary = pull_annotations(session_factory, fake, "rating", "rating")  # type: ignore[arg-type]
+    assert summary.pulled == 1 and not summary.invalid, summary
+    with session_factory() as s:
+        stored = {(r.rubric, r.score, r.source) for r in s.scalars(select(Rating).where(Rating.rater == "rita"))}
+    assert stored == {(k, v, "labelstudio") for k, v in {**scores, "diversity": 1}.items()}
+    with session_factory() as s:
+        assert s.get_one(ReviewTask, first).status == "done" and s.get_one(ReviewTask, second).status == "open"

@@ -164,3 +164,17 @@ def test_the_class_weight_power_is_a_named_departure_and_one_is_eq2() -> None:
     flat = acfl_per_example(LOGITS, TARGETS, COUNTS, softened)
     w_c = acfl_class_weights(COUNTS, PARAMS.eps)[TARGETS]
     assert torch.allclose(flat * w_c, as_written)
+
+
+def test_eq2_eq5_eq6_at_their_edges() -> None:
+    # Eq. 2's default eps is tiny: the weight is 1/N_c to six decimals
+    assert acfl_class_weights(torch.tensor([1.0, 4.0])).tolist() == pytest.approx([1.0, 0.25], rel=1e-5)
+    # Eq. 6 with theta_min 5: N_c = 2 is rare (1 + 1/2), an unseen class (N_c = 0) gets 1, never 1 + 1/0
+    assert acfl_sampling_weights(torch.tensor([0.0, 2.0, 6.0, 12.0]), 5.0, 6.0).tolist() == pytest.approx(
+        [1.0, 1.5, 1.0, 0.0])
+    # N_max below 1 is read as 1: a class seen once above a theta_max of 0.5 gets 1 - 1/1
+    assert acfl_sampling_weights(torch.tensor([1.0, 0.0]), 0.5, 0.5).tolist() == pytest.approx([0.0, 1.0])
+    # Eq. 5's inequalities include tau_k itself: a sample exactly at the quantile is kept either way
+    p_t = torch.tensor([0.1, 0.2, 0.3])  # k = 0.5: tau = 0.2 exactly
+    assert acfl_mask(p_t, 0.5).tolist() == [True, True, False]
+    assert acfl_mask(p_t, 0.5, "printed").tolist() == [False, True, True]
