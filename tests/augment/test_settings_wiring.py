@@ -39,6 +39,9 @@ def test_defaults_are_the_papers(monkeypatch: pytest.MonkeyPatch, tmp_path: obje
     assert (augment.tail_dialogues, augment.body_dialogues) == ((8, 10), (4, 5))
     assert len(augment.judges) == 5 and augment.temperature == 0.7
     assert augment.route_policy == "votes"  # the paper's fixed vote stays the default until verdicts exist
+    # prototype selection (README fidelity table): top-5 support sets, the composite weights, the sigmoid's slope
+    assert augment.support_k == 5 and augment.interaction_alpha == 1.0
+    assert (augment.w_semantic, augment.w_emotional, augment.w_overlap, augment.w_interaction) == (0.4, 0.2, 0.2, 0.2)
     db = DatabaseSettings()
     assert (db.head_min_mentions, db.tail_max_mentions) == (6, 1)
 
