@@ -56,3 +56,14 @@ def test_route_uses_the_review_overlap_setting(session_factory: sessionmaker[Ses
     with session_factory() as session:
         assert [t.overlap for t in session.scalars(select(ReviewTask))] == [3]
         assert [session.get_one(Candidate, i).status for i in ids] == ["needs_review", "auto_accepted", "discarded"]
+
+
+def test_route_uses_the_vote_thresholds_settings(session_factory: sessionmaker[Session], database_url: str,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    with session_factory() as session:
+        ids = judged_candidates(session, [3, 4, 5])
+        session.commit()
+    result = route_with_env(monkeypatch, AUGMENT_REVIEW_MIN_VOTES="4", AUGMENT_ACCEPT_MIN_VOTES="5")
+    assert result.exit_code == 0, result.output
+    with session_factory() as session:  # 3 votes: below review_min 4, so discarded (2 would have sent it to review)
+        assert [session.get_one(Candidate, i).status for i in ids] == ["discarded", "needs_review", "auto_accepted"]
