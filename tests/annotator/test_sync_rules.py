@@ -198,9 +198,13 @@ def test_rating_tasks_carry_the_context_the_response_and_the_first_judges_scores
         first, second = make_rating_queue(s, n=2, overlap=1)
     with write_transaction(session_factory) as s:
         response_id = s.get_one(ReviewTask, first).response_id
-        for judge, score in (("judge-a", 4), ("judge-b", 2)):
-            s.add_all([Rating(response_id=response_id, rater=judge, rater_kind="llm", rubric=rubric, score=score)
-                       for rubric in ("informativeness", "diversity")])
+        other_id = s.get_one(ReviewTask, second).response_id
+        s.add(Rating(response_id=response_id, rater="hugo", rater_kind="human", rubric="lifelikeness", score=1))
+        s.flush()  # a human's score first in the table
+        s.add_all([Rating(response_id=response_id, rater="judge-a", rater_kind="llm", rubric="informativeness", score=4),
+                   Rating(response_id=response_id, rater="judge-b", rater_kind="llm", rubric="diversity", score=2),
+                   Rating(response_id=response_id, rater="judge-a", rater_kind="llm", rubric="diversity", score=5),
+                   Rating(response_id=other_id, rater="judge-c", rater_kind="llm", rubric="diversity", score=3)])
         lead = get_or_create_reviewer(s, "boss", "lead")
         get_or_create_reviewer(s, "rita", "researcher")
         link_email(s, "rita", "rita@lab.org", lead)
@@ -215,9 +219,12 @@ def test_rating_tasks_carry_the_context_the_response_and_the_first_judges_scores
     from annotator.sync import rating_payload
     with session_factory() as s:
         predictions = rating_payload(s, s.get_one(ReviewTask, first))["predictions"]
-    assert predictions == [{"model_version": "judge-a", "result": [  # one judge's scores, as Label Studio shows one
-        {"from_name": rubric, "to_name": "response", "type": "rating", "value": {"rating": 4}}
-        for rubric in ("informativeness", "diversity")]}]
+    # the first judge's scores on this response only (no human's, no other response's), as Label Studio shows one
+    assert predictions == [{"model_version": "judge-a", "result": [
+        {"from_name": rubric, "to_name": "response", "type": "rating", "value": {"rating": score}}
+        for rubric, score in (("informativeness", 4), ("diversity", 5))]}]
+    with session_factory() as s:
+        assert rating_payload(s, s.get_one(ReviewTask, second))["predictions"][0]["model_version"] == "judge-c"
     scores = {"logical_persuasiveness": 4, "informativeness": 5, "lifelikeness": 3, "long_tail_relevance": 2}
     result = [{"from_name": k, "value": {"rating": v}} for k, v in scores.items()] + [{"from_name": "diversity"}]
     fake.annotations[(ls[first], "rita@lab.org")] = ExportedAnnotation(ls[first], data, "rita@lab.org", result, False)
@@ -231,3 +238,55 @@ def test_rating_tasks_carry_the_context_the_response_and_the_first_judges_scores
     assert stored == {(k, v, "labelstudio") for k, v in {**scores, "diversity": 1}.items()}
     with session_factory() as s:
         assert s.get_one(ReviewTask, first).status == "done" and s.get_one(ReviewTask, second).status == "open"
+
+
+def test_an_adjudication_task_carries_the_dialogue_the_prototype_and_each_judges_vote_in_judge_order(
+        session_factory: sessionmaker[Session]) -> None:
+    from annotator.sync import adjudication_payload
+    from db.models import JudgeVote
+    with session_factory() as s:
+        first, _ = make_review_queue(s, n=2)
+    with write_transaction(session_factory) as s:
+        candidate_id = s.get_one(ReviewTask, first).candidate_id
+        s.scalars(select(JudgeVote).where(JudgeVote.candidate_id == candidate_id,
+                                          JudgeVote.judge == "judge-0")).one().judge = "z-judge"  # sorts last
+    with session_factory() as s:
+        payload = adjudication_payload(s, s.get_one(ReviewTask, first))
+    assert payload["data"] == {
+        "lumicrs_task_id": first,
+        "dialogue": [{"author": "seeker", "text": "Any creepy movie? #0"},
+                     {"author": "recommender", "text": "Tail Film is terrifying."}],
+        "target": "Tail Film (2011)", "tier": "tail", "judge_summary": "3/5 pass",
+        "prototype": "seeker: I like scary films\nrecommender: Try Tail Film",
+        "rationales": "judge-1: pass - rationale 1\njudge-2: pass - rationale 2\njudge-3: fail - rationale 3\n"
+                      "judge-4: fail (invalid output) - rationale 4\nz-judge: pass - rationale 0"}
+    assert payload["predictions"] == [{"model_version": "five-judges", "score": 0.6, "result": [
+        {"from_name": "verdict", "to_name": "dialogue", "type": "choices", "value": {"choices": ["accept"]}}]}]
+
+
+def test_an_edit_made_in_label_studio_is_parsed_stored_and_a_changed_edit_counts_as_a_change(
+        session_factory: sessionmaker[Session]) -> None:
+    fake, (t1, _), ls = setup(session_factory)
+
+    def edit(*lines: str) -> None:
+        result = [{"from_name": "verdict", "value": {"choices": ["edit"]}},
+                  {"from_name": "reason", "value": {"text": ["fixed", "the title"]}},
+                  {"from_name": "edited", "value": {"text": list(lines)}}]
+        fake.annotations[(ls[t1], "ann@lab.org")] = ExportedAnnotation(ls[t1], fake.tasks[ls[t1]], "ann@lab.org",
+                                                                       result, False)
+
+    edit("Seeker: any creepy movie?", "Recommender: Tail Film (2011).")
+    assert pull_annotations(session_factory, fake, PROJECT, PROJECT).pulled == 1  # type: ignore[arg-type]
+    with session_factory() as s:
+        review = s.scalars(select(Review)).one()
+        assert (review.verdict, review.reason, review.source) == ("edit", "fixed the title", "labelstudio")
+        assert review.edited_turns == [{"role": "seeker", "text": "any creepy movie?"},
+                                       {"role": "recommender", "text": "Tail Film (2011)."}]
+    again = pull_annotations(session_factory, fake, PROJECT, PROJECT)  # type: ignore[arg-type]
+    assert (again.pulled, again.unchanged) == (0, 1)
+    edit("Seeker: any creepy movie?", "Recommender: Tail Film (2011), it is terrifying.")
+    changed = pull_annotations(session_factory, fake, PROJECT, PROJECT)  # type: ignore[arg-type]
+    assert (changed.pulled, changed.unchanged) == (1, 0)
+    edit("Seeker: any creepy movie?", "Recommnder: Tail Film (2011).")  # a mistyped label: refused, never merged
+    refused = pull_annotations(session_factory, fake, PROJECT, PROJECT)  # type: ignore[arg-type]
+    assert len(refused.invalid) == 1 and "is not a speaker label" in refused.invalid[0]
