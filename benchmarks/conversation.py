@@ -38,7 +38,13 @@ from db.queries.runs import get_run_or_raise, run_metrics
 from db.settings import get_settings
 from trainer.config import ResponderConfig, load_config, read_config
 from trainer.conversation_run import RETRIEVAL, answer_split, train_responder
-from trainer.metrics import generation_report
+from trainer.metrics import (
+    bleu_from_statistics,
+    bleu_statistics,
+    generation_report,
+    rouge_l,
+    unicrs_bleu_row,
+)
 from trainer.run import run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,8 +77,13 @@ def recommender_run(factory: sessionmaker[Session], dataset: str) -> str:
 
 
 def scores_with_intervals(rows: list[tuple[int, str, str]], n_boot: int, seed: int) -> dict[str, float]:
-    """generation_report on the rows, with 95% intervals from resampling whole conversations."""
+    """generation_report on the rows, with 95% intervals from resampling whole conversations. The resamples reuse
+    per-row statistics (BLEU-2's clipped counts and lengths, ROUGE-L and bleu@2 per row), so a draw is a sum, not a
+    re-scoring of every text: the same figures, in seconds instead of minutes."""
     report = generation_report([h for _, h, _ in rows], [r for _, _, r in rows])
+    per_row = {"bleu-2": np.array([bleu_statistics(h, r, 2) for _, h, r in rows], dtype=float),
+               "rouge-l": np.array([rouge_l(h, r) for _, h, r in rows]),
+               "unicrs_bleu@2": np.array([unicrs_bleu_row(h, r, 2) for _, h, r in rows])}
     by_conv: dict[int, list[int]] = {}
     for i, (conv, _, _) in enumerate(rows):
         by_conv.setdefault(conv, []).append(i)
@@ -81,10 +92,9 @@ def scores_with_intervals(rows: list[tuple[int, str, str]], n_boot: int, seed: i
     draws: dict[str, list[float]] = {k: [] for k in WITH_INTERVAL}
     for _ in range(n_boot):
         picked = [i for g in rng.integers(0, len(groups), len(groups)) for i in groups[g]]
-        hyps, refs = [rows[i][1] for i in picked], [rows[i][2] for i in picked]
-        again = generation_report(hyps, refs)
-        for k in WITH_INTERVAL:
-            draws[k].append(again[k])
+        draws["bleu-2"].append(bleu_from_statistics(per_row["bleu-2"][picked].sum(axis=0), 2))
+        draws["rouge-l"].append(float(per_row["rouge-l"][picked].mean()))
+        draws["unicrs_bleu@2"].append(float(per_row["unicrs_bleu@2"][picked].mean()))
     for k, values in draws.items():
         report[f"{k}_lo"], report[f"{k}_hi"] = (float(v) for v in np.percentile(values, [2.5, 97.5]))
     report["responses"], report["conversations"] = float(len(rows)), float(len(groups))

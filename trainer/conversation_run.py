@@ -220,10 +220,12 @@ def retrieval_responses(session_factory: sessionmaker[Session], dataset: str, tr
     if not pool:
         raise ValueError(f"dataset {dataset!r} has no recommender turns in {list(train_splits)} to retrieve from")
     groups = {flag: [s for s in pool if bool(s.gold_movies) == flag] or pool for flag in (False, True)}
-    vectors = {flag: encode_texts([short_context(s) for s in group], encoder_path, progress=progress)
-               for flag, group in groups.items()}
+    vectors: dict[bool, np.ndarray] = {}  # encoded on the first batch: a resumed run with nothing left skips it
 
     def respond(samples: list[ResponseSample], picked: list[MovieInfo | None]) -> list[str]:
+        if not vectors:
+            vectors.update({flag: encode_texts([short_context(s) for s in group], encoder_path, progress=progress)
+                            for flag, group in groups.items()})
         queries = encode_texts([short_context(s) for s in samples], encoder_path, progress=False)
         texts = []
         for sample, query, movie in zip(samples, queries, picked):

@@ -95,23 +95,35 @@ def ngrams(tokens: Sequence[str], n: int) -> list[tuple[str, ...]]:
     return [tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1)]
 
 
-def bleu(hypotheses: Sequence[str], references: Sequence[str], max_n: int) -> float:
-    """Corpus BLEU-n (uniform weights 1..n, brevity penalty, one reference per hypothesis)."""
-    matches = [0] * max_n
-    totals = [0] * max_n
-    hyp_len = ref_len = 0
-    for hyp, ref in zip(hypotheses, references, strict=True):
-        h, r = tokenize(hyp), tokenize(ref)
-        hyp_len, ref_len = hyp_len + len(h), ref_len + len(r)
-        for n in range(1, max_n + 1):
-            h_counts, r_counts = Counter(ngrams(h, n)), Counter(ngrams(r, n))
-            matches[n - 1] += sum(min(c, r_counts[g]) for g, c in h_counts.items())
-            totals[n - 1] += max(len(h) - n + 1, 0)
+def bleu_statistics(hypothesis: str, reference: str, max_n: int) -> tuple[int, ...]:
+    """One pair's share of corpus BLEU: clipped matches for n = 1..max_n, n-gram totals, hypothesis and reference
+    lengths. Summed over any set of pairs they give that set's corpus BLEU (bleu_from_statistics): a bootstrap
+    resamples rows of these instead of re-tokenising."""
+    h, r = tokenize(hypothesis), tokenize(reference)
+    matches, totals = [], []
+    for n in range(1, max_n + 1):
+        h_counts, r_counts = Counter(ngrams(h, n)), Counter(ngrams(r, n))
+        matches.append(sum(min(c, r_counts[g]) for g, c in h_counts.items()))
+        totals.append(max(len(h) - n + 1, 0))
+    return (*matches, *totals, len(h), len(r))
+
+
+def bleu_from_statistics(summed: Sequence[float], max_n: int) -> float:
+    matches, totals = summed[:max_n], summed[max_n:2 * max_n]
+    hyp_len, ref_len = summed[2 * max_n], summed[2 * max_n + 1]
     if min(totals) == 0 or min(matches) == 0:
         return 0.0
     log_precision = sum(math.log(m / t) for m, t in zip(matches, totals)) / max_n
     brevity = 1.0 if hyp_len > ref_len else math.exp(1 - ref_len / max(hyp_len, 1))
     return brevity * math.exp(log_precision)
+
+
+def bleu(hypotheses: Sequence[str], references: Sequence[str], max_n: int) -> float:
+    """Corpus BLEU-n (uniform weights 1..n, brevity penalty, one reference per hypothesis)."""
+    summed = [0] * (2 * max_n + 2)
+    for hyp, ref in zip(hypotheses, references, strict=True):
+        summed = [a + b for a, b in zip(summed, bleu_statistics(hyp, ref, max_n))]
+    return bleu_from_statistics(summed, max_n)
 
 
 def _f1(overlap: int, hyp_total: int, ref_total: int) -> float:
@@ -147,19 +159,21 @@ def distinct_n(texts: Iterable[str], n: int) -> float:
     return len(set(grams)) / len(grams) if grams else 0.0
 
 
+def unicrs_bleu_row(hypothesis: str, reference: str, n: int) -> float:
+    """One response's UniCRS/CRSLab `bleu@n`: the clipped n-gram precision alone times the brevity penalty
+    (whitespace tokens; 0 when shorter than n or without a match)."""
+    h, r = hypothesis.split(), reference.split()
+    total = max(len(h) - n + 1, 0)
+    if not total:  # shorter than n; no unigram match also scores 0, through the clipped count
+        return 0.0
+    h_counts, r_counts = Counter(ngrams(h, n)), Counter(ngrams(r, n))
+    brevity = 1.0 if len(h) > len(r) else math.exp(1 - len(r) / len(h))
+    return brevity * sum((h_counts & r_counts).values()) / total
+
+
 def unicrs_bleu_at(hypotheses: Sequence[str], references: Sequence[str], n: int) -> float:
-    """UniCRS/CRSLab's `bleu@n`: per response, the clipped n-gram precision alone times the brevity penalty
-    (whitespace tokens, 0 without a unigram match), averaged over responses."""
-    scores = []
-    for hyp, ref in zip(hypotheses, references, strict=True):
-        h, r = hyp.split(), ref.split()
-        h_counts, r_counts = Counter(ngrams(h, n)), Counter(ngrams(r, n))
-        total = max(len(h) - n + 1, 0)
-        if not total:  # shorter than n; no unigram match also scores 0, through the clipped count
-            scores.append(0.0)
-            continue
-        brevity = 1.0 if len(h) > len(r) else math.exp(1 - len(r) / len(h))
-        scores.append(brevity * sum((h_counts & r_counts).values()) / total)
+    """UniCRS/CRSLab's `bleu@n`: unicrs_bleu_row averaged over responses."""
+    scores = [unicrs_bleu_row(hyp, ref, n) for hyp, ref in zip(hypotheses, references, strict=True)]
     return float(np.mean(scores)) if scores else 0.0
 
 

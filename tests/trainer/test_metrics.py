@@ -223,3 +223,15 @@ def test_ild_is_the_same_whatever_the_chunk_and_matches_the_pairwise_definition(
                                  if i != j]) for row in ranked])
     assert ild_at_k(ranked, emb, 6) == pytest.approx(by_pairs)
     assert ild_at_k(ranked, emb, 6, chunk=2) == pytest.approx(by_pairs)  # a last chunk of one row included
+
+
+def test_bleu_and_bleu_at_n_from_per_row_statistics_equal_the_corpus_figures() -> None:
+    from trainer.metrics import bleu, bleu_from_statistics, bleu_statistics, unicrs_bleu_at, unicrs_bleu_row
+    hyps = ["try the babadook , it is scary", "hello", "", "a a a b", "watch alien tonight"]
+    refs = ["you should try the babadook", "hello there friend", "anything", "a b b", "alien is great tonight"]
+    for picked in ([0, 1, 2, 3, 4], [0, 0, 3], [1, 4, 4, 2]):  # resamples repeat rows
+        h, r = [hyps[i] for i in picked], [refs[i] for i in picked]
+        summed = [sum(col) for col in zip(*(bleu_statistics(a, b, 2) for a, b in zip(h, r)))]
+        assert bleu_from_statistics(summed, 2) == pytest.approx(bleu(h, r, 2))
+        assert sum(unicrs_bleu_row(a, b, 2) for a, b in zip(h, r)) / len(h) == pytest.approx(unicrs_bleu_at(h, r, 2))
+    assert bleu_statistics("a a a b", "a b b", 2) == (2, 1, 4, 3, 4, 3)  # clipped 1-/2-gram matches, totals, lengths
