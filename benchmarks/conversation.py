@@ -9,8 +9,8 @@ sample for every system; each system writes one response per turn given the utte
 similar last two turns, its titles replaced by the movie), the packaged base model without fine-tuning, and the
 LoRA fine-tuned model, all with the movie our recommender ranks first (the shipped ACFL run, trained here if the
 database lacks it, or --recommender), and the fine-tuned model with the oracle movie (the one the human named); the
-language models generate greedily on llama.cpp when installed (--engine). References and responses are compared twice: as our corpus has them (one reference utterance, titles in place of ReDial's @ids) and
-under UniCRS's processing (db.queries.responses.unicrs_response_rows: consecutive messages of one sender merged into
+language models generate greedily on llama.cpp when installed (--engine). References and responses are compared
+twice: as our corpus has them (one reference utterance, titles in place of ReDial's @ids) and under UniCRS's processing (db.queries.responses.unicrs_response_rows: consecutive messages of one sender merged into
 one reference turn, one response per merged turn, titles masked as <movie> in both texts), the processing behind
 LumiCRS Table 6's bleu@n and dist@n. dist@n grows as the sample shrinks: only a full-split figure is comparable.
 Metrics: ours (corpus BLEU-2/3, ROUGE-2/L F1, Distinct-n as a ratio) and UniCRS's definitions (bleu@n: n-gram
