@@ -10,9 +10,10 @@ similar last two turns, its titles replaced by the movie), the packaged base mod
 LoRA fine-tuned model, all with the movie our recommender ranks first (the shipped ACFL run, trained here if the
 database lacks it, or --recommender), and the fine-tuned model with the oracle movie (the one the human named); the
 language models generate greedily on llama.cpp when installed (--engine). References and responses are compared
-twice: as our corpus has them (one reference utterance, titles in place of ReDial's @ids) and under UniCRS's processing (db.queries.responses.unicrs_response_rows: consecutive messages of one sender merged into
-one reference turn, one response per merged turn, titles masked as <movie> in both texts), the processing behind
-LumiCRS Table 6's bleu@n and dist@n. dist@n grows as the sample shrinks: only a full-split figure is comparable.
+twice: as our corpus has them (one reference utterance, titles in place of ReDial's @ids) and under UniCRS's
+processing (db.queries.responses.unicrs_response_rows: consecutive messages of one sender merged into one reference
+turn, one response per merged turn, titles masked as <movie> in both texts), the processing behind LumiCRS Table 6's
+bleu@n and dist@n. dist@n grows as the sample shrinks: only a full-split figure is comparable.
 Metrics: ours (corpus BLEU-2/3, ROUGE-2/L F1, Distinct-n as a ratio) and UniCRS's definitions (bleu@n: n-gram
 precision times brevity penalty per response, averaged; dist@n: distinct n-grams per response), which is how the
 paper's table reads. Intervals: 1,000 bootstrap resamples of test conversations. Nothing is chosen on test: the
