@@ -238,6 +238,22 @@ def test_rating_tasks_carry_the_context_the_response_and_the_first_judges_scores
     assert stored == {(k, v, "labelstudio") for k, v in {**scores, "diversity": 1}.items()}
     with session_factory() as s:
         assert s.get_one(ReviewTask, first).status == "done" and s.get_one(ReviewTask, second).status == "open"
+    again = pull_annotations(session_factory, fake, "rating", "rating")  # type: ignore[arg-type]
+    assert (again.pulled, again.unchanged) == (0, 1)  # the same scores: nothing changed
+    result[0] = {"from_name": "logical_persuasiveness", "value": {"rating": 1}}
+    assert pull_annotations(session_factory, fake, "rating", "rating").pulled == 1  # type: ignore[arg-type]
+
+
+def test_annotations_by_unlinked_users_are_counted_per_user_and_stored_nowhere(
+        session_factory: sessionmaker[Session]) -> None:
+    fake, (t1, t2), ls = setup(session_factory)
+    fake.annotate(ls[t1], "stranger@lab.org", "accept")
+    fake.annotate(ls[t2], "stranger@lab.org", "accept")
+    fake.annotate(ls[t1], "other@lab.org", "reject", "dull")
+    summary = pull_annotations(session_factory, fake, PROJECT, PROJECT)  # type: ignore[arg-type]
+    assert summary.held == {"stranger@lab.org": 2, "other@lab.org": 1} and summary.pulled == 0
+    with session_factory() as s:
+        assert not list(s.scalars(select(Review)))
 
 
 def test_an_adjudication_task_carries_the_dialogue_the_prototype_and_each_judges_vote_in_judge_order(
