@@ -78,11 +78,9 @@ def render() -> None:
         st.info("No corpus yet: run `lumicrs ingest redial`.")
     st.header("Augmented candidates by tier")
     if acceptance:
-        pivot = pd.DataFrame(acceptance, columns=["tier", "status", "n"]).pivot_table(
-            index="tier", columns="status", values="n", fill_value=0)
-        st.vega_lite_chart(pd.DataFrame(acceptance, columns=["tier", "status", "n"]),
-                           stacked_bars("tier", "n", "status"), width="stretch")
-        st.dataframe(pivot)
+        by_tier = pd.DataFrame(acceptance, columns=["tier", "status", "n"])
+        st.vega_lite_chart(by_tier, stacked_bars("tier", "n", "status"), width="stretch")
+        st.dataframe(by_tier.pivot_table(index="tier", columns="status", values="n", fill_value=0))
     else:
         st.info("No candidates yet: run the `lumicrs augment` pipeline.")
     if data.decisions:

@@ -27,8 +27,8 @@ def _cut(text: str, stops: Any) -> str:
 
 
 class TextEngine:
-    """What both engines share: the adapter (refused when missing), the name by engine and adapter digest, one
-    generation at a time, and no chat API."""
+    """What both engines share: the adapter (refused when missing), the name by engine and adapter digest, and no
+    chat API. Each runs one generation at a time (its own lock; llama.cpp's is db.llama_engine.LlamaModel's)."""
 
     engine = ""  # the name's suffix after local-writer / local-base
 
@@ -39,7 +39,6 @@ class TextEngine:
         self.adapter = adapter
         self.name = (f"local-writer{self.engine}:{adapter_digest(adapter)[:12]}" if adapter is not None
                      else f"local-base{self.engine}:gemma-3-270m")
-        self._lock = threading.Lock()
 
     def complete(self, messages: list[Message], **params: Any) -> Completion:
         raise ValueError("the local writer continues text only (complete_text); it is not a chat model")
@@ -54,6 +53,7 @@ class LocalWriterChat(TextEngine):
         super().__init__(adapter)
         self.base_model, self.device = base_model, device
         self._lm: Any = None
+        self._lock = threading.Lock()
 
     def _model(self) -> Any:
         if self._lm is None:
@@ -87,7 +87,10 @@ class GGUFWriterChat(TextEngine):
                  context: int = 2048) -> None:
         super().__init__(adapter)
         self.llama = LlamaModel(adapter, model_path, threads, context)
-        self.threads = self.llama.threads
+
+    @property
+    def threads(self) -> int:
+        return self.llama.threads
 
     def complete_text(self, prompt: str, **params: Any) -> Completion:
         out = self.llama.complete(prompt, max_tokens=int(params.get("max_tokens", 200)),

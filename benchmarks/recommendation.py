@@ -123,11 +123,10 @@ def seed_spread(results: dict[str, tuple[Report, float]]) -> dict[str, dict[str,
     return out
 
 
-def spread_table(dataset: str, results: dict[str, tuple[Report, float]]) -> Table:
+def spread_table(dataset: str, results: dict[str, tuple[Report, float]], spread: dict[str, dict[str, float]]) -> Table:
     table = Table(title=f"{dataset} test, the shipped config over {len(results)} training seeds")
     for col in ("figure", "mean", "range", "sd", *results):
         table.add_column(col)
-    spread = seed_spread(results)
     for key, row in spread.items():
         table.add_row(key, f"{row['mean']:.3f}", f"{row['min']:.3f}-{row['max']:.3f}", f"{row['sd']:.3f}",
                       *(cell(m, key) for m, _ in results.values()))
@@ -198,10 +197,10 @@ def main() -> None:
         print(f"{cfg.name}: rows {m['rows']:.0f}, catalog {m['catalog_size']:.0f}, R@10 {cell(m, 'recall@10', True)}, "
               f"tail-R@10 {cell(m, 'tail_recall@10', True)}, novel R@10 {cell(m, 'novel_recall@10', True)}", flush=True)
     if args.seeds:
-        Console(width=220).print(spread_table(args.dataset, results))
+        spread = seed_spread(results)
+        Console(width=220).print(spread_table(args.dataset, results, spread))
         out.write_text(json.dumps({"runs": {name: {"test": m, "cpu_seconds": secs}
-                                            for name, (m, secs) in results.items()},
-                                   "spread": seed_spread(results)}, indent=1))
+                                            for name, (m, secs) in results.items()}, "spread": spread}, indent=1))
     else:
         Console(width=220).print((ablation_table if args.ablation else table_for)(args.dataset, results))
     print(f"wrote {out}")

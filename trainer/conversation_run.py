@@ -201,8 +201,10 @@ def generate_responses(session_factory: sessionmaker[Session], run: str, turns: 
     device = resolve_device(cfg.device)
     lm = load_language_model(cfg.base_model, device, adapter)
 
+    tokenize = hf_tokenize(lm)
+
     def respond_hf(samples: list[ResponseSample], movies: list[MovieInfo | None]) -> list[str]:
-        prompts = [fit_prompt(hf_tokenize(lm), s, m, cfg, cfg.max_length) for s, m in zip(samples, movies)]
+        prompts = [fit_prompt(tokenize, s, m, cfg, cfg.max_length) for s, m in zip(samples, movies)]
         return [clean_response(text) for text in generate(lm, prompts, cfg.max_new_tokens, device)]
 
     return write_responses(session_factory, system, turns, overlap, respond_hf, batch_size, progress, "transformers")
