@@ -129,6 +129,13 @@ def test_the_base_model_run_and_its_mistakes(database_url: str, session_factory:
     no_valid = runner.invoke(app, ["train-responder", "--config", str(unheld), "--json", "--quiet"])
     assert no_valid.exit_code == 0, no_valid.output
     assert "valid_loss_before" not in json.loads(no_valid.stdout)["metrics"]
+    small = tmp_path / "small.yaml"  # 5% of 9 train conversations rounds to none: one is held out all the same
+    small.write_text(write_config(tmp_path, model, 0).read_text().replace("toy-conv-0", "toy-small")
+                     .replace("valid_fraction: 0.25", "valid_fraction: 0.05"))
+    held_one = runner.invoke(app, ["train-responder", "--config", str(small), "--json", "--quiet"])
+    assert held_one.exit_code == 0, held_one.output
+    held_metrics = json.loads(held_one.stdout)["metrics"]
+    assert held_metrics["valid_rows"] > 0 and "valid_loss_before" in held_metrics
     limited = runner.invoke(app, ["generate-responses", "toy-conv-0", "--dataset", "toy", "--item", "oracle",
                                   "--limit", "2", "--system", "base", "--json", "--quiet"])
     assert limited.exit_code == 0, limited.output
