@@ -105,6 +105,7 @@ def _run_slice(dataset: str, url: str, movies: int, samples: int, *, local: bool
     from augment.prototypes import select_prototypes
     from augment.routing import route_candidates
     from augment.service import chat_model, local_writer, weights_from
+    from augment.structured import JudgeReply, ScoresOnlyJudgeReply
     from db.engine import write_transaction
     from db.models import Dataset, Movie, Prototype
 
@@ -130,8 +131,10 @@ def _run_slice(dataset: str, url: str, movies: int, samples: int, *, local: bool
     judges = [chat_model(settings, f"{name}:{model}" if local else name, factory, base_url=url)
               for name in settings.judges]
     # the placeholder model judges at temperature 0.8 so that its five judges differ and some dialogues need a human
+    # ... and is asked for scores without a rationale (its rationales are noise and cost most of the judging time)
     votes = judge_candidates(factory, dataset, list(judges), temperature=0.8 if local else settings.judge_temperature,
-                             min_score=settings.judge_min_score, concurrency=settings.concurrency, progress=progress)
+                             min_score=settings.judge_min_score, concurrency=settings.concurrency, progress=progress,
+                             schema=ScoresOnlyJudgeReply if local else JudgeReply)
     with write_transaction(factory) as session:
         routed = route_candidates(session, dataset, len(judges), accept_min=settings.accept_min_votes,
                                   review_min=settings.review_min_votes, overlap=settings.review_overlap).routed

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -46,8 +47,10 @@ def parse_vote(text: str, min_score: int = 3) -> ParsedVote:
 
 def judge_candidates(session_factory: sessionmaker[Session], dataset: str, judges: list[ChatModel], *,
                      temperature: float = 0.0, min_score: int = 3, concurrency: int = 4, max_tokens: int = 512,
-                     progress: bool = True, limit: int | None = None) -> JudgeSummary:
-    """Every judge votes once on each filtered candidate (at most `limit` candidates still missing a vote)."""
+                     progress: bool = True, limit: int | None = None,
+                     schema: type[BaseModel] = JudgeReply) -> JudgeSummary:
+    """Every judge votes once on each filtered candidate (at most `limit` candidates still missing a vote). `schema`
+    is the reply shape asked of the endpoint; every reply is read as a JudgeReply (the rationale may be absent)."""
     with session_factory() as session:
         candidates = list(session.scalars(candidates_in(dataset, "generated")
                                           .where(Candidate.similarity_to_prototype.is_not(None))))
@@ -59,7 +62,7 @@ def judge_candidates(session_factory: sessionmaker[Session], dataset: str, judge
     def ask(job: tuple[Candidate, ChatModel]) -> Completion:
         candidate, judge = job
         return judge.complete(render_messages("judge", target_title=titles[candidate.movie_id], turns=candidate.turns),
-                              schema=JudgeReply, temperature=temperature, max_tokens=max_tokens)
+                              schema=schema, temperature=temperature, max_tokens=max_tokens)
 
     batch = run_calls(ask, jobs, concurrency=concurrency, desc="judge", progress=progress)
     for (candidate, judge), reply in batch:

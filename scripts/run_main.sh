@@ -2,6 +2,16 @@
 # Fresh machine -> schema, ingest both corpora, long-tail stats, then the review app (SQLite by default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The local engine's llama.cpp wheel compiles for ~8 min: start it now (system python3, own process group), beside the
+# install and the ingest; Ctrl+C or a failure stops it with this job.
+build_pid=""
+if [ "${NO_LLM:-0}" != "1" ] && [ -z "${OPENAI_BASE_URL:-}${AUGMENT_BASE_URL:-}" ] \
+    && "${PYTHON:-python3}" -m pip --version >/dev/null 2>&1; then
+  mkdir -p .cache
+  PYTHON="${PYTHON:-python3}" setsid bash scripts/build_llama_wheel.sh >.cache/llama-build.log 2>&1 &
+  build_pid=$!
+  trap 'if [ -n "$build_pid" ]; then kill -- -"$build_pid" 2>/dev/null || true; fi' EXIT
+fi
 bash scripts/bootstrap.sh
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 L=.venv/bin/lumicrs
@@ -14,9 +24,14 @@ $L stats longtail --dataset inspired --plot reports/longtail-inspired.png
 # A first run, so the Review page opens on model output: a small slice (LUMICRS_DEMO_MOVIES, default 3)
 # through prototypes, generation, filter, five judges and routing. With no endpoint configured the dialogues come from
 # the shipped writer (augment/writer_adapter as a GGUF LoRA on llama.cpp, in-process) and the judges are the local
-# engine's tiny placeholder model (the first install compiles llama.cpp once, ~5-7 min). NO_LLM=1 skips this step.
+# engine's tiny placeholder model (the first install compiles llama.cpp once, ~8 min, started above). NO_LLM=1 skips this step.
 if [ "${NO_LLM:-0}" != "1" ]; then
   if [ -z "${OPENAI_BASE_URL:-}${AUGMENT_BASE_URL:-}" ]; then
+    if [ -n "$build_pid" ]; then
+      echo "waiting for the llama.cpp build started at the beginning (log: .cache/llama-build.log)"
+      wait "$build_pid" || echo "the background llama.cpp build failed (.cache/llama-build.log); building it again" >&2
+      build_pid=""
+    fi
     bash scripts/setup_llm.sh
     $L llm demo --dataset inspired
   else

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from db.errors import IngestError
@@ -30,8 +31,12 @@ def add_response(session: Session, conv_id: int, position: int, system: str, tex
     if exists is not None:
         return False
     response = Response(conversation_id=conv_id, turn_position=position, system=system, text=text)
-    session.add(response)
-    session.flush()
+    try:
+        with session.begin_nested():  # another process answering the same turn committed first: it stays theirs
+            session.add(response)
+            session.flush()
+    except IntegrityError:
+        return False
     session.add(ReviewTask(kind="rating", response_id=response.id, overlap=overlap))
     return True
 

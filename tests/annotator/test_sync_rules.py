@@ -19,33 +19,46 @@ PROJECT = "adjudication"
 
 
 class FakeLabelStudio:
-    """What LabelStudioAdapter offers sync.py, kept in memory: projects, tasks with their data, annotations."""
+    """What LabelStudioAdapter offers sync.py, kept in memory: projects (found by title, created with their labeling
+    config once, as the real adapter does), tasks with their data and project, annotations. A task added by hand to
+    `tasks` belongs to the first project."""
 
     def __init__(self) -> None:
+        self.projects: dict[str, int] = {}
+        self.configs: dict[str, str] = {}
         self.tasks: dict[int, dict[str, Any]] = {}
+        self.task_project: dict[int, int] = {}
         self.annotations: dict[tuple[int, str], ExportedAnnotation] = {}
         self.next_id = 500
 
     def ensure_project(self, title: str, label_config: str) -> int:
-        return 1
+        if title not in self.projects:
+            self.projects[title] = len(self.projects) + 1
+            self.configs[title] = label_config
+        return self.projects[title]
+
+    def _in(self, project_id: int, ls_id: int) -> bool:
+        return self.task_project.get(ls_id, 1) == project_id
 
     def project_tasks(self, project_id: int) -> list[tuple[int, int, int]]:
         return [(ls_id, int(data["lumicrs_task_id"]), sum(a.ls_task_id == ls_id for a in self.annotations.values()))
-                for ls_id, data in sorted(self.tasks.items())]
+                for ls_id, data in sorted(self.tasks.items()) if self._in(project_id, ls_id)]
 
     def delete_task(self, ls_task_id: int) -> None:
         del self.tasks[ls_task_id]
 
     def import_tasks(self, project_id: int, tasks: list[dict[str, Any]]) -> list[int]:
+        assert project_id in self.projects.values(), f"no project {project_id}"
         ids = []
         for task in tasks:
             self.next_id += 1
             self.tasks[self.next_id] = task["data"]
+            self.task_project[self.next_id] = project_id
             ids.append(self.next_id)
         return ids
 
     def export_annotations(self, project_id: int) -> list[ExportedAnnotation]:
-        return list(self.annotations.values())
+        return [a for a in self.annotations.values() if self._in(project_id, a.ls_task_id)]
 
     def annotate(self, ls_id: int, email: str, verdict: str | None, reason: str = "", cancelled: bool = False) -> None:
         result: list[dict[str, Any]] = []
@@ -306,3 +319,108 @@ def test_an_edit_made_in_label_studio_is_parsed_stored_and_a_changed_edit_counts
     edit("Seeker: any creepy movie?", "Recommnder: Tail Film (2011).")  # a mistyped label: refused, never merged
     refused = pull_annotations(session_factory, fake, PROJECT, PROJECT)  # type: ignore[arg-type]
     assert len(refused.invalid) == 1 and "is not a speaker label" in refused.invalid[0]
+
+
+def test_the_judges_prediction_is_their_majority_and_their_pass_share(session_factory: sessionmaker[Session]) -> None:
+    """Label Studio pre-selects the judges' majority: 2 of 5 passes is a reject (a tie is no majority), and the
+    score is the share of passes, also for a single vote."""
+    from annotator.sync import adjudication_payload
+    from db.models import JudgeVote
+
+    def prediction(passes: list[bool]) -> tuple[str, float]:
+        with write_transaction(session_factory) as s:
+            candidate_id = s.get_one(ReviewTask, first).candidate_id
+            votes = list(s.scalars(select(JudgeVote).where(JudgeVote.candidate_id == candidate_id)
+                                   .order_by(JudgeVote.judge)))
+            for vote in votes[len(passes):]:
+                s.delete(vote)
+            for vote, passed in zip(votes, passes):
+                vote.passed = passed
+        with session_factory() as s:
+            predicted = adjudication_payload(s, s.get_one(ReviewTask, first))["predictions"][0]
+        return predicted["result"][0]["value"]["choices"][0], predicted["score"]
+
+    with session_factory() as s:
+        first, _ = make_review_queue(s, n=2)
+    assert prediction([True, True, False, False, False]) == ("reject", 0.4)
+    assert prediction([True, True, False, False]) == ("reject", 0.5)
+    assert prediction([True, True, True, False]) == ("accept", 0.75)
+    assert prediction([True]) == ("accept", 1.0)
+
+
+def test_a_pull_before_any_push_makes_each_project_with_its_own_labeling_config(
+        session_factory: sessionmaker[Session]) -> None:
+    from annotator.labelstudio import label_config
+    fake = FakeLabelStudio()
+    for kind in ("adjudication", "rating"):
+        summary = pull_annotations(session_factory, fake, kind, f"{kind} project")  # type: ignore[arg-type]
+        assert (summary.pulled, summary.invalid, summary.unknown_tasks) == (0, [], [])
+        assert fake.configs[f"{kind} project"] == label_config(kind)  # a later push finds it by title, as it is
+    assert fake.configs["adjudication project"] != fake.configs["rating project"]
+
+
+def test_a_skipped_unlinked_unknown_or_bad_annotation_never_stops_the_ones_after_it(
+        session_factory: sessionmaker[Session]) -> None:
+    fake, (t1, t2), ls = setup(session_factory)
+    fake.tasks[9999] = {"lumicrs_task_id": t1}
+    fake.annotate(ls[t1], "ann@lab.org", "accept", cancelled=True)   # skipped
+    fake.annotate(ls[t1], "stranger@lab.org", "accept")              # unlinked
+    fake.annotate(9999, "bob@lab.org", "accept")                     # a task never pushed
+    fake.annotate(ls[t1], "bob@lab.org", "maybe")                    # not a verdict
+    fake.annotate(ls[t2], "cy@lab.org", "reject", "dull")            # the one that counts
+    summary = pull_annotations(session_factory, fake, PROJECT, PROJECT)  # type: ignore[arg-type]
+    assert (summary.pulled, summary.unknown_tasks, summary.held, len(summary.invalid)) == (
+        1, [9999], {"stranger@lab.org": 1}, 1)
+    with session_factory() as s:
+        assert [(r.task_id, r.verdict) for r in s.scalars(select(Review))] == [(t2, "reject")]
+
+
+def test_an_annotation_on_another_kinds_label_studio_task_id_is_an_unknown_task(
+        session_factory: sessionmaker[Session]) -> None:
+    """Label Studio ids are per server: a rating task pushed to another server may carry an id that an
+    adjudication project on this one also has; pull matches ids within the kind it pulls."""
+    from tests.factories import make_rating_queue
+    fake, (t1, _), ls = setup(session_factory)
+    with session_factory() as s:
+        make_rating_queue(s, n=1, overlap=1)
+    other_server = FakeLabelStudio()
+    other_server.next_id = 900
+    push_tasks(session_factory, other_server, "rating", "rating")  # type: ignore[arg-type]
+    fake.tasks[901] = {"lumicrs_task_id": t1}
+    fake.annotate(901, "ann@lab.org", "accept")
+    summary = pull_annotations(session_factory, fake, PROJECT, PROJECT)  # type: ignore[arg-type]
+    assert (summary.unknown_tasks, summary.invalid, summary.pulled) == ([901], [], 0)
+
+
+def test_only_synced_open_tied_tasks_of_the_pulled_kind_are_named_for_an_app_reviewer_in_id_order(
+        session_factory: sessionmaker[Session]) -> None:
+    from annotator.sync import tied_open_tasks
+    from tests.factories import make_rating_queue
+    fake, (a, b, done, unpushed), _ = setup(session_factory, n=4)
+    with session_factory() as s:
+        (rating,) = make_rating_queue(s, n=1, overlap=1)
+    with write_transaction(session_factory) as s:
+        for task_id in (b, a, done, unpushed, rating):
+            s.get_one(ReviewTask, task_id).tied = True
+            s.flush()
+        s.get_one(ReviewTask, done).status = "done"
+        s.get_one(ReviewTask, unpushed).labelstudio_task_id = None
+        s.get_one(ReviewTask, rating).labelstudio_task_id = 4242
+    with session_factory() as s:
+        assert tied_open_tasks(s, PROJECT) == [a, b]
+        assert tied_open_tasks(s, "rating") == [rating]
+    assert pull_annotations(session_factory, fake, PROJECT, PROJECT).needs_app_reviewer == [a, b]  # type: ignore[arg-type]
+
+
+def test_an_edit_turned_into_a_reject_in_label_studio_is_one_change(session_factory: sessionmaker[Session]) -> None:
+    fake, (t1, _), ls = setup(session_factory)
+    result = [{"from_name": "verdict", "value": {"choices": ["edit"]}},
+              {"from_name": "reason", "value": {"text": ["named the target"]}},
+              {"from_name": "edited", "value": {"text": ["Seeker: any creepy movie?", "Recommender: Tail Film (2011)."]}}]
+    fake.annotations[(ls[t1], "ann@lab.org")] = ExportedAnnotation(ls[t1], fake.tasks[ls[t1]], "ann@lab.org", result,
+                                                                   False)
+    assert pull_annotations(session_factory, fake, PROJECT, PROJECT).pulled == 1  # type: ignore[arg-type]
+    fake.annotate(ls[t1], "ann@lab.org", "reject", "dull")
+    assert pull_annotations(session_factory, fake, PROJECT, PROJECT).pulled == 1  # type: ignore[arg-type]
+    again = pull_annotations(session_factory, fake, PROJECT, PROJECT)  # type: ignore[arg-type]
+    assert (again.pulled, again.unchanged) == (0, 1)

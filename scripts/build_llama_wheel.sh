@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Build the llama-cpp-python wheel once (portable CPU flags, ~7-9 min on 2 cores) into .cache/wheels/.
+# Needs only a python3 with pip (not .venv), so scripts/run_main.sh starts it beside the install and the ingest.
+# The wheel appears in .cache/wheels/ only when complete (built in a temporary folder, then moved).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+LLAMA_VERSION=${LLAMA_VERSION:-0.3.36}
+WHEELS=.cache/wheels
+PY=${PYTHON:-}
+[ -z "$PY" ] && { [ -x .venv/bin/python ] && PY=.venv/bin/python || PY=python3; }
+if ls "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1; then
+  exit 0
+fi
+mkdir -p "$WHEELS"
+tmp=$(mktemp -d "$WHEELS/.build-XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+echo "building llama-cpp-python $LLAMA_VERSION (portable CPU build, about 7-9 minutes; cached in $WHEELS)" >&2
+CMAKE_ARGS="-DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON" \
+  CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" \
+  "$PY" -m pip wheel -q --no-deps --wheel-dir "$tmp" "llama-cpp-python==$LLAMA_VERSION"
+mv "$tmp"/llama_cpp_python-*.whl "$WHEELS"/
