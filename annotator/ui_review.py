@@ -86,7 +86,8 @@ def _vote_line(vote: JudgeVote) -> str:
     if not vote.valid:
         return f"{vote.judge}: INVALID output (counted as fail) — {vote.rationale or 'unparseable reply'}"
     scores = f"semantic {vote.semantic}, fluency {vote.fluency}, plausibility {vote.plausibility}"
-    return f"{vote.judge}: {'PASS' if vote.passed else 'FAIL'} ({scores}) — {vote.rationale}"
+    line = f"{vote.judge}: {'PASS' if vote.passed else 'FAIL'} ({scores})"
+    return f"{line} — {vote.rationale}" if vote.rationale else line  # the placeholder judges give no rationale
 
 
 def _empty_queue(remaining: int, role: str) -> None:

@@ -330,3 +330,16 @@ def test_an_account_disabled_after_the_page_rendered_cannot_act(database_url: st
     assert not at.exception and "session has ended or your account was disabled" in at.error[0].value
     with session_factory() as s:
         assert s.scalar(select(func.count()).select_from(Review)) == 0
+
+
+def test_a_judge_vote_reads_with_or_without_a_rationale() -> None:
+    """The local placeholder judges give scores only: their line ends with the scores, not a dangling dash."""
+    from annotator.ui_review import _vote_line
+    from db.models import JudgeVote
+    scores = {"semantic": 4, "fluency": 3, "plausibility": 2}
+    assert _vote_line(JudgeVote(judge="j1", valid=True, passed=False, rationale="", **scores)) == (
+        "j1: FAIL (semantic 4, fluency 3, plausibility 2)")
+    assert _vote_line(JudgeVote(judge="j2", valid=True, passed=True, rationale="fits", **scores)) == (
+        "j2: PASS (semantic 4, fluency 3, plausibility 2) — fits")
+    assert _vote_line(JudgeVote(judge="j3", valid=False, passed=False, rationale="")) == (
+        "j3: INVALID output (counted as fail) — unparseable reply")

@@ -150,3 +150,17 @@ def test_an_unreadable_reply_is_an_invalid_vote_that_does_not_pass(text: str) ->
     assert (vote.valid, vote.passed, vote.rationale) == (False, False, "")
     assert set(vote.scores.values()) == {None}
     assert parse_vote(reply(4, 4, 4)).passed is True
+
+
+def test_judges_asked_for_scores_only_cast_valid_votes_without_a_rationale(
+        session_factory: sessionmaker[Session]) -> None:
+    """The local slice's placeholder judges get the scores-only schema (their rationales are noise and slow)."""
+    from augment.structured import ScoresOnlyJudgeReply
+    with session_factory() as session:
+        (candidate,) = make_candidates(session, "toy", [0.4])
+    judge = FixedJudge("placeholder", '{"semantic_consistency": 4, "fluency": 3, "plausibility": 3, "pass": null}')
+    summary = judge_candidates(session_factory, "toy", [judge], progress=False, schema=ScoresOnlyJudgeReply)
+    assert (summary.votes_cast, summary.invalid) == (1, 0) and judge.params[0]["schema"] is ScoresOnlyJudgeReply
+    vote = votes(session_factory)[(candidate, "placeholder")]
+    assert (vote.valid, vote.passed, vote.rationale) == (True, True, "")
+    assert ScoresOnlyJudgeReply.model_json_schema()["additionalProperties"] is False  # no rationale under a grammar
