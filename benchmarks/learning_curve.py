@@ -1,14 +1,20 @@
-"""Learning curve: the shipped ReDial ACFL config on 25/50/75/100% of the available train conversations.
+"""Learning curve: the shipped ReDial ACFL config on 25/50/75/100% of the available train conversations, each
+fraction trained once per training seed.
 
-    DATABASE_URL=sqlite:///bench.db python benchmarks/learning_curve.py [--fractions 0.25 0.5 0.75 1.0]
+    DATABASE_URL=sqlite:///bench.db python benchmarks/learning_curve.py [--fractions 0.25 0.5 0.75 1.0] [--seeds 42 1 2]
 
-Same test split and protocol as benchmarks/recommendation.py (standard protocol, all movies ranked). The curve
+Same test split and protocol as benchmarks/recommendation.py (standard protocol, all movies ranked). The seed drives
+the subset drawn, the validation hold-out, initialisation and batch order; the 100% runs are the ones
+`recommendation.py --seeds` trains (same names and configs), and a finished run of the same config is read back, not
+retrained (whatever its name: the ablation's full model is the seed-42 100% point), so an interrupted curve goes on
+where it stopped. A point is the mean over seeds. The curve
 R@10 = a + b * ln(n) (n = train conversations available before the 10% validation hold-out) is fitted by least
 squares, and extrapolated to the official 10,006 ReDial train conversations. Its uncertainty: 2,000 parametric
-resamples, each point drawn from a normal with the point's bootstrap standard error (95% interval width / 3.92),
-refitted; the 2.5/97.5 percentiles of the extrapolation. A log-linear fit on 4 points is a rough guide, not a
-promise: learning curves usually flatten, so the extrapolation is more likely high than low.
-Writes reports/learning_curve.json and reports/learning_curve.png.
+resamples, each point drawn from a normal whose variance is the test bootstrap's (the mean over seeds of (95% width /
+3.92)^2) plus the seeds' (their sample variance), refitted; the 2.5/97.5 percentiles of the extrapolation. The
+points share one test set, which this treats as independent noise (so the slope's interval is, if anything, too
+wide). A log-linear fit on 4 points is a rough guide, not a promise: learning curves usually flatten, so the
+extrapolation is more likely high than low. Writes reports/learning_curve.json and reports/learning_curve.png.
 """
 from __future__ import annotations
 
@@ -17,11 +23,16 @@ import json
 from pathlib import Path
 
 import numpy as np
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from db.engine import make_engine, make_session_factory
+from db.models import TrainingRun
 from db.queries.corpus import list_dialogues
+from db.queries.runs import run_metrics
 from db.settings import get_settings
-from trainer.config import load_config
+from trainer.config import TrainConfig, load_config
 from trainer.run import run
 
 OFFICIAL_TRAIN = 10_006
@@ -54,7 +65,8 @@ def plot(points: list[dict[str, float]], fit: dict[str, float], out: Path) -> No
     err = np.array([[p["recall@10"] - p["recall@10_lo"], p["recall@10_hi"] - p["recall@10"]] for p in points]).T
     grid = np.linspace(n.min() * 0.9, OFFICIAL_TRAIN, 100)
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
-    ax.errorbar(n, y, yerr=err, fmt="o", color="#333333", capsize=3, label="measured (95% CI)")
+    ax.errorbar(n, y, yerr=err, fmt="o", color="#333333", capsize=3,
+                label="measured (mean over seeds, 95% CI incl. seed variance)")
     ax.plot(grid, fit["a"] + fit["b"] * np.log(grid), color="#4477aa", label="fit: a + b ln(n)")
     ax.errorbar([OFFICIAL_TRAIN], [fit["predicted"]], yerr=[[fit["predicted"] - fit["lo"]], [fit["hi"] - fit["predicted"]]],
                 fmt="s", color="#cc6677", capsize=3, label="extrapolated to 10,006")
@@ -66,9 +78,41 @@ def plot(points: list[dict[str, float]], fit: dict[str, float], out: Path) -> No
     fig.savefig(out, dpi=120)
 
 
+def curve_config(base: TrainConfig, fraction: float, seed: int) -> TrainConfig:
+    """The 100% runs are named as `recommendation.py --seeds` names them, so either script reuses the other's."""
+    name = f"{base.name}-seed-{seed}" if fraction == 1.0 else f"{base.name}-lc{round(fraction * 100)}-seed-{seed}"
+    return base.model_copy(update={"name": name, "train_fraction": fraction, "seed": seed})
+
+
+def finished_test_metrics(factory: sessionmaker[Session], cfg: TrainConfig) -> dict[str, float] | None:
+    """The stored test metrics of the latest finished run of exactly this config, whatever its name (the ablation's
+    full-model row is the seed-42 100% point); None: train it."""
+    wanted = cfg.model_copy(update={"name": ""})
+    with factory() as session:
+        for stored in session.scalars(select(TrainingRun).where(TrainingRun.status == "finished",
+                                                                TrainingRun.model == cfg.model)
+                                      .order_by(TrainingRun.id.desc())):
+            try:  # a run stored before a field existed has that field's default (its behaviour then)
+                if TrainConfig.model_validate({**stored.config, "name": ""}) == wanted:
+                    return run_metrics(session, stored.id, "test").get("test")
+            except ValidationError:
+                continue
+    return None
+
+
+def combine(runs: list[dict[str, float]], metric: str) -> tuple[float, float]:
+    """Mean over seeds and the point's standard error: test bootstrap variance (mean over seeds) plus seed
+    variance (sample variance; 0 with one seed)."""
+    values = np.array([r[metric] for r in runs], dtype=float)
+    boot = np.array([((r[f"{metric}_hi"] - r[f"{metric}_lo"]) / 3.92) ** 2 for r in runs], dtype=float)
+    seed_var = float(values.var(ddof=1)) if len(values) > 1 else 0.0
+    return float(values.mean()), float(np.sqrt(boot.mean() + seed_var))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--fractions", type=float, nargs="+", default=[0.25, 0.5, 0.75, 1.0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[42])
     parser.add_argument("--config", type=Path, default=Path("configs/redial_acfl.yaml"))
     args = parser.parse_args()
     factory = make_session_factory(make_engine(get_settings().database_url))
@@ -77,17 +121,28 @@ def main() -> None:
         available = len(list_dialogues(session, base.dataset, base.train_splits, readable=False))
     points = []
     for fraction in args.fractions:
-        cfg = base.model_copy(update={"name": f"{base.name}-lc{round(fraction * 100)}", "train_fraction": fraction})
-        metrics = run(cfg, factory, progress=False, force=True).metrics["test"]
-        point = {"fraction": fraction, "train_conversations": round(available * fraction),
-                 **{k: metrics.get(k) for m in METRICS for k in (m, f"{m}_lo", f"{m}_hi")}}
+        runs = []
+        for seed in args.seeds:
+            cfg = curve_config(base, fraction, seed)
+            metrics = finished_test_metrics(factory, cfg)
+            if metrics is None:
+                metrics = dict(run(cfg, factory, progress=False, force=True).metrics["test"])
+            runs.append(metrics)
+            print(json.dumps({"run": cfg.name, **{m: metrics.get(m) for m in METRICS}}), flush=True)
+        point: dict[str, float] = {"fraction": fraction, "train_conversations": round(available * fraction),
+                                   "seeds": len(runs)}
+        for metric in METRICS:
+            mean, se = combine(runs, metric)
+            point.update({metric: mean, f"{metric}_se": se, f"{metric}_lo": mean - 1.96 * se,
+                          f"{metric}_hi": mean + 1.96 * se,
+                          f"{metric}_by_seed": [r[metric] for r in runs]})  # type: ignore[dict-item]
         points.append(point)
         print(json.dumps(point), flush=True)
     n = np.array([p["train_conversations"] for p in points], dtype=float)
     fits = {}
     for metric in METRICS:
         y = np.array([p[metric] for p in points], dtype=float)
-        se = np.array([(p[f"{metric}_hi"] - p[f"{metric}_lo"]) / 3.92 for p in points], dtype=float)
+        se = np.array([p[f"{metric}_se"] for p in points], dtype=float)
         a, b = fit_log_linear(n, y)
         predicted, lo, hi = extrapolate(n, y, se, OFFICIAL_TRAIN)
         fits[metric] = {"a": a, "b": b, "predicted": predicted, "lo": lo, "hi": hi}
@@ -95,7 +150,8 @@ def main() -> None:
               f"{predicted:.3f} [95% {lo:.3f}, {hi:.3f}]")
     out = Path("reports")
     out.mkdir(exist_ok=True)
-    (out / "learning_curve.json").write_text(json.dumps({"points": points, "fits": fits}, indent=1))
+    (out / "learning_curve.json").write_text(json.dumps({"seeds": args.seeds, "points": points, "fits": fits},
+                                                        indent=1))
     plot(points, fits["recall@10"], out / "learning_curve.png")
     print("wrote reports/learning_curve.json, reports/learning_curve.png")
 
