@@ -143,14 +143,14 @@ class JudgeReply(BaseModel):
 
 
 class ScoresOnlyJudgeReply(BaseModel):
-    """A judge reply without a rationale, for the local placeholder judges: their rationales are noise, and under a
-    grammar over Gemma 3's 262k-token vocabulary each token costs ~0.1 s on 2 cores (a run-on rationale took 20 s)."""
+    """The three scores alone, for the local placeholder judges (a vote passes when all three pass): their rationales
+    are noise, and under a grammar over Gemma 3's 262k-token vocabulary each token costs ~0.1 s on 2 cores (a
+    run-on rationale took 20 s; the scores alone are ~30 tokens)."""
 
-    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+    model_config = ConfigDict(extra="forbid")
     semantic_consistency: Score
     fluency: Score
     plausibility: Score
-    passed: bool | None = Field(default=None, alias="pass")
 
 
 RubricReply: type[BaseModel] = create_model("RubricReply", **{key: (Score, ...) for key in RUBRIC_KEYS})  # type: ignore[call-overload]

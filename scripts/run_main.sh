@@ -28,6 +28,7 @@ $L stats longtail --dataset inspired --plot reports/longtail-inspired.png
 if [ "${NO_LLM:-0}" != "1" ]; then
   if [ -z "${OPENAI_BASE_URL:-}${AUGMENT_BASE_URL:-}" ]; then
     if [ -n "$build_pid" ]; then
+      $L augment prototypes --dataset inspired   # the slice's first step needs no llama.cpp: done while it builds
       echo "waiting for the llama.cpp build started at the beginning (log: .cache/llama-build.log)"
       wait "$build_pid" || echo "the background llama.cpp build failed (.cache/llama-build.log); building it again" >&2
       build_pid=""

@@ -158,7 +158,7 @@ def test_judges_asked_for_scores_only_cast_valid_votes_without_a_rationale(
     from augment.structured import ScoresOnlyJudgeReply
     with session_factory() as session:
         (candidate,) = make_candidates(session, "toy", [0.4])
-    judge = FixedJudge("placeholder", '{"semantic_consistency": 4, "fluency": 3, "plausibility": 3, "pass": null}')
+    judge = FixedJudge("placeholder", '{"semantic_consistency": 4, "fluency": 3, "plausibility": 3}')
     summary = judge_candidates(session_factory, "toy", [judge], progress=False, schema=ScoresOnlyJudgeReply)
     assert (summary.votes_cast, summary.invalid) == (1, 0) and judge.params[0]["schema"] is ScoresOnlyJudgeReply
     vote = votes(session_factory)[(candidate, "placeholder")]
