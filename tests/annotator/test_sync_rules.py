@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -424,3 +425,140 @@ def test_an_edit_turned_into_a_reject_in_label_studio_is_one_change(session_fact
     assert pull_annotations(session_factory, fake, PROJECT, PROJECT).pulled == 1  # type: ignore[arg-type]
     again = pull_annotations(session_factory, fake, PROJECT, PROJECT)  # type: ignore[arg-type]
     assert (again.pulled, again.unchanged) == (0, 1)
+
+
+RATING_SCORES = {"logical_persuasiveness": 4, "informativeness": 5, "lifelikeness": 3, "long_tail_relevance": 2,
+                 "diversity": 1}
+
+
+def rate_in(fake: FakeLabelStudio, ls_id: int, email: str, **changes: int) -> None:
+    scores = {**RATING_SCORES, **changes}
+    fake.annotations[(ls_id, email)] = ExportedAnnotation(
+        ls_id, fake.tasks[ls_id], email, [{"from_name": k, "value": {"rating": v}} for k, v in scores.items()], False)
+
+
+def test_ratings_from_label_studio_are_re_pulled_unchanged_and_retracted_alone(
+        session_factory: sessionmaker[Session]) -> None:
+    """Per rater and response: a re-pull of the same scores changes nothing while another rater or another response
+    has scores too; a deleted annotation retracts that rater's Label Studio scores on that response only (not their
+    app scores, not a judge's, not another rater's), one count each."""
+    from db.models import Rating
+    from db.queries.review import submit_ratings
+    from tests.factories import make_rating_queue
+    with session_factory() as s:
+        first, second, third = make_rating_queue(s, n=3, overlap=2)
+    with write_transaction(session_factory) as s:
+        lead = get_or_create_reviewer(s, "boss", "lead")
+        for name in ("rita", "ron"):
+            get_or_create_reviewer(s, name, "researcher")
+            link_email(s, name, f"{name}@lab.org", lead)
+        s.add(Rating(response_id=s.get_one(ReviewTask, first).response_id, rater="judge-a", rater_kind="llm",
+                     rubric="diversity", score=5))
+        submit_ratings(s, third, get_or_create_reviewer(s, "rita", "researcher"), dict(RATING_SCORES), source="app")
+    fake = FakeLabelStudio()
+    push_tasks(session_factory, fake, "rating", "rating")  # type: ignore[arg-type]
+    with session_factory() as s:
+        ls = {t.id: t.labelstudio_task_id for t in s.scalars(select(ReviewTask))}
+    rate_in(fake, ls[first], "rita@lab.org")
+    rate_in(fake, ls[first], "ron@lab.org", diversity=3)
+    rate_in(fake, ls[second], "rita@lab.org", lifelikeness=5)
+    assert pull_annotations(session_factory, fake, "rating", "rating").pulled == 3  # type: ignore[arg-type]
+    again = pull_annotations(session_factory, fake, "rating", "rating")  # type: ignore[arg-type]
+    assert (again.pulled, again.unchanged, again.retracted) == (0, 3, 0)
+
+    def scores() -> set[tuple[int, str, str, str]]:
+        with session_factory() as s:
+            task_of = {t.response_id: t.id for t in s.scalars(select(ReviewTask))}
+            return {(task_of[r.response_id], r.rater, r.source, r.rater_kind) for r in s.scalars(select(Rating))}
+
+    before = scores()
+    del fake.annotations[(ls[first], "rita@lab.org")]
+    del fake.annotations[(ls[second], "rita@lab.org")]
+    gone = pull_annotations(session_factory, fake, "rating", "rating")  # type: ignore[arg-type]
+    assert (gone.retracted, gone.pulled, gone.unchanged) == (2, 0, 1)
+    assert before - scores() == {(first, "rita", "labelstudio", "human"), (second, "rita", "labelstudio", "human")}
+    left = scores()
+    assert {(first, "ron", "labelstudio", "human"), (third, "rita", "app", "human")} <= left
+    assert any(row[:2] == (first, "judge-a") for row in left)
+
+
+class RecordingLabelStudio(FakeLabelStudio):
+    """The fake, recording each import's size; `short` drops one id from the next import's answer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[int] = []
+        self.short = False
+
+    def import_tasks(self, project_id: int, tasks: list[dict[str, Any]]) -> list[int]:
+        self.batches.append(len(tasks))
+        ids = super().import_tasks(project_id, tasks)
+        return ids[:-1] if self.short else ids
+
+
+def test_push_makes_its_project_with_its_config_batches_quietly_and_counts_every_task(
+        session_factory: sessionmaker[Session], capsys: pytest.CaptureFixture[str]) -> None:
+    from annotator.labelstudio import label_config
+    with session_factory() as s:
+        make_review_queue(s, n=5)
+    fake = RecordingLabelStudio()
+    with pytest.raises(ValueError, match="^batch size must be at least 1$"):
+        push_tasks(session_factory, fake, PROJECT, PROJECT, batch_size=0)  # type: ignore[arg-type]
+    summary = push_tasks(session_factory, fake, PROJECT, PROJECT, batch_size=2)  # type: ignore[arg-type]
+    assert (summary.pushed, fake.batches, fake.configs) == (5, [2, 2, 1], {PROJECT: label_config(PROJECT)})
+    assert capsys.readouterr().err == ""  # no progress bar unless asked
+    again = push_tasks(session_factory, fake, PROJECT, PROJECT, batch_size=1)  # type: ignore[arg-type]
+    assert (again.pushed, again.reconciled, fake.batches) == (0, 0, [2, 2, 1])  # synced tasks are not pushed again
+
+
+def test_push_shows_progress_when_asked_and_its_default_batch_is_200(
+        session_factory: sessionmaker[Session], capsys: pytest.CaptureFixture[str]) -> None:
+    with session_factory() as s:
+        make_review_queue(s, n=201)
+    fake = RecordingLabelStudio()
+    assert push_tasks(session_factory, fake, PROJECT, PROJECT, progress=True).pushed == 201  # type: ignore[arg-type]
+    assert fake.batches == [200, 1]
+    err = capsys.readouterr().err
+    assert "push adjudication" in err and "2/2" in err and "batch/s" in err
+
+
+def test_push_takes_only_open_unsynced_tasks_of_its_kind(session_factory: sessionmaker[Session]) -> None:
+    from tests.factories import make_rating_queue
+    with session_factory() as s:
+        open_task, done = make_review_queue(s, n=2)
+        (rating,) = make_rating_queue(s, n=1, overlap=1)
+    with write_transaction(session_factory) as s:
+        s.get_one(ReviewTask, done).status = "done"
+    fake = RecordingLabelStudio()
+    assert push_tasks(session_factory, fake, PROJECT, PROJECT).pushed == 1  # type: ignore[arg-type]
+    with session_factory() as s:
+        synced = {t.id for t in s.scalars(select(ReviewTask).where(ReviewTask.labelstudio_task_id.is_not(None)))}
+    assert synced == {open_task} and rating not in synced
+
+
+def test_a_push_adopts_the_tasks_a_lost_reply_left_in_label_studio_and_keeps_one_copy(
+        session_factory: sessionmaker[Session]) -> None:
+    """An import whose reply was lost stored the tasks but the app never recorded their ids: the next push records
+    the copy Label Studio holds (the lowest id where it holds two, the other deleted) and imports nothing again."""
+    with session_factory() as s:
+        t1, t2 = make_review_queue(s, n=2)
+    fake = RecordingLabelStudio()
+    project = fake.ensure_project(PROJECT, "config")
+    fake.import_tasks(project, [{"data": {"lumicrs_task_id": t1}}, {"data": {"lumicrs_task_id": t2}},
+                                {"data": {"lumicrs_task_id": t2}}])  # ids 501, 502, 503
+    summary = push_tasks(session_factory, fake, PROJECT, PROJECT)  # type: ignore[arg-type]
+    assert (summary.pushed, summary.reconciled, summary.duplicates_removed) == (0, 2, [503])
+    with session_factory() as s:
+        assert {t.id: t.labelstudio_task_id for t in s.scalars(select(ReviewTask))} == {t1: 501, t2: 502}
+
+
+def test_a_lost_id_in_an_import_reply_stops_the_push_before_recording_that_batch(
+        session_factory: sessionmaker[Session]) -> None:
+    with session_factory() as s:
+        make_review_queue(s, n=2)
+    fake = RecordingLabelStudio()
+    fake.short = True
+    with pytest.raises(ValueError):
+        push_tasks(session_factory, fake, PROJECT, PROJECT)  # type: ignore[arg-type]
+    with session_factory() as s:
+        assert not list(s.scalars(select(ReviewTask).where(ReviewTask.labelstudio_task_id.is_not(None))))
