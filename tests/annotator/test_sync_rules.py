@@ -480,6 +480,9 @@ def test_ratings_from_label_studio_are_re_pulled_unchanged_and_retracted_alone(
     left = scores()
     assert {(first, "ron", "labelstudio", "human"), (third, "rita", "app", "human")} <= left
     assert any(row[:2] == (first, "judge-a") for row in left)
+    del fake.annotations[(ls[first], "ron@lab.org")]  # the only Label Studio scores left, by the only rater left
+    assert pull_annotations(session_factory, fake, "rating", "rating").retracted == 1  # type: ignore[arg-type]
+    assert (first, "ron", "labelstudio", "human") not in scores()
 
 
 class RecordingLabelStudio(FakeLabelStudio):
@@ -562,3 +565,24 @@ def test_a_lost_id_in_an_import_reply_stops_the_push_before_recording_that_batch
         push_tasks(session_factory, fake, PROJECT, PROJECT)  # type: ignore[arg-type]
     with session_factory() as s:
         assert not list(s.scalars(select(ReviewTask).where(ReviewTask.labelstudio_task_id.is_not(None))))
+
+
+def test_the_copy_the_app_recorded_is_kept_even_when_label_studio_holds_a_lower_id(
+        session_factory: sessionmaker[Session]) -> None:
+    """Our task recorded 503; Label Studio also holds 502 (annotated: reported, kept) and 504 (deleted)."""
+    with session_factory() as s:
+        (ours,) = make_review_queue(s, n=1)
+    fake = RecordingLabelStudio()
+    project = fake.ensure_project(PROJECT, "config")
+    fake.next_id = 501
+    fake.import_tasks(project, [{"data": {"lumicrs_task_id": ours}}] * 3)  # 502, 503, 504
+    fake.annotate(502, "ann@lab.org", "accept")
+    with write_transaction(session_factory) as s:
+        s.get_one(ReviewTask, ours).labelstudio_task_id = 503
+    summary = push_tasks(session_factory, fake, PROJECT, PROJECT)  # type: ignore[arg-type]
+    assert (summary.duplicates_removed, summary.already_duplicated) == ([504], 2)
+    assert summary.duplicates_kept == [f"Label Studio task 502 repeats task 503 (our task {ours}) and has annotations: "
+                                       "copy them to the kept task by hand"]
+    with session_factory() as s:
+        assert s.get_one(ReviewTask, ours).labelstudio_task_id == 503
+    assert sorted(fake.tasks) == [502, 503]
