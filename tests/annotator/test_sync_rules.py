@@ -569,20 +569,24 @@ def test_a_lost_id_in_an_import_reply_stops_the_push_before_recording_that_batch
 
 def test_the_copy_the_app_recorded_is_kept_even_when_label_studio_holds_a_lower_id(
         session_factory: sessionmaker[Session]) -> None:
-    """Our task recorded 503; Label Studio also holds 502 (annotated: reported, kept) and 504 (deleted)."""
+    """Our task recorded 503; Label Studio also holds 502 (annotated: reported, kept) and 504 (deleted). Another
+    recorded 506, also held as 505 (deleted)."""
     with session_factory() as s:
-        (ours,) = make_review_queue(s, n=1)
+        ours, other = make_review_queue(s, n=2)
     fake = RecordingLabelStudio()
     project = fake.ensure_project(PROJECT, "config")
     fake.next_id = 501
-    fake.import_tasks(project, [{"data": {"lumicrs_task_id": ours}}] * 3)  # 502, 503, 504
+    fake.import_tasks(project, [{"data": {"lumicrs_task_id": ours}}] * 3  # 502, 503, 504
+                      + [{"data": {"lumicrs_task_id": other}}] * 2)  # 505, 506
     fake.annotate(502, "ann@lab.org", "accept")
     with write_transaction(session_factory) as s:
         s.get_one(ReviewTask, ours).labelstudio_task_id = 503
+        s.get_one(ReviewTask, other).labelstudio_task_id = 506
     summary = push_tasks(session_factory, fake, PROJECT, PROJECT)  # type: ignore[arg-type]
-    assert (summary.duplicates_removed, summary.already_duplicated) == ([504], 2)
+    assert (summary.duplicates_removed, summary.already_duplicated) == ([504, 505], 3)
     assert summary.duplicates_kept == [f"Label Studio task 502 repeats task 503 (our task {ours}) and has annotations: "
                                        "copy them to the kept task by hand"]
     with session_factory() as s:
-        assert s.get_one(ReviewTask, ours).labelstudio_task_id == 503
-    assert sorted(fake.tasks) == [502, 503]
+        assert (s.get_one(ReviewTask, ours).labelstudio_task_id, s.get_one(ReviewTask, other).labelstudio_task_id) == (
+            503, 506)
+    assert sorted(fake.tasks) == [502, 503, 506]
