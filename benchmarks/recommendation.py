@@ -2,6 +2,7 @@
 
     DATABASE_URL=sqlite:///bench.db python benchmarks/recommendation.py --dataset redial [--epochs 20] [--only NAME]
     ... --seeds 42 1 2     the shipped config once per training seed, then the spread (mean, range) of its figures
+    ... --reuse            read back finished runs of the same config (e.g. learning_curve.py's 100% runs)
 
 Protocol (trainer/evaluation.py): one row per (recommender turn, mentioned movie) after merging consecutive
 messages of one sender; every movie of the dataset's list is ranked (ReDial 6,924); standard = repeats kept,
@@ -19,6 +20,7 @@ import re
 import time
 from pathlib import Path
 
+from learning_curve import finished_test_metrics  # benchmarks/, on the path when run as a script
 from rich.console import Console
 from rich.table import Table
 
@@ -175,6 +177,8 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="run names to run")
     parser.add_argument("--ablation", action="store_true", help="the ablation rows (LumiCRS Tables 7-8) instead")
     parser.add_argument("--seeds", type=int, nargs="+", help="the shipped config once per training seed instead")
+    parser.add_argument("--reuse", action="store_true",
+                        help="read back a finished run of the same config (any name) instead of training it again")
     args = parser.parse_args()
     url = get_settings().database_url
     ensure_dataset(url, args.dataset)
@@ -189,12 +193,13 @@ def main() -> None:
         if args.only and cfg.name not in args.only and LABELS.get(cfg.name) not in args.only:
             continue
         start = time.process_time()
-        result = run(cfg, factory, progress=False, force=True)
-        results[cfg.name] = (result.metrics["test"], time.process_time() - start)
+        stored = finished_test_metrics(factory, cfg) if args.reuse else None
+        m = stored if stored is not None else run(cfg, factory, progress=False, force=True).metrics["test"]
+        results[cfg.name] = (m, time.process_time() - start)
         out.write_text(json.dumps({name: {"label": LABELS.get(name, name), "test": m, "cpu_seconds": secs}
                                    for name, (m, secs) in results.items()}, indent=1))
-        m = result.metrics["test"]
-        print(f"{cfg.name}: rows {m['rows']:.0f}, catalog {m['catalog_size']:.0f}, R@10 {cell(m, 'recall@10', True)}, "
+        print(f"{cfg.name}{' (read back)' if stored is not None else ''}: rows {m['rows']:.0f}, "
+              f"catalog {m['catalog_size']:.0f}, R@10 {cell(m, 'recall@10', True)}, "
               f"tail-R@10 {cell(m, 'tail_recall@10', True)}, novel R@10 {cell(m, 'novel_recall@10', True)}", flush=True)
     if args.seeds:
         spread = seed_spread(results)
