@@ -23,17 +23,12 @@ import json
 from pathlib import Path
 
 import numpy as np
-from pydantic import ValidationError
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 
 from db.engine import make_engine, make_session_factory
-from db.models import TrainingRun
 from db.queries.corpus import list_dialogues
-from db.queries.runs import run_metrics
 from db.settings import get_settings
 from trainer.config import TrainConfig, load_config
-from trainer.run import run
+from trainer.run import finished_test_metrics, run
 
 OFFICIAL_TRAIN = 10_006
 METRICS = ("recall@10", "tail_recall@10", "novel_recall@10")
@@ -82,22 +77,6 @@ def curve_config(base: TrainConfig, fraction: float, seed: int) -> TrainConfig:
     """The 100% runs are named as `recommendation.py --seeds` names them, so either script reuses the other's."""
     name = f"{base.name}-seed-{seed}" if fraction == 1.0 else f"{base.name}-lc{round(fraction * 100)}-seed-{seed}"
     return base.model_copy(update={"name": name, "train_fraction": fraction, "seed": seed})
-
-
-def finished_test_metrics(factory: sessionmaker[Session], cfg: TrainConfig) -> dict[str, float] | None:
-    """The stored test metrics of the latest finished run of exactly this config, whatever its name (the ablation's
-    full-model row is the seed-42 100% point); None: train it."""
-    wanted = cfg.model_copy(update={"name": ""})
-    with factory() as session:
-        for stored in session.scalars(select(TrainingRun).where(TrainingRun.status == "finished",
-                                                                TrainingRun.model == cfg.model)
-                                      .order_by(TrainingRun.id.desc())):
-            try:  # a run stored before a field existed has that field's default (its behaviour then)
-                if TrainConfig.model_validate({**stored.config, "name": ""}) == wanted:
-                    return run_metrics(session, stored.id, "test").get("test")
-            except ValidationError:
-                continue
-    return None
 
 
 def combine(runs: list[dict[str, float]], metric: str) -> tuple[float, float]:

@@ -20,7 +20,6 @@ import re
 import time
 from pathlib import Path
 
-from learning_curve import finished_test_metrics  # benchmarks/, on the path when run as a script
 from rich.console import Console
 from rich.table import Table
 
@@ -32,7 +31,7 @@ from db.queries.longtail import get_dataset_or_raise
 from db.settings import get_settings
 from trainer.config import TrainConfig, load_config
 from trainer.evaluation import Report
-from trainer.run import run
+from trainer.run import finished_test_metrics, run
 
 PAPER = {"redial": {"Popularity": (0.011, 0.053, 0.183, None), "UniCRS": (0.065, 0.241, 0.423, None),
                     "DCRS": (0.076, 0.253, 0.439, None), "LumiCRS": (0.088, 0.286, 0.495, 0.067)},
@@ -113,7 +112,7 @@ def seed_configs(dataset: str, seeds: list[int], epochs: int | None) -> list[Tra
 SPREAD = ("recall@1", "recall@10", "recall@50", "tail_recall@10", "novel_recall@10", "coverage@10")
 
 
-def seed_spread(results: dict[str, tuple[Report, float]]) -> dict[str, dict[str, float]]:
+def seed_spread(results: dict[str, tuple[Report, float | None]]) -> dict[str, dict[str, float]]:
     """Mean, min, max and sample standard deviation over the seeds of each headline figure."""
     import statistics
     out = {}
@@ -125,7 +124,7 @@ def seed_spread(results: dict[str, tuple[Report, float]]) -> dict[str, dict[str,
     return out
 
 
-def spread_table(dataset: str, results: dict[str, tuple[Report, float]], spread: dict[str, dict[str, float]]) -> Table:
+def spread_table(dataset: str, results: dict[str, tuple[Report, float | None]], spread: dict[str, dict[str, float]]) -> Table:
     table = Table(title=f"{dataset} test, the shipped config over {len(results)} training seeds")
     for col in ("figure", "mean", "range", "sd", *results):
         table.add_column(col)
@@ -135,14 +134,18 @@ def spread_table(dataset: str, results: dict[str, tuple[Report, float]], spread:
     return table
 
 
-def ablation_table(dataset: str, results: dict[str, tuple[Report, float]]) -> Table:
+def ablation_table(dataset: str, results: dict[str, tuple[Report, float | None]]) -> Table:
     table = Table(title=f"{dataset} ablation (test; each row trained with early stopping on validation)")
     for col in ("row", "R@10", "Tail-R@10", "novel R@10", "Cov@10", "CPU s"):
         table.add_column(col)
     for name, (m, secs) in results.items():
         table.add_row(LABELS.get(name, name), cell(m, "recall@10", True), cell(m, "tail_recall@10", True),
-                      cell(m, "novel_recall@10", True), cell(m, "coverage@10"), f"{secs:.0f}")
+                      cell(m, "novel_recall@10", True), cell(m, "coverage@10"), cpu_cell(secs))
     return table
+
+
+def cpu_cell(seconds: float | None) -> str:
+    return "read back" if seconds is None else f"{seconds:.0f}"
 
 
 def cell(report: Report, name: str, ci: bool = False) -> str:
@@ -154,7 +157,7 @@ def cell(report: Report, name: str, ci: bool = False) -> str:
     return f"{value:.3f} [{report.get(name + '_lo') or 0:.3f}, {report.get(name + '_hi') or 0:.3f}]"
 
 
-def table_for(dataset: str, results: dict[str, tuple[Report, float]]) -> Table:
+def table_for(dataset: str, results: dict[str, tuple[Report, float | None]]) -> Table:
     table = Table(title=f"{dataset} test: standard | novel protocol (95% bootstrap intervals)")
     for col in ("run", "R@1", "R@10", "R@50", "NDCG@10", "MRR@10", "Tail-R@10 (n)", "Unseen-R@10 (n)", "Cov@10",
                 "novel R@10", "novel Tail-R@10", "secs"):
@@ -163,7 +166,7 @@ def table_for(dataset: str, results: dict[str, tuple[Report, float]]) -> Table:
         table.add_row(name, cell(m, "recall@1"), cell(m, "recall@10", True), cell(m, "recall@50"), cell(m, "ndcg@10"),
                       cell(m, "mrr@10"), f"{cell(m, 'tail_recall@10', True)} ({m.get('rows_tail', 0):.0f})",
                       f"{cell(m, 'unseen_recall@10', True)} ({m.get('rows_unseen', 0):.0f})", cell(m, "coverage@10"),
-                      cell(m, "novel_recall@10", True), cell(m, "novel_tail_recall@10", True), f"{secs:.0f}")
+                      cell(m, "novel_recall@10", True), cell(m, "novel_tail_recall@10", True), cpu_cell(secs))
     for name, (r1, r10, r50, tail) in PAPER.get(dataset, {}).items():
         table.add_row(f"paper: {name}", f"{r1:.3f}", f"{r10:.3f}", f"{r50:.3f}", "", "", f"{tail:.3f}" if tail else "",
                       "", "", "", "", "")
@@ -183,7 +186,7 @@ def main() -> None:
     url = get_settings().database_url
     ensure_dataset(url, args.dataset)
     factory = make_session_factory(make_engine(url))
-    results: dict[str, tuple[Report, float]] = {}
+    results: dict[str, tuple[Report, float | None]] = {}
     kind = "seeds" if args.seeds else "ablation" if args.ablation else "recommendation"
     out = Path("reports") / f"{kind}-{args.dataset}.json"
     out.parent.mkdir(exist_ok=True)
@@ -195,7 +198,7 @@ def main() -> None:
         start = time.process_time()
         stored = finished_test_metrics(factory, cfg) if args.reuse else None
         m = stored if stored is not None else run(cfg, factory, progress=False, force=True).metrics["test"]
-        results[cfg.name] = (m, time.process_time() - start)
+        results[cfg.name] = (m, None if stored is not None else time.process_time() - start)  # CPU: not measured
         out.write_text(json.dumps({name: {"label": LABELS.get(name, name), "test": m, "cpu_seconds": secs}
                                    for name, (m, secs) in results.items()}, indent=1))
         print(f"{cfg.name}{' (read back)' if stored is not None else ''}: rows {m['rows']:.0f}, "

@@ -8,13 +8,24 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from pydantic import ValidationError
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from torch import nn
 
 from db.embeddings import cache_embeddings, default_encoder_path, encode_texts, uncached_texts
 from db.engine import write_transaction
 from db.export_files import verify_export
-from db.queries.runs import RESPONDER_MODEL, create_run, finish_run, get_run_or_raise, link_run_exports, record_metrics
+from db.models import TrainingRun
+from db.queries.runs import (
+    RESPONDER_MODEL,
+    create_run,
+    finish_run,
+    get_run_or_raise,
+    link_run_exports,
+    record_metrics,
+    run_metrics,
+)
 from trainer.config import TrainConfig
 from trainer.data import RecData, load_rec_data
 from trainer.distributed import World, barrier, gather_objects, resolve_device, setup, teardown, wrap
@@ -233,3 +244,20 @@ def top_items_for_turns(name: str, session_factory: sessionmaker[Session], datas
     test = make_features(data.test, vectors, linker=entity_linker(cfg, data))
     top = rank_items(model, test, len(data.catalog), resolve_device(cfg.device), k=1, seed=cfg.seed)
     return {(s.conversation_id, s.turn_position): data.catalog.movie_ids[int(row[0])] for s, row in zip(data.test, top)}
+
+
+def finished_test_metrics(factory: sessionmaker[Session], cfg: TrainConfig) -> dict[str, float] | None:
+    """The stored test metrics of the latest finished run of exactly this config, whatever its name (the ablation's
+    full-model row is the learning curve's seed-42 100% point); None: train it. Used by the benchmarks to read back
+    runs instead of training them again."""
+    wanted = cfg.model_copy(update={"name": ""})
+    with factory() as session:
+        for stored in session.scalars(select(TrainingRun).where(TrainingRun.status == "finished",
+                                                                TrainingRun.model == cfg.model)
+                                      .order_by(TrainingRun.id.desc())):
+            try:  # a run stored before a field existed has that field's default (its behaviour then)
+                if TrainConfig.model_validate({**stored.config, "name": ""}) == wanted:
+                    return run_metrics(session, stored.id, "test").get("test")
+            except ValidationError:
+                continue
+    return None

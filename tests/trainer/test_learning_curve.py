@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from db.engine import write_transaction
 from db.queries.runs import create_run, finish_run, record_metrics
 from trainer.config import load_config
+from trainer.run import finished_test_metrics
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -50,21 +51,20 @@ def test_the_full_data_runs_are_the_seed_spreads_runs() -> None:
 
 
 def test_only_a_finished_run_of_the_same_config_is_read_back(session_factory: sessionmaker[Session]) -> None:
-    curve = load("learning_curve")
-    cfg = curve.curve_config(load_config(REPO / "configs" / "redial_acfl.yaml"), 0.5, 3)
-    assert curve.finished_test_metrics(session_factory, cfg) is None
+    cfg = load("learning_curve").curve_config(load_config(REPO / "configs" / "redial_acfl.yaml"), 0.5, 3)
+    assert finished_test_metrics(session_factory, cfg) is None
     with write_transaction(session_factory) as session:
         run_id = create_run(session, cfg.name, cfg.model, json.loads(cfg.model_dump_json()), "cpu", False).id
         record_metrics(session, run_id, "test", {"recall@10": 0.2})
-    assert curve.finished_test_metrics(session_factory, cfg) is None  # still running (or killed): train it
+    assert finished_test_metrics(session_factory, cfg) is None  # still running (or killed): train it
     with write_transaction(session_factory) as session:
         finish_run(session, run_id, "finished")
-    assert curve.finished_test_metrics(session_factory, cfg) == {"recall@10": 0.2}
+    assert finished_test_metrics(session_factory, cfg) == {"recall@10": 0.2}
     other = cfg.model_copy(update={"epochs": cfg.epochs + 1})
-    assert curve.finished_test_metrics(session_factory, other) is None  # same name, another config: train it
+    assert finished_test_metrics(session_factory, other) is None  # same name, another config: train it
     with write_transaction(session_factory) as session:
         alias = create_run(session, "renamed", other.model, {**json.loads(other.model_dump_json()), "name": "renamed"},
                            "cpu")
         record_metrics(session, alias.id, "test", {"recall@10": 0.3})
         finish_run(session, alias.id, "finished")
-    assert curve.finished_test_metrics(session_factory, other) == {"recall@10": 0.3}  # same config, another name
+    assert finished_test_metrics(session_factory, other) == {"recall@10": 0.3}  # same config, another name
