@@ -44,7 +44,10 @@ class TrainConfig(BaseModel):
     dataset: str = "redial"
     model: Literal["popularity", "lumicrs"] = "lumicrs"
     encoder_path: str | None = Field(default=None, description="local sentence-transformer; default packaged MiniLM")
+    # the context encoder (MiniLM) trained with the recommender: after the head's epochs on frozen embeddings, up to
+    # finetune_epochs more with the encoder at encoder_lr (kept only if validation R@10 improves)
     finetune_encoder: bool = False
+    finetune_epochs: int = Field(default=2, ge=0)
     encoder_lr: float = 2e-5
     train_splits: tuple[str, ...] = ("train",)
     test_splits: tuple[str, ...] = ("test",)
@@ -59,6 +62,8 @@ class TrainConfig(BaseModel):
     # long-tail enhancement"; its training samples are seen 1 + support_set_repeat times per epoch (0: not used)
     support_set_repeat: int = Field(default=0, ge=0)
     max_context_turns: int = 8
+    seeker_targets: bool = False  # training rows also predict the movies seekers name (evaluation never does)
+    repeat_gate: bool = False  # a learned, context-dependent bonus for movies already named (RepeatNet's repeat mode)
     epochs: int = 20
     batch_size: int = 256
     lr: float = 1e-3

@@ -102,13 +102,16 @@ def render_turn(role: str, text: str) -> str:
     return f"{'Seeker' if role == 'seeker' else 'Recommender'}: {text}"
 
 
-def samples_from_dialogue(dialogue: Dialogue, catalog: ItemCatalog, max_turns: int) -> list[RecSample]:
+def samples_from_dialogue(dialogue: Dialogue, catalog: ItemCatalog, max_turns: int,
+                          seeker_targets: bool = False) -> list[RecSample]:
+    """One sample per (recommender turn, movie it names) given the turns before it; with `seeker_targets` (training
+    rows only, never evaluation) the movies a seeker names are targets too."""
     samples: list[RecSample] = []
     history: list[str] = []
     seen: list[int] = []
     for position, turn in enumerate(merge_turns(dialogue.turns)):
         items = [catalog.index[m] for m in turn.movie_ids if m in catalog.index]
-        if turn.role == "recommender" and items and history:
+        if (turn.role == "recommender" or seeker_targets) and items and history:
             context = "\n".join(reversed(history[-max_turns:]))  # newest first: truncation drops the oldest
             for target in dict.fromkeys(items):
                 samples.append(RecSample(context, tuple(dict.fromkeys(seen)), target,
@@ -151,19 +154,21 @@ def split_valid(samples: list[RecSample], fraction: float, seed: int) -> tuple[l
     return [s for s in samples if s.conversation_id not in held], [s for s in samples if s.conversation_id in held]
 
 
-def expand(dialogues: Iterable[Dialogue], catalog: ItemCatalog, max_turns: int) -> list[RecSample]:
-    return [s for d in dialogues for s in samples_from_dialogue(d, catalog, max_turns)]
+def expand(dialogues: Iterable[Dialogue], catalog: ItemCatalog, max_turns: int,
+           seeker_targets: bool = False) -> list[RecSample]:
+    return [s for d in dialogues for s in samples_from_dialogue(d, catalog, max_turns, seeker_targets)]
 
 
 def load_rec_data(session: Session, dataset: str, train_splits: Sequence[str], test_splits: Sequence[str],
                   *, valid_fraction: float = 0.1, valid_splits: Sequence[str] = (), exports: Sequence[Path] = (),
                   max_turns: int = 8, seed: int = 42, min_relevance: float | None = None,
                   train_fraction: float = 1.0, with_kg: bool = False, augment_ratio: float | None = None,
-                  support_set_repeat: int = 0) -> RecData:
+                  support_set_repeat: int = 0, seeker_targets: bool = False) -> RecData:
     """Validation: the dataset's own `valid_splits` when given, else `valid_fraction` of train conversations.
     augment_ratio (rho): at most rho x the original training dialogues come from the exports, a seeded sample.
     support_set_repeat: the training samples of S_1's conversations (`support_set_conversations`) appear that many
-    extra times (validation rows never)."""
+    extra times (validation rows never). seeker_targets: training rows also predict the movies seekers name
+    (validation and test rows stay recommender turns)."""
     catalog = build_catalog(list_movies(session, dataset), movie_tiers(session, dataset, splits=train_splits),
                             movie_tiers(session, dataset))
     originals = subsample(list_dialogues(session, dataset, train_splits), train_fraction, seed)
@@ -172,6 +177,9 @@ def load_rec_data(session: Session, dataset: str, train_splits: Sequence[str], t
         train, valid = train_all, expand(list_dialogues(session, dataset, valid_splits), catalog, max_turns)
     else:
         train, valid = split_valid(train_all, valid_fraction, seed)
+    if seeker_targets:  # the same training conversations, their seekers' movies as targets too
+        held = set() if valid_splits else {s.conversation_id for s in valid}
+        train = expand([d for d in originals if (d.conversation_id or 0) not in held], catalog, max_turns, True)
     if support_set_repeat:
         s1 = support_set_conversations(session, dataset)
         train.extend(s for s in list(train) if s.conversation_id in s1 for _ in range(support_set_repeat))

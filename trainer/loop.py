@@ -1,12 +1,13 @@
 """fit / evaluate for the recommenders. Works on CPU or CUDA."""
 from __future__ import annotations
 
+import json
 import math
 import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,7 @@ class Features:
     texts: list[str] = field(default_factory=list)                # raw contexts, for a fine-tuned encoder
     conversations: list[int] = field(default_factory=list)        # conversation of each row (bootstrap unit)
     entities: list[tuple[int, ...]] = field(default_factory=list)  # genres / people the context names (KG)
+    encoded: bool = False  # `text` already comes from the model's fine-tuned encoder (see encoded_text)
 
     def __len__(self) -> int:
         return len(self.contexts)
@@ -60,13 +62,35 @@ def make_features(samples: Sequence[RecSample], context_vectors: dict[str, np.nd
                     [s.conversation_id for s in samples], entities)
 
 
+def live_encoder(model: nn.Module) -> nn.Module | None:
+    """The model's text encoder while it is being fine-tuned (or was, in a saved model); None: frozen embeddings."""
+    inner = unwrap(model)
+    reads = getattr(inner, "reads_live_text", None)
+    return inner.text_encoder if reads is not None and reads() else None
+
+
 def batch_text(model: nn.Module, feats: Features, idx: Tensor | slice, device: torch.device) -> Tensor:
-    """Context embeddings: through the fine-tuned encoder when the model has one, else precomputed."""
-    encoder = getattr(model, "text_encoder", None)
-    if encoder is None:
+    """Context embeddings: through the fine-tuned encoder while it is live, else precomputed."""
+    encoder = live_encoder(model)
+    if encoder is None or feats.encoded:
         return feats.text[idx].to(device)
     rows = range(len(feats))[idx] if isinstance(idx, slice) else idx.tolist()
     return encoder([feats.texts[i] for i in rows])
+
+
+@torch.no_grad()
+def encoded_text(model: nn.Module, feats: Features, batch_size: int = 128) -> Features:
+    """`feats` with every context embedded once by the model's live encoder (for ranking: one encoder pass serves
+    both protocols); unchanged when the encoder is frozen."""
+    encoder = live_encoder(model)
+    if encoder is None or feats.encoded or not len(feats):
+        return feats
+    was_training = encoder.training
+    encoder.eval()
+    chunks = [encoder(feats.texts[start:start + batch_size]).float().cpu()
+              for start in range(0, len(feats), batch_size)]
+    encoder.train(was_training)
+    return replace(feats, text=torch.cat(chunks), encoded=True)
 
 
 def soft_matrix(rows: Sequence[SoftLabels], n_items: int, device: torch.device) -> Tensor:
@@ -226,6 +250,7 @@ def rank_items(model: nn.Module, feats: Features, n_items: int, device: torch.de
                exclude_context: bool = False, seed: int = 0, batch_size: int = 512) -> np.ndarray:
     """Top-k over the whole catalog (optionally without each row's context items); ties in a seeded random order."""
     model.eval()
+    feats = encoded_text(model, feats)
     permutation = torch.randperm(n_items, generator=torch.Generator().manual_seed(seed)).to(device)
     out = []
     for start in range(0, len(feats), batch_size):
@@ -244,6 +269,8 @@ def evaluate_model(model: nn.Module, feats: Features, catalog: ItemCatalog, trai
                    n_boot: int = 1000, seed: int = 0) -> Report:
     """Both protocols (trainer.evaluation): standard names as they were, novel ones prefixed `novel_`."""
     rows = EvalRows(feats.targets.numpy(), feats.contexts, np.asarray(feats.conversations, dtype=np.int64))
+    model.eval()
+    feats = encoded_text(model, feats)
     report: Report = {"catalog_size": float(len(catalog))}
     everything = np.ones(len(rows.targets), dtype=bool)
     for prefix, exclude, keep in (("", False, everything), ("novel_", True, rows.novel())):
@@ -277,64 +304,122 @@ class FitState:
     stale: int = 0
     best_state: dict[str, Tensor] | None = None
     history: list[dict[str, float]] = field(default_factory=list)
+    head_done: bool = False  # the head's epochs on frozen embeddings are over (a fine-tuned encoder's turn)
+    encoder_epochs: int = 0
 
 
-def fit(model: nn.Module, train: Features, valid: Features, cfg: TrainConfig, train_counts: np.ndarray,
-        device: torch.device, progress: bool = True, *, world: World = World(),
-        checkpoint: Path | None = None) -> list[dict[str, float]]:
-    """AdamW + early stopping on valid Recall@10; restores the best weights. With `checkpoint`, the state after
-    every epoch (model, optimizer, RNGs, early-stopping bookkeeping) is saved there by rank 0, and a run that finds
-    one resumes from it."""
-    inner = unwrap(model)
-    n_items = len(train_counts)
-    counts = torch.from_numpy(train_counts)
-    loss_fn = LossFn(cfg, counts, device)
-    optimizer = make_optimizer(inner, cfg)
-    generator = torch.Generator().manual_seed(cfg.seed)
-    scaler = torch.amp.GradScaler("cuda") if cfg.precision == "fp16" and device.type == "cuda" else None
-    weights = adaptive_sampling_weights(counts, train.targets, cfg.sampling_tau) if cfg.sampling_tau else None
-    state = load_fit_state(checkpoint, inner, optimizer, generator, device)
-    for epoch in range(state.epoch, cfg.epochs):
+@dataclass
+class Trainer:
+    """What every epoch of `fit` shares."""
+
+    model: nn.Module
+    train: Features
+    valid: Features
+    cfg: TrainConfig
+    counts: Tensor
+    device: torch.device
+    progress: bool
+    world: World
+    checkpoint: Path | None
+    loss_fn: LossFn
+    optimizer: torch.optim.Optimizer
+    generator: torch.Generator
+    scaler: Any
+    weights: Tensor | None
+
+    def epoch(self, state: FitState, encoder: bool) -> None:
+        """Train one epoch, score it on validation, keep the best weights, save the state."""
+        inner, n_items = unwrap(self.model), len(self.counts)
         started = time.perf_counter()
-        loss = train_epoch(model, train, loss_fn, optimizer, cfg, n_items, device, generator, weights, progress,
-                           world, scaler)
+        loss = train_epoch(self.model, self.train, self.loss_fn, self.optimizer, self.cfg, n_items, self.device,
+                           self.generator, self.weights, self.progress, self.world, self.scaler)
         seconds = time.perf_counter() - started
-        with as_evaluated(inner, counts.to(device), cfg.impute_cold_items):  # select the model that is evaluated
-            ranked = rank_items(inner, valid, n_items, device, k=10, seed=cfg.seed)
-        score = recall_at_k(ranked, valid.targets.numpy(), 10) if len(valid) else -loss
-        state.history.append({"epoch": epoch + 1, "loss": loss, "valid_recall@10": score,
-                              "seconds": seconds, "samples_per_second": len(train) / seconds})
-        if progress:
-            tqdm.write(f"epoch {epoch + 1}: loss {loss:.4f} valid R@10 {score:.4f}")
-        state.epoch = epoch + 1
+        with as_evaluated(inner, self.counts.to(self.device), self.cfg.impute_cold_items):  # as evaluated later
+            ranked = rank_items(inner, self.valid, n_items, self.device, k=10, seed=self.cfg.seed)
+        score = recall_at_k(ranked, self.valid.targets.numpy(), 10) if len(self.valid) else -loss
+        state.epoch += 1
+        state.history.append({"epoch": state.epoch, "loss": loss, "valid_recall@10": score, "seconds": seconds,
+                              "samples_per_second": len(self.train) / seconds, "encoder_tuned": float(encoder)})
+        if self.progress:
+            tqdm.write(f"epoch {state.epoch}{' (encoder tuned)' if encoder else ''}: loss {loss:.4f} "
+                       f"valid R@10 {score:.4f}", file=sys.stderr)  # stdout may be --json
         if score > state.best:
             state.best, state.stale = score, 0
             state.best_state = {k: v.detach().clone() for k, v in inner.state_dict().items()}
         else:
             state.stale += 1
-        if checkpoint is not None and world.main:
-            save_fit_state(checkpoint, state, inner, optimizer, generator)
-        if state.stale >= cfg.patience:
-            break
+        self.save(state)
+
+    def save(self, state: FitState) -> None:
+        if self.checkpoint is not None and self.world.main:
+            save_fit_state(self.checkpoint, state, unwrap(self.model), self.optimizer, self.generator, self.cfg)
+
+
+def fit(model: nn.Module, train: Features, valid: Features, cfg: TrainConfig, train_counts: np.ndarray,
+        device: torch.device, progress: bool = True, *, world: World = World(),
+        checkpoint: Path | None = None) -> list[dict[str, float]]:
+    """AdamW + early stopping on valid Recall@10; restores the best weights. With a text encoder to fine-tune, the
+    head first trains on the frozen embeddings (up to `epochs`, early stopping), then from its best weights the
+    encoder trains with it for up to `finetune_epochs`, the same early stopping going on: the frozen head stays the
+    result unless tuning wins on validation. With `checkpoint`, the state after every epoch (model, optimizer, RNGs,
+    early-stopping bookkeeping) is saved there by rank 0, and a run that finds one resumes from it."""
+    inner = unwrap(model)
+    counts = torch.from_numpy(train_counts)
+    optimizer = make_optimizer(inner, cfg)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    trainer = Trainer(model, train, valid, cfg, counts, device, progress, world, checkpoint,
+                      LossFn(cfg, counts, device), optimizer, generator,
+                      torch.amp.GradScaler("cuda") if cfg.precision == "fp16" and device.type == "cuda" else None,
+                      adaptive_sampling_weights(counts, train.targets, cfg.sampling_tau) if cfg.sampling_tau else None)
+    state = load_fit_state(checkpoint, inner, optimizer, generator, device, cfg)
+    while not state.head_done and state.epoch < cfg.epochs and state.stale < cfg.patience:
+        trainer.epoch(state, encoder=False)
+    tunable = getattr(inner, "text_encoder", None) is not None
+    if tunable and not state.head_done:
+        if state.best_state is not None:
+            inner.load_state_dict(state.best_state)  # tune from the best head
+        inner.live_text.fill_(True)
+        state.head_done, state.stale = True, 0
+        trainer.save(state)
+    while tunable and state.encoder_epochs < cfg.finetune_epochs and state.stale < cfg.patience:
+        state.encoder_epochs += 1
+        trainer.epoch(state, encoder=True)
     if state.best_state is not None:
         inner.load_state_dict(state.best_state)
     return state.history
 
 
+# a resumed run may stop earlier or later than planned; anything else changed mid-run would train a model no config
+# describes
+SCHEDULE_FIELDS = frozenset({"epochs", "finetune_epochs", "patience"})
+
+
 def save_fit_state(path: Path, state: FitState, model: nn.Module, optimizer: torch.optim.Optimizer,
-                   generator: torch.Generator) -> None:
+                   generator: torch.Generator, cfg: TrainConfig) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = path.with_suffix(".tmp")
     torch.save({"state": state.__dict__, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "generator": generator.get_state(), "torch_rng": torch.get_rng_state()}, staging)
+                "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
+                "config": json.loads(cfg.model_dump_json())}, staging)
     staging.replace(path)  # a kill mid-write never leaves a torn checkpoint
 
 
+def changed_fields(saved: dict[str, Any], cfg: TrainConfig) -> list[str]:
+    """`field: saved -> now` for every config field a resume may not change (name and schedule excepted)."""
+    now = json.loads(cfg.model_dump_json())
+    return [f"{key}: {saved.get(key)!r} -> {now[key]!r}" for key in now
+            if key not in SCHEDULE_FIELDS | {"name"} and saved.get(key) != now[key]]
+
+
 def load_fit_state(path: Path | None, model: nn.Module, optimizer: torch.optim.Optimizer,
-                   generator: torch.Generator, device: torch.device) -> FitState:
+                   generator: torch.Generator, device: torch.device, cfg: TrainConfig) -> FitState:
     if path is None or not path.exists():
         return FitState()
     saved = torch.load(path, map_location=device, weights_only=False)
+    changed = changed_fields(saved["config"], cfg) if "config" in saved else []
+    if changed:
+        raise ValueError(f"{path}: was trained under another config ({'; '.join(changed)}); only "
+                         f"{', '.join(sorted(SCHEDULE_FIELDS))} may change on --resume: train again without it")
     model.load_state_dict(saved["model"])
     optimizer.load_state_dict(saved["optimizer"])
     generator.set_state(saved["generator"])

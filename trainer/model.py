@@ -37,7 +37,8 @@ class TrainableTextEncoder(nn.Module):
 
 
 class LumiCRSRecommender(nn.Module):
-    """q = MLP([text, mean(context item vectors)]); q' = q + softmax(q P^T / tau) P; logits = q' . item + b.
+    """q = MLP([text, mean(context item vectors)]); q' = q + softmax(q P^T / tau) P; logits = q' . item + b
+    (+ r(q') for the movies the context already named, with `repeat_gate`).
 
     Item vectors = W * text(item) + free embedding (+ W_kg * R-GCN(item) with a knowledge graph), so tail items
     with few examples still get a representation from their title/genre/plot text and from the genres and people
@@ -48,7 +49,7 @@ class LumiCRSRecommender(nn.Module):
     def __init__(self, text_dim: int, item_text_emb: Tensor, *, hidden_dim: int = 512, item_dim: int = 256,
                  n_prototypes: int = 50, dropout: float = 0.2, tau: float = 0.5, text_prior: float = 0.0,
                  text_encoder: TrainableTextEncoder | None = None, kg: RGCNItemEncoder | None = None,
-                 link_entities: bool = False) -> None:
+                 link_entities: bool = False, repeat_gate: bool = False) -> None:
         super().__init__()
         self.kg = kg  # None: no item knowledge graph
         self.n_context_entities = kg.entity_nodes.num_embeddings if kg is not None and link_entities else 0
@@ -57,6 +58,8 @@ class LumiCRSRecommender(nn.Module):
         if self.n_context_entities:  # genres and people named in the context feed the query
             self.entity_proj = nn.Linear(kg.self_loop.in_features, item_dim, bias=False)
         self.text_encoder = text_encoder  # None: contexts arrive as frozen, precomputed embeddings
+        if text_encoder is not None:  # True once the encoder is being fine-tuned (saved with the weights)
+            self.register_buffer("live_text", torch.tensor(False))
         n_items = item_text_emb.shape[0]
         self.register_buffer("item_text", item_text_emb.float())
         self.item_proj = nn.Linear(item_text_emb.shape[1], item_dim, bias=False)
@@ -73,6 +76,11 @@ class LumiCRSRecommender(nn.Module):
         # reaches items never seen in training (cold tail movies). 0 disables it.
         self.use_text_prior = text_prior > 0 and text_dim == item_text_emb.shape[1]
         self.text_prior = nn.Parameter(torch.tensor(float(text_prior)))
+        # repeat gate: movies the dialogue already named get a bonus read from the query (0 at the start)
+        self.repeat = nn.Linear(item_dim, 1) if repeat_gate else None
+        if self.repeat is not None:
+            nn.init.zeros_(self.repeat.weight)
+            nn.init.zeros_(self.repeat.bias)
 
     def item_vectors(self) -> Tensor:
         vectors = self.item_proj(self.item_text) + self.item_free.weight
@@ -96,9 +104,16 @@ class LumiCRSRecommender(nn.Module):
     def forward(self, text_emb: Tensor, context_items: Tensor) -> Tensor:
         queries = self.prototype_mix(self.encode_query(text_emb, context_items))
         logits = queries @ self.item_vectors().T + self.item_bias
+        if self.repeat is not None:
+            named = (context_items[:, :self.item_bias.shape[0]] > 0).to(logits.dtype)
+            logits = logits + self.repeat(queries) * named
         if self.use_text_prior:
             logits = logits + self.text_prior * (F.normalize(text_emb, dim=-1) @ F.normalize(self.item_text, dim=-1).T)
         return logits
+
+    def reads_live_text(self) -> bool:
+        """Whether contexts go through the (fine-tuned) encoder rather than their precomputed frozen embeddings."""
+        return self.text_encoder is not None and bool(self.live_text)
 
     @torch.no_grad()
     def impute_cold_items(self, train_counts: Tensor) -> int:

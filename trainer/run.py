@@ -66,7 +66,7 @@ def load_data(session_factory: sessionmaker[Session], cfg: TrainConfig) -> RecDa
                              valid_fraction=cfg.valid_fraction, valid_splits=cfg.valid_splits,
                              train_fraction=cfg.train_fraction,
                              exports=cfg.augmented_exports, augment_ratio=cfg.augment_ratio,
-                             support_set_repeat=cfg.support_set_repeat,
+                             support_set_repeat=cfg.support_set_repeat, seeker_targets=cfg.seeker_targets,
                              max_turns=cfg.max_context_turns, seed=cfg.seed,
                              min_relevance=cfg.two_stage.min_relevance if cfg.two_stage.enabled else None,
                              with_kg=cfg.kg and cfg.model == "lumicrs")
@@ -99,6 +99,7 @@ def embed(data: RecData, cfg: TrainConfig, progress: bool,
 def build_model(cfg: TrainConfig, data: RecData, item_emb: np.ndarray, text_dim: int) -> nn.Module:
     if cfg.model == "popularity":
         return PopularityModel(torch.from_numpy(data.train_counts()))
+    # loading the encoder draws no random numbers: the head starts as a frozen-encoder run's does (a slow test pins it)
     encoder = TrainableTextEncoder(cfg.encoder_path or default_encoder_path()) if cfg.finetune_encoder else None
     if cfg.kg and (data.graph is None or not data.graph.edges):
         raise ValueError(f"config asks for the knowledge graph (kg: true) but the database has no kg_facts for "
@@ -107,7 +108,7 @@ def build_model(cfg: TrainConfig, data: RecData, item_emb: np.ndarray, text_dim:
     return LumiCRSRecommender(text_dim, torch.from_numpy(item_emb), hidden_dim=cfg.hidden_dim,
                               item_dim=cfg.item_dim, n_prototypes=cfg.n_prototypes, dropout=cfg.dropout,
                               text_prior=cfg.text_prior, text_encoder=encoder, kg=kg,
-                              link_entities=cfg.kg_link_entities)
+                              link_entities=cfg.kg_link_entities, repeat_gate=cfg.repeat_gate)
 
 
 def entity_linker(cfg: TrainConfig, data: RecData) -> EntityLinker | None:

@@ -133,3 +133,25 @@ def test_the_config_passes_support_set_repeat_to_the_data_and_it_is_off_by_defau
         return sum(s.conversation_id == conv for s in load_data(session_factory, cfg).train)
 
     assert (rows_of(0), rows_of(2)) == (1, 3)  # the prototype's conversation, seen 1 + repeat times
+
+
+def test_seeker_targets_add_training_rows_only(session: Session) -> None:
+    """With seeker_targets the movies seekers name become training targets; validation (held-out train
+    conversations) and test rows stay recommender turns, and no held-out conversation trains."""
+    ds = make_dataset(session, "seek")
+    a, b, c = (make_movie(session, ds, k, f"Film {k} (2000)") for k in "abc")
+    for i in range(10):
+        make_conversation(session, ds, f"tr{i}", [("seeker", "hi", []), ("recommender", "what do you like?", []),
+                                                 ("seeker", "I loved a", [a]), ("recommender", "then b", [b]),
+                                                 ("seeker", "and c?", [c])])
+    make_conversation(session, ds, "te", [("seeker", "hi", []), ("recommender", "so?", []),
+                                          ("seeker", "a was good", [a]), ("recommender", "b", [b])], split="test")
+    session.commit()
+    plain = load_rec_data(session, "seek", ["train"], ["test"], valid_fraction=0.2)
+    seeker = load_rec_data(session, "seek", ["train"], ["test"], valid_fraction=0.2, seeker_targets=True)
+    index = plain.catalog.index
+    assert {s.target for s in plain.train} == {index[b.id]}
+    assert len(plain.train) == 8 and len(seeker.train) == 8 * 3  # a, b and c from each training conversation
+    assert {s.target for s in seeker.train} == {index[a.id], index[b.id], index[c.id]}
+    assert seeker.valid == plain.valid and seeker.test == plain.test  # evaluation rows never change
+    assert {s.conversation_id for s in seeker.train}.isdisjoint({s.conversation_id for s in seeker.valid})

@@ -68,3 +68,14 @@ def test_only_a_finished_run_of_the_same_config_is_read_back(session_factory: se
         record_metrics(session, alias.id, "test", {"recall@10": 0.3})
         finish_run(session, alias.id, "finished")
     assert finished_test_metrics(session_factory, other) == {"recall@10": 0.3}  # same config, another name
+
+
+def test_the_ablations_finetuned_row_is_the_shipped_finetune_config() -> None:
+    """`recommendation.py --ablation --reuse` reads the fine-tuned-encoder row back from a `lumicrs train --config
+    configs/redial_acfl_finetune.yaml` run only while the two stay the same config."""
+    rows = {config.name: config for config in load("recommendation").ablation_configs("redial", None)}
+    row = rows["redial-acfl-ablation-encoder-fine-tuned"]
+    shipped = load_config(REPO / "configs" / "redial_acfl_finetune.yaml")
+    assert row.model_copy(update={"name": ""}) == shipped.model_copy(update={"name": ""})
+    assert rows["redial-acfl-ablation-full-model"] == load_config(REPO / "configs" / "redial_acfl.yaml").model_copy(
+        update={"name": "redial-acfl-ablation-full-model"})

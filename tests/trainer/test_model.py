@@ -23,3 +23,18 @@ def test_text_prior_ranks_matching_item_text() -> None:
     model.eval()
     logits = model(torch.tensor([[0.0, 0.0, 1.0]]), torch.zeros(1, 3))
     assert logits.argmax().item() == 2
+
+
+def test_the_repeat_gate_starts_neutral_and_adds_its_bonus_to_named_movies_only() -> None:
+    torch.manual_seed(0)
+    plain = LumiCRSRecommender(3, torch.eye(4, 3), hidden_dim=4, item_dim=3, n_prototypes=0, dropout=0.0)
+    torch.manual_seed(0)
+    gated = LumiCRSRecommender(3, torch.eye(4, 3), hidden_dim=4, item_dim=3, n_prototypes=0, dropout=0.0,
+                               repeat_gate=True)
+    gated.load_state_dict({**plain.state_dict(), **{k: v for k, v in gated.state_dict().items() if "repeat" in k}})
+    text, context = torch.randn(2, 3), torch.tensor([[0.5, 0.0, 0.5, 0.0], [0.0, 0.0, 0.0, 0.0]])
+    assert torch.equal(gated(text, context), plain(text, context))  # zero-initialised: no bonus before training
+    with torch.no_grad():
+        gated.repeat.bias.fill_(2.0)  # type: ignore[union-attr]
+    bonus = gated(text, context) - plain(text, context)
+    assert torch.allclose(bonus, torch.tensor([[2.0, 0.0, 2.0, 0.0], [0.0, 0.0, 0.0, 0.0]]))  # items 0, 2 of row 0

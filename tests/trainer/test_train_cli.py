@@ -118,24 +118,36 @@ def test_evaluate_unknown_run_exits_3(database_url: str) -> None:
 @pytest.mark.slow
 def test_finetuned_encoder_trains_and_reloads(database_url: str, session_factory: sessionmaker[Session],
                                               tmp_path: Path) -> None:
+    """MiniLM tuned with the recommender: the head's epochs are a frozen run's own (same seed, same numbers), the
+    encoder's epoch follows, and since the toy's 6 movies make validation R@10 1.0 whatever happens, tuning cannot
+    win and the saved model is the frozen head with the encoder as shipped; it reloads and evaluates."""
     import torch
 
     from db.embeddings import load_sentence_encoder
 
     with session_factory() as session:
         build_toy_corpus(session)
-    config = tmp_path / "ft.yaml"
-    config.write_text(f"name: toy-ft\ndataset: toy\nepochs: 1\nbatch_size: 4\nn_prototypes: 2\nfinetune_encoder: true\n"
-                      f"encoder_lr: 0.001\nvalid_fraction: 0.2\noutput_dir: {tmp_path / 'runs'}\n")
-    result = runner.invoke(app, ["train", "--config", str(config), "--json", "--quiet"])
-    assert result.exit_code == 0, result.output
-    state = torch.load(json.loads(result.stdout)["checkpoint"])
+    common = f"dataset: toy\nepochs: 2\nbatch_size: 4\nn_prototypes: 2\nvalid_fraction: 0.2\noutput_dir: {tmp_path}\n"
+    (tmp_path / "frozen.yaml").write_text(f"name: toy-frozen\n{common}")
+    (tmp_path / "ft.yaml").write_text(f"name: toy-ft\n{common}finetune_encoder: true\nfinetune_epochs: 1\n"
+                                      f"encoder_lr: 0.001\n")
+    frozen_run = runner.invoke(app, ["train", "--config", str(tmp_path / "frozen.yaml"), "--json", "--quiet"])
+    result = runner.invoke(app, ["train", "--config", str(tmp_path / "ft.yaml"), "--json"])  # progress: stderr
+    assert frozen_run.exit_code == 0 and result.exit_code == 0, frozen_run.output + result.output
+    payload = json.loads(result.stdout)
+    timing = ("seconds", "samples_per_second", "encoder_tuned")
+    head = [{k: v for k, v in h.items() if k not in timing} for h in payload["history"] if not h["encoder_tuned"]]
+    assert head == [{k: v for k, v in h.items() if k not in timing} for h in json.loads(frozen_run.stdout)["history"]]
+    assert [h["encoder_tuned"] for h in payload["history"]][-1] == 1.0  # the encoder's epoch ran
+    state = torch.load(payload["checkpoint"])
     tuned = {k: v for k, v in state.items() if k.startswith("text_encoder.")}
     assert tuned, "the encoder weights are part of the checkpoint"
-    frozen = load_sentence_encoder().state_dict()
-    assert any(not torch.equal(v, frozen[k.removeprefix("text_encoder.model.")]) for k, v in tuned.items())
+    assert not bool(state["live_text"])  # tuning did not win on validation: the frozen head is the result
+    shipped = load_sentence_encoder().state_dict()
+    assert all(torch.equal(v, shipped[k.removeprefix("text_encoder.model.")]) for k, v in tuned.items())
     again = runner.invoke(app, ["evaluate", "toy-ft", "--json"])
     assert again.exit_code == 0, again.output
+    assert json.loads(again.stdout)["recall@10"] == payload["metrics"]["test"]["recall@10"]
 
 
 def test_evaluate_responses_against_human_turns(database_url: str, session_factory: sessionmaker[Session],
