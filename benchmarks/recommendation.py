@@ -74,7 +74,7 @@ ABLATION: dict[str, dict[str, object]] = {  # LumiCRS Tables 7-8 in this project
     "prototypes: KMeans, frozen": {"freeze_prototypes": True},
     "w/o linked context entities": {"kg_link_entities": False},
     # configs/redial_acfl_finetune.yaml: MiniLM trained with the recommender after the head (README "Fine-tuned ...")
-    "encoder: fine-tuned": {"finetune_encoder": True, "finetune_epochs": 2, "encoder_lr": 1e-4},
+    "encoder: fine-tuned": {"finetune_encoder": True, "finetune_epochs": 1, "encoder_lr": 1e-4},
     # additions tried toward the targets (off in the shipped config unless validation chose them)
     "+ repeat gate": {"repeat_gate": True},
     "+ seeker targets": {"seeker_targets": True},
