@@ -3,6 +3,7 @@
     DATABASE_URL=sqlite:///bench.db python benchmarks/recommendation.py --dataset redial [--epochs 20] [--only NAME]
     ... --seeds 42 1 2     the shipped config once per training seed, then the spread (mean, range) of its figures
     ... --reuse            read back finished runs of the same config (e.g. learning_curve.py's 100% runs)
+    ... --config PATH      --seeds / --ablation around another config (e.g. configs/inspired_acfl_frozen.yaml)
 
 Protocol (trainer/evaluation.py): one row per (recommender turn, mentioned movie) after merging consecutive
 messages of one sender; every movie of the dataset's list is ranked (ReDial 6,924); standard = repeats kept,
@@ -59,6 +60,7 @@ def configs(dataset: str, epochs: int | None) -> list[TrainConfig]:
     if dataset == "redial":
         out.append(shipped.model_copy(update={"name": f"{dataset}-ce-prior", "loss": "ce"}))
     out.append(shipped)
+    out.extend(load_config(variant) for variant in sorted(root.glob(f"{dataset}_acfl_*.yaml")))  # frozen / fine-tuned
     return [c.model_copy(update={"epochs": epochs}) if epochs and c.model != "popularity" else c for c in out]
 
 
@@ -81,9 +83,12 @@ ABLATION: dict[str, dict[str, object]] = {  # LumiCRS Tables 7-8 in this project
 }
 
 
-def ablation_configs(dataset: str, epochs: int | None) -> list[TrainConfig]:
-    root = Path(__file__).resolve().parents[1] / "configs"
-    full = load_config(root / f"{dataset}_acfl.yaml")
+def shipped_config(dataset: str, path: Path | None = None) -> TrainConfig:
+    return load_config(path or Path(__file__).resolve().parents[1] / "configs" / f"{dataset}_acfl.yaml")
+
+
+def ablation_configs(dataset: str, epochs: int | None, base: Path | None = None) -> list[TrainConfig]:
+    full = shipped_config(dataset, base)
     out = []
     for label, change in ABLATION.items():
         values = json.loads(full.model_dump_json())
@@ -106,10 +111,11 @@ def ablation_configs(dataset: str, epochs: int | None) -> list[TrainConfig]:
 LABELS: dict[str, str] = {}
 
 
-def seed_configs(dataset: str, seeds: list[int], epochs: int | None) -> list[TrainConfig]:
-    """The shipped config once per training seed (the seed drives initialisation, batch order, prototypes' KMeans
-    and the validation split's draw of the ReDial train conversations: the test split never changes)."""
-    shipped = load_config(Path(__file__).resolve().parents[1] / "configs" / f"{dataset}_acfl.yaml")
+def seed_configs(dataset: str, seeds: list[int], epochs: int | None, base: Path | None = None) -> list[TrainConfig]:
+    """The shipped config (or `base`) once per training seed (the seed drives initialisation, batch order,
+    prototypes' KMeans and the validation split's draw of the ReDial train conversations: the test split never
+    changes)."""
+    shipped = shipped_config(dataset, base)
     out = [shipped.model_copy(update={"seed": seed, "name": f"{shipped.name}-seed-{seed}"}) for seed in seeds]
     return [c.model_copy(update={"epochs": epochs}) for c in out] if epochs else out
 
@@ -185,6 +191,8 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="run names to run")
     parser.add_argument("--ablation", action="store_true", help="the ablation rows (LumiCRS Tables 7-8) instead")
     parser.add_argument("--seeds", type=int, nargs="+", help="the shipped config once per training seed instead")
+    parser.add_argument("--config", type=Path, default=None,
+                        help="--seeds / --ablation around this config instead of configs/<dataset>_acfl.yaml")
     parser.add_argument("--reuse", action="store_true",
                         help="read back a finished run of the same config (any name) instead of training it again")
     args = parser.parse_args()
@@ -193,10 +201,11 @@ def main() -> None:
     factory = make_session_factory(make_engine(url))
     results: dict[str, tuple[Report, float | None]] = {}
     kind = "seeds" if args.seeds else "ablation" if args.ablation else "recommendation"
-    out = Path("reports") / f"{kind}-{args.dataset}.json"
+    out = Path("reports") / f"{kind}-{args.config.stem if args.config else args.dataset}.json"
     out.parent.mkdir(exist_ok=True)
-    chosen = (seed_configs(args.dataset, args.seeds, args.epochs) if args.seeds
-              else (ablation_configs if args.ablation else configs)(args.dataset, args.epochs))
+    chosen = (seed_configs(args.dataset, args.seeds, args.epochs, args.config) if args.seeds
+              else ablation_configs(args.dataset, args.epochs, args.config) if args.ablation
+              else configs(args.dataset, args.epochs))
     for cfg in chosen:
         if args.only and cfg.name not in args.only and LABELS.get(cfg.name) not in args.only:
             continue
