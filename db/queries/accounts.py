@@ -150,7 +150,9 @@ def authenticate(session: Session, name: str, password: str, *, at: datetime | N
     key = name.strip()[:128]
     record = session.get(SignInFailure, key)
     if record is not None:
-        wait = backoff_seconds(record.failures) - (at - as_utc(record.last_failed_at)).total_seconds()
+        # a concurrent attempt that started before the recorded failure sees a negative gap: count it as none
+        elapsed = max(0.0, (at - as_utc(record.last_failed_at)).total_seconds())
+        wait = backoff_seconds(record.failures) - elapsed
         if wait > 0:
             raise AccessDenied(f"too many failed sign-ins for this name: try again in {math.ceil(wait)} s")
     reviewer = session.scalar(select(Reviewer).where(Reviewer.name == key))
