@@ -34,6 +34,7 @@ from trainer.config import TrainConfig, load_config
 from trainer.evaluation import Report
 from trainer.run import finished_test_metrics, run
 
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 PAPER = {"redial": {"Popularity": (0.011, 0.053, 0.183, None), "UniCRS": (0.065, 0.241, 0.423, None),
                     "DCRS": (0.076, 0.253, 0.439, None), "LumiCRS": (0.088, 0.286, 0.495, 0.067)},
          "inspired": {"LumiCRS": (0.104, 0.274, 0.466, 0.062)}}
@@ -53,14 +54,13 @@ def ensure_dataset(url: str, dataset: str) -> None:
 
 
 def configs(dataset: str, epochs: int | None) -> list[TrainConfig]:
-    root = Path(__file__).resolve().parents[1] / "configs"
-    shipped = load_config(root / f"{dataset}_acfl.yaml")
-    popularity = load_config(root / f"{dataset}_popularity.yaml")
+    shipped = shipped_config(dataset)
+    popularity = load_config(CONFIGS / f"{dataset}_popularity.yaml")
     out = [popularity]
     if dataset == "redial":
         out.append(shipped.model_copy(update={"name": f"{dataset}-ce-prior", "loss": "ce"}))
     out.append(shipped)
-    out.extend(load_config(variant) for variant in sorted(root.glob(f"{dataset}_acfl_*.yaml")))  # frozen / fine-tuned
+    out.extend(load_config(variant) for variant in sorted(CONFIGS.glob(f"{dataset}_acfl_*.yaml")))  # frozen / fine-tuned
     return [c.model_copy(update={"epochs": epochs}) if epochs and c.model != "popularity" else c for c in out]
 
 
@@ -84,7 +84,7 @@ ABLATION: dict[str, dict[str, object]] = {  # LumiCRS Tables 7-8 in this project
 
 
 def shipped_config(dataset: str, path: Path | None = None) -> TrainConfig:
-    return load_config(path or Path(__file__).resolve().parents[1] / "configs" / f"{dataset}_acfl.yaml")
+    return load_config(path or CONFIGS / f"{dataset}_acfl.yaml")
 
 
 def ablation_configs(dataset: str, epochs: int | None, base: Path | None = None) -> list[TrainConfig]:

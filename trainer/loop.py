@@ -269,8 +269,7 @@ def evaluate_model(model: nn.Module, feats: Features, catalog: ItemCatalog, trai
                    n_boot: int = 1000, seed: int = 0) -> Report:
     """Both protocols (trainer.evaluation): standard names as they were, novel ones prefixed `novel_`."""
     rows = EvalRows(feats.targets.numpy(), feats.contexts, np.asarray(feats.conversations, dtype=np.int64))
-    model.eval()
-    feats = encoded_text(model, feats)
+    feats = encoded_text(model, feats)  # once for both protocols
     report: Report = {"catalog_size": float(len(catalog))}
     everything = np.ones(len(rows.targets), dtype=bool)
     for prefix, exclude, keep in (("", False, everything), ("novel_", True, rows.novel())):
@@ -304,8 +303,9 @@ class FitState:
     stale: int = 0
     best_state: dict[str, Tensor] | None = None
     history: list[dict[str, float]] = field(default_factory=list)
-    head_done: bool = False  # the head's epochs on frozen embeddings are over (a fine-tuned encoder's turn)
-    encoder_epochs: int = 0
+
+    def encoder_epochs(self) -> int:
+        return sum(1 for h in self.history if h.get("encoder_tuned"))
 
 
 @dataclass
@@ -372,17 +372,17 @@ def fit(model: nn.Module, train: Features, valid: Features, cfg: TrainConfig, tr
                       torch.amp.GradScaler("cuda") if cfg.precision == "fp16" and device.type == "cuda" else None,
                       adaptive_sampling_weights(counts, train.targets, cfg.sampling_tau) if cfg.sampling_tau else None)
     state = load_fit_state(checkpoint, inner, optimizer, generator, device, cfg)
-    while not state.head_done and state.epoch < cfg.epochs and state.stale < cfg.patience:
+    tuning = live_encoder(inner) is not None  # a resumed run whose head phase is over (the flag is saved)
+    while not tuning and state.epoch < cfg.epochs and state.stale < cfg.patience:
         trainer.epoch(state, encoder=False)
     tunable = getattr(inner, "text_encoder", None) is not None
-    if tunable and not state.head_done:
+    if tunable and not tuning:
         if state.best_state is not None:
             inner.load_state_dict(state.best_state)  # tune from the best head
         inner.live_text.fill_(True)
-        state.head_done, state.stale = True, 0
+        state.stale = 0
         trainer.save(state)
-    while tunable and state.encoder_epochs < cfg.finetune_epochs and state.stale < cfg.patience:
-        state.encoder_epochs += 1
+    while tunable and state.encoder_epochs() < cfg.finetune_epochs and state.stale < cfg.patience:
         trainer.epoch(state, encoder=True)
     if state.best_state is not None:
         inner.load_state_dict(state.best_state)

@@ -155,3 +155,27 @@ def test_seeker_targets_add_training_rows_only(session: Session) -> None:
     assert {s.target for s in seeker.train} == {index[a.id], index[b.id], index[c.id]}
     assert seeker.valid == plain.valid and seeker.test == plain.test  # evaluation rows never change
     assert {s.conversation_id for s in seeker.train}.isdisjoint({s.conversation_id for s in seeker.valid})
+
+
+def test_the_config_passes_seeker_targets_and_the_repeat_gate_through_and_both_are_off_by_default(
+        session_factory: Any) -> None:
+    import numpy as np
+
+    from trainer.config import TrainConfig
+    from trainer.run import build_model, load_data
+
+    with session_factory() as session:
+        ds = make_dataset(session, "seek")
+        a, b = (make_movie(session, ds, k, f"Film {k} (2000)") for k in "ab")
+        make_conversation(session, ds, "tr", [("seeker", "hi", []), ("recommender", "what do you like?", []),
+                                              ("seeker", "I loved a", [a]), ("recommender", "then b", [b])])
+        make_conversation(session, ds, "dev", [("seeker", "hi", []), ("recommender", "b", [b])], split="dev")
+        session.commit()
+    default = TrainConfig(name="x", dataset="seek", valid_splits=("dev",), n_prototypes=0)
+    assert (default.seeker_targets, default.repeat_gate) == (False, False)
+    on = default.model_copy(update={"seeker_targets": True, "repeat_gate": True})
+    assert (len(load_data(session_factory, default).train), len(load_data(session_factory, on).train)) == (1, 2)
+    data = load_data(session_factory, default)
+    vectors = np.zeros((len(data.catalog), 4), dtype=np.float32)
+    assert getattr(build_model(default, data, vectors, 4), "repeat") is None
+    assert getattr(build_model(on, data, vectors, 4), "repeat") is not None

@@ -125,3 +125,13 @@ def test_a_resume_under_another_config_is_refused_naming_the_field(tmp_path: Pat
     longer, schedule = model_and_config(tmp_path, epochs=1, finetune_epochs=1, patience=5)  # the schedule may change
     history = fit(longer, train, valid, schedule, counts, torch.device("cpu"), progress=False, checkpoint=checkpoint)
     assert [(h["epoch"], h["encoder_tuned"]) for h in history] == [(1, 0.0), (2, 1.0)]
+
+
+def test_the_encoder_schedule_defaults_and_its_learning_rate_reaches_the_optimizer(tmp_path: Path) -> None:
+    from trainer.loop import make_optimizer
+
+    default = TrainConfig(name="x")
+    assert (default.finetune_encoder, default.finetune_epochs, default.encoder_lr) == (False, 2, 2e-5)
+    model, cfg = model_and_config(tmp_path)
+    lrs = [group["lr"] for group in make_optimizer(model, cfg).param_groups]
+    assert lrs == [cfg.lr, cfg.encoder_lr] and cfg.encoder_lr != cfg.lr

@@ -79,3 +79,15 @@ def test_the_ablations_finetuned_row_is_the_shipped_finetune_config() -> None:
     assert row.model_copy(update={"name": ""}) == shipped.model_copy(update={"name": ""})
     assert rows["redial-acfl-ablation-full-model"] == load_config(REPO / "configs" / "redial_acfl.yaml").model_copy(
         update={"name": "redial-acfl-ablation-full-model"})
+
+
+def test_seeds_and_ablation_build_around_the_config_given() -> None:
+    """`recommendation.py --seeds/--ablation --config configs/inspired_acfl_frozen.yaml` (the frozen INSPIRED spread)."""
+    bench = load("recommendation")
+    frozen = REPO / "configs" / "inspired_acfl_frozen.yaml"
+    seeds = bench.seed_configs("inspired", [1, 2], None, frozen)
+    assert [c.name for c in seeds] == ["inspired-acfl-frozen-seed-1", "inspired-acfl-frozen-seed-2"]
+    assert not any(c.finetune_encoder for c in seeds)
+    assert all(c.finetune_encoder for c in bench.seed_configs("inspired", [1], None))  # the shipped INSPIRED model
+    full = bench.ablation_configs("inspired", None, frozen)[0]
+    assert full.model_copy(update={"name": ""}) == load_config(frozen).model_copy(update={"name": ""})
