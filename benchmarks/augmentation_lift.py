@@ -1,8 +1,8 @@
 """Augmentation lift (LumiCRS Figure 7 arms) on the honest protocol of benchmarks/recommendation.py.
 
-    DATABASE_URL=sqlite:///bench.db python benchmarks/augmentation_lift.py [--prototypes 400] [--epochs 20]
+    DATABASE_URL=sqlite:///bench.db python benchmarks/augmentation_lift.py [--prototypes 400] [--epochs 20] [--config PATH]
 
-Arms, each trained with the shipped configs/redial_acfl.yaml (same seed, same test split, all 6,924 movies ranked):
+Arms, each trained with the shipped configs/redial_acfl.yaml or --config (same seed, same test split, all 6,924 movies ranked):
   none        no augmentation
   random      + baseline-random dialogues   (offline, no LLM)
   template    + baseline-template dialogues (offline, no LLM)
@@ -93,11 +93,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--prototypes", type=int, default=400, help="augment the first N prototypes' movies")
     parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--config", type=Path, default=Path("configs/redial_acfl.yaml"),
+                        help="the recommender every arm trains (README's figures: configs/redial_acfl_no_seeker.yaml)")
     parser.add_argument("--arms", nargs="+",
                         default=["none", "baseline-random", "baseline-template", "local-writer", "llm"])
     args = parser.parse_args()
     factory = make_session_factory(make_engine(get_settings().database_url))
-    base = load_config(Path("configs/redial_acfl.yaml"))
+    base = load_config(args.config)
     if args.epochs:
         base = base.model_copy(update={"epochs": args.epochs})
     arms = [a for a in args.arms if a != "llm" or augment_settings().base_url]

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db.engine import write_transaction
 from db.queries.runs import create_run, finish_run, record_metrics
+from tests.factories import make_dataset
 from trainer.config import load_config
 from trainer.run import finished_test_metrics
 
@@ -70,15 +71,21 @@ def test_only_a_finished_run_of_the_same_config_is_read_back(session_factory: se
     assert finished_test_metrics(session_factory, other) == {"recall@10": 0.3}  # same config, another name
 
 
-def test_the_ablations_finetuned_row_is_the_shipped_finetune_config() -> None:
-    """`recommendation.py --ablation --reuse` reads the fine-tuned-encoder row back from a `lumicrs train --config
-    configs/redial_acfl_finetune.yaml` run only while the two stay the same config."""
-    rows = {config.name: config for config in load("recommendation").ablation_configs("redial", None)}
-    row = rows["redial-acfl-ablation-encoder-fine-tuned"]
-    shipped = load_config(REPO / "configs" / "redial_acfl_finetune.yaml")
-    assert row.model_copy(update={"name": ""}) == shipped.model_copy(update={"name": ""})
-    assert rows["redial-acfl-ablation-full-model"] == load_config(REPO / "configs" / "redial_acfl.yaml").model_copy(
-        update={"name": "redial-acfl-ablation-full-model"})
+def test_the_readme_ablation_rows_are_the_shipped_configs() -> None:
+    """The README's ablation (`recommendation.py --ablation --config configs/redial_acfl_no_seeker.yaml --reuse`)
+    reads back the `lumicrs train --config configs/redial_acfl_finetune.yaml` run as its fine-tuned row and the shipped
+    configs/redial_acfl.yaml as its "+ seeker targets" row, only while they stay the same configs."""
+    base = REPO / "configs" / "redial_acfl_no_seeker.yaml"
+    rows = {config.name: config for config in load("recommendation").ablation_configs("redial", None, base)}
+
+    def same(row: str, config: str) -> bool:
+        return rows[f"redial-acfl-no-seeker-ablation-{row}"].model_copy(update={"name": ""}) == load_config(
+            REPO / "configs" / config).model_copy(update={"name": ""})
+
+    assert same("encoder-fine-tuned", "redial_acfl_finetune.yaml")
+    assert same("seeker-targets", "redial_acfl.yaml")
+    assert same("full-model", "redial_acfl_no_seeker.yaml")
+    assert not same("full-model", "redial_acfl.yaml")
 
 
 def test_seeds_and_ablation_build_around_the_config_given() -> None:
@@ -91,3 +98,27 @@ def test_seeds_and_ablation_build_around_the_config_given() -> None:
     assert all(c.finetune_encoder for c in bench.seed_configs("inspired", [1], None))  # the shipped INSPIRED model
     full = bench.ablation_configs("inspired", None, frozen)[0]
     assert full.model_copy(update={"name": ""}) == load_config(frozen).model_copy(update={"name": ""})
+
+
+def test_main_reads_back_each_seed_run_and_names_its_report_after_the_config(
+        session_factory: sessionmaker[Session], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`recommendation.py --dataset inspired --seeds 1 2 --config configs/inspired_acfl_frozen.yaml --reuse` as typed:
+    the argparse wiring reads the stored runs of the given config back (trains nothing) and writes the spread to
+    reports/seeds-inspired_acfl_frozen.json."""
+    bench = load("recommendation")
+    frozen = REPO / "configs" / "inspired_acfl_frozen.yaml"
+    with write_transaction(session_factory) as session:
+        make_dataset(session, "inspired")
+        for value, cfg in zip((0.2, 0.3), bench.seed_configs("inspired", [1, 2], None, frozen), strict=True):
+            stored = create_run(session, cfg.name, cfg.model, json.loads(cfg.model_dump_json()), "cpu")
+            record_metrics(session, stored.id, "test", {"recall@10": value, "rows": 10.0, "catalog_size": 5.0})
+            finish_run(session, stored.id, "finished")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["recommendation.py", "--dataset", "inspired", "--seeds", "1", "2",
+                                      "--config", str(frozen), "--reuse"])
+    bench.main()
+    report = json.loads((tmp_path / "reports" / "seeds-inspired_acfl_frozen.json").read_text())
+    assert set(report["runs"]) == {"inspired-acfl-frozen-seed-1", "inspired-acfl-frozen-seed-2"}
+    assert all(r["cpu_seconds"] is None for r in report["runs"].values())  # read back, not trained
+    assert report["spread"]["recall@10"] == pytest.approx({"mean": 0.25, "min": 0.2, "max": 0.3,
+                                                          "sd": np.std([0.2, 0.3], ddof=1), "seeds": 2.0})
