@@ -103,6 +103,8 @@ def ablation_configs(dataset: str, epochs: int | None, base: Path | None = None)
         if epochs:
             values["epochs"] = epochs
         cfg = TrainConfig.model_validate(values)
+        if change and cfg.model_copy(update={"name": full.name, "epochs": full.epochs}) == full:
+            continue  # the base already has it (the shipped ReDial config has seeker targets): nothing to train
         out.append(cfg.model_copy(update={"name": cfg.name[:120]}))
         LABELS[out[-1].name] = label
     return out

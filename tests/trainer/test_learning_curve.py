@@ -86,6 +86,9 @@ def test_the_readme_ablation_rows_are_the_shipped_configs() -> None:
     assert same("seeker-targets", "redial_acfl.yaml")
     assert same("full-model", "redial_acfl_no_seeker.yaml")
     assert not same("full-model", "redial_acfl.yaml")
+    around_shipped = [c.name for c in load("recommendation").ablation_configs("redial", None)]
+    assert "redial-acfl-ablation-seeker-targets" not in around_shipped  # a row that changes nothing is not trained
+    assert len(around_shipped) == len(rows) - 1
 
 
 def test_seeds_and_ablation_build_around_the_config_given() -> None:
