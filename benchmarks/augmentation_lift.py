@@ -93,7 +93,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--prototypes", type=int, default=400, help="augment the first N prototypes' movies")
     parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--config", type=Path, default=Path("configs/redial_acfl.yaml"),
+    parser.add_argument("--config", type=Path, default=Path(__file__).resolve().parents[1] / "configs" / "redial_acfl.yaml",
                         help="the recommender every arm trains (README's figures: configs/redial_acfl_no_seeker.yaml)")
     parser.add_argument("--arms", nargs="+",
                         default=["none", "baseline-random", "baseline-template", "local-writer", "llm"])

@@ -99,13 +99,11 @@ def ablation_configs(dataset: str, epochs: int | None, base: Path | None = None)
                 values[key] = {**values[key], **value}
             else:
                 values[key] = value
-        values["name"] = f"{full.name}-ablation-" + re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
-        if epochs:
-            values["epochs"] = epochs
-        cfg = TrainConfig.model_validate(values)
-        if change and cfg.model_copy(update={"name": full.name, "epochs": full.epochs}) == full:
+        changed = TrainConfig.model_validate(values)
+        if change and changed == full:
             continue  # the base already has it (the shipped ReDial config has seeker targets): nothing to train
-        out.append(cfg.model_copy(update={"name": cfg.name[:120]}))
+        name = f"{full.name}-ablation-" + re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")
+        out.append(changed.model_copy(update={"name": name[:120], **({"epochs": epochs} if epochs else {})}))
         LABELS[out[-1].name] = label
     return out
 

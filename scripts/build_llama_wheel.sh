@@ -4,12 +4,11 @@
 # The wheel appears in .cache/wheels/ only when complete (built in a temporary folder, then moved).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# The version is pyproject.toml's `llm` extra (its one place); LLAMA_VERSION overrides it.
-LLAMA_VERSION=${LLAMA_VERSION:-$(sed -n 's/.*"llama-cpp-python\[server\]==\([^"]*\)".*/\1/p' pyproject.toml)}
-[ -n "$LLAMA_VERSION" ] || { echo "pyproject.toml: no llama-cpp-python[server]==VERSION in the llm extra" >&2; exit 2; }
 WHEELS=.cache/wheels
 PY=${PYTHON:-}
 [ -z "$PY" ] && { [ -x .venv/bin/python ] && PY=.venv/bin/python || PY=python3; }
+# The version is pyproject.toml's `llm` extra (its one place); LLAMA_VERSION overrides it.
+LLAMA_VERSION=${LLAMA_VERSION:-$("$PY" scripts/llm_pins.py --version llama-cpp-python)}
 if ls "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1; then
   exit 0
 fi

@@ -6,6 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] || bash scripts/bootstrap.sh
 bash scripts/build_llama_wheel.sh
-# the llm extra's pins, read from pyproject.toml (their one place)
-mapfile -t LLM_PINS < <(sed -n 's/^llm = \[\(.*\)\].*/\1/p' pyproject.toml | tr -d '" ' | tr ',' '\n')
+mapfile -t LLM_PINS < <(.venv/bin/python scripts/llm_pins.py)   # pyproject.toml's llm extra (their one place)
 .venv/bin/python -m pip install -q --find-links .cache/wheels "${LLM_PINS[@]}"

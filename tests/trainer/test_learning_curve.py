@@ -6,7 +6,7 @@ import importlib.util
 import json
 import sys
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 
 import numpy as np
 import pytest
@@ -91,6 +91,18 @@ def test_the_readme_ablation_rows_are_the_shipped_configs() -> None:
     assert len(around_shipped) == len(rows) - 1
 
 
+def test_each_variant_config_is_its_shipped_config_with_one_switch_changed() -> None:
+    """The variant files are copies: each must stay its shipped config plus the switch it names, so an edit to a
+    shipped config that is not carried into its variants fails here instead of silently comparing other models."""
+    def plain(name: str, **change: object) -> object:
+        return load_config(REPO / "configs" / name).model_copy(update={"name": "", **change})
+
+    assert plain("redial_acfl_repeat_gate.yaml") == plain("redial_acfl.yaml", repeat_gate=True)
+    assert plain("redial_acfl_no_seeker.yaml") == plain("redial_acfl.yaml", seeker_targets=False)
+    assert plain("inspired_acfl_frozen.yaml") == plain("inspired_acfl.yaml", finetune_encoder=False, finetune_epochs=2,
+                                                       encoder_lr=2e-5)
+
+
 def test_seeds_and_ablation_build_around_the_config_given() -> None:
     """`recommendation.py --seeds/--ablation --config configs/inspired_acfl_frozen.yaml` (the frozen INSPIRED spread)."""
     bench = load("recommendation")
@@ -125,3 +137,23 @@ def test_main_reads_back_each_seed_run_and_names_its_report_after_the_config(
     assert all(r["cpu_seconds"] is None for r in report["runs"].values())  # read back, not trained
     assert report["spread"]["recall@10"] == pytest.approx({"mean": 0.25, "min": 0.2, "max": 0.3,
                                                           "sd": np.std([0.2, 0.3], ddof=1), "seeds": 2.0})
+
+
+def test_augmentation_lift_trains_every_arm_with_the_config_given(
+        database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`augmentation_lift.py --config configs/redial_acfl_no_seeker.yaml` (the README's lift figures) reaches the runs;
+    without it the arms train the shipped config."""
+    lift = load("augmentation_lift")
+    trained: list[object] = []
+    m = {"recall@10": 0.1, "recall@10_lo": 0.0, "recall@10_hi": 0.2, "novel_recall@10": 0.1}
+    monkeypatch.setattr(lift, "ensure_prototypes", lambda factory: 0)
+    monkeypatch.setattr(lift, "run", lambda cfg, factory, **kw: trained.append(cfg) or SimpleNamespace(
+        metrics={"test": m}))
+    monkeypatch.chdir(tmp_path)
+    for argv, config in ((["--config", str(REPO / "configs" / "redial_acfl_no_seeker.yaml")],
+                          "redial_acfl_no_seeker.yaml"), ([], "redial_acfl.yaml")):
+        monkeypatch.setattr(sys, "argv", ["augmentation_lift.py", "--arms", "none", *argv])
+        lift.main()
+        cfg = trained.pop()
+        assert cfg.model_copy(update={"name": ""}) == load_config(REPO / "configs" / config).model_copy(
+            update={"name": ""})
