@@ -181,6 +181,8 @@ def status(dataset: Dataset = "redial", as_json: JsonFlag = False) -> None:
 @user_errors
 def train_writer(config: Annotated[Path, typer.Option("--config", help="YAML writer config.")],
                  force: Annotated[bool, typer.Option(help="Replace a run of this name still marked running.")] = False,
+                 replace: Annotated[bool, typer.Option(
+                     help="Overwrite a finished run of this name trained on another config.")] = False,
                  quiet: bool = False) -> None:
     """Fine-tune the dialogue writer (LoRA on the packaged Gemma 3 270M) on the train split; writes the adapter."""
     from augment.service import weights_from
@@ -188,7 +190,8 @@ def train_writer(config: Annotated[Path, typer.Option("--config", help="YAML wri
     from augment.writer_train import train_writer as train
     from db.config_files import read_config
     result = train(read_config(config, WriterConfig), cli_session_factory(), weights_from(get_settings()),
-                   progress=not quiet, command=f"lumicrs train-writer --config {config}", force=force)
+                   progress=not quiet, command=f"lumicrs train-writer --config {config}", force=force,
+                   replace=replace)
     _show(f"writer {result.name} ({result.device})", {**{k: round(v, 4) for k, v in result.metrics.items()},
                                                       "adapter": result.adapter, "adapter_bytes": result.adapter_bytes,
                                                       "data_sha256": result.data_sha256}, False)

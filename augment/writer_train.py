@@ -60,7 +60,7 @@ def encode_writer_pair(lm: Any, pair: WriterPair, cfg: WriterConfig) -> tuple[li
 
 
 def train_writer(cfg: WriterConfig, session_factory: sessionmaker[Session], weights: Any, *, progress: bool = True,
-                 command: str = "", force: bool = False) -> WriterResult:
+                 command: str = "", force: bool = False, replace: bool = False) -> WriterResult:
     import torch
 
     from db.language_model import add_lora, load_language_model, mean_loss, train_steps
@@ -75,7 +75,8 @@ def train_writer(cfg: WriterConfig, session_factory: sessionmaker[Session], weig
                                          minimum=1)
     picked = random.Random(cfg.seed).sample(train, min(len(train), max(cfg.steps * cfg.batch_size, 1)))
     with write_transaction(session_factory) as session:
-        run_id = create_run(session, cfg.name, WRITER_MODEL, json.loads(cfg.model_dump_json()), str(device), force).id
+        run_id = create_run(session, cfg.name, WRITER_MODEL, json.loads(cfg.model_dump_json()), str(device), force,
+                            replace).id
     started = time.perf_counter()
     staging = cfg.output.with_name(f"{cfg.output.name}.partial")
     try:

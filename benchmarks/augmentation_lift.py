@@ -113,8 +113,10 @@ def main() -> None:
         if arm != "none":
             path, stats = build_arm(factory, arm, args.prototypes)
             exports = (Path(path),)
-        cfg = base.model_copy(update={"name": f"redial-acfl-lift-{arm}", "augmented_exports": exports})
-        result = run(cfg, factory, progress=False, force=True)
+        # named after the config (two configs' lifts never overwrite each other); the arm's export is rebuilt on
+        # every run, so its earlier run under this name is this benchmark's to replace
+        cfg = base.model_copy(update={"name": f"{base.name}-lift-{arm}", "augmented_exports": exports})
+        result = run(cfg, factory, progress=False, force=True, replace=True)
         m: Report = result.metrics["test"]
         results[arm] = {**stats, "run": cfg.name, "test": m}
         print(f"{arm}: {stats} R@10 {m['recall@10']:.3f} [{m['recall@10_lo']:.3f}, {m['recall@10_hi']:.3f}] "

@@ -21,6 +21,8 @@ def _metrics_table(title: str, metrics: dict[str, float]) -> list[list[object]]:
 def train(config: Annotated[Path, typer.Option("--config", help="YAML training config.")],
           force: Annotated[bool, typer.Option(help="Replace a run left 'running' by a killed process.")] = False,
           resume: Annotated[bool, typer.Option(help="Continue a killed run from its last epoch checkpoint.")] = False,
+          replace: Annotated[bool, typer.Option(
+              help="Overwrite a finished run of this name trained on another config.")] = False,
           as_json: JsonFlag = False, quiet: bool = False) -> None:
     """Train a recommender; the run and its metrics are stored in the database. Runs unchanged under
     `torchrun --nproc_per_node N` (DistributedDataParallel; rank 0 writes the database and prints)."""
@@ -29,7 +31,8 @@ def train(config: Annotated[Path, typer.Option("--config", help="YAML training c
     from trainer.config import load_config
     from trainer.run import run
     cfg = load_config(config)
-    result = run(cfg, cli_session_factory(), progress=not quiet, force=force, resume=resume)
+    result = run(cfg, cli_session_factory(), progress=not quiet, force=force, resume=resume,
+                 replace=replace)
     if int(os.environ.get("RANK", "0")) != 0:
         return
     payload = {"run_id": result.run_id, "name": result.name, "device": result.device,
@@ -79,11 +82,14 @@ def evaluate_responses(system: Annotated[str, typer.Option(help="System name of 
 @user_errors
 def train_responder(config: Annotated[Path, typer.Option("--config", help="YAML responder config.")],
                     force: Annotated[bool, typer.Option(help="Replace a run left 'running' by a killed process.")] = False,
+                    replace: Annotated[bool, typer.Option(
+                        help="Overwrite a finished run of this name trained on another config.")] = False,
                     as_json: JsonFlag = False, quiet: bool = False) -> None:
     """Fine-tune the response generator (LoRA on a causal LM) on recommender turns; the run is stored."""
     from trainer.config import ResponderConfig, read_config
     from trainer.conversation_run import train_responder as train_run
-    result = train_run(read_config(config, ResponderConfig), cli_session_factory(), progress=not quiet, force=force)
+    result = train_run(read_config(config, ResponderConfig), cli_session_factory(), progress=not quiet, force=force,
+                       replace=replace)
     payload = {"run_id": result.run_id, "name": result.name, "device": result.device, "checkpoint": result.checkpoint,
                "metrics": result.metrics}
     emit(payload, as_json, make_table(f"responder {result.name} ({result.device})", ["metric", "value"],

@@ -65,7 +65,7 @@ class GenerationSummary:
 
 
 def train_responder(cfg: ResponderConfig, session_factory: sessionmaker[Session], progress: bool = True,
-                    force: bool = False) -> ResponderResult:
+                    force: bool = False, replace: bool = False) -> ResponderResult:
     """Fine-tune with LoRA for cfg.steps steps (0: the base model as it is); the run, its train/valid losses and
     the adapter directory are stored."""
     seed_everything(cfg.seed)
@@ -79,7 +79,7 @@ def train_responder(cfg: ResponderConfig, session_factory: sessionmaker[Session]
                                           minimum=1 if cfg.valid_fraction > 0 else 0)
     with write_transaction(session_factory) as session:
         run_id = create_run(session, cfg.name, RESPONDER_MODEL, json.loads(cfg.model_dump_json()), str(device),
-                            force).id
+                            force, replace).id
     out = cfg.output_dir / cfg.name
     started = time.perf_counter()
     try:

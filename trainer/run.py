@@ -160,9 +160,10 @@ def fit_checkpoint(cfg: TrainConfig) -> Path:
 
 
 def run(cfg: TrainConfig, session_factory: sessionmaker[Session], progress: bool = True,
-        force: bool = False, resume: bool = False) -> RunResult:
-    """Train, evaluate, store. Under torchrun every rank trains its shard; rank 0 alone writes the database and the
-    checkpoints and evaluates. `resume` continues a killed run from its last epoch checkpoint."""
+        force: bool = False, resume: bool = False, replace: bool = False) -> RunResult:
+    """Train, evaluate, store (`force`, `replace`: see db.queries.runs.create_run). Under torchrun every rank
+    trains its shard; rank 0 alone writes the database and the checkpoints and evaluates. `resume` continues a
+    killed run from its last epoch checkpoint."""
     world, device = setup(cfg.device)
     seed_everything(cfg.seed)
     exports = [verify_export(path) for path in cfg.augmented_exports]  # refuse a changed file before any work
@@ -174,7 +175,7 @@ def run(cfg: TrainConfig, session_factory: sessionmaker[Session], progress: bool
     if world.main:
         with write_transaction(session_factory) as session:
             run_id = create_run(session, cfg.name, cfg.model, json.loads(cfg.model_dump_json()),
-                                f"{device}{f' x{world.size}' if world.distributed else ''}", force or resume).id
+                                f"{device}{f' x{world.size}' if world.distributed else ''}", force or resume, replace).id
             link_run_exports(session, run_id, exports)
     barrier(world)
     try:

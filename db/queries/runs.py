@@ -16,13 +16,21 @@ RESPONDER_MODEL = "responder"  # TrainingRun.model of the conversation module's 
 
 
 def create_run(session: Session, name: str, model: str, config: dict[str, Any], device: str,
-               force: bool = False) -> TrainingRun:
-    """A finished or failed run of the same name is replaced; a 'running' one only with `force` (a process that
-    was killed cannot mark its run failed)."""
+               force: bool = False, replace: bool = False) -> TrainingRun:
+    """A run of the same name is replaced when it failed, or finished on the same config; one that finished on
+    another config only with `replace` (its metrics and checkpoint would be lost to a different experiment); a
+    'running' one only with `force` (a process that was killed cannot mark its run failed)."""
     existing = session.scalar(select(TrainingRun).where(TrainingRun.name == name))
     if existing is not None and existing.status == "running" and not force:
         raise Conflict(f"run {name!r} is marked running (since {existing.started_at:%Y-%m-%d %H:%M}); "
                        "if its process is gone, train again with --force")
+    if existing is not None and existing.status == "finished" and not replace:
+        changed = config_differences(existing.config or {}, config)
+        if changed:
+            shown = ", ".join(changed[:6]) + (f" and {len(changed) - 6} more" if len(changed) > 6 else "")
+            raise Conflict(f"run {name!r} (trained {existing.started_at:%Y-%m-%d %H:%M}) was finished on another config "
+                           f"(differs in: {shown}); give this config another name, or train with --replace "
+                           "to overwrite that run")
     if existing is not None:
         session.delete(existing)
         session.flush()
@@ -30,6 +38,21 @@ def create_run(session: Session, name: str, model: str, config: dict[str, Any], 
     session.add(run)
     session.flush()
     return run
+
+
+_ABSENT = object()
+
+
+def config_differences(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """Dotted names of the settings two stored configs disagree on (a key one of them lacks included), sorted."""
+    out: list[str] = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key, _ABSENT), new.get(key, _ABSENT)
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            out += config_differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(prefix + key)
+    return out
 
 
 def get_run_or_raise(session: Session, name_or_id: str) -> TrainingRun:

@@ -194,6 +194,49 @@ def test_stale_running_run_needs_force(database_url: str, session_factory: sessi
         assert session.scalars(select(TrainingRun)).one().status == "finished"
 
 
+
+def test_finished_run_of_another_config_is_kept_unless_replace(database_url: str,
+                                                               session_factory: sessionmaker[Session],
+                                                               tmp_path: Path) -> None:
+    """Retraining a config replaces its own run; a different config under the same name would silently destroy
+    another experiment's metrics and checkpoint, so it is refused (naming the settings) until --replace."""
+    with session_factory() as session:
+        build_toy_corpus(session)
+    config = tmp_path / "pop.yaml"
+
+    def train(seed: int, *flags: str) -> tuple[int, str]:
+        config.write_text(f"name: toy-pop\ndataset: toy\nmodel: popularity\nseed: {seed}\n"
+                          f"output_dir: {tmp_path}\n")
+        result = runner.invoke(app, ["train", "--config", str(config), "--json", "--quiet", *flags])
+        return result.exit_code, result.output
+
+    def stored() -> tuple[int, int, int]:
+        with session_factory() as session:
+            run = session.scalars(select(TrainingRun)).one()
+            return run.id, run.config["seed"], len(session.scalars(select(RunMetric)
+                                                                   .where(RunMetric.run_id == run.id)).all())
+
+    assert train(1)[0] == 0
+    first = stored()
+    assert train(1)[0] == 0 and stored()[1:] == first[1:]  # the same config: retrained in place
+    kept = stored()
+    code, output = train(2)
+    assert code == 4 and "differs in: seed" in output and "--replace" in output, output
+    assert stored() == kept  # the earlier run, its config and its metrics untouched
+    assert train(2, "--replace")[0] == 0 and stored()[1] == 2
+    with session_factory.begin() as session:
+        session.scalars(select(TrainingRun)).one().status = "failed"
+    assert train(3)[0] == 0 and stored()[1] == 3  # a failed run holds nothing worth keeping
+
+
+def test_config_differences_name_nested_and_missing_settings() -> None:
+    from db.queries.runs import config_differences
+    old = {"name": "a", "seed": 1, "acfl": {"mask": "hardest", "eps": 1e-6}, "kg": False}
+    new = {"name": "a", "seed": 1, "acfl": {"mask": "printed", "eps": 1e-6}, "kg": False, "repeat_gate": False}
+    assert config_differences(old, new) == ["acfl.mask", "repeat_gate"]
+    assert config_differences(new, new) == []
+    assert config_differences({"acfl": {"mask": "x"}}, {"acfl": None}) == ["acfl"]
+
 @pytest.mark.slow
 def test_exported_augmentation_feeds_a_run_with_lineage(database_url: str, session_factory: sessionmaker[Session],
                                                         tmp_path: Path) -> None:
