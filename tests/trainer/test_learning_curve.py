@@ -101,6 +101,9 @@ def test_each_variant_config_is_its_shipped_config_with_one_switch_changed() -> 
     assert plain("redial_acfl_no_seeker.yaml") == plain("redial_acfl.yaml", seeker_targets=False)
     assert plain("inspired_acfl_frozen.yaml") == plain("inspired_acfl.yaml", finetune_encoder=False, finetune_epochs=2,
                                                        encoder_lr=2e-5)
+    tuned = {"finetune_encoder": True, "finetune_epochs": 1, "encoder_lr": 1e-4}
+    assert plain("redial_acfl_seeker_finetune.yaml") == plain("redial_acfl.yaml", **tuned)
+    assert plain("redial_acfl_finetune.yaml") == plain("redial_acfl_no_seeker.yaml", **tuned)
 
 
 def test_seeds_and_ablation_build_around_the_config_given() -> None:
