@@ -158,5 +158,6 @@ def test_augmentation_lift_trains_every_arm_with_the_config_given(
         monkeypatch.setattr(sys, "argv", ["augmentation_lift.py", "--arms", "none", *argv])
         lift.main()
         cfg = trained.pop()
-        assert cfg.model_copy(update={"name": ""}) == load_config(REPO / "configs" / config).model_copy(
-            update={"name": ""})
+        base = load_config(REPO / "configs" / config)
+        assert cfg.model_copy(update={"name": ""}) == base.model_copy(update={"name": ""})
+        assert cfg.name == f"{base.name}-lift-none"  # two configs' lifts never share (and overwrite) a run

@@ -194,7 +194,6 @@ def test_stale_running_run_needs_force(database_url: str, session_factory: sessi
         assert session.scalars(select(TrainingRun)).one().status == "finished"
 
 
-
 def test_finished_run_of_another_config_is_kept_unless_replace(database_url: str,
                                                                session_factory: sessionmaker[Session],
                                                                tmp_path: Path) -> None:
@@ -236,6 +235,30 @@ def test_config_differences_name_nested_and_missing_settings() -> None:
     assert config_differences(old, new) == ["acfl.mask", "repeat_gate"]
     assert config_differences(new, new) == []
     assert config_differences({"acfl": {"mask": "x"}}, {"acfl": None}) == ["acfl"]
+
+
+@pytest.mark.parametrize(("command", "config", "target"), [
+    ("train-responder", "redial_conversation.yaml", "trainer.conversation_run.train_responder"),
+    ("train-writer", "redial_writer.yaml", "augment.writer_train.train_writer")])
+def test_replace_reaches_the_responder_and_writer_runs(database_url: str, monkeypatch: pytest.MonkeyPatch,
+                                                       command: str, config: str, target: str) -> None:
+    """--replace (and --force) on the two LoRA trainers get to the function that calls create_run (the guard itself
+    is exercised end to end by `train` above); stopped there, before any model loads."""
+    import importlib
+    module, name = target.rsplit(".", 1)
+    seen: list[dict[str, object]] = []
+
+    def stop(*args: object, **kwargs: object) -> None:
+        seen.append(kwargs)
+        raise ValueError("stopped before training")
+
+    monkeypatch.setattr(importlib.import_module(module), name, stop)
+    path = str(Path(__file__).resolve().parents[2] / "configs" / config)
+    for flags, expected in (([], (False, False)), (["--replace"], (True, False)), (["--force"], (False, True))):
+        result = runner.invoke(app, [command, "--config", path, "--quiet", *flags])
+        assert result.exit_code == 2 and "stopped before training" in result.output, result.output
+        assert (seen[-1]["replace"], seen[-1]["force"]) == expected
+
 
 @pytest.mark.slow
 def test_exported_augmentation_feeds_a_run_with_lineage(database_url: str, session_factory: sessionmaker[Session],
