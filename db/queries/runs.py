@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from db.errors import Conflict, NotFound
@@ -36,7 +37,11 @@ def create_run(session: Session, name: str, model: str, config: dict[str, Any], 
         session.flush()
     run = TrainingRun(name=name, model=model, config=config, device=device, status="running")
     session.add(run)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError as exc:  # PostgreSQL: another process inserted this name after we looked (SQLite serializes)
+        raise Conflict(f"run {name!r} was started by another process at the same moment; let it finish, or "
+                       "train under another name") from exc
     return run
 
 

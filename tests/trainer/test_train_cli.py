@@ -237,6 +237,38 @@ def test_config_differences_name_nested_and_missing_settings() -> None:
     assert config_differences({"acfl": {"mask": "x"}}, {"acfl": None}) == ["acfl"]
 
 
+@pytest.mark.parametrize("earlier", [None, "finished"])
+def test_two_trainings_starting_one_run_name_leave_one_run(session_factory: sessionmaker[Session],
+                                                            earlier: str | None) -> None:
+    """Two trainings of one name started together (on a new name, or over a finished run of their config): one run
+    row of that name afterwards, one starter told why in a Conflict, never a database error."""
+    import time
+
+    from db.engine import write_transaction
+    from db.errors import Conflict
+    from db.queries.runs import create_run
+    from tests.factories import race
+
+    config = {"name": "toy-pop", "seed": 1}
+    if earlier:
+        with session_factory.begin() as session:
+            create_run(session, "toy-pop", "popularity", config, "cpu").status = earlier
+
+    def start(i: int) -> int:
+        with write_transaction(session_factory) as session:
+            run_id = create_run(session, "toy-pop", "popularity", config, f"cpu {i}").id
+            time.sleep(0.3)  # the other starter reaches the same row meanwhile
+            return run_id
+
+    outcomes = race(2, start)
+    conflicts = [o for o in outcomes if isinstance(o, Conflict)]
+    assert len(conflicts) == 1 and sum(isinstance(o, int) for o in outcomes) == 1, outcomes
+    assert "toy-pop" in str(conflicts[0])
+    with session_factory() as session:
+        runs = session.scalars(select(TrainingRun)).all()
+        assert [(r.name, r.status) for r in runs] == [("toy-pop", "running")]
+        assert runs[0].id in outcomes
+
 @pytest.mark.parametrize(("command", "config", "target"), [
     ("train-responder", "redial_conversation.yaml", "trainer.conversation_run.train_responder"),
     ("train-writer", "redial_writer.yaml", "augment.writer_train.train_writer")])
