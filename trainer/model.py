@@ -20,20 +20,36 @@ class PopularityModel(nn.Module):
 
 
 class TrainableTextEncoder(nn.Module):
-    """A sentence-transformer fine-tuned with the recommender (mean pooling, L2-normalised)."""
+    """A sentence-transformer fine-tuned with the recommender (mean pooling, L2-normalised).
 
-    def __init__(self, path: str, max_seq_length: int = 128) -> None:
+    A batch is encoded in chunks of `chunk_size` texts of similar token length, then put back in the caller's order:
+    far less padding, and activations small enough for the allocator to reuse (on 2 CPU cores a 256-context
+    forward + backward went from 20 s to 9 s). Each text's vector is the same as in one padded batch, up to float
+    rounding: mean pooling reads only its own tokens."""
+
+    def __init__(self, path: str, max_seq_length: int = 128, chunk_size: int = 32) -> None:
         super().__init__()
         from sentence_transformers import SentenceTransformer
 
         self.model = SentenceTransformer(path, device="cpu")
         self.model.max_seq_length = max_seq_length
+        self.chunk_size = chunk_size
 
     def forward(self, texts: list[str]) -> Tensor:
         device = next(self.model.parameters()).device
         prepare = getattr(self.model, "preprocess", None) or self.model.tokenize
-        features = {k: v.to(device) if isinstance(v, Tensor) else v for k, v in prepare(texts).items()}
-        return F.normalize(self.model(features)["sentence_embedding"], dim=-1)
+        lengths = prepare(texts)["attention_mask"].sum(dim=1).tolist() if texts else []
+        order = sorted(range(len(texts)), key=lambda i: (lengths[i], i))
+        chunks = []
+        for start in range(0, len(order), self.chunk_size):
+            part = [texts[i] for i in order[start:start + self.chunk_size]]
+            features = {k: v.to(device) if isinstance(v, Tensor) else v for k, v in prepare(part).items()}
+            chunks.append(self.model(features)["sentence_embedding"])
+        if not chunks:
+            return torch.zeros(0, self.model.get_sentence_embedding_dimension() or 0, device=device)
+        sorted_out = torch.cat(chunks)
+        back = torch.empty_like(sorted_out).index_copy(0, torch.tensor(order, device=device), sorted_out)
+        return F.normalize(back, dim=-1)
 
 
 class LumiCRSRecommender(nn.Module):

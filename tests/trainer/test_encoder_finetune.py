@@ -135,3 +135,24 @@ def test_the_encoder_schedule_defaults_and_its_learning_rate_reaches_the_optimiz
     model, cfg = model_and_config(tmp_path)
     lrs = [group["lr"] for group in make_optimizer(model, cfg).param_groups]
     assert lrs == [cfg.lr, cfg.encoder_lr] and cfg.encoder_lr != cfg.lr
+
+
+def test_the_real_encoder_in_length_sorted_chunks_gives_each_text_its_own_vector_in_the_callers_order() -> None:
+    """TrainableTextEncoder encodes a batch in chunks of similar length (speed): every row must still be that text's
+    vector, the one it gets when encoded alone, and gradients must reach the weights through the reordering."""
+    from db.embeddings import default_encoder_path
+    from trainer.model import TrainableTextEncoder
+
+    texts = ["hi", "I loved @123 and want something darker, maybe a thriller with a twist " * 3, "any comedy?",
+             "something like The Shining", "ok", "what about a long animated movie for my kids this weekend",
+             "sci-fi", "I have seen it, thanks"]
+    encoder = TrainableTextEncoder(default_encoder_path(), chunk_size=3)
+    batch = encoder(texts)
+    alone = torch.cat([encoder([t]) for t in texts])
+    assert batch.shape == (len(texts), 384)
+    assert torch.allclose(batch, alone, atol=1e-5)
+    assert not torch.allclose(batch[1:], alone[:-1], atol=1e-2)  # the order is the caller's, not the sorted one
+    batch[1].sum().backward()
+    grads = [p.grad for p in encoder.parameters() if p.grad is not None]
+    assert grads and any(float(g.abs().sum()) > 0 for g in grads)
+    assert encoder([]).shape == (0, 384)
