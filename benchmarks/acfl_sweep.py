@@ -2,7 +2,7 @@
 power of Eq. 2's class weight, each a variant of a base config. Only validation figures are printed; the choice
 is made on validation R@10 (ties: validation tail-R@10), never on test.
 
-    DATABASE_URL=sqlite:///bench.db python benchmarks/acfl_sweep.py [--base configs/redial_acfl.yaml] [--only a b]
+    DATABASE_URL=sqlite:///bench.db python benchmarks/acfl_sweep.py [--base configs/redial_acfl_frozen.yaml] [--only a b]
 
 Writes reports/acfl-sweep-<dataset>.json (validation metrics and CPU seconds per variant).
 """
@@ -44,7 +44,7 @@ def variant(base: TrainConfig, name: str, change: dict[str, Any]) -> TrainConfig
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--base", type=Path, default=Path("configs/redial_acfl.yaml"))
+    parser.add_argument("--base", type=Path, default=Path("configs/redial_acfl_frozen.yaml"))
     parser.add_argument("--only", nargs="*", help="variant names to run")
     args = parser.parse_args()
     base = load_config(args.base).model_copy(update={"loss": "acfl", "bootstrap": 200})

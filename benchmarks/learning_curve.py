@@ -1,7 +1,8 @@
-"""Learning curve: the shipped ReDial ACFL config on 25/50/75/100% of the available train conversations, each
-fraction trained once per training seed.
+"""Learning curve: the shipped ReDial ACFL config (or --config) on 25/50/75/100% of the available train
+conversations, each fraction trained once per training seed.
 
     DATABASE_URL=sqlite:///bench.db python benchmarks/learning_curve.py [--fractions 0.25 0.5 0.75 1.0] [--seeds 42 1 2]
+        [--config configs/redial_acfl_frozen.yaml]
 
 Same test split and protocol as benchmarks/recommendation.py (standard protocol, all movies ranked). The seed drives
 the subset drawn, the validation hold-out, initialisation and batch order; the 100% runs are the ones
@@ -14,7 +15,7 @@ resamples, each point drawn from a normal whose variance is the test bootstrap's
 3.92)^2) plus the seeds' (their sample variance), refitted; the 2.5/97.5 percentiles of the extrapolation. The
 points share one test set, which this treats as independent noise (so the slope's interval is, if anything, too
 wide). A log-linear fit on 4 points is a rough guide, not a promise: learning curves usually flatten, so the
-extrapolation is more likely high than low. Writes reports/learning_curve.json and reports/learning_curve.png.
+extrapolation is more likely high than low. Writes reports/learning_curve-<config file stem>.json and .png.
 """
 from __future__ import annotations
 
@@ -129,10 +130,11 @@ def main() -> None:
               f"{predicted:.3f} [95% {lo:.3f}, {hi:.3f}]")
     out = Path("reports")
     out.mkdir(exist_ok=True)
-    (out / "learning_curve.json").write_text(json.dumps({"seeds": args.seeds, "points": points, "fits": fits},
-                                                        indent=1))
-    plot(points, fits["recall@10"], out / "learning_curve.png")
-    print("wrote reports/learning_curve.json, reports/learning_curve.png")
+    stem = out / f"learning_curve-{args.config.stem}"
+    stem.with_suffix(".json").write_text(json.dumps({"config": str(args.config), "seeds": args.seeds,
+                                                     "points": points, "fits": fits}, indent=1))
+    plot(points, fits["recall@10"], stem.with_suffix(".png"))
+    print(f"wrote {stem}.json, {stem}.png")
 
 
 if __name__ == "__main__":

@@ -73,8 +73,10 @@ def test_only_a_finished_run_of_the_same_config_is_read_back(session_factory: se
 
 def test_the_readme_ablation_rows_are_the_shipped_configs() -> None:
     """The README's ablation (`recommendation.py --ablation --config configs/redial_acfl_no_seeker.yaml --reuse`)
-    reads back the `lumicrs train --config configs/redial_acfl_finetune.yaml` run as its fine-tuned row and the shipped
-    configs/redial_acfl.yaml as its "+ seeker targets" row, only while they stay the same configs."""
+    reads back the `lumicrs train --config configs/redial_acfl_finetune.yaml` run as its fine-tuned row and
+    configs/redial_acfl_frozen.yaml (the shipped model before its encoder was fine-tuned) as its "+ seeker targets" row,
+    and the ablation around the frozen model reads the shipped configs/redial_acfl.yaml as its fine-tuned row, only while
+    they stay the same configs."""
     base = REPO / "configs" / "redial_acfl_no_seeker.yaml"
     rows = {config.name: config for config in load("recommendation").ablation_configs("redial", None, base)}
 
@@ -83,12 +85,16 @@ def test_the_readme_ablation_rows_are_the_shipped_configs() -> None:
             REPO / "configs" / config).model_copy(update={"name": ""})
 
     assert same("encoder-fine-tuned", "redial_acfl_finetune.yaml")
-    assert same("seeker-targets", "redial_acfl.yaml")
+    assert same("seeker-targets", "redial_acfl_frozen.yaml")
     assert same("full-model", "redial_acfl_no_seeker.yaml")
-    assert not same("full-model", "redial_acfl.yaml")
-    around_shipped = [c.name for c in load("recommendation").ablation_configs("redial", None)]
-    assert "redial-acfl-ablation-seeker-targets" not in around_shipped  # a row that changes nothing is not trained
-    assert len(around_shipped) == len(rows) - 1
+    assert not same("full-model", "redial_acfl_frozen.yaml")
+    frozen = REPO / "configs" / "redial_acfl_frozen.yaml"
+    around_frozen = {c.name: c for c in load("recommendation").ablation_configs("redial", None, frozen)}
+    assert "redial-acfl-frozen-ablation-seeker-targets" not in around_frozen  # a row that changes nothing: not trained
+    assert len(around_frozen) == len(rows) - 1
+    # the frozen model's "encoder: fine-tuned" row is the shipped model (read back from its headline run)
+    assert around_frozen["redial-acfl-frozen-ablation-encoder-fine-tuned"].model_copy(update={"name": ""}) == load_config(
+        REPO / "configs" / "redial_acfl.yaml").model_copy(update={"name": ""})
 
 
 def test_each_variant_config_is_its_shipped_config_with_one_switch_changed() -> None:
@@ -97,12 +103,12 @@ def test_each_variant_config_is_its_shipped_config_with_one_switch_changed() -> 
     def plain(name: str, **change: object) -> object:
         return load_config(REPO / "configs" / name).model_copy(update={"name": "", **change})
 
-    assert plain("redial_acfl_repeat_gate.yaml") == plain("redial_acfl.yaml", repeat_gate=True)
-    assert plain("redial_acfl_no_seeker.yaml") == plain("redial_acfl.yaml", seeker_targets=False)
+    tuned = {"finetune_encoder": True, "finetune_epochs": 1, "encoder_lr": 1e-4}
+    assert plain("redial_acfl.yaml") == plain("redial_acfl_frozen.yaml", **tuned)
+    assert plain("redial_acfl_repeat_gate.yaml") == plain("redial_acfl_frozen.yaml", repeat_gate=True)
+    assert plain("redial_acfl_no_seeker.yaml") == plain("redial_acfl_frozen.yaml", seeker_targets=False)
     assert plain("inspired_acfl_frozen.yaml") == plain("inspired_acfl.yaml", finetune_encoder=False, finetune_epochs=2,
                                                        encoder_lr=2e-5)
-    tuned = {"finetune_encoder": True, "finetune_epochs": 1, "encoder_lr": 1e-4}
-    assert plain("redial_acfl_seeker_finetune.yaml") == plain("redial_acfl.yaml", **tuned)
     assert plain("redial_acfl_finetune.yaml") == plain("redial_acfl_no_seeker.yaml", **tuned)
 
 
