@@ -148,6 +148,14 @@ def test_finetuned_encoder_trains_and_reloads(database_url: str, session_factory
     again = runner.invoke(app, ["evaluate", "toy-ft", "--json"])
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout)["recall@10"] == payload["metrics"]["test"]["recall@10"]
+    # same seed, same numbers: the tuned epoch (its loss) and the test metrics repeat exactly
+    (tmp_path / "ft2.yaml").write_text((tmp_path / "ft.yaml").read_text().replace("toy-ft", "toy-ft-again"))
+    repeat = runner.invoke(app, ["train", "--config", str(tmp_path / "ft2.yaml"), "--json", "--quiet"])
+    assert repeat.exit_code == 0, repeat.output
+    second = json.loads(repeat.stdout)
+    assert [{k: v for k, v in h.items() if k not in timing} for h in second["history"]] == [
+        {k: v for k, v in h.items() if k not in timing} for h in payload["history"]]
+    assert second["metrics"]["test"] == payload["metrics"]["test"]
 
 
 def test_evaluate_responses_against_human_turns(database_url: str, session_factory: sessionmaker[Session],
