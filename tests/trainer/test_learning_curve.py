@@ -167,3 +167,53 @@ def test_augmentation_lift_trains_every_arm_with_the_config_given(
         base = load_config(REPO / "configs" / config)
         assert cfg.model_copy(update={"name": ""}) == base.model_copy(update={"name": ""})
         assert cfg.name == f"{base.name}-lift-none"  # two configs' lifts never share (and overwrite) a run
+
+
+class Stopped(Exception):
+    pass
+
+
+def test_the_sweep_and_scaling_benchmarks_default_to_the_frozen_config_and_take_another(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Their README figures are the frozen model's: `acfl_sweep.py` (--base) and `train_scaling.py` (--config) default
+    to configs/redial_acfl_frozen.yaml, and a config given on the command line is the one trained."""
+    sweep, scaling = load("acfl_sweep"), load("train_scaling")
+    other = tmp_path / "other.yaml"
+    for argv, expected in (([], "configs/redial_acfl_frozen.yaml"), (["--base", str(other)], str(other))):
+        def stop(path: Path) -> None:
+            raise Stopped(str(path))
+        monkeypatch.setattr(sweep, "load_config", stop)
+        monkeypatch.setattr(sys, "argv", ["acfl_sweep.py", *argv])
+        with pytest.raises(Stopped) as sweep_base:
+            sweep.main()
+        assert str(sweep_base.value).endswith(expected)
+    seen: list[Path] = []
+    monkeypatch.setattr(scaling, "run_once", lambda base, *args: seen.append(base) or [
+        {"seconds": 1.0, "samples_per_second": 10.0}])
+    for argv, expected in (([], REPO / "configs" / "redial_acfl_frozen.yaml"), (["--config", str(other)], other)):
+        monkeypatch.setattr(sys, "argv", ["train_scaling.py", "--nproc", "1", *argv])
+        scaling.main()
+        assert seen.pop() == expected
+
+
+def test_the_learning_curve_report_is_named_after_its_config(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`learning_curve.py --config configs/redial_acfl_frozen.yaml` and the shipped curve write separate reports; the
+    runs are read back (trains nothing here)."""
+    curve = load("learning_curve")
+    trained: list[object] = []
+    metrics = {f"{m}{s}": v for m in curve.METRICS for s, v in (("", 0.2), ("_lo", 0.18), ("_hi", 0.22))}
+    monkeypatch.setattr(curve, "list_dialogues", lambda *args, **kwargs: [object()] * 100)
+    monkeypatch.setattr(curve, "finished_test_metrics", lambda factory, cfg: {
+        **metrics, "recall@10": 0.1 + cfg.train_fraction / 10})
+    monkeypatch.setattr(curve, "run", lambda cfg, *args, **kwargs: trained.append(cfg))
+    monkeypatch.chdir(tmp_path)
+    for config in ("redial_acfl.yaml", "redial_acfl_frozen.yaml"):
+        monkeypatch.setattr(sys, "argv", ["learning_curve.py", "--fractions", "0.5", "1.0", "--config",
+                                          str(REPO / "configs" / config)])
+        curve.main()
+        stem = Path(config).stem
+        report = json.loads((tmp_path / "reports" / f"learning_curve-{stem}.json").read_text())
+        assert report["config"].endswith(config) and [p["train_conversations"] for p in report["points"]] == [50, 100]
+        assert (tmp_path / "reports" / f"learning_curve-{stem}.png").stat().st_size > 0
+    assert not trained
