@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import torch
+from recommendation import cell  # benchmarks/recommendation.py
 from torch import nn
 
 from db.cli_support import cli_session_factory
@@ -23,7 +24,9 @@ from trainer.evaluation import Report
 from trainer.loop import encoded_text, evaluate_model, make_features
 from trainer.run import entity_linker, load_trained
 
-COLUMNS = ("recall@10", "tail_recall@10", "novel_recall@10", "coverage@10", "recall@50")
+# the test columns, each with whether it carries a bootstrap interval (coverage is a property of the whole ranking)
+COLUMNS = (("recall@10", True), ("tail_recall@10", True), ("novel_recall@10", True), ("coverage@10", False),
+           ("recall@50", True))
 
 
 def adjusted_bias(bias: torch.Tensor, train_counts: torch.Tensor, tau: float) -> torch.Tensor:
@@ -49,14 +52,6 @@ def choose_tau(valid: dict[float, Report]) -> float:
     return max(sorted(valid), key=lambda tau: (valid[tau].get("recall@10") or 0.0, -tau))
 
 
-def cell(report: Report, key: str, interval: bool = True) -> str:
-    """'0.207 [0.195, 0.219]'; n/a where the subset has no rows (a metric over none is undefined, not 0)."""
-    value, lo, hi = report.get(key), report.get(f"{key}_lo"), report.get(f"{key}_hi")
-    if value is None:
-        return "n/a"
-    return f"{value:.3f} [{lo:.3f}, {hi:.3f}]" if interval and lo is not None and hi is not None else f"{value:.3f}"
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run")
@@ -69,24 +64,25 @@ def main(argv: Sequence[str] | None = None) -> None:
     device, linker = resolve_device(cfg.device), entity_linker(cfg, data)
     splits = {name: encoded_text(model, make_features(rows, vectors, linker=linker))
               for name, rows in (("valid", data.valid), ("test", data.test))}
-    counts = torch.from_numpy(data.train_counts()).to(device)
+    train_counts = data.train_counts()
+    counts = torch.from_numpy(train_counts).to(device)
     scored: dict[str, dict[float, Report]] = {"valid": {}, "test": {}}
     for tau in args.taus:
         with logit_adjusted(model, counts, tau):
             for name, feats in splits.items():
-                scored[name][tau] = evaluate_model(model, feats, data.catalog, data.train_counts(), item_emb, device,
+                scored[name][tau] = evaluate_model(model, feats, data.catalog, train_counts, item_emb, device,
                                                    (10, 50), n_boot=args.bootstrap, seed=cfg.seed)
-        print(f"tau {tau}: valid R@10 {cell(scored['valid'][tau], 'recall@10', False)}", flush=True)
+        print(f"tau {tau}: valid R@10 {cell(scored['valid'][tau], 'recall@10')}", flush=True)
     chosen = choose_tau(scored["valid"])
     print(f"\n{args.run}: {len(data.valid)} validation rows, {len(data.test)} test rows, "
           f"{len(data.catalog)} movies ranked; tau chosen on validation R@10: {chosen}\n")
-    print("| tau | valid R@10 | valid Tail-R@10 | test " + " | test ".join(COLUMNS) + " |")
+    print("| tau | valid R@10 | valid Tail-R@10 | test " + " | test ".join(key for key, _ in COLUMNS) + " |")
     print("|---" * (len(COLUMNS) + 3) + "|")
     for tau in args.taus:
         valid, test = scored["valid"][tau], scored["test"][tau]
         mark = " (chosen)" if tau == chosen else ""
-        print(f"| {tau}{mark} | {cell(valid, 'recall@10', False)} | {cell(valid, 'tail_recall@10', False)} | "
-              + " | ".join(cell(test, key) for key in COLUMNS) + " |")
+        print(f"| {tau}{mark} | {cell(valid, 'recall@10')} | {cell(valid, 'tail_recall@10')} | "
+              + " | ".join(cell(test, key, ci) for key, ci in COLUMNS) + " |")
 
 
 if __name__ == "__main__":

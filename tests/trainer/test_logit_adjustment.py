@@ -39,8 +39,9 @@ def test_tau_is_chosen_on_validation_recall_only() -> None:
 
 
 def test_a_table_cell_is_na_where_the_subset_has_no_rows() -> None:
+    """The table's cells come from benchmarks/recommendation.py's cell."""
     adjust = load("logit_adjustment")
-    assert adjust.cell({"recall@10": 0.2071, "recall@10_lo": 0.195, "recall@10_hi": 0.2191}, "recall@10") \
+    assert adjust.cell({"recall@10": 0.2071, "recall@10_lo": 0.195, "recall@10_hi": 0.2191}, "recall@10", ci=True) \
         == "0.207 [0.195, 0.219]"
-    assert adjust.cell({"rows_tail": 0.0}, "tail_recall@10") == "n/a"
+    assert adjust.cell({"rows_tail": 0.0}, "tail_recall@10", ci=True) == "n/a"
     assert adjust.cell({"coverage@10": 0.31}, "coverage@10") == "0.310"
