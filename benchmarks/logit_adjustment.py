@@ -52,12 +52,16 @@ def choose_tau(valid: dict[float, Report]) -> float:
     return max(sorted(valid), key=lambda tau: (valid[tau].get("recall@10") or 0.0, -tau))
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run")
     parser.add_argument("--taus", type=float, nargs="+", default=[0.0, 0.1, 0.2, 0.3, 0.5, 0.8])
     parser.add_argument("--bootstrap", type=int, default=1000)
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = arguments(argv)
     _, cfg, data, model, item_emb, vectors = load_trained(args.run, cli_session_factory())
     if not hasattr(model, "item_bias"):
         raise SystemExit(f"run {args.run!r} is a {cfg.model} model: it has no item biases to adjust")

@@ -45,3 +45,11 @@ def test_a_table_cell_is_na_where_the_subset_has_no_rows() -> None:
         == "0.207 [0.195, 0.219]"
     assert adjust.cell({"rows_tail": 0.0}, "tail_recall@10", ci=True) == "n/a"
     assert adjust.cell({"coverage@10": 0.31}, "coverage@10") == "0.310"
+
+
+def test_the_default_sweep_includes_no_adjustment_and_the_intervals_use_1000_resamples() -> None:
+    adjust = load("logit_adjustment")
+    defaults = adjust.arguments(["redial-acfl"])
+    assert (defaults.run, defaults.taus, defaults.bootstrap) == ("redial-acfl", [0.0, 0.1, 0.2, 0.3, 0.5, 0.8], 1000)
+    given = adjust.arguments(["r", "--taus", "0", "0.4", "--bootstrap", "200"])
+    assert (given.taus, given.bootstrap) == ([0.0, 0.4], 200)
