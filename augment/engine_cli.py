@@ -98,6 +98,7 @@ def _run_slice(dataset: str, url: str, movies: int, samples: int, *, local: bool
                progress: bool, generator: str) -> DemoSummary:
     from sqlalchemy import select
 
+    from augment.errors import AllCallsFailed
     from augment.filtering import filter_near_duplicates
     from augment.generate import run_generation
     from augment.generators import FewShotGenerator, LLMGenerator
@@ -125,6 +126,9 @@ def _run_slice(dataset: str, url: str, movies: int, samples: int, *, local: bool
     generated = run_generation(factory, dataset, writer, tail_range=(samples, samples), body_range=(samples, samples),
                                concurrency=settings.concurrency, limit=movies, params={"temperature": 0.8},
                                progress=progress)
+    if generated.failed and not generated.created and not generated.unparseable:
+        raise AllCallsFailed(f"generation ({writer.name}): all {generated.failed} calls failed (reasons above); "
+                             "nothing to judge")
     with write_transaction(factory) as session:
         kept = filter_near_duplicates(session, dataset, settings.duplicate_threshold, progress=progress)
     # on the local engine each judge is named after the placeholder model, so the Review page can say so
@@ -135,6 +139,9 @@ def _run_slice(dataset: str, url: str, movies: int, samples: int, *, local: bool
     votes = judge_candidates(factory, dataset, list(judges), temperature=0.8 if local else settings.judge_temperature,
                              min_score=settings.judge_min_score, concurrency=settings.concurrency, progress=progress,
                              schema=ScoresOnlyJudgeReply if local else JudgeReply)
+    if votes.failed_calls and not votes.votes_cast:
+        raise AllCallsFailed(f"judges: all {votes.failed_calls} calls failed (reasons above); nothing was routed, "
+                             "no dialogue waits for review")
     with write_transaction(factory) as session:
         routed = route_candidates(session, dataset, len(judges), accept_min=settings.accept_min_votes,
                                   review_min=settings.review_min_votes, overlap=settings.review_overlap).routed

@@ -4,21 +4,28 @@ Retries are the openai client's own (`max_retries`: it retries only connection e
 5xx, and honours `Retry-After`); `deadline_seconds` bounds a whole call, retries and slow bodies included. Every
 call runs on one asyncio loop in a background thread (`runtime()`), so a Ctrl+C can cancel calls in flight.
 Structured output is negotiated once per endpoint (see `augment.structured`).
+
+Errors, by who is at fault: the server (HTTP status, timeout, refused connection: `LLMError`, or `LLMFatal` when
+every call would fail the same way), the reply (a 200 whose body is not a completion: `LLMError` "malformed reply",
+not retried), or this program (a bug of ours or an openai client this code does not fit: `ClientFault`, fatal, named
+with the openai version, never called a malformed reply). Works with openai 1.x, 2.x (httpx) and 3.x (httpx2): no
+httpx object is handed to the client. Async clients are closed at exit, on the loop that made them.
 """
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
 import os
 import threading
 import time
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, SecretStr
 
-from augment.errors import CallCancelled, LLMError, LLMFatal
+from augment.errors import CallCancelled, ClientFault, LLMError, LLMFatal, MalformedReply
 from db.secrets import mask_text, mask_url
 
 Message = dict[str, str]
@@ -49,6 +56,7 @@ class Runtime:
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
         self.tasks: set[asyncio.Task[Any]] = set()
+        self.clients: list[Any] = []  # async openai clients made on this loop, closed by close_clients()
         threading.Thread(target=self.loop.run_forever, name="llm-runtime", daemon=True).start()
 
     def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
@@ -70,6 +78,20 @@ class Runtime:
 
         self.loop.call_soon_threadsafe(cancel)
 
+    def close_clients(self, timeout: float = 5.0) -> None:
+        """Close every async client on its own loop (else each one's finaliser complains at exit)."""
+        clients, self.clients = self.clients, []
+        if not clients or not self.loop.is_running():
+            return
+
+        async def close_all() -> None:
+            await asyncio.gather(*(client.close() for client in clients), return_exceptions=True)
+
+        try:
+            asyncio.run_coroutine_threadsafe(close_all(), self.loop).result(timeout)
+        except (concurrent.futures.TimeoutError, RuntimeError):
+            pass
+
 
 _runtime: Runtime | None = None
 _runtime_lock = threading.Lock()
@@ -81,6 +103,15 @@ def runtime() -> Runtime:
         if _runtime is None:
             _runtime = Runtime()
         return _runtime
+
+
+def close_clients() -> None:
+    """Close the async clients of this process (at exit; tests that restart servers may call it too)."""
+    if _runtime is not None:
+        _runtime.close_clients()
+
+
+atexit.register(close_clients)
 
 
 def _forget_runtime_in_child() -> None:
@@ -150,8 +181,12 @@ class OpenAIChat:
         except openai.APIConnectionError as exc:
             raise LLMError(self.describe(f"cannot connect ({exc.__cause__ or exc}) after {self.max_retries} retries")) \
                 from exc
-        except (AttributeError, IndexError, TypeError, ValueError) as exc:  # a 200 whose body is not a completion
-            raise LLMError(self.describe(f"malformed reply ({type(exc).__name__}); not retried")) from exc
+        except MalformedReply as exc:  # a 200 whose body is not a completion
+            raise LLMError(self.describe(f"malformed reply ({exc}); not retried")) from exc
+        except (LLMError, asyncio.CancelledError):
+            raise
+        except Exception as exc:  # ours: a bug, or an openai client this code does not fit
+            raise ClientFault(self.describe(client_fault_line(exc))) from exc
         return Completion(completion.text, completion.prompt_tokens, completion.completion_tokens,
                           (time.perf_counter() - start) * 1000)
 
@@ -166,13 +201,15 @@ class OpenAIChat:
 
     @property
     def client(self) -> Any:
-        if self._client is None:
-            import httpx
-            from openai import AsyncOpenAI
+        """The async client, made on first use on the runtime's loop (openai's own Timeout type: httpx's in openai
+        1.x/2.x, httpx2's in 3.x)."""
+        if self._client is None or self._client.is_closed():  # closed by close_clients(): a new one
+            import openai
 
-            self._client = AsyncOpenAI(base_url=self.base_url, api_key=self._api_key.get_secret_value(),
-                                       max_retries=self.max_retries,
-                                       timeout=httpx.Timeout(self.timeout_seconds, connect=min(self.timeout_seconds, 10)))
+            self._client = openai.AsyncOpenAI(
+                base_url=self.base_url, api_key=self._api_key.get_secret_value(), max_retries=self.max_retries,
+                timeout=openai.Timeout(self.timeout_seconds, connect=min(self.timeout_seconds, 10)))
+            runtime().clients.append(self._client)
         return self._client
 
     async def _chat(self, messages: list[Message], schema: type[BaseModel] | None, params: dict[str, Any]) -> Completion:
@@ -184,16 +221,52 @@ class OpenAIChat:
         extra = {}
         if schema is not None and profile.mode != "prompt":
             extra["response_format"] = response_format(profile.mode, schema)
-        response = await self.client.chat.completions.create(model=self.name, messages=messages, **extra, **params)
-        usage = getattr(response, "usage", None)
-        return Completion(response.choices[0].message.content or "", getattr(usage, "prompt_tokens", None),
-                          getattr(usage, "completion_tokens", None))
+        client = self.client
+        response = await reply_of(client.chat.completions.create(model=self.name, messages=messages, **extra, **params))
+        return read_completion(response, lambda choice: choice.message.content)
 
     async def _text(self, prompt: str, params: dict[str, Any]) -> Completion:
-        response = await self.client.completions.create(model=self.name, prompt=prompt, **params)
-        usage = getattr(response, "usage", None)
-        return Completion(response.choices[0].text or "", getattr(usage, "prompt_tokens", None),
-                          getattr(usage, "completion_tokens", None))
+        client = self.client
+        response = await reply_of(client.completions.create(model=self.name, prompt=prompt, **params))
+        return read_completion(response, lambda choice: choice.text)
+
+
+async def reply_of(request: Awaitable[Any]) -> Any:
+    """The client's parsed reply; a body it could not decode (not JSON, not the expected shape) is a malformed reply.
+    Anything else it raises is the client's own (HTTP and connection errors) or ours."""
+    import openai
+
+    try:
+        return await request
+    except (openai.APIResponseValidationError, ValueError) as exc:  # json.JSONDecodeError and pydantic's are ValueErrors
+        raise MalformedReply(f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else 'no detail'}") \
+            from exc
+
+
+def read_completion(response: Any, text_of: Any) -> Completion:
+    """The first choice's text and the token counts; a reply without them is malformed (the server's fault)."""
+    try:
+        choice = response.choices[0]
+        text = text_of(choice)
+    except (AttributeError, IndexError, KeyError, TypeError) as exc:
+        raise MalformedReply(f"no choices[0] text: {type(exc).__name__}") from exc
+    if text is not None and not isinstance(text, str):
+        raise MalformedReply(f"choices[0] text is {type(text).__name__}, not a string")
+    usage = getattr(response, "usage", None)
+    return Completion(text or "", getattr(usage, "prompt_tokens", None), getattr(usage, "completion_tokens", None))
+
+
+def client_fault_line(exc: BaseException) -> str:
+    """One line for an error raised by our own code or the openai client itself, never by the server's reply."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        openai_version = version("openai")
+    except PackageNotFoundError:
+        openai_version = "not installed"
+    detail = str(exc).splitlines()[0][:200] if str(exc) else "no detail"
+    return (f"client error, not a server reply: {type(exc).__name__}: {detail} (openai {openai_version}; a bug in "
+            "this program or an openai version it does not support; the lock's version works: bash scripts/bootstrap.sh)")
 
 
 def fold_system_prompt(messages: list[Message]) -> list[Message]:
@@ -208,5 +281,5 @@ def fold_system_prompt(messages: list[Message]) -> list[Message]:
     return [{"role": "user", "content": system}, *rest]
 
 
-__all__ = ["CallCancelled", "ChatModel", "Completion", "LLMError", "LLMFatal", "Message", "OpenAIChat",
-           "cancel_calls_in_flight", "fold_system_prompt", "runtime"]
+__all__ = ["CallCancelled", "ChatModel", "ClientFault", "Completion", "LLMError", "LLMFatal", "Message", "OpenAIChat",
+           "cancel_calls_in_flight", "close_clients", "fold_system_prompt", "runtime"]

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
 
+from augment.errors import MalformedReply
 from db.rubrics import RUBRIC_KEYS
 
 
@@ -93,27 +94,33 @@ async def negotiate(chat: Endpoint, *, need_schema: bool) -> Profile:
 async def _serves_llama_cpp(chat: Endpoint) -> bool:
     import openai
 
+    from augment.llm import reply_of
+
     try:
-        models = await chat.client.with_options(max_retries=0, timeout=10).models.list()
-    except (openai.APIStatusError, openai.APIConnectionError):
+        models = await reply_of(chat.client.with_options(max_retries=0, timeout=10).models.list())
+    except (openai.APIStatusError, openai.APIConnectionError, MalformedReply):
         return False  # not every server lists models; the call itself reports real connection problems
-    return any(getattr(m, "owned_by", None) in LLAMA_CPP_OWNERS for m in models.data)
+    return any(getattr(m, "owned_by", None) in LLAMA_CPP_OWNERS for m in getattr(models, "data", None) or [])
 
 
 async def _probe_mode(chat: Endpoint) -> str:
     import openai
 
+    from augment.llm import reply_of
+
     probe = chat.client.with_options(max_retries=0, timeout=chat.timeout_seconds)
     for mode in MODES[:-1]:
         try:
-            await probe.chat.completions.create(
+            await reply_of(probe.chat.completions.create(
                 model=chat.name, max_tokens=16, temperature=0,
                 messages=[{"role": "user", "content": 'Reply with the JSON object {"ok": true}.'}],
-                response_format=response_format(mode, Probe))
+                response_format=response_format(mode, Probe)))
             return mode
         except openai.APIStatusError as exc:
             if exc.status_code in (401, 403, 404):
                 raise
+        except MalformedReply:
+            continue  # the mode's reply was not a completion: try the next
     return "prompt"
 
 

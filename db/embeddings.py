@@ -41,6 +41,12 @@ def load_sentence_encoder(path: str | None = None, device: str = "cpu") -> Sente
     return SentenceTransformer(resolved, device=device)
 
 
+def embedding_dimension(model: SentenceTransformer) -> int:
+    """The encoder's vector size (sentence-transformers 6 renamed the method; 3-5 know only the old name)."""
+    method = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    return int(method() or 0)
+
+
 def _text_key(text: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()
 
@@ -107,6 +113,6 @@ def encode_texts(texts: list[str], path: str | None = None, *, cache_dir: Path |
         if paths is not None:
             _save_store(*paths, store)
     if not texts:
-        dim = int(load_sentence_encoder(resolved, device).get_sentence_embedding_dimension() or 0)
+        dim = embedding_dimension(load_sentence_encoder(resolved, device))
         return np.zeros((0, dim), dtype=np.float32)
     return np.stack([store[k] for k in keys]).astype(np.float32)

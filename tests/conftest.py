@@ -19,6 +19,7 @@ from db.migrate import upgrade_database
 from db.settings import get_settings
 from tests.chat_server import ChatServer
 from tests.pg_server import PostgresServer, postgres_available, start_postgres
+from tests.report_guard import pytest_runtest_makereport  # noqa: F401  (a hook: failures always get a report)
 
 BACKENDS = ["sqlite", "postgresql"]
 PG_TEMPLATE = "lumicrs_template"

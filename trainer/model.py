@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from db.embeddings import embedding_dimension
 from trainer.kg import RGCNItemEncoder
 
 
@@ -46,7 +47,7 @@ class TrainableTextEncoder(nn.Module):
             features = {k: v.to(device) if isinstance(v, Tensor) else v for k, v in prepare(part).items()}
             chunks.append(self.model(features)["sentence_embedding"])
         if not chunks:
-            return torch.zeros(0, self.model.get_sentence_embedding_dimension() or 0, device=device)
+            return torch.zeros(0, embedding_dimension(self.model), device=device)
         sorted_out = torch.cat(chunks)
         back = torch.empty_like(sorted_out).index_copy(0, torch.tensor(order, device=device), sorted_out)
         return F.normalize(back, dim=-1)
