@@ -81,7 +81,8 @@ def agreement_table(ratings: list[tuple[int, str, str, str, int]]) -> dict[str, 
 
 def cohen_kappa(pairs: list[tuple[bool, bool]]) -> tuple[float, tuple[float, float]]:
     """kappa = (p_o - p_e) / (1 - p_e) over (judge passed, reviewers approved) pairs, with the large-sample 95%
-    interval kappa +- 1.96 sqrt(p_o (1 - p_o) / (n (1 - p_e)^2)). nan when there is no pair or p_e = 1."""
+    interval kappa +- 1.96 sqrt(p_o (1 - p_o) / (n (1 - p_e)^2)), clipped to kappa's range [-1, 1] (on few pairs
+    the normal approximation runs past it). nan when there is no pair or p_e = 1."""
     n = len(pairs)
     if n == 0:
         return float("nan"), (float("nan"), float("nan"))
@@ -93,13 +94,14 @@ def cohen_kappa(pairs: list[tuple[bool, bool]]) -> tuple[float, tuple[float, flo
         return float("nan"), (float("nan"), float("nan"))
     kappa = (observed - expected) / (1 - expected)
     half = 1.96 * np.sqrt(observed * (1 - observed) / (n * (1 - expected) ** 2))
-    return kappa, (kappa - half, kappa + half)
+    return kappa, (max(kappa - half, -1.0), min(kappa + half, 1.0))
 
 
 def judge_verdict_table(pairs: list[tuple[str, bool, bool]]) -> dict[str, dict[str, float]]:
     """pairs: (judge, passed, reviewers approved) over candidates the reviewers decided and the judge voted on
-    validly -> per judge: candidates, kappa with its interval, sensitivity (passes among approved), specificity
-    (fails among rejected), and `chance`: 1.0 when the kappa interval reaches 0 (no better than chance)."""
+    validly -> per judge: candidates (approved + rejected), kappa with its interval, sensitivity (passes among
+    approved), specificity (fails among rejected), and `chance`: 1.0 when the kappa interval reaches 0 (no better
+    than chance)."""
     by_judge: dict[str, list[tuple[bool, bool]]] = defaultdict(list)
     for judge, passed, approved in pairs:
         by_judge[judge].append((passed, approved))
@@ -108,7 +110,8 @@ def judge_verdict_table(pairs: list[tuple[str, bool, bool]]) -> dict[str, dict[s
         kappa, (lo, hi) = cohen_kappa(rows)
         approved = [p for p, a in rows if a]
         rejected = [p for p, a in rows if not a]
-        table[judge] = {"candidates": float(len(rows)), "kappa": kappa, "kappa_lo": lo, "kappa_hi": hi,
+        table[judge] = {"candidates": float(len(rows)), "approved": float(len(approved)),
+                        "rejected": float(len(rejected)), "kappa": kappa, "kappa_lo": lo, "kappa_hi": hi,
                         "sensitivity": float(np.mean(approved)) if approved else float("nan"),
                         "specificity": float(1 - np.mean(rejected)) if rejected else float("nan"),
                         "chance": float(not lo > 0)}

@@ -210,9 +210,6 @@ def export(name: Annotated[str, typer.Option(help="Export name; each run adds a 
                                  allow_empty=allow_empty)
         payload = {"name": record.name, "version": record.version, "rows": record.n_rows, "sha256": record.sha256,
                    "path": record.path, **record.params}
-        if record.params.get("placeholder_rows"):
-            payload["warning"] = (f"{record.params['placeholder_rows']} rows come from the placeholder model "
-                                  "(gemma-3-270m): fine for trying the workflow, not data")
         if record.params.get("identical_to_version"):
             payload["note"] = f"identical to v{record.params['identical_to_version']}: nothing changed since"
     _show("export", payload, as_json)

@@ -23,6 +23,7 @@ from db.locks import exclusive
 from db.models import Candidate, DatasetExport, JudgeVote, Movie, Prototype, Review, Reviewer, ReviewTask
 from db.placeholder_model import is_placeholder
 from db.queries.candidates import candidates_in, tag_target_mentions
+from db.queries.guidelines import current_guidelines
 from db.queries.longtail import get_dataset_or_raise
 from db.secrets import mask_url
 from db.settings import get_settings
@@ -116,10 +117,16 @@ def export_approved(session: Session, dataset: str, name: str, lead: Reviewer, o
     records = [export_record(session, c, dataset) for c in approved_candidates(session, dataset, tiers, generators)]
     if not records and not allow_empty:
         raise ValueError(f"{dataset} has no approved {'/'.join(tiers)} dialogues"
-                         f"{' from ' + ', '.join(generators) if generators else ''}: nothing to export")
+                         f"{' from ' + ', '.join(generators) if generators else ''}: nothing to export"
+                         + suggest_dataset(session, dataset, tiers))
+    guide = current_guidelines(session)
     params = {"dataset": dataset, "tiers": list(tiers), "generator_filter": list(generators),
               **provenance(records), "by_tier": dict(Counter(r.tier for r in records)),
-              "by_decision": dict(Counter(r.decided_how for r in records))}
+              "by_decision": dict(Counter(r.decided_how for r in records)),
+              "guidelines_version": guide.version, "guidelines_by": guide.created_by}
+    warning = placeholder_warning(params, len(records))
+    if warning:
+        params["warning"] = warning
     export = allocate_version(session, name, lead, len(records), params)  # the database, not a folder, owns vN
     folder = out_dir / name / f"v{export.version}"
     if not folder.resolve().is_relative_to(out_dir.resolve()):
@@ -130,6 +137,7 @@ def export_approved(session: Session, dataset: str, name: str, lead: Reviewer, o
         manifest = {"name": name, "version": export.version, "sha256": export.sha256, "rows": len(records),
                     "created_by": lead.name, "database": database_label(), **params}
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2))
+        (staging / "guidelines.md").write_text(guide.text + "\n", encoding="utf-8")  # what reviewers were shown
         if folder.exists():  # left by a run of ours that crashed before its row was committed: no export owns it
             refuse_foreign_folder(folder)
             shutil.rmtree(folder)
@@ -143,6 +151,19 @@ def export_approved(session: Session, dataset: str, name: str, lead: Reviewer, o
         export.params = {**export.params, "identical_to_version": previous.version}
     session.flush()
     return export
+
+
+def suggest_dataset(session: Session, dataset: str, tiers: tuple[str, ...]) -> str:
+    """'; inspired has 5: use --dataset inspired' when another dataset has approved rows, else ''."""
+    from db.models import Dataset
+
+    others = {name: len(approved_candidates(session, name, tiers))
+              for name in session.scalars(select(Dataset.name).where(Dataset.name != dataset).order_by(Dataset.name))}
+    having = [(name, n) for name, n in others.items() if n]
+    if not having:
+        return ""
+    name, n = max(having, key=lambda item: item[1])
+    return f"; {name} has {n}: use --dataset {name}"
 
 
 def database_label() -> str:
@@ -160,12 +181,34 @@ def refuse_foreign_folder(folder: Path) -> None:
                        "choose another export name or LUMICRS_EXPORT_DIR; nothing was replaced")
 
 
+def placeholder_judged(record: ExportRecord) -> bool:
+    """Approved by the judges alone (no reviewer), every one of them the placeholder model: no signal behind it."""
+    return (record.decision == "auto_accepted" and bool(record.judges)
+            and all(is_placeholder(judge) for judge in record.judges))
+
+
 def provenance(records: list[ExportRecord]) -> dict[str, Any]:
-    """Every generator (and model) behind the rows and every judge that voted on them, with counts; rows written
-    by the placeholder model are counted apart."""
+    """Every generator (and model) behind the rows and every judge that voted on them, with counts. Rows that carry
+    no signal are counted apart: written by the placeholder model, or approved by placeholder judges alone;
+    `placeholder_rows` is the rows with either."""
     judges = Counter(judge for r in records for judge in r.judges)
+    written = [is_placeholder(r.generator) for r in records]
+    judged = [placeholder_judged(r) for r in records]
     return {"generators": dict(Counter(r.generator for r in records)), "judges": dict(judges),
-            "placeholder_rows": sum(is_placeholder(r.generator) for r in records)}
+            "placeholder_rows": sum(w or j for w, j in zip(written, judged, strict=True)),
+            "placeholder_written_rows": sum(written), "placeholder_judged_rows": sum(judged)}
+
+
+def placeholder_warning(params: dict[str, Any], rows: int) -> str | None:
+    """One line for the Export page, the CLI and the manifest, or None when every row carries signal."""
+    if not params.get("placeholder_rows"):
+        return None
+    parts = [f"{params['placeholder_written_rows']} written by the placeholder model"] \
+        if params.get("placeholder_written_rows") else []
+    if params.get("placeholder_judged_rows"):
+        parts.append(f"{params['placeholder_judged_rows']} approved by the placeholder judges alone, with no reviewer")
+    return (f"{params['placeholder_rows']} of {rows} rows carry no signal ({'; '.join(parts)}): "
+            "fine for trying the workflow, not data to train on")
 
 
 def allocate_version(session: Session, name: str, lead: Reviewer, rows: int, params: dict[str, Any]) -> DatasetExport:

@@ -78,8 +78,10 @@ def _sign_in() -> None:
 
 
 def _sign_out() -> None:
+    """The token ends and every task the account held is given back at once."""
     token = st.session_state.pop(TOKEN, None)
     st.query_params.pop(TOKEN, None)
+    st.session_state.pop(HELD, None)
     if token:
         with transaction(write=True) as session:
             close_web_session(session, token)
@@ -177,28 +179,126 @@ def release_on_leave(page: str, reviewer_id: int | None) -> None:
             release_lock(session, held[1], reviewer_id)
 
 
-# Streamlit's button shortcuts ignore keys pressed while a radio button or checkbox has the focus, which is where the
-# focus is after scoring with the mouse. This listener (window, capture phase, installed once) submits the form
-# whose choice has the focus, so Ctrl+Enter works as the button says; elsewhere Streamlit's own shortcut acts.
-FORM_SHORTCUT_JS = """<script>
-if (!window.lumicrsChoiceSubmit) {
-  window.lumicrsChoiceSubmit = true;
+# Keys, the same on every page (installed once per browser tab, window capture phase, so they run before
+# Streamlit's own shortcut handler):
+# - An Alt shortcut pressed while a text field has the focus first takes the focus out of the field, which commits
+#   what was typed, then clicks the button that shows that shortcut: the button acts on the text on screen (a text
+#   field commits only on blur, Enter or a typing pause, and Streamlit does not fire Alt+letter from a text area).
+# - A text box inside a container keyed `live_...` commits half a second after typing stops (a Ctrl+Enter, the box's
+#   own "apply" key), so its preview and its draft follow the typing; st.text_area has no `live` option.
+# - Streamlit ignores its shortcuts while a radio button or checkbox has the focus, which is where choosing one
+#   with the mouse leaves it: there, a key combination with Ctrl, Cmd or Alt clicks the button that shows exactly
+#   that combination. In both cases nothing happens when no button shows the combination.
+# - On the Rate page, with the focus outside text fields: 1-5 score the first rubric still unscored, 0 or N marks it
+#   N/A (Argilla's number keys); Backspace clears the last one scored.
+KEYS_JS = r"""<script>
+if (!window.lumicrsKeys) {
+  window.lumicrsKeys = true;
+  const typing = (el) => !!el && (el.tagName === "TEXTAREA" || el.isContentEditable
+      || (el.tagName === "INPUT" && !["radio", "checkbox", "button", "submit", "range"].includes(el.type)));
+  const pick = (group, label) => {
+    const option = Array.from(group.querySelectorAll("label")).find((l) => l.innerText.trim() === label);
+    if (option) { option.click(); return true; }
+    return false;
+  };
+  const combo = (event) => {
+    const key = event.key === "Enter" ? "enter" : (event.code || "").replace(/^(Key|Digit)/, "").toLowerCase();
+    return [(event.ctrlKey || event.metaKey) && "ctrl", event.altKey && "alt", event.shiftKey && "shift", key]
+      .filter(Boolean).join("+");
+  };
+  const shown = (button) => {
+    const label = button.querySelector('[aria-label^="Shortcut"]');
+    return label ? label.innerText.replace(/⌘|Cmd|Meta/g, "ctrl").replace(/⌥|Option/g, "alt")
+      .replace(/\s+/g, "").toLowerCase() : null;
+  };
   window.addEventListener("keydown", (event) => {
     const focused = document.activeElement;
-    if (event.key !== "Enter" || !(event.ctrlKey || event.metaKey) || !focused
-        || focused.tagName !== "INPUT" || !["radio", "checkbox"].includes(focused.type)) return;
-    const form = focused.closest('[data-testid="stForm"]');
-    const submit = form && form.querySelector('[data-testid="stBaseButton-primaryFormSubmit"], button[kind="primaryFormSubmit"]');
-    if (!submit) return;
-    event.preventDefault();
-    event.stopPropagation();
-    focused.blur();
-    submit.click();
+    const choice = focused && focused.tagName === "INPUT" && ["radio", "checkbox"].includes(focused.type);
+    if ((event.altKey && typing(focused)) || (choice && (event.ctrlKey || event.metaKey || event.altKey))) {
+      const wanted = combo(event);
+      const button = Array.from(document.querySelectorAll("button")).find((b) => shown(b) === wanted);
+      if (button) { event.preventDefault(); event.stopPropagation(); focused.blur(); button.click(); }
+      return;
+    }
+    if (event.altKey || event.ctrlKey || event.metaKey || typing(focused)) return;
+    const groups = Array.from(document.querySelectorAll('[class*="st-key-rate_scores"] [role="radiogroup"]'));
+    if (!groups.length) return;
+    const open = groups.find((g) => !g.querySelector("input:checked"));
+    let label = null;
+    if (/^[1-5]$/.test(event.key)) label = event.key;
+    else if (event.key === "0" || event.key.toLowerCase() === "n") label = "N/A";
+    if (label && open && pick(open, label)) { event.preventDefault(); event.stopPropagation(); }
+  }, true);
+  document.addEventListener("input", (event) => {
+    const box = event.target;
+    if (!box || box.tagName !== "TEXTAREA" || !box.closest('[class*="st-key-live_"]')) return;
+    clearTimeout(box.lumicrsPause);
+    box.lumicrsPause = setTimeout(() => box.dispatchEvent(new KeyboardEvent("keydown",
+        {key: "Enter", code: "Enter", ctrlKey: true, bubbles: true, cancelable: true})), 500);
   }, true);
 }
 </script>"""
 
 
-def submit_forms_from_choices() -> None:
-    """Ctrl+Enter submits a form while one of its radio buttons or checkboxes has the focus."""
-    st.html(FORM_SHORTCUT_JS, unsafe_allow_javascript=True)
+def install_keys() -> None:
+    """The keyboard helpers above, on this page."""
+    st.html(KEYS_JS, unsafe_allow_javascript=True)
+
+
+def keep_claim(task_id: int, reviewer_id: int) -> None:
+    """While the page that shows a task is open, its claim is renewed every quarter of LUMICRS_CLAIM_SECONDS (30 of
+    120 s); closing the tab lets it lapse within that time instead of holding the task from everyone else."""
+    seconds = get_settings().claim_seconds
+
+    @st.fragment(run_every=seconds / 4)
+    def heartbeat() -> None:
+        from db.queries.review import renew_claim
+
+        with transaction(write=True) as session:
+            held = renew_claim(session, task_id, reviewer_id, claim_seconds=seconds)
+        if not held:
+            st.caption(":warning: your claim on this task lapsed (the page was idle or asleep); a verdict is still "
+                       "saved, but someone else may be working on it too")
+
+    heartbeat()
+
+
+def guidelines_button() -> None:
+    """The project's guidelines (the lead's latest version), one click away on every task."""
+    from db.queries.guidelines import current_guidelines
+
+    with transaction() as session:
+        guide = current_guidelines(session)
+    label = f"Guidelines v{guide.version}" if guide.version else "Guidelines"
+    with st.popover(label, width="content"):
+        st.caption(f"Version {guide.version} by {guide.created_by}" if guide.version else
+                   "The built-in guidelines: a lead can rewrite them on the Admin page.")
+        st.markdown(guide.text)
+
+
+def draft_of(reviewer_id: int, task_id: int) -> dict[str, object]:
+    from db.queries.drafts import get_draft
+
+    with transaction() as session:
+        return get_draft(session, reviewer_id, task_id)
+
+
+def save_draft(reviewer_id: int, task_id: int, field: str, key: str) -> None:
+    """A widget's on_change: what it holds now is kept for this task (a reload or a new sign-in brings it back)."""
+    from db.queries.drafts import save_draft_field
+
+    try:
+        with transaction(write=True) as session:
+            save_draft_field(session, acting(session, reviewer_id).id, task_id, field, st.session_state.get(key))
+    except ValueError as exc:
+        st.session_state["draft_error"] = str(exc)
+
+
+def message_area(key: str) -> None:
+    """The one place a page's messages appear: a fixed-height slot right under its buttons, so nothing moves when a
+    message comes or goes and every message is in view."""
+    with st.container(height=64, border=False, key=f"messages_{key}"):
+        flash(key)
+        error = st.session_state.pop("draft_error", None)
+        if error:
+            st.error(f"Draft not kept: {error}")

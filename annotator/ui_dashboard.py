@@ -37,6 +37,11 @@ def _longtail(dataset: str) -> None:
                                for t in summary.tiers]), hide_index=True)
 
 
+def rate_with_count(rate: float, n: float) -> str:
+    """'0.750 of 4'; '-' when nothing was counted: a rate always shows how many it is taken over."""
+    return "-" if not n else f"{rate:.3f} of {int(n)}"
+
+
 def _judges_against_reviewers(pairs: list[tuple[str, bool, bool]]) -> None:
     st.header("Judges against the reviewers")
     table = judge_verdict_table(pairs)
@@ -44,12 +49,15 @@ def _judges_against_reviewers(pairs: list[tuple[str, bool, bool]]) -> None:
         st.info("No judged candidate has been decided by a reviewer yet: each verdict becomes a label for the judges.")
         return
     st.caption("Over candidates the reviewers decided (approve = accept or edit) that the judge voted on validly. "
-               "kappa: Cohen's kappa with its 95% interval; sensitivity: passes among approved; specificity: fails "
-               "among rejected. `lumicrs augment route --policy posterior` weighs the judges by these.")
-    st.dataframe(pd.DataFrame([{"judge": judge, "candidates": int(row["candidates"]), "kappa": round(row["kappa"], 3),
+               "kappa: Cohen's kappa with its 95% interval (clipped to [-1, 1]); sensitivity: passes among the approved "
+               "candidates (of how many); specificity: fails among the rejected (of how many). "
+               "`lumicrs augment route --policy posterior` weighs the judges by these.")
+    st.dataframe(pd.DataFrame([{"judge": judge, "candidates": int(row["candidates"]),
+                                "kappa": round(row["kappa"], 3),
                                 "95% CI": f"[{row['kappa_lo']:.2f}, {row['kappa_hi']:.2f}]",
-                                "sensitivity": round(row["sensitivity"], 3),
-                                "specificity": round(row["specificity"], 3)} for judge, row in table.items()]),
+                                "sensitivity": rate_with_count(row["sensitivity"], row["approved"]),
+                                "specificity": rate_with_count(row["specificity"], row["rejected"])}
+                               for judge, row in table.items()]),
                  hide_index=True)
     for judge, row in table.items():
         if row["chance"]:
@@ -59,8 +67,10 @@ def _judges_against_reviewers(pairs: list[tuple[str, bool, bool]]) -> None:
 
 def render() -> None:
     st.title("Dashboard")
-    if require_identity() is None:  # reviewer names and progress are for signed-in users only
+    identity = require_identity()
+    if identity is None:  # reviewer names and progress are for signed-in users only
         return
+    lead = identity[2] == "lead"
     with transaction() as session:
         datasets = list(session.scalars(select(Dataset.name).order_by(Dataset.name)))
         data = dashboard_data(session)
@@ -75,14 +85,15 @@ def render() -> None:
         default = datasets.index("redial") if "redial" in datasets else 0
         _longtail(st.selectbox("Dataset", datasets, index=default, key="dash_dataset"))
     else:
-        st.info("No corpus yet: run `lumicrs ingest redial`.")
+        st.info("No corpus yet: run `lumicrs ingest redial`." if lead else "No corpus yet: your lead loads it.")
     st.header("Augmented candidates by tier")
     if acceptance:
         by_tier = pd.DataFrame(acceptance, columns=["tier", "status", "n"])
         st.vega_lite_chart(by_tier, stacked_bars("tier", "n", "status"), width="stretch")
         st.dataframe(by_tier.pivot_table(index="tier", columns="status", values="n", fill_value=0))
     else:
-        st.info("No candidates yet: run the `lumicrs augment` pipeline.")
+        st.info("No candidates yet: run the `lumicrs augment` pipeline." if lead else
+                "No augmented dialogues yet: your lead starts the pipeline that makes them.")
     if data.decisions:
         st.caption("Decided tasks by how they were decided: " + ", ".join(f"{how} {n}" for how, n in data.decisions))
     st.header("Review throughput")
@@ -100,7 +111,8 @@ def render() -> None:
         if len(data.verdict_units) < 30:
             st.warning(f"Only {len(data.verdict_units)} tasks: alpha on fewer than 30 items is unreliable.")
     else:
-        st.info("No task has two verdicts yet (set AUGMENT_REVIEW_OVERLAP=2 or more to measure agreement).")
+        st.info("No task has two verdicts yet" + (" (set AUGMENT_REVIEW_OVERLAP=2 or more to measure agreement)."
+                                                  if lead else "."))
     _judges_against_reviewers(data.judge_pairs)
     st.header("Rating agreement")
     table = agreement_table(ratings)
@@ -115,4 +127,5 @@ def render() -> None:
     if runs:
         st.dataframe(pd.DataFrame(runs), hide_index=True)
     else:
-        st.info("No training runs yet: `lumicrs train --config configs/redial_acfl.yaml`.")
+        st.info("No training runs yet: `lumicrs train --config configs/redial_acfl.yaml`." if lead else
+                "No training runs yet.")

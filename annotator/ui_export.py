@@ -10,7 +10,7 @@ import streamlit as st
 from sqlalchemy import select
 
 from annotator.errors import PermissionDenied
-from annotator.export import export_approved, export_lock, export_preview
+from annotator.export import export_approved, export_lock, export_preview, placeholder_warning
 from annotator.ui_common import flash, require_identity, session_token, transaction
 from db.errors import Conflict
 from db.models import Dataset, DatasetExport
@@ -73,9 +73,9 @@ def render() -> None:
             preview = export_preview(session, dataset)
         st.caption(f"{preview['rows']} body/tail dialogues would be exported to {get_settings().export_dir}/"
                    f"<name>/v<N>/ ({approved[dataset]} approved in all tiers).")
-        if preview["placeholder_rows"]:
-            st.warning(f"{preview['placeholder_rows']} of these {preview['rows']} dialogues were written by the "
-                       f"placeholder model: {PLACEHOLDER_NOTICE}")
+        warning = placeholder_warning(preview, preview["rows"])
+        if warning:
+            st.warning(f"{warning}. {PLACEHOLDER_NOTICE}")
         st.caption("Generators: " + ", ".join(f"{g} ({n})" for g, n in preview["generators"].items()))
         left, right = st.columns(2)
         left.dataframe(pd.DataFrame(preview["by_tier"].items(), columns=["tier", "dialogues"]), hide_index=True)

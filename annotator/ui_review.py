@@ -1,21 +1,32 @@
-"""Review page: adjudicate 2-3-vote candidates (accept / reject / edit with a reason) in one screen.
+"""Review page: adjudicate 2-3-vote candidates (accept / reject / edit with a reason) on one screen at 1400x900.
 
-The reason and the edited dialogue live in a form, so every button (and its shortcut) submits what is on screen.
-Shortcuts avoid text-editing keys: Ctrl+Enter accept, Alt+X reject, Alt+E save edit, Alt+K skip.
+A verdict is stored only by a button or its shortcut, each shown on the button (Alt+A accept, Alt+X reject, Alt+E
+save edit, Alt+K skip): no form, so Enter in the reason box and Ctrl+Enter in the edit box only commit their text.
+A shortcut pressed while typing first commits the text (annotator.ui_common.KEYS_JS). The reason and the edited
+dialogue are drafts, kept in the database as they are typed (a pause of half a second) and restored after a reload;
+the edit box shows the parsed turns beside it as it is typed, or the line it cannot place. A double click stores one
+verdict. The claim is renewed while the page is open and given back on Skip, sign-out and leaving the page.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import streamlit as st
 
-from annotator.edits import EditError, format_turns, parse_edited
+from annotator.edits import EditError, format_turns, parse_edited, same_dialogue
 from annotator.ui_common import (
     acting,
+    draft_of,
     escape_markdown,
-    flash,
+    guidelines_button,
+    install_keys,
+    keep_claim,
+    message_area,
     pace,
     record_action,
     remember_claim,
     require_identity,
+    save_draft,
     show_turns,
     transaction,
 )
@@ -23,7 +34,9 @@ from db.models import Candidate, JudgeVote, Movie, Prototype, Reviewer
 from db.placeholder_model import PLACEHOLDER_JUDGES_NOTICE, PLACEHOLDER_NOTICE, is_placeholder
 from db.queries.candidates import status_counts, votes_for
 from db.queries.corpus import readable_turns
+from db.queries.drafts import delete_draft
 from db.queries.review import (
+    can_work,
     claim_next_task,
     my_verdicts,
     open_task_count,
@@ -37,26 +50,64 @@ from db.settings import get_settings
 
 SKIPPED = "review_skipped"
 LAST = "review_last_task"
+DECIDED = "review_decided"  # task ids this browser session stored a verdict on: a second click is ignored
 FLASH = "review_flash"
-SHORTCUTS = {"accept": "ctrl+enter", "reject": "alt+x", "edit": "alt+e", "skip": "alt+k"}
+SHORTCUTS = {"accept": "alt+a", "reject": "alt+x", "edit": "alt+e", "skip": "alt+k"}
+PANE = 370  # px: the dialogue and the votes (or the edit box and its preview) side by side
 
 
-def _submit(task_id: int, reviewer_id: int, verdict: str) -> None:
-    reason = st.session_state.get(f"reason_{task_id}", "")
+@dataclass(frozen=True)
+class TaskView:
+    task_id: int
+    title: str
+    tier: str
+    passes: int | None
+    votes: list[str]
+    generator: str
+    placeholder_judges: bool
+    turns: list[dict[str, str]]
+    prototype: list[dict[str, str]]
+
+
+def reason_key(task_id: int) -> str:
+    return f"reason_{task_id}"
+
+
+def edit_key(task_id: int) -> str:
+    return f"edited_{task_id}"
+
+
+def editing_key(task_id: int) -> str:
+    return f"editing_{task_id}"
+
+
+def _submit(task_id: int, reviewer_id: int, verdict: str, turns: list[dict[str, str]]) -> None:
+    decided = st.session_state.setdefault(DECIDED, [])
+    if task_id in decided:
+        return  # a second click (or key press) before the page moved on: the first one already stored it
+    reason = st.session_state.get(reason_key(task_id), "") or ""
     try:
-        edited = parse_edited(st.session_state.get(f"edited_{task_id}", "")) if verdict == "edit" else None
+        edited = None
+        if verdict == "edit":
+            edited = parse_edited(st.session_state.get(edit_key(task_id), "") or "")
+            if same_dialogue(edited, turns):
+                raise EditError("nothing was changed; use Accept, or change a turn first")
         with transaction(write=True) as session:
             reviewer = acting(session, reviewer_id)
             before = verdict_of(session, task_id, reviewer.id)
             submit_review(session, task_id, reviewer, verdict, reason, edited)
-        st.session_state[LAST] = task_id
-        record_action("review")
-        changed = f"You changed your verdict on task {task_id} from {before} to {verdict}." if before else None
-        st.session_state[FLASH] = ("info", changed) if changed else ("success", f"Saved: {verdict} on task {task_id}.")
+            delete_draft(session, reviewer.id, task_id)
     except EditError as exc:
         st.session_state[FLASH] = ("error", f"Edited dialogue: {exc}. Nothing was saved.")
+        return
     except ValueError as exc:
-        st.session_state[FLASH] = ("error", f"{exc}. Nothing was saved.")
+        st.session_state[FLASH] = ("error", f"{str(exc)[:1].upper()}{str(exc)[1:]}. Nothing was saved.")
+        return
+    decided.append(task_id)
+    st.session_state[LAST] = task_id
+    record_action("review")
+    changed = f"You changed your verdict on task {task_id} from {before} to {verdict}." if before else None
+    st.session_state[FLASH] = ("info", changed) if changed else ("success", f"Saved: {verdict} on task {task_id}.")
 
 
 def _skip(task_id: int, reviewer_id: int) -> None:
@@ -64,6 +115,7 @@ def _skip(task_id: int, reviewer_id: int) -> None:
     try:
         with transaction(write=True) as session:
             release_lock(session, task_id, acting(session, reviewer_id).id)
+        st.session_state[FLASH] = ("info", f"Skipped task {task_id}: it goes to someone else.")
     except ValueError as exc:
         st.session_state[FLASH] = ("error", f"{exc}.")
 
@@ -74,10 +126,13 @@ def _undo(reviewer_id: int) -> None:
         return
     try:
         with transaction(write=True) as session:
-            undone = undo_verdict(session, task_id, acting(session, reviewer_id))
+            undone = undo_verdict(session, task_id, acting(session, reviewer_id),
+                                  claim_seconds=get_settings().claim_seconds)
     except ValueError as exc:
         st.session_state[FLASH] = ("error", f"{exc}. Nothing was undone.")
         return
+    if task_id in st.session_state.get(DECIDED, []):
+        st.session_state[DECIDED].remove(task_id)
     st.session_state[FLASH] = ("info", f"Undone: your verdict on task {task_id} is withdrawn; the task is back "
                                        "with you." if undone else f"Nothing to undo on task {task_id}.")
 
@@ -92,77 +147,140 @@ def _vote_line(vote: JudgeVote) -> str:
 
 def _empty_queue(remaining: int, role: str) -> None:
     with transaction() as session:
-        needs_review = sum(status_counts(session).get(s, 0) for s in ("needs_review",))
+        needs_review = status_counts(session).get("needs_review", 0)
     if remaining:
-        st.info(f"Nothing for you right now: {remaining} open tasks wait for other reviewers (or are yours already).")
-    elif needs_review == 0:
-        fill = ("fill it with `lumicrs augment generate`, then `augment filter`, `augment judge` and `augment route` "
-                "(2-3 of 5 judge passes land here)")
-        st.info(f"The review queue is empty: {fill}." + (" As a lead you can also import tasks from Label Studio "
-                                                          "with `lumicrs annotate pull`." if role == "lead" else ""))
-    else:
+        st.info(f"Nothing for you right now: the {remaining} open tasks are held by other reviewers or already have "
+                "your verdict. Held tasks come back within two minutes if their reviewer leaves.")
+    elif needs_review:
         st.info("No open review task; every borderline candidate has been decided.")
+    elif role == "lead":
+        st.info("The review queue is empty: fill it with `lumicrs augment generate`, then `augment filter`, "
+                "`augment judge` and `augment route` (2-3 of 5 judge passes land here), or import tasks from Label "
+                "Studio with `lumicrs annotate pull`.")
+    else:
+        st.info("The review queue is empty: there is nothing to review yet. Your lead adds dialogues to it; this "
+                "page shows them as soon as they arrive.")
 
 
-def render() -> None:
-    identity = require_identity()
-    if identity is None:
-        st.title("Review borderline dialogues")
-        flash(FLASH)  # an action refused because the account was disabled says why
-        return
-    reviewer_id, _, role = identity
+def _load(reviewer_id: int) -> tuple[TaskView | None, dict[str, int], int, str]:
     with transaction(write=True) as session:
         reviewer = session.get_one(Reviewer, reviewer_id)
         order = get_settings().queue_order
         task = claim_next_task(session, reviewer, "adjudication", skip=tuple(st.session_state.get(SKIPPED, [])),
-                               order=order)
+                               order=order, claim_seconds=get_settings().claim_seconds)
         progress = reviewer_progress(session, reviewer, "adjudication")
         remaining = open_task_count(session, "adjudication")
         if LAST not in st.session_state:  # after a reload or a new sign-in: the last verdict given in the app
             last = [t.id for r, t, _ in my_verdicts(session, reviewer, limit=1) if r.source == "streamlit"]
             if last:
                 st.session_state[LAST] = last[0]
-        if task is not None:
-            candidate = session.get_one(Candidate, task.candidate_id)
-            movie = session.get_one(Movie, candidate.movie_id)
-            proto_turns = readable_turns(session, session.get_one(Prototype, candidate.prototype_id).conversation_id)
-            vote_rows = votes_for(session, candidate.id)
-            votes = [_vote_line(v) for v in vote_rows]
-            placeholder_judges = any(is_placeholder(v.judge) for v in vote_rows)
-            task_id, turns, passes, generator = task.id, candidate.turns, candidate.pass_votes, candidate.generator
-    st.caption(f"Your progress: {progress['today']} today · {progress['total']} in all · {pace('review')} · "
-               f"{progress['left_for_you']} left for you · queue order: {order}")
-    if LAST in st.session_state:
-        st.button("Undo my last verdict", key="undo", on_click=_undo, args=(reviewer_id,))
-    remember_claim("review", task.id if task is not None else None)
-    if task is None:
-        flash(FLASH)
+        if task is None:
+            return None, progress, remaining, order
+        candidate = session.get_one(Candidate, task.candidate_id)
+        vote_rows = votes_for(session, candidate.id)
+        view = TaskView(task.id, session.get_one(Movie, candidate.movie_id).title, candidate.tier,
+                        candidate.pass_votes, [_vote_line(v) for v in vote_rows], candidate.generator,
+                        any(is_placeholder(v.judge) for v in vote_rows), list(candidate.turns),
+                        readable_turns(session, session.get_one(Prototype, candidate.prototype_id).conversation_id))
+    return view, progress, remaining, order
+
+
+def _restore_draft(view: TaskView, reviewer_id: int) -> None:
+    """The first time this browser session shows the task: the saved draft, else the dialogue as it is."""
+    if reason_key(view.task_id) in st.session_state:
+        return
+    draft = draft_of(reviewer_id, view.task_id)
+    st.session_state[reason_key(view.task_id)] = str(draft.get("reason", ""))
+    st.session_state[edit_key(view.task_id)] = str(draft.get("edited", format_turns(view.turns)))
+    st.session_state[editing_key(view.task_id)] = "edited" in draft
+
+
+def render() -> None:
+    identity = require_identity()
+    if identity is None:
+        st.title("Review borderline dialogues")
+        message_area(FLASH)  # an action refused because the account was disabled says why
+        return
+    reviewer_id, _, role = identity
+    if not can_work(role, "adjudication"):
+        st.title("Review borderline dialogues")
+        st.info(f"Review is the annotators' and leads' queue; as a {role} you work on the Rate page.")
+        return
+    view, progress, remaining, order = _load(reviewer_id)
+    remember_claim("review", view.task_id if view is not None else None)
+    install_keys()
+    head, undo, guide = st.columns([8, 2, 1.4], vertical_alignment="center")
+    head.caption(f"Your progress: {progress['today']} today · {progress['total']} in all · {pace('review')} · "
+                 f"{progress['left_for_you']} left for you · queue order: {order}")
+    undo.button("Undo my last verdict", key="undo", on_click=_undo, args=(reviewer_id,),
+                disabled=LAST not in st.session_state, width="stretch")
+    with guide:
+        guidelines_button()
+    if view is None:
+        message_area(FLASH)
         _empty_queue(remaining, role)
         return
-    st.markdown(f"#### Target: {escape_markdown(movie.title)} ({candidate.tier} tier) · judges {passes}/{len(votes)} pass")
-    st.caption(f"task {task_id} · generator {generator}")
-    if is_placeholder(generator):  # one line, so the action bar stays on a 1400x900 screen
-        st.caption(f":information_source: {PLACEHOLDER_NOTICE}")
-    elif placeholder_judges:
-        st.caption(f":information_source: {PLACEHOLDER_JUDGES_NOTICE}")
+    keep_claim(view.task_id, reviewer_id)
+    _restore_draft(view, reviewer_id)
+    _task(view, reviewer_id)
+
+
+def _task(view: TaskView, reviewer_id: int) -> None:
+    st.markdown(f"#### Target: {escape_markdown(view.title)} ({view.tier} tier) · judges {view.passes}/"
+                f"{len(view.votes)} pass")
+    notice = (PLACEHOLDER_NOTICE if is_placeholder(view.generator)
+              else PLACEHOLDER_JUDGES_NOTICE if view.placeholder_judges else "")
+    st.caption(f"task {view.task_id} · generator {view.generator}" + (f" · :information_source: {notice}"
+                                                                     if notice else ""))
+    _work_area(view, reviewer_id)
+
+
+@st.fragment
+def _work_area(view: TaskView, reviewer_id: int) -> None:
+    """Typing reruns only this part (a live preview and the draft, without re-claiming); a stored verdict or a skip
+    reruns the whole page, which shows the next task."""
+    if st.session_state.get(LAST) == view.task_id and view.task_id in st.session_state.get(DECIDED, []) \
+            or view.task_id in st.session_state.get(SKIPPED, []):
+        st.rerun()
+    task_id = view.task_id
+    editing = st.toggle("Edit the dialogue", key=editing_key(task_id), help="Show the dialogue as text to change it; "
+                        "the turns it parses into appear on the right as you type.")
     left, right = st.columns([3, 2])
-    with left, st.container(height=330, autoscroll=False):  # a long dialogue opens at its first turn
-        show_turns(turns)
-    with right, st.container(height=330, autoscroll=False):
-        for line in votes:
-            st.text(line)
-        with st.expander("Prototype dialogue"):
-            show_turns(proto_turns)
-    with st.form(f"verdict_{task_id}", border=False):
-        st.text_input("Reason (required to reject or edit)", key=f"reason_{task_id}")
-        st.text_area("Edited dialogue (for Save edit): each turn starts with 'Seeker:' or 'Recommender:'; "
-                     "indent a line to keep it in the turn above",
-                     value=format_turns(turns), key=f"edited_{task_id}", height=110)
-        cols = st.columns(4)
-        labels = {"accept": "Accept", "reject": "Reject", "edit": "Save edit"}  # Streamlit shows each shortcut
-        for col, (verdict, label) in zip(cols, labels.items(), strict=False):
-            col.form_submit_button(label, key=verdict, type="primary" if verdict == "accept" else "secondary",
-                                   shortcut=SHORTCUTS[verdict], on_click=_submit, args=(task_id, reviewer_id, verdict))
-        cols[3].form_submit_button("Skip", key="skip", shortcut=SHORTCUTS["skip"], on_click=_skip,
-                                   args=(task_id, reviewer_id))
-        flash(FLASH)
+    with left, st.container(height=PANE, autoscroll=False):  # a long dialogue opens at its first turn
+        if editing:
+            with st.container(key=f"live_edit_{task_id}"):  # KEYS_JS commits it after each typing pause
+                st.text_area("Edited dialogue: each turn starts with 'Seeker:' or 'Recommender:'; indent a line to "
+                             "keep it in the turn above", key=edit_key(task_id), height=PANE - 60,
+                             on_change=save_draft, args=(reviewer_id, task_id, "edited", edit_key(task_id)))
+        else:
+            show_turns(view.turns)
+    with right, st.container(height=PANE, autoscroll=False):
+        if editing:
+            _preview(st.session_state.get(edit_key(task_id), ""), view.turns)
+        else:
+            for line in view.votes:
+                st.text(line)
+            with st.expander("Prototype dialogue"):
+                show_turns(view.prototype)
+    st.text_input("Reason (required to reject or edit)", key=reason_key(task_id), live="500ms",
+                  on_change=save_draft, args=(reviewer_id, task_id, "reason", reason_key(task_id)))
+    buttons = st.columns(4)
+    labels = {"accept": "Accept", "reject": "Reject", "edit": "Save edit"}
+    for column, (verdict, label) in zip(buttons, labels.items(), strict=False):
+        column.button(label, key=verdict, type="primary" if verdict == "accept" else "secondary", width="stretch",
+                      shortcut=SHORTCUTS[verdict], on_click=_submit, args=(task_id, reviewer_id, verdict, view.turns),
+                      disabled=verdict == "edit" and not editing)
+    buttons[3].button("Skip", key="skip", shortcut=SHORTCUTS["skip"], on_click=_skip, args=(task_id, reviewer_id),
+                      width="stretch")
+    message_area(FLASH)
+
+
+def _preview(text: str, turns: list[dict[str, str]]) -> None:
+    try:
+        parsed = parse_edited(text or "")
+    except EditError as exc:
+        st.error(f"Cannot save this edit: {exc}")
+        return
+    changed = not same_dialogue(parsed, turns)
+    st.caption(f"{len(parsed)} turns{'' if changed else ' (unchanged)'}: what Save edit stores")
+    show_turns(parsed)

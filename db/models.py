@@ -321,20 +321,44 @@ class Review(Base):
 
 
 class Rating(Base):
-    """A 1-5 Likert score on one rubric, by a human reviewer or an LLM judge."""
+    """A 1-5 Likert score on one rubric, by a human reviewer or an LLM judge; a human may mark a rubric N/A."""
 
     __tablename__ = "ratings"
     __table_args__ = (
         UniqueConstraint("response_id", "rater", "rubric"),
-        CheckConstraint("score between 1 and 5", name="score"),
+        CheckConstraint("score is null or score between 1 and 5", name="score"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     response_id: Mapped[int] = mapped_column(ForeignKey("responses.id", ondelete="CASCADE"), index=True)
     rater: Mapped[str] = mapped_column(String(255))
     rater_kind: Mapped[str] = mapped_column(String(8))  # human | llm
     rubric: Mapped[str] = mapped_column(String(32))
-    score: Mapped[int] = mapped_column(Integer)
+    score: Mapped[int | None] = mapped_column(Integer, nullable=True)  # None: N/A (the rubric does not apply)
     source: Mapped[str] = mapped_column(String(16), default="streamlit")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Draft(Base):
+    """What a reviewer typed or chose on a task but has not saved (a reason, an edited dialogue, scores): restored
+    after a reload or a new sign-in, deleted when the verdict or the ratings are stored."""
+
+    __tablename__ = "drafts"
+    __table_args__ = (UniqueConstraint("reviewer_id", "task_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reviewer_id: Mapped[int] = mapped_column(ForeignKey("reviewers.id", ondelete="CASCADE"))
+    task_id: Mapped[int] = mapped_column(ForeignKey("review_tasks.id", ondelete="CASCADE"))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Guideline(Base):
+    """The project's annotation guidelines, one row per version, written by a lead; each export names its version."""
+
+    __tablename__ = "guidelines"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, unique=True)
+    text: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

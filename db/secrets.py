@@ -1,38 +1,39 @@
-"""Masking secrets in what we print or log: one function for every URL (credentials in the user:password part and
-in the query string), keys echoed back by a server."""
+"""Masking secrets in what we print or log: one function for every URL (credentials in the user:password part, a
+token used as the user name, secret-looking parameters in the query string or the fragment), keys echoed back by a
+server. Everything else in a URL is printed exactly as given (`sqlite:////abs/app.db` keeps its four slashes)."""
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-USERINFO = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^/@:\s]*)(?::[^/@\s]*)?@")
+URL = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]*")
+SCHEME = re.compile(r"^(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<rest>.*)$", re.DOTALL)
 SECRET_NAME = re.compile(r"pass|pwd|secret|token|key|auth|sig|credential", re.IGNORECASE)
-SECRET_PARAM = re.compile(r"(?P<name>[?&;][^=&\s#?]*(?:pass|pwd|secret|token|key|auth|sig|credential)[^=&\s#?]*=)"
-                          r"(?P<value>[^&\s#'\"]*)", re.IGNORECASE)
+SECRET_PARAM = re.compile(r"(?P<name>[?&;#][^=&\s#?]*(?:pass|pwd|secret|token|key|auth|sig|credential)[^=&\s#?]*=)"
+                          r"(?P<value>[^&;\s#'\"]*)", re.IGNORECASE)
 
 
 def mask_url(url: str) -> str:
-    """postgresql://user:secret@host/db?sslpassword=x -> postgresql://user:***@host/db?sslpassword=*** (any scheme)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return mask_text(url)
-    if parts.password is not None or "@" in parts.netloc:
-        host = parts.netloc.rsplit("@", 1)[-1]
-        user = parts.username or ""
-        parts = parts._replace(netloc=f"{user}:***@{host}" if user else f"***@{host}")
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    if any(SECRET_NAME.search(name) for name, _ in query):
-        masked = [(name, "***" if SECRET_NAME.search(name) else value) for name, value in query]
-        parts = parts._replace(query=urlencode(masked, safe="*"))
-    return urlunsplit(parts)
+    """postgresql://user:secret@host/db?sslpassword=x -> postgresql://user:***@host/db?sslpassword=*** (any scheme).
+
+    The credentials end at the last '@' before the query or fragment (a password may hold an unencoded '@' or '/');
+    with no password, the whole user part is masked (it is often a token). Nothing else changes."""
+    match = SCHEME.match(url)
+    if match is None:
+        return SECRET_PARAM.sub(lambda m: f"{m.group('name')}***", url)
+    rest = match.group("rest")
+    end = min((i for i in (rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
+    at = rest.rfind("@", 0, end)
+    if at >= 0 and ("/" not in rest[:at] or ":" in rest[:at].split("/", 1)[0]):
+        userinfo = rest[:at]
+        user, has_password, _ = userinfo.partition(":")
+        masked_user = f"{user}:***" if has_password and user and "/" not in user else "***"
+        rest = f"{masked_user}@{rest[at + 1:]}"
+    return match.group("scheme") + SECRET_PARAM.sub(lambda m: f"{m.group('name')}***", rest)
 
 
 def mask_text(text: str, *secrets: str) -> str:
-    """Any URL credentials in `text` (user:password and secret-looking query parameters) and each given secret
-    replaced by ***."""
-    masked = USERINFO.sub(lambda m: f"{m.group('scheme')}{m.group('user')}:***@" if m.group("user")
-                          else f"{m.group('scheme')}***@", text)
+    """Every URL in `text` masked as `mask_url` does, and each given secret replaced by ***."""
+    masked = URL.sub(lambda m: mask_url(m.group(0)), text)
     masked = SECRET_PARAM.sub(lambda m: f"{m.group('name')}***", masked)
     for secret in secrets:
         if secret:

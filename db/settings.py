@@ -20,6 +20,8 @@ class DatabaseSettings(BaseSettings):
     tail_max_mentions: int = Field(default=1, alias="LUMICRS_TAIL_MAX")
     queue_order: Literal["oldest", "contested", "uncertain"] = Field(default="oldest", alias="LUMICRS_QUEUE_ORDER")
     export_dir: Path = Field(default=Path("exports"), alias="LUMICRS_EXPORT_DIR")
+    # how long a claimed task stays claimed without the page's heartbeat (renewed every quarter of it)
+    claim_seconds: int = Field(default=120, ge=4, le=3600, alias="LUMICRS_CLAIM_SECONDS")
 
 
 @lru_cache

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from db.models import Reviewer, SignInFailure, WebSession
-from db.queries.review import ROLES, get_reviewer_or_raise, now_utc
+from db.queries.review import ROLES, get_reviewer_or_raise, now_utc, release_claims
 
 HASHER = PasswordHasher()
 MIN_PASSWORD = 8
@@ -94,6 +94,8 @@ def set_role(session: Session, name: str, role: str, *, by: Reviewer) -> Reviewe
     lock_accounts(session, by.id, reviewer.id)
     require_lead(by)
     keep_a_lead(session, reviewer, role=role, active=reviewer.active)
+    if role != reviewer.role:
+        release_claims(session, reviewer.id)  # the new role's pages claim what it may work on
     reviewer.role = role
     session.flush()
     return reviewer
@@ -109,6 +111,7 @@ def set_active(session: Session, name: str, active: bool, *, by: Reviewer) -> Re
     reviewer.active = active
     if not active:
         session.execute(delete(WebSession).where(WebSession.reviewer_id == reviewer.id))
+        release_claims(session, reviewer.id)
     session.flush()
     return reviewer
 
@@ -211,4 +214,8 @@ def reviewer_for_token(session: Session, token: str, *, at: datetime | None = No
 
 
 def close_web_session(session: Session, token: str) -> None:
+    """Sign out: the token ends and the tasks the account held are given back at once (not when the claim expires)."""
+    row = session.scalar(select(WebSession).where(WebSession.token_sha256 == _digest(token)))
+    if row is not None:
+        release_claims(session, row.reviewer_id)
     session.execute(delete(WebSession).where(WebSession.token_sha256 == _digest(token)))

@@ -26,8 +26,9 @@ def review_throughput(session: Session) -> list[tuple[str, str, int]]:
 
 
 def all_ratings(session: Session) -> list[tuple[int, str, str, str, int]]:
+    """Every score given; N/A marks (no score) are left out of agreement and correlation."""
     rows = session.execute(select(Rating.response_id, Rating.rater, Rating.rater_kind, Rating.rubric, Rating.score))
-    return [(int(r), rater, kind, rubric, int(score)) for r, rater, kind, rubric, score in rows]
+    return [(int(r), rater, kind, rubric, int(score)) for r, rater, kind, rubric, score in rows if score is not None]
 
 
 def decision_counts(session: Session) -> list[tuple[str, int]]:

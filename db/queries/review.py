@@ -24,8 +24,14 @@ from db.models import Candidate, Rating, Review, Reviewer, ReviewTask, TaskDecis
 from db.rubrics import RUBRIC_KEYS
 
 ROLES = ("annotator", "researcher", "lead")
+TASK_ROLES = {"adjudication": ("annotator", "lead"), "rating": ("researcher", "lead")}  # who works each queue
+
+
+def can_work(role: str, kind: str) -> bool:
+    """Whether an account of `role` works the `kind` queue (the app claims a task only for those who can act)."""
+    return role in TASK_ROLES.get(kind, ())
 VERDICTS = tuple(v.value for v in Verdict)
-LOCK_MINUTES = 15
+CLAIM_SECONDS = 120  # a claim lasts two minutes unless the page that shows the task renews it (LUMICRS_CLAIM_SECONDS)
 CLAIM_ATTEMPTS = 20
 
 
@@ -134,7 +140,7 @@ def queue_order(kind: str, order: str) -> tuple[Any, ...]:
 
 
 def claim_next_task(session: Session, reviewer: Reviewer, kind: str, *, at: datetime | None = None,
-                    lock_minutes: int = LOCK_MINUTES, skip: tuple[int, ...] = (),
+                    claim_seconds: int = CLAIM_SECONDS, skip: tuple[int, ...] = (),
                     order: str = "oldest") -> ReviewTask | None:
     """The reviewer's own unexpired lock first; else the first open task in `order` with a free slot (minus `skip`).
 
@@ -157,9 +163,9 @@ def claim_next_task(session: Session, reviewer: Reviewer, kind: str, *, at: date
     if session.get_bind().dialect.name != "postgresql":  # BEGIN IMMEDIATE: nobody else is claiming now
         task = session.scalar(free)
         if task is not None:
-            set_lock(session, task.id, reviewer.id, at + timedelta(minutes=lock_minutes))
+            set_lock(session, task.id, reviewer.id, at + timedelta(seconds=claim_seconds))
         return task
-    return _claim_postgres(session, free, reviewer.id, at + timedelta(minutes=lock_minutes), at)
+    return _claim_postgres(session, free, reviewer.id, at + timedelta(seconds=claim_seconds), at)
 
 
 def _claim_postgres(session: Session, free: Select[Any], reviewer_id: int, expires_at: datetime,
@@ -206,6 +212,33 @@ def release_lock(session: Session, task_id: int, reviewer_id: int) -> None:
     lock = session.scalar(select(TaskLock).where(TaskLock.task_id == task_id, TaskLock.reviewer_id == reviewer_id))
     if lock is not None:
         session.delete(lock)
+
+
+def renew_claim(session: Session, task_id: int, reviewer_id: int, *, at: datetime | None = None,
+                claim_seconds: int = CLAIM_SECONDS) -> bool:
+    """The page showing a task renews its claim (a heartbeat); False when the claim had already expired (the task
+    may have gone to someone else meanwhile; a verdict is still accepted)."""
+    at = at or now_utc()
+    lock = session.scalar(select(TaskLock).where(TaskLock.task_id == task_id, TaskLock.reviewer_id == reviewer_id))
+    if lock is None or _aware(lock.expires_at) <= at:
+        return False
+    lock.expires_at = at + timedelta(seconds=claim_seconds)
+    session.flush()
+    return True
+
+
+def release_claims(session: Session, reviewer_id: int) -> int:
+    """Every claim the reviewer holds (signed out, demoted, disabled); how many were given back."""
+    locks = list(session.scalars(select(TaskLock).where(TaskLock.reviewer_id == reviewer_id)))
+    for lock in locks:
+        session.delete(lock)
+    session.flush()
+    return len(locks)
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite gives back naive datetimes (stored in UTC)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
 
 # --- verdicts and the decision -------------------------------------------------------------
@@ -290,8 +323,9 @@ def redecide(session: Session, task: ReviewTask, reviewer_id: int | None, action
 # --- ratings -------------------------------------------------------------------------------
 
 
-def submit_ratings(session: Session, task_id: int, reviewer: Reviewer, scores: Mapping[str, int],
+def submit_ratings(session: Session, task_id: int, reviewer: Reviewer, scores: Mapping[str, int | None],
                    source: str = "streamlit") -> None:
+    """This reviewer's scores on the task's response (None: N/A), new or changed; the task is recounted."""
     task = lock_task_row(session, task_id)
     if task.kind != "rating" or task.response_id is None:
         raise ValueError(f"task {task_id} is not a rating task")
@@ -326,15 +360,21 @@ def recount_raters(session: Session, task: ReviewTask) -> None:
     session.flush()
 
 
-def upsert_ratings(session: Session, response_id: int, rater: str, rater_kind: str, scores: Mapping[str, int],
-                   source: str) -> None:
+def upsert_ratings(session: Session, response_id: int, rater: str, rater_kind: str,
+                   scores: Mapping[str, int | None], source: str) -> None:
+    """One row per rubric; a human's None is N/A (the rubric does not apply), stored as such and left out of
+    agreement. An LLM judge gives every score."""
     missing = [k for k in RUBRIC_KEYS if k not in scores]
     if missing:
         raise ValueError(f"missing rubric score(s): {', '.join(missing)}")
-    checked = {rubric: int(scores[rubric]) for rubric in RUBRIC_KEYS}
+    checked = {rubric: None if (value := scores[rubric]) is None else int(value) for rubric in RUBRIC_KEYS}
     for rubric, score in checked.items():  # every score checked before any row is written
-        if not 1 <= score <= 5:
+        if score is None and rater_kind != "human":
+            raise ValueError(f"{rubric}: only a human rater may mark a rubric N/A")
+        if score is not None and not 1 <= score <= 5:
             raise ValueError(f"{rubric} must be 1-5, got {score}")
+    if all(score is None for score in checked.values()):
+        raise ValueError("every rubric is N/A: skip the response instead")
     for rubric, score in checked.items():
         row = session.scalar(select(Rating).where(Rating.response_id == response_id, Rating.rater == rater,
                                                   Rating.rubric == rubric))
@@ -364,7 +404,8 @@ def decision_log(session: Session, task_id: int) -> list[TaskDecision]:
 
 
 def reviewer_progress(session: Session, reviewer: Reviewer, kind: str, *, at: datetime | None = None) -> dict[str, int]:
-    """Verdicts (or rated responses) given today and in total, and open tasks this reviewer could still take."""
+    """Verdicts (or rated responses) given today and in total, and open tasks this reviewer could still take (a task
+    whose free slots other reviewers hold is not counted: it is not theirs to take now)."""
     at = at or now_utc()
     midnight = at.replace(hour=0, minute=0, second=0, microsecond=0)
     if kind == "adjudication":
@@ -378,8 +419,9 @@ def reviewer_progress(session: Session, reviewer: Reviewer, kind: str, *, at: da
                  .subquery())
         total = session.scalar(select(func.count()).select_from(rated)) or 0
         today = session.scalar(select(func.count()).select_from(rated).where(rated.c.at >= midnight)) or 0
-    left = session.scalar(select(func.count()).select_from(ReviewTask).where(
-        ReviewTask.kind == kind, ReviewTask.status == TaskStatus.OPEN, ~_done_by(reviewer, kind))) or 0
+    left = session.scalar(select(func.count()).select_from(ReviewTask).where(  # not counting tasks others fill
+        ReviewTask.kind == kind, ReviewTask.status == TaskStatus.OPEN, ~_done_by(reviewer, kind),
+        _free_slot(reviewer.id, at))) or 0
     return {"today": int(today), "total": int(total), "left_for_you": int(left)}
 
 
@@ -392,9 +434,22 @@ def my_verdicts(session: Session, reviewer: Reviewer, limit: int = 200) -> list[
     return [(r, t, c) for r, t, c in rows]
 
 
-def undo_verdict(session: Session, task_id: int, reviewer: Reviewer, *, lock_minutes: int = LOCK_MINUTES) -> bool:
+def undo_verdict(session: Session, task_id: int, reviewer: Reviewer, *, claim_seconds: int = CLAIM_SECONDS) -> bool:
     """Take back this reviewer's verdict on a task (re-deciding it) and hand the task back to them, locked."""
     if not retract_review(session, task_id, reviewer):
         return False
-    set_lock(session, task_id, reviewer.id, now_utc() + timedelta(minutes=lock_minutes))
+    set_lock(session, task_id, reviewer.id, now_utc() + timedelta(seconds=claim_seconds))
     return True
+
+
+def my_ratings(session: Session, reviewer: Reviewer, limit: int = 200) -> list[tuple[ReviewTask, dict[str, int | None]]]:
+    """This reviewer's human ratings, newest response first: (its rating task, rubric -> score or None for N/A)."""
+    rows = session.execute(select(ReviewTask, Rating.rubric, Rating.score, Rating.created_at)
+                           .join(Rating, Rating.response_id == ReviewTask.response_id)
+                           .where(ReviewTask.kind == "rating", Rating.rater == reviewer.name,
+                                  Rating.rater_kind == "human")
+                           .order_by(Rating.created_at.desc(), ReviewTask.id.desc())).all()
+    out: dict[int, tuple[ReviewTask, dict[str, int | None]]] = {}
+    for task, rubric, score, _ in rows:
+        out.setdefault(task.id, (task, {}))[1][rubric] = score
+    return list(out.values())[:limit]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from annotator.edits import EditError, format_turns, parse_edited
+from annotator.edits import EditError, format_turns, normalise_breaks, parse_edited
 
 
 def test_turns_and_multi_line_turns() -> None:
@@ -104,3 +104,47 @@ def test_the_refusals_say_exactly_what_to_do() -> None:
 def test_a_line_indented_by_one_space_or_a_tab_continues_the_turn_and_loses_only_its_indent() -> None:
     assert parse_edited("Recommender: Tail Film.\n Seeker: a quoted line\n\tx y") == [
         {"role": "recommender", "text": "Tail Film.\nSeeker: a quoted line\nx y"}]
+
+
+ISSUE_43_VARIANTS = [  # each a mistyped label the old parser merged into the turn above and saved
+    "Recommender; try Tail Film", "Recommender try Tail Film", "Recommender", "Recmndr: try it", "Rec.: try it",
+    "Recommender 2: try it", "- Recommender: try it", "1. Recommender: try it", '"Recommender: try it"',
+    "“Recommender: try it”", "Recommender： try it", "Seeker; thanks", "seeker thanks a lot", "1) Seeker: ok",
+    "• Seeker: ok", "Rec: try it", "Seek: hi", "Recommender2: try it", "RECOMMENDER; x", "* Seeker: ok",
+]
+
+
+@pytest.mark.parametrize("line", ISSUE_43_VARIANTS)
+def test_every_label_variant_is_refused_with_its_line(line: str) -> None:
+    with pytest.raises(EditError, match=r"^line 3: .* is not a speaker label"):
+        parse_edited(f"Seeker: any scary film?\nRecommender: Tail Film.\n{line}")
+
+
+@pytest.mark.parametrize("line", [
+    "Right. I agree", "S. Spielberg directed it", "Sure, I'd love that", "Seeking a comedy? yes", "Thanks",
+    "Seekers of truth will love it", "R. Kelly sings in it", "Sorry: I meant the other one", "2001: A Space Odyssey",
+    "Star Wars: A New Hope is better", "The Seeker (2007) is fine too", "ok",
+])
+def test_ordinary_sentences_still_continue_the_turn(line: str) -> None:
+    assert parse_edited(f"Recommender: Tail Film.\n{line}") == [{"role": "recommender", "text": f"Tail Film.\n{line}"}]
+
+
+def test_every_staged_dialogue_survives_format_then_parse() -> None:
+    """The real corpus (ReDial and INSPIRED, every split staged): what the edit box shows parses back unchanged (a
+    CR LF inside a turn comes back as a line feed, as a browser's text box gives it)."""
+    from db.ingest.inspired import parse_inspired
+    from db.ingest.redial import parse_redial
+    from db.settings import get_settings
+
+    data = get_settings().data_dir
+    if not (data / "redial").is_dir():
+        pytest.skip(f"the staged corpus is not at {data}")
+    dialogues = 0
+    for corpus in (parse_redial(data / "redial"), parse_inspired(data / "inspired")):
+        for conversation in corpus.conversations:
+            turns = [{"role": t.role, "text": normalise_breaks(t.text.strip())} for t in conversation.turns
+                     if t.text.strip()]
+            if turns:
+                assert parse_edited(format_turns(turns)) == turns, conversation.key
+                dialogues += 1
+    assert dialogues > 5000

@@ -29,7 +29,7 @@ from db.secrets import mask_url
 from db.settings import get_settings
 from db.types import ExportRecord
 from lumicrs_cli import app
-from tests.factories import make_review_queue
+from tests.factories import make_dataset, make_review_queue
 
 
 def test_export_versions_provenance_and_hash(session: Session, tmp_path: Path) -> None:
@@ -183,10 +183,15 @@ def test_cohen_kappa_and_the_judge_table_by_hand() -> None:
 
     kappa, (lo, hi) = cohen_kappa([(True, True), (True, True), (False, False), (True, False)])
     # p_o = 3/4, p_e = .75 * .5 + .25 * .5 = 1/2 -> kappa = 1/2; half width 1.96 sqrt(.75 * .25 / (4 * .25))
-    assert kappa == pytest.approx(0.5) and hi - kappa == pytest.approx(1.96 * math.sqrt(0.1875))
+    assert kappa == pytest.approx(0.5) and kappa - lo == pytest.approx(1.96 * math.sqrt(0.1875))
+    assert hi == 1.0  # 0.5 + 0.849 runs past kappa's range: clipped
+    # p_o 1/3, p_e 5/9: kappa -1/2, half width 1.96 sqrt((2/9) / (3 (4/9)^2)) = 1.200: -1.700 is clipped to -1
+    kappa, interval = cohen_kappa([(True, False), (False, True), (True, True)])
+    assert (kappa, interval) == (pytest.approx(-0.5), pytest.approx((-1.0, -0.5 + 1.96 * math.sqrt(0.375))))
     table = judge_verdict_table([("j", True, True), ("j", True, True), ("j", False, False), ("j", True, False)]
                                 + [("good", a, a) for a in [True] * 20 + [False] * 20])
     assert table["j"]["sensitivity"] == 1.0 and table["j"]["specificity"] == 0.5 and table["j"]["chance"] == 1.0
+    assert (table["j"]["approved"], table["j"]["rejected"]) == (2.0, 2.0)  # the counts each rate is taken over
     assert table["good"]["kappa"] == 1.0 and table["good"]["chance"] == 0.0 and table["good"]["candidates"] == 40
     assert math.isnan(cohen_kappa([])[0]) and math.isnan(cohen_kappa([(True, True)] * 3)[0])  # p_e = 1
 
@@ -257,7 +262,8 @@ def test_export_selects_by_tier_and_generator_and_every_file_says_the_same(sessi
     assert manifest == {"name": "all", "version": 1, "sha256": default.sha256, "rows": 3, "created_by": "lee",
                         "dataset": "toy", "tiers": ["body", "tail"], "generator_filter": [],
                         "generators": {"gen-ok": 2, "other-gen": 1}, "placeholder_rows": 0,
-                        "judges": {f"judge-{j}": 3 for j in range(5)},
+                        "placeholder_written_rows": 0, "placeholder_judged_rows": 0, "guidelines_version": 0,
+                        "guidelines_by": None, "judges": {f"judge-{j}": 3 for j in range(5)},
                         "by_tier": {"tail": 2, "body": 1}, "by_decision": {"unanimous": 3}}
     assert default.params == {k: v for k, v in manifest.items() if k not in ("name", "version", "sha256", "rows",
                                                                               "created_by")}
@@ -402,6 +408,55 @@ def test_an_export_names_placeholder_rows_and_says_when_nothing_changed(session:
     second = export_approved(session, "toy", "ph", lead, tmp_path)
     assert second.version == 2 and second.params["identical_to_version"] == 1
     assert export_preview(session, "toy")["placeholder_rows"] == 1
+
+
+def test_rows_only_placeholder_judges_approved_are_counted_and_warned(session: Session, tmp_path: Path) -> None:
+    """A row the placeholder judges auto-accepted with no reviewer carries no signal, whoever wrote it; a row a
+    reviewer accepted does, whatever the judges were."""
+    from sqlalchemy import update
+
+    from annotator.export import placeholder_warning
+    from db.models import JudgeVote
+
+    t1, t2, t3 = make_review_queue(session, n=3, overlap=1)
+    session.execute(update(JudgeVote).values(judge=JudgeVote.judge + ":gemma-3-270m"))
+    session.execute(update(Candidate).where(Candidate.id.in_([1, 2])).values(status="auto_accepted"))
+    session.get_one(Candidate, 2).generator = "llm-fewshot:gemma-3-270m"  # written and judged by the placeholder
+    submit_review(session, t3, get_or_create_reviewer(session, "bea"), "accept")  # a reviewer's accept: signal
+    lead = get_or_create_reviewer(session, "lee", "lead")
+    export = export_approved(session, "toy", "ph", lead, tmp_path)
+    counts = {k: export.params[k] for k in ("placeholder_rows", "placeholder_written_rows", "placeholder_judged_rows")}
+    assert counts == {"placeholder_rows": 2, "placeholder_written_rows": 1, "placeholder_judged_rows": 2}
+    assert export.params["warning"] == placeholder_warning(export.params, 3) == (
+        "2 of 3 rows carry no signal (1 written by the placeholder model; 2 approved by the placeholder judges alone, "
+        "with no reviewer): fine for trying the workflow, not data to train on")
+    manifest = json.loads((Path(export.path).parent / "manifest.json").read_text())
+    assert manifest["placeholder_judged_rows"] == 2 and manifest["warning"] == export.params["warning"]
+    assert placeholder_warning({"placeholder_rows": 0}, 3) is None
+
+
+def test_an_export_of_a_dataset_without_approved_rows_names_the_one_that_has_them(session: Session,
+                                                                                 tmp_path: Path) -> None:
+    (t1,) = make_review_queue(session, n=1, overlap=1)  # dataset 'toy'
+    submit_review(session, t1, get_or_create_reviewer(session, "bea"), "accept")
+    make_dataset(session, "redial")
+    lead = get_or_create_reviewer(session, "lee", "lead")
+    with pytest.raises(ValueError, match=r"^redial has no approved body/tail dialogues: nothing to export; toy has 1: "
+                                         r"use --dataset toy$"):
+        export_approved(session, "redial", "x", lead, tmp_path)
+
+
+def test_the_manifest_names_the_database_as_given(session: Session, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    (t1,) = make_review_queue(session, n=1, overlap=1)
+    submit_review(session, t1, get_or_create_reviewer(session, "bea"), "accept")
+    monkeypatch.setenv("DATABASE_URL", "sqlite:////abs/path/app.db")
+    get_settings.cache_clear()
+    try:
+        export = export_approved(session, "toy", "named", get_or_create_reviewer(session, "lee", "lead"), tmp_path)
+    finally:
+        get_settings.cache_clear()
+    assert json.loads((Path(export.path).parent / "manifest.json").read_text())["database"] == "sqlite:////abs/path/app.db"
 
 
 def test_an_export_never_replaces_a_folder_another_database_wrote(session: Session, tmp_path: Path) -> None:

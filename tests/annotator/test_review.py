@@ -165,7 +165,7 @@ def test_leads_link_one_email_per_reviewer(session: Session) -> None:
 
 
 def test_active_locks_count_only_unexpired_locks(session: Session) -> None:
-    from db.queries.review import LOCK_MINUTES, active_locks
+    from db.queries.review import CLAIM_SECONDS, active_locks
 
     make_review_queue(session, n=3, overlap=1)
     reviewers = [get_or_create_reviewer(session, name) for name in ("a", "b", "c")]
@@ -174,8 +174,8 @@ def test_active_locks_count_only_unexpired_locks(session: Session) -> None:
         assert claim_next_task(session, reviewer, "adjudication", at=start) is not None
     assert active_locks(session, at=start) == 3
     assert active_locks(session) == 3
-    assert active_locks(session, at=start + timedelta(minutes=LOCK_MINUTES) - timedelta(seconds=1)) == 3
-    assert active_locks(session, at=start + timedelta(minutes=LOCK_MINUTES)) == 0  # a lock ends when it expires
+    assert active_locks(session, at=start + timedelta(seconds=CLAIM_SECONDS) - timedelta(seconds=1)) == 3
+    assert active_locks(session, at=start + timedelta(seconds=CLAIM_SECONDS)) == 0  # a lock ends when it expires
 
 
 def test_retraction_never_touches_an_llm_judge_that_shares_the_reviewers_name(session: Session) -> None:
@@ -271,7 +271,7 @@ def test_undo_hands_the_task_back_to_its_reviewer_locked_and_needs_a_verdict_to_
     assert session.scalar(select(func.count()).select_from(TaskLock)) == 0
     submit_review(session, t1, a, "accept")
     before = now_utc()
-    assert undo_verdict(session, t1, a, lock_minutes=15) is True
+    assert undo_verdict(session, t1, a, claim_seconds=900) is True
     lock = session.scalar(select(TaskLock).where(TaskLock.task_id == t1))
     assert lock is not None and lock.reviewer_id == a.id
     expires = lock.expires_at if lock.expires_at.tzinfo else lock.expires_at.replace(tzinfo=before.tzinfo)
@@ -430,9 +430,9 @@ def test_a_reviewer_whose_lock_expired_claims_the_task_again_with_one_fresh_lock
     (t1,) = make_review_queue(session, n=1, overlap=1)
     alice = get_or_create_reviewer(session, "alice")
     at = now_utc()
-    assert claim_next_task(session, alice, "adjudication", at=at, lock_minutes=15).id == t1
+    assert claim_next_task(session, alice, "adjudication", at=at, claim_seconds=900).id == t1
     later = at + timedelta(minutes=15)  # the moment it expires: claimed afresh, not resumed
-    assert claim_next_task(session, alice, "adjudication", at=later, lock_minutes=15).id == t1
+    assert claim_next_task(session, alice, "adjudication", at=later, claim_seconds=900).id == t1
     (lock,) = session.scalars(select(TaskLock))
     assert lock.expires_at.replace(tzinfo=None) == (later + timedelta(minutes=15)).replace(tzinfo=None)
 
@@ -458,7 +458,7 @@ def test_a_lock_that_expires_at_the_moment_of_a_claim_no_longer_holds_the_task(s
     (t1,) = make_review_queue(session, n=1, overlap=1)
     alice, bob = get_or_create_reviewer(session, "alice"), get_or_create_reviewer(session, "bob")
     at = now_utc()
-    assert claim_next_task(session, alice, "adjudication", at=at, lock_minutes=15).id == t1
+    assert claim_next_task(session, alice, "adjudication", at=at, claim_seconds=900).id == t1
     assert claim_next_task(session, bob, "adjudication", at=at + timedelta(minutes=15) - timedelta(microseconds=1)) is None
     assert claim_next_task(session, bob, "adjudication", at=at + timedelta(minutes=15)).id == t1
 

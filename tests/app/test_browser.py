@@ -1,15 +1,10 @@
-"""One real-browser test: headless Chromium reviews a candidate in the running app; the verdict is in the DB."""
+"""Real-browser tests: headless Chromium at 1400x900 works in the running app; what it did is in the database."""
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,96 +12,14 @@ from sqlalchemy import select
 
 from db.engine import make_engine, make_session_factory
 from db.models import Candidate, Review, Reviewer, ReviewTask
+from tests.app.browser import REPO, shot, sign_in
 from tests.factories import make_review_queue
 
-REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def app_url(sqlite_template: Path, tmp_path: Path) -> Iterator[tuple[str, str]]:
-    db_path = tmp_path / "browser.db"
-    shutil.copy(sqlite_template, db_path)
-    url = f"sqlite:///{db_path}"
-    port = _free_port()
-    env = {**os.environ, "DATABASE_URL": url, "LUMICRS_EXPORT_DIR": str(tmp_path / "exports")}
-    os.environ["LUMICRS_BROWSER_DB"] = url
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(REPO / "streamlit_app.py"), "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(f"{base}/_stcore/health", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("streamlit did not start")
-        yield base, url
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-
-
-ARTIFACTS = Path(os.environ.get("LUMICRS_ARTIFACTS", REPO / "test-artifacts"))
-
-
-@pytest.fixture
-def browser_page() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail("chromium missing under CI")
-        pytest.skip("chromium not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        yield page
-        browser.close()
-
-
-def shot(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
-
-
-PASSWORD = "browser-test-password"
-
-
-def sign_in(page: Any, base: str, name: str = "bea", role: str = "annotator") -> None:
-    """Create the account as a lead would, then sign in through the sidebar form."""
-    from db.engine import write_transaction
-    from db.queries.accounts import create_account, lead_count
-
-    factory = make_session_factory(make_engine(os.environ["LUMICRS_BROWSER_DB"]))
-    with write_transaction(factory) as s:
-        lead = None if lead_count(s) == 0 and role == "lead" else (
-            s.scalar(select(Reviewer).where(Reviewer.role == "lead")) or create_account(s, "root", "lead", PASSWORD, by=None))
-        create_account(s, name, role, PASSWORD, by=lead)
-    page.goto(base)
-    page.get_by_label("Name", exact=True).fill(name)
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    from playwright.sync_api import expect
-
-    expect(page.get_by_text(f"Signed in as {name} ({role})")).to_be_visible(timeout=30_000)
-
-
 def test_reviewer_uses_shortcuts_on_one_screen(app_url: tuple[str, str], browser_page: Any) -> None:
-    """Reason typed and submitted by shortcut without leaving the box; everything fits 1400x900."""
+    """Reason typed and submitted by shortcut without leaving the box; Alt+A accepts; everything fits 1400x900."""
     from playwright.sync_api import expect
 
     base, db_url = app_url
@@ -116,7 +29,6 @@ def test_reviewer_uses_shortcuts_on_one_screen(app_url: tuple[str, str], browser
     page = browser_page
     sign_in(page, base)
     expect(page.get_by_text("Target: Tail Film (2011) (tail tier)")).to_be_visible(timeout=30_000)
-    expect(page.locator("textarea")).to_be_visible()
     for label in ("Accept", "Reject", "Save edit", "Skip"):
         box = page.get_by_role("button", name=label).bounding_box()
         assert box is not None and box["y"] + box["height"] <= 900, f"{label} is below the fold: {box}"
@@ -124,7 +36,7 @@ def test_reviewer_uses_shortcuts_on_one_screen(app_url: tuple[str, str], browser
     expect(rationale).to_be_visible()
     assert rationale.evaluate("e => e.scrollWidth <= e.clientWidth + 1")  # wrapped, not cut off
     expect(page.get_by_text("judge-4: INVALID output")).to_be_visible()
-    shot(page, "review-1400x900")
+    shot(page, "review", docs=True)
     reason = page.get_by_label("Reason (required to reject or edit)")
     reason.fill("too generic")
     start = time.perf_counter()
@@ -132,7 +44,7 @@ def test_reviewer_uses_shortcuts_on_one_screen(app_url: tuple[str, str], browser
     expect(page.get_by_text(f"Saved: reject on task {t1}.")).to_be_visible(timeout=30_000)
     action_seconds = time.perf_counter() - start
     shot(page, "review-after-reject")
-    page.keyboard.press("Control+Enter")
+    page.keyboard.press("Alt+a")
     expect(page.get_by_text(f"Saved: accept on task {t2}.")).to_be_visible(timeout=30_000)
     with factory() as s:
         reviews = {r.task_id: (r.verdict, r.reason) for r in s.scalars(select(Review))}
@@ -153,9 +65,10 @@ def test_bad_edit_shows_its_error_beside_the_buttons_and_stores_nothing(app_url:
     sign_in(page, base)
     expect(page.get_by_role("button", name="Save edit")).to_be_visible(timeout=30_000)
     page.get_by_label("Reason (required to reject or edit)").fill("tone")
+    page.get_by_text("Edit the dialogue").click()
     page.locator("textarea").fill("this line has no speaker\nRecommender: ok")
     page.get_by_role("button", name="Save edit").click()
-    error = page.get_by_text("line 1")
+    error = page.get_by_text("Nothing was saved")
     expect(error).to_be_visible(timeout=30_000)
     button = page.get_by_role("button", name="Save edit").bounding_box()
     box = error.bounding_box()
@@ -185,14 +98,19 @@ def test_dialogue_markdown_is_shown_as_text_and_fetches_nothing(app_url: tuple[s
     shot(page, "review-markdown-as-text")
 
 
-def test_empty_queue_says_how_to_fill_it(app_url: tuple[str, str], browser_page: Any) -> None:
+def test_an_empty_queue_speaks_to_the_role_that_sees_it(app_url: tuple[str, str], browser_page: Any) -> None:
+    """A lead is told the commands that fill the queue; an annotator, who cannot run them, is not."""
     from playwright.sync_api import expect
 
     base, _ = app_url
     sign_in(browser_page, base)
     expect(browser_page.get_by_text("The review queue is empty")).to_be_visible(timeout=30_000)
-    expect(browser_page.get_by_text("lumicrs augment generate", exact=False)).to_be_visible()
+    expect(browser_page.get_by_text("Your lead adds dialogues", exact=False)).to_be_visible()
+    expect(browser_page.get_by_text("lumicrs", exact=False)).to_have_count(0)
     shot(browser_page, "review-empty-queue")
+    browser_page.get_by_role("button", name="Sign out").click()
+    sign_in(browser_page, base, "lea", "lead", path="/review")
+    expect(browser_page.get_by_text("lumicrs augment generate", exact=False)).to_be_visible(timeout=30_000)
 
 
 def test_sign_in_survives_reload_and_a_non_lead_cannot_reach_export(app_url: tuple[str, str], browser_page: Any) -> None:
@@ -223,7 +141,7 @@ def test_undo_history_and_export_in_the_browser(app_url: tuple[str, str], browse
         (task_id,) = make_review_queue(s, n=1)
     page = browser_page
     sign_in(page, base, "lea", "lead")
-    page.get_by_role("link", name="Review").click()  # signed in on the sign-in page (Review), the lead stays there
+    page.get_by_role("link", name="Review").click()  # a lead lands on the Dashboard
     expect(page.get_by_role("button", name="Accept")).to_be_visible(timeout=30_000)
     page.get_by_role("button", name="Accept").click()
     expect(page.get_by_text(f"Saved: accept on task {task_id}.")).to_be_visible(timeout=30_000)
@@ -237,7 +155,7 @@ def test_undo_history_and_export_in_the_browser(app_url: tuple[str, str], browse
     page.get_by_text("Write a new version with", exact=False).click()
     page.get_by_role("button", name="Export new version").click()
     expect(page.get_by_text("Exported 1 dialogues as toy-augmented v1")).to_be_visible(timeout=30_000)
-    shot(page, "export-done")
+    shot(page, "export", docs=True)
     page.get_by_role("link", name="My verdicts").click()
     expect(page.get_by_role("button", name="Change my verdict")).to_be_visible(timeout=30_000)
     page.get_by_label("New verdict").click()
@@ -268,8 +186,7 @@ def test_rate_page_shows_titles_and_dashboard_shows_verdict_agreement(app_url: t
     page = browser_page
     sign_in(page, base, "rita", "researcher")
     expect(page.get_by_text("Signed in as rita (researcher)")).to_be_visible(timeout=30_000)
-    page.get_by_role("link", name="Rate").click()
-    expect(page.get_by_text("how about Airplane! (1980) ?")).to_be_visible(timeout=30_000)
+    expect(page.get_by_text("how about Airplane! (1980) ?")).to_be_visible(timeout=30_000)  # a researcher lands here
     expect(page.get_by_text("@95495")).to_have_count(0)
     shot(page, "rate-titles")
     groups = page.get_by_role("radiogroup")
@@ -283,7 +200,7 @@ def test_rate_page_shows_titles_and_dashboard_shows_verdict_agreement(app_url: t
         assert sorted(r.score for r in s.scalars(select(Rating))) == [4] * 5
     page.get_by_role("link", name="Dashboard").click()
     expect(page.get_by_text("Verdict agreement")).to_be_visible(timeout=30_000)
-    shot(page, "dashboard")
+    shot(page, "dashboard", docs=True)
 
 
 def test_a_long_placeholder_dialogue_fits_and_opens_at_its_first_turn(app_url: tuple[str, str],

@@ -89,12 +89,19 @@ def test_review_edit_saves_edited_dialogue_and_refuses_unplaced_lines(
     with session_factory() as s:
         (task,) = make_review_queue(s, n=1)
     at = open_page("review")
+    assert at.button(key="edit").disabled  # Save edit acts on the edit box: shown by "Edit the dialogue"
+    at.toggle(key=f"editing_{task}").set_value(True).run()
     at.text_input(key=f"reason_{task}").input("more natural")
-    at.text_area(key=f"edited_{task}").input("this line has no speaker\nRecommender: ok")
+    at.text_area(key=f"edited_{task}").input("this line has no speaker\nRecommender: ok").run()
+    assert "Cannot save this edit: line 1" in at.error[0].value  # the preview says so as the box commits
     at.button(key="edit").click().run()
-    assert "line 1" in at.error[0].value and "Nothing was saved" in at.error[0].value
-    at.text_input(key=f"reason_{task}").input("more natural")
+    assert "line 1" in at.error[-1].value and "Nothing was saved" in at.error[-1].value
+    at.text_area(key=f"edited_{task}").input("Seeker: Any creepy movie? #0\nRecommender: Tail Film is terrifying.")
+    at.button(key="edit").click().run()
+    assert "nothing was changed" in at.error[-1].value  # the dialogue as it was: Accept, not an edit
     at.text_area(key=f"edited_{task}").input("Seeker: anything spooky?\nRecommender: Tail Film (2011),\nhonestly.")
+    at.run()
+    assert [m.value for m in at.caption if "turns" in m.value] == ["2 turns: what Save edit stores"]
     at.button(key="edit").click().run()
     assert not at.exception
     with session_factory() as s:
@@ -151,11 +158,12 @@ def test_history_page_changes_a_verdict_and_redecides(database_url: str, session
     at.button(key="accept").click().run()
     at = open_page("history")
     assert at.dataframe[0].value["my verdict"].tolist() == ["accept"]
-    at.selectbox(key="history_verdict").set_value("reject")
+    assert at.selectbox(key=f"history_verdict_{task}").options == ["accept", "reject"]  # no edit of mine to keep
+    at.selectbox(key=f"history_verdict_{task}").set_value("reject")
     at.button[0].click().run()
     assert "reason is required" in at.error[0].value
-    at.selectbox(key="history_verdict").set_value("reject")
-    at.text_input(key="history_reason").input("second look: off topic")
+    at.selectbox(key=f"history_verdict_{task}").set_value("reject")
+    at.text_input(key=f"history_reason_{task}").input("second look: off topic")
     at.button[0].click().run()
     assert not at.exception and "re-decided" in at.success[0].value
     with session_factory() as s:
@@ -171,15 +179,18 @@ def test_rate_page_scores_five_rubrics_and_shows_titles(database_url: str, sessi
         s.commit()
     at = open_page("rate", "rita", "researcher")
     assert any("how about Airplane! (1980) ?" in t.value for t in at.text)  # titles, not placeholders
-    assert any(RUBRICS[0].guidance in c.value for c in at.caption)
-    at.button[0].click().run()
+    assert at.radio(key=f"{RUBRICS[0].key}_1").help == RUBRICS[0].guidance
+    assert at.radio(key=f"{RUBRICS[0].key}_1").options == ["1", "2", "3", "4", "5", "N/A"]
+    at.button(key="rate_submit").click().run()
     assert "Score every rubric first" in at.error[0].value
     for rubric in RUBRICS:
-        at.radio(key=f"{rubric.key}_1").set_value(4)
-    at.button[0].click().run()
+        at.radio(key=f"{rubric.key}_1").set_value("4")
+    at.radio(key=f"{RUBRICS[4].key}_1").set_value("N/A")
+    at.button(key="rate_submit").click().run()
     assert not at.exception
     with session_factory() as s:
-        assert s.scalar(select(func.count()).select_from(Rating)) == len(RUBRICS)
+        scores = dict(s.execute(select(Rating.rubric, Rating.score)).all())
+        assert scores == {**{r.key: 4 for r in RUBRICS[:4]}, RUBRICS[4].key: None}  # N/A stored as such
         assert s.scalars(select(ReviewTask)).one().status == "open"  # overlap 2: one more rater needed
 
 
@@ -212,6 +223,19 @@ def test_dashboard_shows_each_judge_against_the_reviewers_and_warns_on_chance(
     assert kappa["judge-0"] > 0.8 and abs(kappa["judge-4"]) < 0.2
     warnings = [w.value for w in at.warning if "no better than chance" in w.value]
     assert len(warnings) == 1 and warnings[0].startswith("judge-4 is no better than chance on 200 decided")
+    with session_factory() as s:
+        approved = s.scalar(select(func.count()).select_from(Candidate).where(Candidate.status == "accepted"))
+    assert all(cell.endswith(f" of {approved}") for cell in table["sensitivity"])  # a rate shows what it is over
+    assert all(cell.endswith(f" of {200 - approved}") for cell in table["specificity"])
+    lows = [float(ci.strip("[]").split(",")[0]) for ci in table["95% CI"]]
+    assert all(-1 <= low <= 1 for low in lows)
+
+
+def test_a_rate_always_shows_its_count() -> None:
+    from annotator.ui_dashboard import rate_with_count
+
+    assert (rate_with_count(1.0, 1), rate_with_count(0.5, 4), rate_with_count(float("nan"), 0)) == (
+        "1.000 of 1", "0.500 of 4", "-")
 
 
 def test_export_page_is_for_leads_previews_and_confirms(database_url: str, session_factory: sessionmaker[Session],
@@ -255,7 +279,7 @@ def test_nobody_signs_in_without_an_account_and_roles_come_from_the_account(data
     assert at.sidebar.error
     sign_in(at, "ann")
     assert "Signed in as ann (annotator)" in at.sidebar.caption[0].value
-    for page, title in (("export", "Export approved data"), ("admin", "Accounts")):
+    for page, title in (("export", "Export approved data"), ("admin", "Accounts and guidelines")):
         as_annotator = open_page(page, "ann", "annotator")  # asking for the page lands on Review instead
         assert title not in [t.value for t in as_annotator.title]
         assert title in [t.value for t in open_page(page, "lee", "lead").title]
@@ -287,11 +311,11 @@ def test_only_annotators_land_on_review_and_leaving_it_gives_the_task_back(
         database_url: str, session_factory: sessionmaker[Session]) -> None:
     with session_factory() as s:
         (task,) = make_review_queue(s, n=1)
-    for name, role, title in (("lee", "lead", "Dashboard"), ("rita", "researcher", "Rate responses on five rubrics")):
+    for name, role, marker in (("lee", "lead", "Dashboard"), ("rita", "researcher", "keys: 1-5 score")):
         at = AppTest.from_file(APP, default_timeout=60)
         at.query_params["session"] = make_account(name, role)
         at.run()
-        assert not at.exception and at.title[0].value == title
+        assert not at.exception and any(marker in e.value for e in [*at.title, *at.caption])
     assert locks(session_factory) == []  # opening the app claimed nothing for them
     token = make_account("alice")
     review = AppTest.from_file(APP, default_timeout=60)

@@ -74,3 +74,18 @@ def test_an_unreachable_or_refusing_database_is_one_line_exit_2(monkeypatch: pyt
         assert result.exit_code == 2, result.output
         assert len(lines) == 1 and lines[0].startswith("error: cannot use the database at "), result.output
         assert secret not in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("sqlite:////abs/path/app.db", "sqlite:////abs/path/app.db"),  # printed as given: four slashes stay four
+    ("sqlite:///./app.db", "sqlite:///./app.db"),
+    ("sqlite:///app.db?mode=ro", "sqlite:///app.db?mode=ro"),
+    ("postgresql://u:p@ss@h/db", "postgresql://u:***@h/db"),  # an unencoded '@' in the password
+    ("https://ann:pw/x@ls.example/api", "https://ann:***@ls.example/api"),  # a '/' in it
+    ("http://sk-token-as-user@host/v1", "http://***@host/v1"),  # a token as the user name
+    ("https://ls.example/#access_token=a1b2&x=1", "https://ls.example/#access_token=***&x=1"),  # in the fragment
+    ("http://host/path/@handle", "http://host/path/@handle"),  # an '@' in the path is not a credential
+])
+def test_urls_are_shown_as_given_with_only_their_secrets_masked(url: str, shown: str) -> None:
+    assert mask_url(url) == shown
+    assert mask_text(f"cannot use {url}: refused") == f"cannot use {shown}: refused"
