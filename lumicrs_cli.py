@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import typer
 
-from db.cli import db_app, ingest_app, stats_app
+from charts.cli import stats_app
+from db.cli import db_app, ingest_app
 
 app = typer.Typer(help="LumiCRS Studio: long-tail CRS augmentation, review and training.", no_args_is_help=True)
 app.add_typer(db_app, name="db")

@@ -21,13 +21,13 @@ from db.errors import Conflict
 from db.export_files import sha256_file
 from db.locks import exclusive
 from db.models import Candidate, DatasetExport, JudgeVote, Movie, Prototype, Review, Reviewer, ReviewTask
-from db.placeholder_model import is_placeholder
 from db.queries.candidates import candidates_in, tag_target_mentions
 from db.queries.guidelines import current_guidelines
 from db.queries.longtail import get_dataset_or_raise
 from db.secrets import mask_url
 from db.settings import get_settings
 from db.types import ExportRecord, Turn
+from lm.placeholder_model import is_placeholder
 
 APPROVED = ("auto_accepted", "accepted")
 HUMAN_HOW = (How.UNANIMOUS, How.MAJORITY, How.ADJUDICATED)  # decisions reviewers made (db.decision)

@@ -7,9 +7,9 @@ from sqlalchemy import select
 
 from annotator.agreement import agreement_table, judge_verdict_table, krippendorff_alpha_nominal
 from annotator.ui_common import require_identity, transaction
+from charts.cache import longtail_png
 from db.errors import NotFound
 from db.models import Dataset
-from db.plot_cache import longtail_png
 from db.queries.dashboard import dashboard_data
 from db.queries.longtail import longtail_summary, movie_mention_counts
 from db.queries.runs import list_runs, run_lineage, run_metrics

@@ -5,6 +5,8 @@ how each dialogue was decided, a few rows) and an explicit confirmation come bef
 folder is the LUMICRS_EXPORT_DIR setting, not a form field."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import streamlit as st
 from sqlalchemy import select
@@ -14,10 +16,10 @@ from annotator.export import export_approved, export_lock, export_preview, place
 from annotator.ui_common import flash, require_identity, session_token, transaction
 from db.errors import Conflict
 from db.models import Dataset, DatasetExport
-from db.placeholder_model import PLACEHOLDER_NOTICE
 from db.queries.accounts import acting_reviewer
 from db.queries.candidates import status_counts
 from db.settings import get_settings
+from lm.placeholder_model import PLACEHOLDER_NOTICE
 
 FLASH = "export_flash"
 
@@ -60,7 +62,8 @@ def render() -> None:
     with transaction() as session:
         datasets = list(session.scalars(select(Dataset.name).order_by(Dataset.name)))
         exports = [{"name": e.name, "version": e.version, "rows": e.n_rows, "by": e.created_by,
-                    "sha256": e.sha256, "path": e.path, "at": e.created_at}
+                    "sha256": e.sha256[:12], "at": e.created_at.strftime("%Y-%m-%d %H:%M"),
+                    "guidelines": (e.params or {}).get("guidelines_version", "-"), "folder": str(Path(e.path).parent)}
                    for e in session.scalars(select(DatasetExport).order_by(DatasetExport.id.desc()))]
         approved = {d: n for d in datasets
                     if (n := sum(status_counts(session, d).get(s, 0) for s in ("auto_accepted", "accepted")))}

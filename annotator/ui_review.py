@@ -31,7 +31,6 @@ from annotator.ui_common import (
     transaction,
 )
 from db.models import Candidate, JudgeVote, Movie, Prototype, Reviewer
-from db.placeholder_model import PLACEHOLDER_JUDGES_NOTICE, PLACEHOLDER_NOTICE, is_placeholder
 from db.queries.candidates import status_counts, votes_for
 from db.queries.corpus import readable_turns
 from db.queries.drafts import delete_draft
@@ -47,6 +46,7 @@ from db.queries.review import (
     verdict_of,
 )
 from db.settings import get_settings
+from lm.placeholder_model import PLACEHOLDER_JUDGES_NOTICE, PLACEHOLDER_NOTICE, is_placeholder
 
 SKIPPED = "review_skipped"
 LAST = "review_last_task"

@@ -7,10 +7,10 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.embeddings import encode_texts
 from db.models import Candidate, Prototype
 from db.queries.candidates import candidates_in
 from db.queries.corpus import list_dialogues
+from lm.embeddings import encode_texts
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from db.placeholder_model import PLACEHOLDER_MODEL, cache_dir, packaged_model
+from lm.placeholder_model import PLACEHOLDER_MODEL, cache_dir, packaged_model
 
 DEFAULT_MODEL_NAME = PLACEHOLDER_MODEL
 INSTALL_HINT = "the local engine is not installed: run `bash scripts/setup_llm.sh` (or set OPENAI_BASE_URL)"

@@ -12,11 +12,11 @@ from augment.concurrency import run_calls
 from augment.llm import ChatModel, Completion
 from augment.prompts import render_messages
 from augment.structured import RelevanceReply, extract_json
-from db.embeddings import encode_texts
 from db.engine import write_transaction
 from db.models import RelevanceLabel
 from db.queries.corpus import list_dialogues, list_movies
 from db.types import Dialogue, MovieInfo
+from lm.embeddings import encode_texts
 
 
 @dataclass(frozen=True)

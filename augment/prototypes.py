@@ -14,11 +14,11 @@ from sqlalchemy.orm import Session
 from augment.emotion import emotion_matrix
 from augment.multilabel import movie_text
 from augment.similarity import SimilarityWeights, top_k_neighbours
-from db.embeddings import encode_texts
 from db.models import Prototype, SupportExample
 from db.queries.corpus import list_dialogues, list_movies
 from db.queries.longtail import movie_tiers
 from db.types import Dialogue
+from lm.embeddings import encode_texts
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 Two policies:
 - votes (the paper's rule, the default): >= accept_min passes auto-accept, >= review_min human review, else discard;
-- posterior: db.judge_model's P(a reviewer approves | votes), fitted on every judged candidate with the human
+- posterior: calibration.judge_model's P(a reviewer approves | votes), fitted on every judged candidate with the human
   verdicts as labels. Auto-accept where the posterior is at or above the cut whose human-decided candidates were
   approved at >= the stated precision (cross-fitted, on at least MIN_TASKS of them); discard symmetrically (the
   rejected share at or below the discard cut); the rest go to review. Usable once MIN_DECIDED candidates were decided
@@ -19,7 +19,15 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.judge_model import MIN_DECIDED, MIN_TASKS, JudgeModel, Threshold, choose_threshold, cross_fitted_posteriors, fit_judges
+from calibration.judge_model import (
+    MIN_DECIDED,
+    MIN_TASKS,
+    JudgeModel,
+    Threshold,
+    choose_threshold,
+    cross_fitted_posteriors,
+    fit_judges,
+)
 from db.models import Candidate, ReviewTask
 from db.queries.candidates import JudgedCandidate, candidates_in, judged_candidates
 

@@ -5,7 +5,7 @@ Training pairs: every train dialogue whose recommender names a movie; its target
 turn names; its prototype is the nearest other train dialogue by the composite similarity (augment.similarity, the
 one `augment prototypes` uses) whose own target is another movie of the same tier and that never mentions this
 target, so the writer learns to follow a prototype without copying it. One prompt (`writer_prompt`) serves training
-and generation. Training and generation are the shared language-model module's (db/language_model.py).
+and generation. Training and generation are the shared language-model module's (lm/language_model.py).
 """
 from __future__ import annotations
 
@@ -22,9 +22,9 @@ from sqlalchemy.orm import Session
 
 from augment.generators import GenerationContext, parse_dialogue
 from augment.llm import Message
-from db.language_model import FineTuneConfig
 from db.queries.candidates import names_title
 from db.types import Dialogue, MovieInfo, Turn, merge_turns
+from lm.language_model import FineTuneConfig
 
 ADAPTER_DIR = Path(__file__).resolve().parent / "writer_adapter"  # the shipped adapter (see its provenance.json)
 
@@ -87,9 +87,9 @@ def writer_pairs(session: Session, cfg: WriterConfig, weights: Any, *, progress:
     from augment.emotion import emotion_matrix
     from augment.prototypes import dialogue_text
     from augment.similarity import top_k_neighbours
-    from db.embeddings import encode_texts
     from db.queries.corpus import list_dialogues, list_movies
     from db.queries.longtail import movie_tiers
+    from lm.embeddings import encode_texts
 
     dialogues = list_dialogues(session, cfg.dataset, cfg.train_splits)
     tiers = movie_tiers(session, cfg.dataset, splits=cfg.train_splits)

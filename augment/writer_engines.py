@@ -2,8 +2,8 @@
 (`complete_text`: temperature, max_tokens, seed and stop strings honoured; one generation at a time, a lock: each
 uses every core already).
 
-- llama.cpp (`GGUFWriterChat`, the default when scripts/setup_llm.sh installed it): db/llama_engine.py, shared with
-  the response generator: the packaged Q4_K_M GGUF with the adapter converted to a GGUF LoRA (db/gguf_lora.py).
+- llama.cpp (`GGUFWriterChat`, the default when scripts/setup_llm.sh installed it): lm/llama_engine.py, shared with
+  the response generator: the packaged Q4_K_M GGUF with the adapter converted to a GGUF LoRA (lm/gguf_lora.py).
   About 9x faster on 2 cores (README "Dialogue writer").
 - transformers + peft (`LocalWriterChat`): the dequantized model the adapter was trained on; the fallback.
 With adapter=None either engine is the base model (the few-shot arm of benchmarks/writer_quality.py).
@@ -17,7 +17,7 @@ from typing import Any
 
 from augment.llm import Completion, Message
 from augment.writer import ADAPTER_DIR, adapter_digest
-from db.llama_engine import Engine, LlamaModel, use_llama_cpp
+from lm.llama_engine import Engine, LlamaModel, use_llama_cpp
 
 
 def _cut(text: str, stops: Any) -> str:
@@ -28,7 +28,7 @@ def _cut(text: str, stops: Any) -> str:
 
 class TextEngine:
     """What both engines share: the adapter (refused when missing), the name by engine and adapter digest, and no
-    chat API. Each runs one generation at a time (its own lock; llama.cpp's is db.llama_engine.LlamaModel's)."""
+    chat API. Each runs one generation at a time (its own lock; llama.cpp's is lm.llama_engine.LlamaModel's)."""
 
     engine = ""  # the name's suffix after local-writer / local-base
 
@@ -59,14 +59,14 @@ class LocalWriterChat(TextEngine):
         if self._lm is None:
             import torch
 
-            from db.language_model import load_language_model
+            from lm.language_model import load_language_model
             self._lm = load_language_model(self.base_model, torch.device(self.device), self.adapter)
         return self._lm
 
     def complete_text(self, prompt: str, **params: Any) -> Completion:
         import torch
 
-        from db.language_model import generate
+        from lm.language_model import generate
         with self._lock:
             lm = self._model()
             ids = list(lm.tokenizer(prompt)["input_ids"])
@@ -81,7 +81,7 @@ class LocalWriterChat(TextEngine):
 
 
 class GGUFWriterChat(TextEngine):
-    """llama.cpp (db/llama_engine.py) in this process: the packaged GGUF plus the adapter as a GGUF LoRA."""
+    """llama.cpp (lm/llama_engine.py) in this process: the packaged GGUF plus the adapter as a GGUF LoRA."""
 
     def __init__(self, adapter: Path | None = ADAPTER_DIR, model_path: Path | None = None, threads: int | None = None,
                  context: int = 2048) -> None:

@@ -23,8 +23,8 @@ from augment.writer import (
     writer_prompt,
 )
 from db.engine import write_transaction
-from db.language_model import hold_out_conversations
 from db.queries.runs import create_run, finish_run, record_metrics
+from lm.language_model import hold_out_conversations
 
 WRITER_MODEL = "writer"  # TrainingRun.model of the writer's runs
 
@@ -48,7 +48,7 @@ def writer_device(name: str) -> Any:
 
 def encode_writer_pair(lm: Any, pair: WriterPair, cfg: WriterConfig) -> tuple[list[int], list[int]]:
     """(input ids, labels) within max_length: the prompt keeps fewer prototype turns until it fits in half."""
-    from db.language_model import encode_pair
+    from lm.language_model import encode_pair
     prompt_text, target = pair_texts(pair, cfg)
     prompt = list(lm.tokenizer(prompt_text)["input_ids"])
     for keep in range(cfg.prototype_turns - 1, 0, -1):
@@ -63,7 +63,7 @@ def train_writer(cfg: WriterConfig, session_factory: sessionmaker[Session], weig
                  command: str = "", force: bool = False, replace: bool = False) -> WriterResult:
     import torch
 
-    from db.language_model import add_lora, load_language_model, mean_loss, train_steps
+    from lm.language_model import add_lora, load_language_model, mean_loss, train_steps
     random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     device = writer_device(cfg.device)

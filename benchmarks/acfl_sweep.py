@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from reporting import write_report
+
 from db.engine import make_engine, make_session_factory
 from db.settings import get_settings
 from trainer.config import TrainConfig, load_config
@@ -52,6 +54,7 @@ def main() -> None:
     out = Path("reports") / f"acfl-sweep-{base.dataset}.json"
     out.parent.mkdir(exist_ok=True)
     results: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
+    results.pop("provenance", None)  # rewritten with this run's
     for name, change in VARIANTS.items():
         if args.only and name not in args.only:
             continue
@@ -60,7 +63,7 @@ def main() -> None:
         valid = result.metrics["valid"]
         results[name] = {"change": change, "valid": valid, "cpu_seconds": time.process_time() - started[0],
                          "wall_seconds": time.time() - started[1], "epochs": len(result.history)}
-        out.write_text(json.dumps(results, indent=1))
+        write_report(out, results)
         print(f"{name:26s} valid R@10 {valid['recall@10']:.3f} [{valid['recall@10_lo']:.3f}, "
               f"{valid['recall@10_hi']:.3f}]  tail-R@10 {valid.get('tail_recall@10') or 0:.3f}  "
               f"body-R@10 {valid.get('body_recall@10') or 0:.3f}  novel R@10 {valid.get('novel_recall@10') or 0:.3f}  "

@@ -20,9 +20,9 @@ Writes reports/augmentation_lift.json.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
+from reporting import write_report
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -125,7 +125,7 @@ def main() -> None:
               f"novel R@10 {m['novel_recall@10']:.3f}", flush=True)
     out = Path("reports") / "augmentation_lift.json"
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps(results, indent=1))
+    write_report(out, results)
     print(f"wrote {out}")
 
 

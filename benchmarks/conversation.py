@@ -22,12 +22,12 @@ training budget is fixed in the config. Writes reports/conversation-<dataset>.js
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 from recommendation import ensure_dataset  # benchmarks/recommendation.py
+from reporting import write_report
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
@@ -165,10 +165,9 @@ def main() -> None:
         Console().print(table)
     out = ROOT / "reports" / f"conversation-{args.dataset}.json"
     out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({"dataset": args.dataset, "turns": args.turns, "recommender": recommender,
-                               "engines": engines,
-                               "training": budget, "systems": reports, "unicrs_processing": unicrs,
-                               "paper": PAPER[args.dataset]}, indent=2))
+    write_report(out, {"dataset": args.dataset, "turns": args.turns, "recommender": recommender, "engines": engines,
+                       "training": budget, "systems": reports, "unicrs_processing": unicrs,
+                       "paper": PAPER[args.dataset]})
     print(f"wrote {out}")
 
 

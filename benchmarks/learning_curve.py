@@ -24,6 +24,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from reporting import write_report
 
 from db.engine import make_engine, make_session_factory
 from db.queries.corpus import list_dialogues
@@ -131,8 +132,8 @@ def main() -> None:
     out = Path("reports")
     out.mkdir(exist_ok=True)
     stem = out / f"learning_curve-{args.config.stem}"
-    stem.with_suffix(".json").write_text(json.dumps({"config": str(args.config), "seeds": args.seeds,
-                                                     "points": points, "fits": fits}, indent=1))
+    write_report(stem.with_suffix(".json"), {"config": str(args.config), "seeds": args.seeds, "points": points,
+                                             "fits": fits})
     plot(points, fits["recall@10"], stem.with_suffix(".png"))
     print(f"wrote {stem}.json, {stem}.png")
 

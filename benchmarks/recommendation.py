@@ -21,6 +21,7 @@ import re
 import time
 from pathlib import Path
 
+from reporting import write_report
 from rich.console import Console
 from rich.table import Table
 
@@ -213,16 +214,16 @@ def main() -> None:
         stored = finished_test_metrics(factory, cfg) if args.reuse else None
         m = stored if stored is not None else run(cfg, factory, progress=False, force=True).metrics["test"]
         results[cfg.name] = (m, None if stored is not None else time.process_time() - start)  # CPU: not measured
-        out.write_text(json.dumps({name: {"label": LABELS.get(name, name), "test": m, "cpu_seconds": secs}
-                                   for name, (m, secs) in results.items()}, indent=1))
+        write_report(out, {name: {"label": LABELS.get(name, name), "test": m, "cpu_seconds": secs}
+                           for name, (m, secs) in results.items()})
         print(f"{cfg.name}{' (read back)' if stored is not None else ''}: rows {m['rows']:.0f}, "
               f"catalog {m['catalog_size']:.0f}, R@10 {cell(m, 'recall@10', True)}, "
               f"tail-R@10 {cell(m, 'tail_recall@10', True)}, novel R@10 {cell(m, 'novel_recall@10', True)}", flush=True)
     if args.seeds:
         spread = seed_spread(results)
         Console(width=220).print(spread_table(args.dataset, results, spread))
-        out.write_text(json.dumps({"runs": {name: {"test": m, "cpu_seconds": secs}
-                                            for name, (m, secs) in results.items()}, "spread": spread}, indent=1))
+        write_report(out, {"runs": {name: {"test": m, "cpu_seconds": secs} for name, (m, secs) in results.items()},
+                           "spread": spread})
     else:
         Console(width=220).print((ablation_table if args.ablation else table_for)(args.dataset, results))
     print(f"wrote {out}")

@@ -36,7 +36,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from augment.routing import PolicyNotReady, PosteriorRule, audited, posterior_rule, route_for  # noqa: E402
-from db.judge_model import fit_judges  # noqa: E402
+from calibration.judge_model import fit_judges  # noqa: E402
 from db.queries.candidates import JudgedCandidate  # noqa: E402
 
 PANEL = {"judge-1": (0.90, 0.85), "judge-2": (0.85, 0.80), "judge-3": (0.80, 0.70), "judge-4": (0.75, 0.55),

@@ -31,6 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from reporting import write_report
 from sqlalchemy import select  # noqa: E402
 
 from augment.generate import prototype_context  # noqa: E402
@@ -40,13 +41,13 @@ from augment.service import weights_from  # noqa: E402
 from augment.settings import get_settings  # noqa: E402
 from augment.writer import WriterGenerator, names_target, shipped_config  # noqa: E402
 from augment.writer_engines import Engine, writer_chat  # noqa: E402
+from calibration.judge_model import wilson_interval  # noqa: E402
 from db.cli_support import cli_session_factory  # noqa: E402
-from db.embeddings import encode_texts  # noqa: E402
 from db.engine import write_transaction  # noqa: E402
-from db.judge_model import wilson_interval  # noqa: E402
 from db.models import Dataset, Movie, Prototype  # noqa: E402
 from db.queries.corpus import list_dialogues  # noqa: E402
 from db.types import Turn  # noqa: E402
+from lm.embeddings import encode_texts  # noqa: E402
 from trainer.metrics import distinct_n  # noqa: E402
 
 DATASET = "redial"
@@ -157,8 +158,7 @@ def main() -> None:
                                                                                       contexts[i].target.title)}
                                    for i in range(len(contexts))]}
         print(json.dumps({arm: {k: v for k, v in report[arm].items() if k != "written"}}), flush=True)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
+    write_report(Path(args.out), report)
 
 
 if __name__ == "__main__":

@@ -184,7 +184,7 @@ class Candidate(Base):
     similarity_to_prototype: Mapped[float | None] = mapped_column(Float)
     status: Mapped[str] = mapped_column(String(16), default="generated", index=True)
     pass_votes: Mapped[int | None] = mapped_column(Integer)
-    approve_posterior: Mapped[float | None] = mapped_column(Float)  # db.judge_model: P(a reviewer approves | votes)
+    approve_posterior: Mapped[float | None] = mapped_column(Float)  # calibration.judge_model: P(a reviewer approves | votes)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

@@ -1,4 +1,4 @@
-"""The README's fidelity table (issue 27): every row names a test that exists, so a renamed or deleted test that
+"""The fidelity table (docs/fidelity.md; issue 27): every row names a test that exists, so a renamed or deleted test that
 pinned a formula is noticed."""
 from __future__ import annotations
 
@@ -9,9 +9,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def fidelity_rows() -> list[str]:
-    readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("## Fidelity to the papers"):]
-    section = section[:section.index("\n## ", 1)]
+    section = (ROOT / "docs" / "fidelity.md").read_text()
     return [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| paper's")]
 
 

@@ -69,8 +69,9 @@ def evaluate_responses(system: Annotated[str, typer.Option(help="System name of 
                                             "response per merged recommender turn, titles masked as <movie>.")] = False,
                        as_json: JsonFlag = False) -> None:
     """BLEU-2/3, ROUGE-2/L against the human turn each response replaces, and Distinct-2/3/4 (+ UniCRS bleu@n/dist@n)."""
-    from db.queries.responses import response_rows, unicrs_response_rows
+    from db.queries.responses import response_rows
     from trainer.metrics import generation_report
+    from trainer.unicrs_processing import unicrs_response_rows
     with cli_session_factory()() as session:
         rows = (unicrs_response_rows if unicrs else response_rows)(session, system)
     if not rows:

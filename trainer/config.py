@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from db.config_files import read_config
-from db.language_model import FineTuneConfig
+from lm.language_model import FineTuneConfig
 
 
 class TwoStageConfig(BaseModel):

@@ -13,9 +13,12 @@ from typing import Literal
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.embeddings import encode_texts
 from db.engine import write_transaction
-from db.language_model import (
+from db.queries.responses import add_response, answered_turns
+from db.queries.runs import RESPONDER_MODEL, create_run, finish_run, get_run_or_raise, record_metrics
+from db.types import MovieInfo
+from lm.embeddings import encode_texts
+from lm.language_model import (
     add_lora,
     generate,
     hold_out_conversations,
@@ -23,10 +26,7 @@ from db.language_model import (
     mean_loss,
     train_steps,
 )
-from db.llama_engine import Engine, LlamaModel, use_llama_cpp
-from db.queries.responses import add_response, answered_turns
-from db.queries.runs import RESPONDER_MODEL, create_run, finish_run, get_run_or_raise, record_metrics
-from db.types import MovieInfo
+from lm.llama_engine import Engine, LlamaModel, use_llama_cpp
 from trainer.config import ResponderConfig
 from trainer.conversation_data import (
     ResponseSample,
@@ -183,7 +183,7 @@ def write_responses(session_factory: sessionmaker[Session], system: str, turns: 
 def generate_responses(session_factory: sessionmaker[Session], run: str, turns: Turns, system: str, *,
                        overlap: int = 3, batch_size: int = 8, progress: bool = True,
                        engine: Engine = "auto") -> GenerationSummary:
-    """Greedy responses of a responder run; engine auto: llama.cpp (db/llama_engine.py, the adapter as a GGUF LoRA
+    """Greedy responses of a responder run; engine auto: llama.cpp (lm/llama_engine.py, the adapter as a GGUF LoRA
     on the packaged Q4_K_M model) when installed and the run's base is the packaged model, else transformers on the
     dequantized model the adapter was trained on. The two give close, not identical, text (4-bit vs float32)."""
     cfg = responder_config(session_factory, run)

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from db.embeddings import embedding_dimension
+from lm.embeddings import embedding_dimension
 from trainer.kg import RGCNItemEncoder
 
 

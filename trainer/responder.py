@@ -1,11 +1,11 @@
 """The response generator's prompts: one recommender turn given the context and the recommended movie. Training and
-generation are the shared language-model module's (db/language_model.py)."""
+generation are the shared language-model module's (lm/language_model.py)."""
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from db.language_model import LanguageModel, encode_pair
 from db.types import MovieInfo
+from lm.language_model import LanguageModel, encode_pair
 from trainer.config import ResponderConfig
 from trainer.conversation_data import ResponseSample, render_prompt
 

@@ -13,7 +13,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from torch import nn
 
-from db.embeddings import cache_embeddings, default_encoder_path, encode_texts, uncached_texts
 from db.engine import write_transaction
 from db.export_files import verify_export
 from db.models import TrainingRun
@@ -26,6 +25,7 @@ from db.queries.runs import (
     record_metrics,
     run_metrics,
 )
+from lm.embeddings import cache_embeddings, default_encoder_path, encode_texts, uncached_texts
 from trainer.config import TrainConfig
 from trainer.data import RecData, load_rec_data
 from trainer.distributed import World, barrier, gather_objects, resolve_device, setup, teardown, wrap

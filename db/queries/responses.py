@@ -11,8 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from db.errors import IngestError
-from db.models import Conversation, Mention, Movie, Response, ReviewTask, Utterance
-from db.movie_masking import TitleMasker
+from db.models import Conversation, Response, ReviewTask, Utterance
 from db.queries.corpus import movie_titles, resolve_mentions
 from db.queries.longtail import get_dataset_or_raise
 
@@ -100,43 +99,6 @@ def response_rows(session: Session, system: str) -> list[tuple[int, str, str]]:
                            .where(Response.system == system).order_by(Response.id)).all()
     titles = {d: movie_titles(session, d) for d in {row[3] for row in rows}}
     return [(c, resolve_mentions(hyp, titles[d]), resolve_mentions(ref, titles[d])) for c, hyp, ref, d in rows]
-
-
-def unicrs_response_rows(session: Session, system: str) -> list[tuple[int, str, str]]:
-    """`response_rows` under UniCRS's processing: consecutive messages of one sender merged into one turn (the
-    reference is the whole merged recommender turn; only responses at a merged turn's first message count, one per
-    merged turn) and movie titles masked as `<movie>` in both texts (db.movie_masking)."""
-    rows = session.execute(select(Response.conversation_id, Response.turn_position, Response.text,
-                                  Conversation.dataset_id)
-                           .join(Conversation, Conversation.id == Response.conversation_id)
-                           .where(Response.system == system).order_by(Response.id)).all()
-    conversations = {c for c, _, _, _ in rows}
-    utterances: dict[int, dict[int, Utterance]] = {}  # conversation -> position -> utterance
-    for u in session.scalars(select(Utterance).where(Utterance.conversation_id.in_(conversations))):
-        utterances.setdefault(u.conversation_id, {})[u.position] = u
-    mentioned: dict[int, set[int]] = {}
-    for utterance_id, movie_id in session.execute(
-            select(Mention.utterance_id, Mention.movie_id).join(Utterance, Utterance.id == Mention.utterance_id)
-            .where(Utterance.conversation_id.in_(conversations))):
-        mentioned.setdefault(utterance_id, set()).add(movie_id)
-    maskers: dict[int, tuple[TitleMasker, dict[str, str], dict[int, str]]] = {}
-    out: list[tuple[int, str, str]] = []
-    for conversation_id, position, text, dataset_id in rows:
-        if dataset_id not in maskers:
-            catalog = dict(session.execute(select(Movie.id, Movie.title).where(Movie.dataset_id == dataset_id)).all())
-            maskers[dataset_id] = (TitleMasker(catalog.values()), movie_titles(session, dataset_id), catalog)
-        masker, by_external, by_id = maskers[dataset_id]
-        turns = utterances[conversation_id]
-        if position - 1 in turns and turns[position - 1].role == "recommender":
-            continue  # not the first message of its merged turn
-        run = []
-        while position in turns and turns[position].role == "recommender":
-            run.append(turns[position])
-            position += 1
-        known = [by_id[m] for u in run for m in mentioned.get(u.id, ()) if m in by_id]
-        reference = " ".join(resolve_mentions(u.text, by_external) for u in run)
-        out.append((conversation_id, masker.mask(resolve_mentions(text, by_external)), masker.mask(reference, known)))
-    return out
 
 
 def response_pairs(session: Session, system: str) -> list[tuple[str, str]]:

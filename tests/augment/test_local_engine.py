@@ -21,7 +21,7 @@ from augment.llm import OpenAIChat, runtime
 from augment.settings import get_settings
 from augment.structured import JudgeReply, Profile, negotiate, parse_reply
 from db.models import Candidate, JudgeVote, LLMCall, Rating, RelevanceLabel
-from db.placeholder_model import PLACEHOLDER_MODEL
+from lm.placeholder_model import PLACEHOLDER_MODEL
 from lumicrs_cli import app
 from tests.augment.conftest import build_longtail_corpus
 from tests.factories import make_rating_queue

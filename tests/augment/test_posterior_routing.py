@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from augment.routing import PolicyNotReady, route_candidates
-from db.judge_model import fit_judges
+from calibration.judge_model import fit_judges
 from db.models import Candidate, JudgeVote, ReviewTask
 from db.queries.candidates import judged_candidates
 from lumicrs_cli import app

@@ -80,7 +80,7 @@ def test_settings_choose_the_engine_and_the_tries(writer_settings: pytest.Monkey
                                                   session_factory: sessionmaker[Session]) -> None:
     from augment.service import local_writer
     from augment.writer_engines import GGUFWriterChat, LocalWriterChat
-    from db.llama_engine import llama_cpp_installed
+    from lm.llama_engine import llama_cpp_installed
 
     writer_settings.setenv("AUGMENT_WRITER_ENGINE", "transformers")
     writer_settings.setenv("AUGMENT_WRITER_TRIES", "5")

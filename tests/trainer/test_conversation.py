@@ -190,7 +190,7 @@ def test_predicted_items_and_the_retrieval_baseline(database_url: str, session_f
 def test_the_response_loss_is_the_models_own_loss_on_response_tokens(tmp_path: Path) -> None:
     import torch
 
-    from db.language_model import collate, load_language_model, target_loss
+    from lm.language_model import collate, load_language_model, target_loss
     from trainer.config import ResponderConfig
     from trainer.conversation_data import ResponseSample
     from trainer.responder import encode_example
@@ -220,7 +220,7 @@ def test_responses_and_references_are_compared_with_titles_in_place_of_ids(sessi
 @pytest.mark.slow
 def test_the_packaged_models_responses_on_llama_cpp(database_url: str, session_factory: sessionmaker[Session],
                                                     tmp_path: Path) -> None:
-    from db.llama_engine import llama_cpp_installed
+    from lm.llama_engine import llama_cpp_installed
     if not llama_cpp_installed():
         pytest.skip("the local engine is not installed (bash scripts/setup_llm.sh)")
     with session_factory() as session:

@@ -140,7 +140,7 @@ def test_the_encoder_schedule_defaults_and_its_learning_rate_reaches_the_optimiz
 def test_the_real_encoder_in_length_sorted_chunks_gives_each_text_its_own_vector_in_the_callers_order() -> None:
     """TrainableTextEncoder encodes a batch in chunks of similar length (speed): every row must still be that text's
     vector, the one it gets when encoded alone, and gradients must reach the weights through the reordering."""
-    from db.embeddings import default_encoder_path
+    from lm.embeddings import default_encoder_path
     from trainer.model import TrainableTextEncoder
 
     texts = ["hi", "I loved @123 and want something darker, maybe a thriller with a twist " * 3, "any comedy?",

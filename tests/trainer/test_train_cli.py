@@ -123,7 +123,7 @@ def test_finetuned_encoder_trains_and_reloads(database_url: str, session_factory
     win and the saved model is the frozen head with the encoder as shipped; it reloads and evaluates."""
     import torch
 
-    from db.embeddings import load_sentence_encoder
+    from lm.embeddings import load_sentence_encoder
 
     with session_factory() as session:
         build_toy_corpus(session)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from db.placeholder_model import packaged_model
+from lm.placeholder_model import packaged_model
 
 if TYPE_CHECKING:
     import torch

@@ -24,7 +24,7 @@ def longtail_png(counts: tuple[int, ...], summary: LongTailSummary, directory: P
         pass
     import matplotlib.pyplot as plt
 
-    from db.plots import longtail_figure
+    from charts.longtail import longtail_figure
     figure = longtail_figure(list(counts), summary)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110)

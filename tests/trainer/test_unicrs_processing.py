@@ -5,9 +5,8 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from db.models import Response
-from db.movie_masking import TitleMasker
-from db.queries.responses import unicrs_response_rows
 from tests.factories import make_conversation, make_dataset, make_movie
+from trainer.unicrs_processing import TitleMasker, unicrs_response_rows
 
 CATALOG = ["Alien (1979)", "Full Metal Jacket (1987)", "Up (2009)", "It (2017)", "The Fly (1986)", "The Fly II (1989)"]
 

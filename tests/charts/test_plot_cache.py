@@ -7,14 +7,14 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from db.plot_cache import longtail_png
+from charts.cache import longtail_png
 from db.queries.longtail import longtail_summary, movie_mention_counts
 from tests.factories import make_conversation, make_dataset, make_movie
 
 FRESH_PROCESS = """
 import sys
 from pathlib import Path
-from db.plot_cache import longtail_png
+from charts.cache import longtail_png
 from db.queries.longtail import LongTailSummary, TierShare, TierThresholds
 summary = eval(sys.argv[1])
 sys.stdout.write(longtail_png(eval(sys.argv[2]), summary, Path(sys.argv[3])).hex())

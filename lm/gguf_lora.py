@@ -1,4 +1,4 @@
-"""A PEFT LoRA adapter (trained by db/language_model.py on the dequantized packaged Gemma 3 270M) written as a GGUF
+"""A PEFT LoRA adapter (trained by lm/language_model.py on the dequantized packaged Gemma 3 270M) written as a GGUF
 LoRA adapter, so llama.cpp applies it at run time on top of the packaged Q4_K_M GGUF it was trained against.
 
 The HF model was dequantized from that same GGUF, so base weights are identical on both engines; only the adapter's

@@ -1,4 +1,4 @@
-"""The shared llama.cpp engine (db/llama_engine.py): which engine a setting means, and on the packaged model (slow)
+"""The shared llama.cpp engine (lm/llama_engine.py): which engine a setting means, and on the packaged model (slow)
 that llama.cpp's token ids are the transformers tokenizer's, so a prompt fitted by either is the same prompt."""
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from db.llama_engine import LlamaModel, llama_cpp_installed, use_llama_cpp
+from lm.llama_engine import LlamaModel, llama_cpp_installed, use_llama_cpp
 
 
 def test_which_engine_a_setting_means(monkeypatch: pytest.MonkeyPatch) -> None:
-    import db.llama_engine as engine
+    import lm.llama_engine as engine
     for installed in (True, False):
         monkeypatch.setattr(engine, "llama_cpp_installed", lambda installed=installed: installed)
         assert use_llama_cpp("auto", None) is installed        # the packaged base: llama.cpp when installed
@@ -32,7 +32,7 @@ def test_llama_cpp_and_transformers_give_the_same_token_ids() -> None:
         pytest.skip("the local engine is not installed (bash scripts/setup_llm.sh)")
     from transformers import AutoTokenizer
 
-    from db.language_model import hf_directory
+    from lm.language_model import hf_directory
     hf = AutoTokenizer.from_pretrained(hf_directory(None))
     llama = LlamaModel(None, threads=1)
     for text in ("Recommended movie: Amélie (2001). A shy waitress\nSeeker: any 80s horror? 🙂\nRecommender:",

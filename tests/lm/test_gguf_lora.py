@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from db.gguf_lora import AdapterFormatError, cached_gguf_adapter, convert_adapter
+from lm.gguf_lora import AdapterFormatError, cached_gguf_adapter, convert_adapter
 
 RANK, HIDDEN, FFN = 2, 8, 12
 
@@ -92,7 +92,7 @@ def test_two_processes_converting_at_once_leave_one_whole_file(tmp_path: Path) -
     import gguf
 
     adapter = write_adapter(tmp_path / "a", two_modules())
-    script = ("import sys; from pathlib import Path; from db.gguf_lora import convert_adapter; "
+    script = ("import sys; from pathlib import Path; from lm.gguf_lora import convert_adapter; "
               "[convert_adapter(Path(sys.argv[1]), Path(sys.argv[2])) for _ in range(20)]")
     runs = [subprocess.Popen([sys.executable, "-c", script, str(adapter), str(tmp_path / "out.gguf")],
                              cwd=Path(__file__).resolve().parents[2], stderr=subprocess.PIPE, text=True)
@@ -108,7 +108,7 @@ def test_the_shipped_writer_converts_onto_tensors_the_packaged_model_has(tmp_pat
 
     from augment.writer import ADAPTER_DIR
     try:
-        from db.placeholder_model import packaged_model
+        from lm.placeholder_model import packaged_model
         model = packaged_model()
     except FileNotFoundError:
         pytest.skip("the packaged model is not installed (bash scripts/setup_llm.sh)")
@@ -124,7 +124,7 @@ def test_the_shipped_writer_converts_onto_tensors_the_packaged_model_has(tmp_pat
 
 
 def test_held_out_conversations_are_whole_seeded_and_at_least_the_minimum() -> None:
-    from db.language_model import hold_out_conversations
+    from lm.language_model import hold_out_conversations
 
     rows = [(conversation, turn) for conversation in range(10) for turn in range(3)]
     train, held = hold_out_conversations(rows, lambda r: r[0], 0.2, seed=42)

@@ -1,6 +1,6 @@
 """llama.cpp in this process for every LoRA model of the project (the dialogue writer and the response generator):
-the packaged Q4_K_M GGUF plus a PEFT adapter converted once to a GGUF LoRA (db/gguf_lora.py). The transformers path
-(db/language_model.py) trains the adapters; this one runs them about 4-9x faster on CPU. One generation at a time
+the packaged Q4_K_M GGUF plus a PEFT adapter converted once to a GGUF LoRA (lm/gguf_lora.py). The transformers path
+(lm/language_model.py) trains the adapters; this one runs them about 4-9x faster on CPU. One generation at a time
 per model: llama.cpp already uses every thread it is given."""
 from __future__ import annotations
 
@@ -82,8 +82,8 @@ class LlamaModel:
         if self._llm is None:
             import llama_cpp
 
-            from db.gguf_lora import cached_gguf_adapter
-            from db.placeholder_model import cache_dir, packaged_model
+            from lm.gguf_lora import cached_gguf_adapter
+            from lm.placeholder_model import cache_dir, packaged_model
             model = self.model_path or packaged_model()
             lora = cached_gguf_adapter(self.adapter, cache_dir()) if self.adapter is not None else None
             with quiet_stderr():

@@ -1,4 +1,4 @@
-"""The judge model (db.judge_model) on hand-worked cases: EM estimates, posteriors, weights and routing cuts."""
+"""The judge model (calibration.judge_model) on hand-worked cases: EM estimates, posteriors, weights and routing cuts."""
 from __future__ import annotations
 
 import math
@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from db.judge_model import choose_threshold, cross_fitted_posteriors, fit_judges, wilson_interval
+from calibration.judge_model import choose_threshold, cross_fitted_posteriors, fit_judges, wilson_interval
 
 
 def test_fully_labelled_case_gives_the_laplace_rates_and_the_hand_posterior() -> None:
