@@ -8,7 +8,8 @@
   number, never merged into the turn above: a mistyped or abbreviated name (`Recommnder:`, `Recmndr:`, `Rec.:`),
   another separator (`Recommender;`, `Recommender -`, a full-width colon), no separator (`Recommender Have you...`),
   a number (`Recommender 2:`), list or quote marks before it (`- Recommender:`, `1. Recommender:`, `"Recommender:`,
-  `> Recommender:`, `**Recommender:**`), or a foreign speaker (`User:`, `Assistant:` ...).
+  `> Recommender:`, `**Recommender:**`, an invisible character such as a zero-width space), or a foreign speaker
+  (`User:`, `Assistant:` ...).
 - Blank lines between turns are ignored; a blank line inside a turn is written indented and kept.
 `parse_edited(format_turns(turns)) == turns` for every list of turns whose texts have no surrounding whitespace and
 no line break other than a line feed (others become line feeds, as in a browser's text box).
@@ -21,7 +22,7 @@ OURS = re.compile(r"^(seeker|recommender)[ \t]*:[ \t]?(.*)$", re.IGNORECASE)
 LABELS = ("seeker", "recommender")
 INDENT = "  "
 # what may stand before a label: list bullets and numbers, quote marks, Markdown emphasis and headings
-DECORATION = re.compile(r"^(?:[\s*_>#\[(\-–—•·\"'“”‘’«»`]+|\d+[.)]\s*)+")
+DECORATION = re.compile(r"^(?:[\s*_>#\[(\-–—•·\"'“”‘’«»`\u200b-\u200f\u2060-\u2064\ufeff]+|\d+[.)]\s*)+")
 # a name (one or two words), an optional number, closing marks, then a separator, the end of the line, or more text
 NAMED = re.compile(r"^(?P<name>[^\W\d_][^\W\d_'’]*(?:['’][^\W\d_]+)?(?: [^\W\d_]+)?)(?P<number>\s*\d+)?[*_\])\s]*"
                    r"(?P<sep>[:：;,=|>.]|[-–—]+)?")

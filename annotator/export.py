@@ -23,6 +23,7 @@ from db.locks import exclusive
 from db.models import Candidate, DatasetExport, JudgeVote, Movie, Prototype, Review, Reviewer, ReviewTask
 from db.queries.candidates import candidates_in, tag_target_mentions
 from db.queries.guidelines import current_guidelines
+from db.queries.identity import database_id
 from db.queries.longtail import get_dataset_or_raise
 from db.secrets import mask_url
 from db.settings import get_settings
@@ -127,21 +128,23 @@ def export_approved(session: Session, dataset: str, name: str, lead: Reviewer, o
     warning = placeholder_warning(params, len(records))
     if warning:
         params["warning"] = warning
-    export = allocate_version(session, name, lead, len(records), params)  # the database, not a folder, owns vN
+    export = allocate_version(session, name, lead, len(records), params, out_dir)  # never a folder that exists
     folder = out_dir / name / f"v{export.version}"
     if not folder.resolve().is_relative_to(out_dir.resolve()):
         raise ValueError(f"export folder {folder} is outside {out_dir}")
     staging = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
     try:
         export.sha256 = write_files(records, staging)
-        manifest = {"name": name, "version": export.version, "sha256": export.sha256, "rows": len(records),
-                    "created_by": lead.name, "database": database_label(), **params}
+        manifest = {"name": name, "version": export.version, "export_id": export.id, "sha256": export.sha256,
+                    "rows": len(records), "created_by": lead.name, "database": database_label(),
+                    "database_id": database_id(session), **params}
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2))
         (staging / "guidelines.md").write_text(guide.text + "\n", encoding="utf-8")  # what reviewers were shown
-        if folder.exists():  # left by a run of ours that crashed before its row was committed: no export owns it
-            refuse_foreign_folder(folder)
-            shutil.rmtree(folder)
-        staging.rename(folder)
+        try:
+            staging.rename(folder)  # refused when the folder appeared meanwhile: nothing of anyone's is replaced
+        except OSError as exc:
+            raise Conflict(f"{folder} appeared while this export was written (another process or database): "
+                           "nothing was replaced; run the export again") from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     export.path = str(folder / "data.jsonl")
@@ -167,18 +170,9 @@ def suggest_dataset(session: Session, dataset: str, tiers: tuple[str, ...]) -> s
 
 
 def database_label() -> str:
-    """Which database wrote an export (its URL, credentials masked), so another database's folder is never replaced."""
+    """Which database wrote an export, for people (its URL as given, credentials masked); `database_id` is the
+    identity the trainer checks."""
     return mask_url(get_settings().database_url)
-
-
-def refuse_foreign_folder(folder: Path) -> None:
-    try:
-        written_by = json.loads((folder / "manifest.json").read_text(encoding="utf-8")).get("database")
-    except (OSError, ValueError, AttributeError):
-        written_by = None
-    if written_by != database_label():
-        raise Conflict(f"{folder} exists and was not written by this database ({written_by or 'no manifest'}): "
-                       "choose another export name or LUMICRS_EXPORT_DIR; nothing was replaced")
 
 
 def placeholder_judged(record: ExportRecord) -> bool:
@@ -211,9 +205,15 @@ def placeholder_warning(params: dict[str, Any], rows: int) -> str | None:
             "fine for trying the workflow, not data to train on")
 
 
-def allocate_version(session: Session, name: str, lead: Reviewer, rows: int, params: dict[str, Any]) -> DatasetExport:
-    """The next version of `name`, claimed by inserting its row (unique per name and version)."""
-    export = DatasetExport(name=name, version=next_version(session, name), created_by=lead.name, path="",
+def allocate_version(session: Session, name: str, lead: Reviewer, rows: int, params: dict[str, Any],
+                     out_dir: Path) -> DatasetExport:
+    """The next version of `name`, claimed by inserting its row (unique per name and version). A version whose
+    folder already exists is passed over, whoever left it (a crashed export, another database sharing the folder, a
+    restored backup that forgot it): an export never replaces a folder."""
+    version = next_version(session, name)
+    while (out_dir / name / f"v{version}").exists():
+        version += 1
+    export = DatasetExport(name=name, version=version, created_by=lead.name, path="",
                            sha256="", n_rows=rows, params=params)
     try:
         with session.begin_nested():

@@ -3,6 +3,7 @@ LabelStudioError."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 from annotator.errors import LabelStudioError
@@ -47,6 +48,18 @@ class ExportedAnnotation:
     annotator: str  # the Label Studio user's email (or username)
     result: list[dict[str, Any]]
     cancelled: bool = False
+    updated_at: datetime | None = None  # when it was last made or changed (Label Studio's updated_at)
+
+
+def parse_time(value: Any) -> datetime | None:
+    """Label Studio's ISO time ('2026-12-06T10:00:00.123456Z'), in UTC; None when absent or unreadable."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
 
 def by_lumicrs_id(listed: list[tuple[int, int, int]]) -> dict[int, list[int]]:
@@ -152,7 +165,8 @@ class LabelStudioAdapter:
                 user_id = who.get("id") if isinstance(who, dict) else who
                 out.append(ExportedAnnotation(int(task["id"]), task.get("data", {}),
                                               emails.get(int(user_id), f"labelstudio-user-{user_id}"),
-                                              annotation.get("result", []), bool(annotation.get("was_cancelled"))))
+                                              annotation.get("result", []), bool(annotation.get("was_cancelled")),
+                                              parse_time(annotation.get("updated_at") or annotation.get("created_at"))))
         return out
 
     def annotate(self, ls_task_id: int, result: list[dict[str, Any]], completed_by: int | None = None,

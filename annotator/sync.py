@@ -25,6 +25,7 @@ from annotator.edits import parse_edited
 from annotator.labelstudio import ExportedAnnotation, LabelStudioAdapter, by_lumicrs_id, label_config
 from db.engine import write_transaction
 from db.models import Candidate, JudgeVote, Movie, Prototype, Rating, Response, Review, Reviewer, ReviewTask
+from db.queries.accounts import was_active_at
 from db.queries.corpus import readable_turns
 from db.queries.responses import readable_response
 from db.queries.review import (
@@ -209,7 +210,9 @@ def pull_annotations(factory: sessionmaker[Session], adapter: LabelStudioAdapter
             if reviewer is None:
                 summary.held[annotation.annotator] = summary.held.get(annotation.annotator, 0) + 1
                 continue
-            if not reviewer.active:  # their earlier verdicts stay as they were; nothing new is taken from them
+            made_while_disabled = (annotation.updated_at is not None
+                                   and not was_active_at(session, reviewer.id, annotation.updated_at))
+            if not reviewer.active or made_while_disabled:  # earlier verdicts stay; nothing new is taken from them
                 summary.disabled[reviewer.name] = summary.disabled.get(reviewer.name, 0) + 1
                 live.add((task_id, reviewer.id))
                 continue

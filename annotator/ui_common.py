@@ -15,10 +15,9 @@ from db.models import Reviewer
 from db.queries.accounts import (
     AccessDenied,
     acting_reviewer,
-    authenticate,
     close_web_session,
-    open_web_session,
     reviewer_for_token,
+    sign_in,
 )
 from db.settings import get_settings
 
@@ -65,16 +64,23 @@ def current_identity() -> tuple[int, str, str] | None:
 
 
 def _sign_in() -> None:
+    """Counted per name and per client address; the password is checked with no transaction open."""
     name, password = st.session_state.get("signin_name", ""), st.session_state.get("signin_password", "")
-    with transaction(write=True) as session:
-        try:
-            token = open_web_session(session, authenticate(session, name, password))
-        except AccessDenied as exc:  # caught inside: the failure (and the back-off) is committed
-            st.session_state["signin_error"] = str(exc)
-            return
+    try:
+        token = sign_in(session_factory(), name, password, client=client_address())
+    except AccessDenied as exc:
+        st.session_state["signin_error"] = str(exc)
+        return
     st.session_state[TOKEN] = token
     st.query_params[TOKEN] = token
     st.session_state["signin_password"] = ""
+
+
+def client_address() -> str | None:
+    try:
+        return st.context.ip_address
+    except Exception:  # noqa: BLE001 (AppTest and bare runs have no client)
+        return None
 
 
 def _sign_out() -> None:

@@ -10,6 +10,7 @@ import typer
 
 from augment.settings import get_settings
 from db.cli_support import cli_session_factory, console, emit, make_table, user_errors
+from db.secrets import mask_url
 
 llm_app = typer.Typer(help="The optional local LLM engine (llama.cpp) and a first run on it.", no_args_is_help=True)
 PLACEHOLDER_NOTE = ("the local engine serves a tiny BASE model (Gemma 3 270M): its dialogues and votes are placeholders "
@@ -26,8 +27,9 @@ def serve(model: Annotated[Path | None, typer.Option(help="A GGUF file (default:
           threads: Annotated[int, typer.Option(help="CPU threads (1 is fastest on a busy 2-core machine).")] = 1,
           context: Annotated[int, typer.Option(help="Context window in tokens.")] = 4096) -> None:
     """Serve a GGUF model OpenAI-compatibly on 127.0.0.1 until Ctrl+C."""
-    from augment.local_engine import DEFAULT_MODEL_NAME, LocalEngine
+    from augment.local_engine import DEFAULT_MODEL_NAME, LocalEngine, check_port_free
 
+    check_port_free(port)  # a port out of range or taken: one line, before anything starts
     engine = LocalEngine(model, port, threads, context).start()
     console.print(f"serving {model or DEFAULT_MODEL_NAME} at {engine.base_url} (Ctrl+C stops it)\n"
                   f"  export OPENAI_BASE_URL={engine.base_url} AUGMENT_MODEL={DEFAULT_MODEL_NAME}\n"
@@ -146,7 +148,7 @@ def _run_slice(dataset: str, url: str, movies: int, samples: int, *, local: bool
         routed = route_candidates(session, dataset, len(judges), accept_min=settings.accept_min_votes,
                                   review_min=settings.review_min_votes, overlap=settings.review_overlap).routed
     accepted, waiting, discarded = (routed.get(k, 0) for k in ("auto_accepted", "needs_review", "discarded"))
-    return DemoSummary(url, movies, generated.created, generated.created - kept.kept, votes.votes_cast,
+    return DemoSummary(mask_url(url), movies, generated.created, generated.created - kept.kept, votes.votes_cast,
                        votes.failed_calls, accepted, waiting, discarded,
                        max(kept.kept - accepted - waiting - discarded, 0))
 

@@ -17,10 +17,15 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from db.errors import ServiceError
 from lm.placeholder_model import PLACEHOLDER_MODEL, cache_dir, packaged_model
 
 DEFAULT_MODEL_NAME = PLACEHOLDER_MODEL
 INSTALL_HINT = "the local engine is not installed: run `bash scripts/setup_llm.sh` (or set OPENAI_BASE_URL)"
+
+
+class EngineFailed(ServiceError):
+    """The local engine's server did not start (one line: its exit code and the end of its log)."""
 
 
 def free_port() -> int:
@@ -30,13 +35,24 @@ def free_port() -> int:
 
 
 def check_port_free(port: int) -> None:
-    """Refuse a port something already listens on: its answers would be taken for ours."""
+    """Refuse a port outside 1-65535 or one something already listens on (its answers would be taken for ours). A
+    port held only by connections in TIME_WAIT is free: the probe binds with SO_REUSEADDR, as the server does."""
+    if isinstance(port, bool) or not 1 <= port <= 65535:
+        raise ValueError(f"--port must be between 1 and 65535, got {port}")
     with socket.socket() as sock:
+        sock.settimeout(1)
+        if sock.connect_ex(("127.0.0.1", port)) == 0:
+            raise ValueError(in_use(port))
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError as exc:
-            raise ValueError(f"port {port} on 127.0.0.1 is already in use (another server answers there): "
-                             "stop it or choose another --port") from exc
+            raise ValueError(in_use(port)) from exc
+
+
+def in_use(port: int) -> str:
+    return f"port {port} on 127.0.0.1 is already in use (another server answers there): stop it or choose another --port"
 
 
 def _die_with_parent() -> None:
@@ -83,8 +99,11 @@ class LocalEngine:
         while time.monotonic() < deadline:
             assert self.process is not None
             if self.process.poll() is not None:
-                tail = self.log_path.read_text(errors="replace").strip().splitlines()[-3:]
-                raise RuntimeError(f"local engine exited with {self.process.returncode}: {' | '.join(tail)}")
+                log = self.log_path.read_text(errors="replace")
+                if "address already in use" in log.lower():  # another server took the port after our probe
+                    raise ValueError(in_use(self.port))
+                tail = log.strip().splitlines()[-3:]
+                raise EngineFailed(f"local engine exited with {self.process.returncode}: {' | '.join(tail)}")
             try:
                 with urllib.request.urlopen(f"{self.base_url}/models", timeout=2) as reply:
                     if reply.status == 200:
@@ -92,7 +111,7 @@ class LocalEngine:
             except (urllib.error.URLError, OSError):
                 time.sleep(0.3)
         self.stop()
-        raise RuntimeError(f"local engine not ready within {timeout:g} s (log: {self.log_path})")
+        raise EngineFailed(f"local engine not ready within {timeout:g} s (log: {self.log_path})")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

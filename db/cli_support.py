@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from db.errors import Conflict, IngestError, NotFound, ServiceError
-from db.secrets import mask_text, mask_url
+from db.secrets import mask_text, mask_url, url_secrets
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -49,20 +49,21 @@ def transaction(write: bool = True) -> Iterator[Session]:
 
 
 def emit(payload: Any, as_json: bool, table: Table | None = None) -> None:
+    """A command's output, JSON or a table: every URL in it masked (credentials, tokens in the query or fragment)."""
     if as_json:
-        typer.echo(json.dumps(payload, indent=2, default=str))
+        typer.echo(mask_text(json.dumps(payload, indent=2, default=str)))
     elif table is not None:
         Console().print(table)
     else:
-        typer.echo(payload)
+        typer.echo(mask_text(str(payload)))
 
 
 def make_table(title: str, columns: list[str], rows: list[list[Any]]) -> Table:
-    table = Table(title=title)
+    table = Table(title=mask_text(title))
     for column in columns:
         table.add_column(column)
     for row in rows:
-        table.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row))
+        table.add_row(*(f"{v:.3f}" if isinstance(v, float) else escape(mask_text(str(v))) for v in row))
     return table
 
 
@@ -74,13 +75,13 @@ def user_errors(func: Callable[P, R]) -> Callable[P, R]:
         try:
             return func(*args, **kwargs)
         except (IngestError, ValueError, FileNotFoundError, ServiceError) as exc:
-            console.print(f"[red]error:[/red] {escape(str(exc))}")
+            console.print(f"[red]error:[/red] {escape(mask_text(str(exc)))}")
             raise typer.Exit(2) from exc
         except NotFound as exc:
-            console.print(f"[red]not found:[/red] {escape(str(exc))}")
+            console.print(f"[red]not found:[/red] {escape(mask_text(str(exc)))}")
             raise typer.Exit(3) from exc
         except Conflict as exc:
-            console.print(f"[red]conflict:[/red] {escape(str(exc))}")
+            console.print(f"[red]conflict:[/red] {escape(mask_text(str(exc)))}")
             raise typer.Exit(4) from exc
         except KeyboardInterrupt as exc:
             console.print("interrupted: nothing of the unfinished step was written")
@@ -95,10 +96,12 @@ def user_errors(func: Callable[P, R]) -> Callable[P, R]:
 
 
 def is_connection_error(exc: BaseException) -> bool:
-    """A database that cannot be reached or refuses us (wrong password, unknown database, closed port)."""
-    from sqlalchemy.exc import InterfaceError, OperationalError
+    """A database that cannot be reached or refuses us (wrong password, unknown database, closed port), or a SQLite
+    URL that names a file that is not a database."""
+    from sqlalchemy.exc import DatabaseError, InterfaceError, OperationalError
 
-    return isinstance(exc, (OperationalError, InterfaceError))
+    not_a_database = isinstance(exc, DatabaseError) and "not a database" in str(getattr(exc, "orig", exc))
+    return isinstance(exc, (OperationalError, InterfaceError)) or not_a_database
 
 
 def database_error_line(exc: BaseException) -> str:
@@ -107,5 +110,5 @@ def database_error_line(exc: BaseException) -> str:
 
     original = getattr(exc, "orig", None) or exc
     first = next((line.strip() for line in str(original).splitlines() if line.strip()), type(original).__name__)
-    url = mask_url(get_settings().database_url)
-    return mask_text(f"cannot use the database at {url}: {first}", get_settings().database_url)
+    given = get_settings().database_url
+    return mask_text(f"cannot use the database at {mask_url(given)}: {first}", *url_secrets(given))

@@ -14,6 +14,8 @@ class VerifiedExport:
     rows: int
     name: str
     version: int
+    export_id: int | None = None  # the exporting database's row (manifests from before identities have none)
+    database_id: str | None = None
 
 
 def sha256_file(path: Path) -> str:
@@ -40,4 +42,7 @@ def verify_export(path: Path) -> VerifiedExport:
     if actual != expected:
         raise ValueError(f"{path}: sha256 {actual[:12]}… does not match its manifest ({expected[:12]}…); "
                          "the file changed after export, refusing to load it")
-    return VerifiedExport(path, actual, rows, str(manifest.get("name", "")), int(manifest.get("version", 0)))
+    export_id, database = manifest.get("export_id"), manifest.get("database_id")
+    return VerifiedExport(path, actual, rows, str(manifest.get("name", "")), int(manifest.get("version", 0)),
+                          export_id if isinstance(export_id, int) and not isinstance(export_id, bool) else None,
+                          str(database) if database else None)

@@ -351,6 +351,27 @@ class Draft(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class AccountEvent(Base):
+    """An account disabled (active false) or enabled again, and when: annotations made elsewhere (Label Studio) while
+    it was disabled are not taken, even after it is enabled again."""
+
+    __tablename__ = "account_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reviewer_id: Mapped[int] = mapped_column(ForeignKey("reviewers.id", ondelete="CASCADE"), index=True)
+    active: Mapped[bool] = mapped_column(Boolean)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class DatabaseIdentity(Base):
+    """One row: this database's random id (db.queries.identity), written into every export's manifest, so an export
+    is known as this database's by its id, never by a URL or a folder."""
+
+    __tablename__ = "database_identity"
+    id: Mapped[int] = mapped_column(primary_key=True)  # always 1
+    uuid: Mapped[str] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class Guideline(Base):
     """The project's annotation guidelines, one row per version, written by a lead; each export names its version."""
 

@@ -16,7 +16,8 @@ def mask_url(url: str) -> str:
     """postgresql://user:secret@host/db?sslpassword=x -> postgresql://user:***@host/db?sslpassword=*** (any scheme).
 
     The credentials end at the last '@' before the query or fragment (a password may hold an unencoded '@' or '/');
-    with no password, the whole user part is masked (it is often a token). Nothing else changes."""
+    with no password, the user part is masked on web URLs (there it is often a token) and kept on database URLs
+    (there it is a user name). Nothing else changes."""
     match = SCHEME.match(url)
     if match is None:
         return SECRET_PARAM.sub(lambda m: f"{m.group('name')}***", url)
@@ -26,9 +27,34 @@ def mask_url(url: str) -> str:
     if at >= 0 and ("/" not in rest[:at] or ":" in rest[:at].split("/", 1)[0]):
         userinfo = rest[:at]
         user, has_password, _ = userinfo.partition(":")
-        masked_user = f"{user}:***" if has_password and user and "/" not in user else "***"
+        if has_password:
+            masked_user = f"{user}:***" if user and "/" not in user else "***"
+        else:
+            masked_user = user if is_database(match.group("scheme")) and "/" not in user else "***"
         rest = f"{masked_user}@{rest[at + 1:]}"
     return match.group("scheme") + SECRET_PARAM.sub(lambda m: f"{m.group('name')}***", rest)
+
+
+def url_secrets(url: str) -> list[str]:
+    """The credentials inside a URL as we read it (the password up to the last '@', or a user-only token), and the
+    pieces an unencoded '@' splits it into, as a driver may print them ('host ss-secret@127.0.0.1'): to mask in
+    messages that quote them."""
+    match = SCHEME.match(url)
+    if match is None:
+        return []
+    rest = match.group("rest")
+    end = min((i for i in (rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
+    at = rest.rfind("@", 0, end)
+    if at < 0:
+        return []
+    user, has_password, password = rest[:at].partition(":")
+    secret = password if has_password else "" if is_database(match.group("scheme")) else user
+    return [secret, *(piece for piece in secret.split("@") if len(piece) >= 4)] if secret else []
+
+
+def is_database(scheme: str) -> bool:
+    """A database URL's scheme (postgresql+psycopg://, sqlite:///...), not a web service's."""
+    return not scheme.lower().startswith(("http", "ws"))
 
 
 def mask_text(text: str, *secrets: str) -> str:

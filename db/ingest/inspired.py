@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from db.errors import IngestError
+from db.fields import storable
 from db.ingest.parsed import (
     ParsedConversation,
     ParsedCorpus,
@@ -19,7 +20,6 @@ from db.ingest.parsed import (
     numbered_lines,
     read_json_file,
     read_text,
-    storable,
     storable_tree,
 )
 from db.models import Conversation, Movie

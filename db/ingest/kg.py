@@ -13,7 +13,8 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from db.errors import IngestError
-from db.ingest.parsed import line_of, read_json_file, storable
+from db.fields import storable, text_field
+from db.ingest.parsed import line_of, read_json_file
 from db.ingest.writer import chunks
 from db.models import KGFact, Movie
 
@@ -51,7 +52,8 @@ def parse_kg(directory: Path) -> ParsedKG:
     if missing:
         raise IngestError(directory, None, f"knowledge graph incomplete: missing {', '.join(missing)}")
     entity2id, entity2type = _mapping(directory / "entity2id.json"), _mapping(directory / "entity2type.json")
-    relations = {_int(v, directory / "relation2id.json", k): str(k) for k, v in _mapping(directory / "relation2id.json").items()}
+    relations = {_int(v, directory / "relation2id.json", k): _relation(directory / "relation2id.json", k)
+                 for k, v in _mapping(directory / "relation2id.json").items()}
     names: dict[int, str] = {}
     for name, number in entity2id.items():
         names[_int(number, directory / "entity2id.json", name)] = storable(str(name), "entity name", KGFact.__table__.c.entity)
@@ -74,6 +76,14 @@ def parse_kg(directory: Path) -> ParsedKG:
             kind = str(entity2type.get(tail, "entity"))
             facts.append((movie, relation, tail, storable(kind, "entity type", KGFact.__table__.c.entity_type)))
     return ParsedKG(tuple(facts), len(items))
+
+
+def _relation(path: Path, key: Any) -> str:
+    """A relation's name, as storable as any other name (db.fields), or the file and line it came from."""
+    try:
+        return text_field(key, f"relation {str(key)[:40]!r}", column=KGFact.__table__.c.relation)
+    except ValueError as exc:
+        raise IngestError(path, line_of(path, f'"{str(key)[:20]}'), str(exc)) from exc
 
 
 def _int(value: Any, path: Path, key: Any) -> int:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from db.errors import IngestError
+from db.fields import MAX_LINE_BYTES, storable, text_field
 
 YEAR_RE = re.compile(r"\((\d{4})\)\s*$")
 
@@ -71,7 +72,8 @@ class ParsedCorpus:
             from db.models import Movie
 
             storable(key, "movie id", Movie.__table__.c.external_id)
-            title, year = split_title_year(storable(raw_title, "movie title"))
+            title, year = split_title_year(text_field(raw_title, f"movie {key}'s title", column=Movie.__table__.c.title,
+                                                      multiline=True))
             self.movies[key] = ParsedMovie(key=key, title=title, year=year)
 
 
@@ -113,6 +115,8 @@ def numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
     try:
         with (gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")) as handle:
             for number, raw in enumerate(handle, start=1):
+                if len(raw) > MAX_LINE_BYTES:
+                    raise IngestError(path, number, f"the line is {len(raw):,} bytes; at most {MAX_LINE_BYTES:,} are read")
                 try:
                     yield number, raw.decode("utf-8")
                 except UnicodeDecodeError as exc:
@@ -123,16 +127,6 @@ def numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
         raise IngestError(path, None, f"truncated gzip archive (it ends inside line {number + 1})") from exc
     except zlib.error as exc:
         raise IngestError(path, None, f"corrupt gzip archive after line {number} ({exc})") from exc
-
-
-def storable(value: str, field: str, column: Any = None) -> str:
-    """Refuse what a backend cannot store, identically on SQLite and PostgreSQL: NUL characters, over-long values."""
-    if "\x00" in value:
-        raise ValueError(f"{field} contains a NUL character")
-    length = getattr(getattr(column, "type", None), "length", None)
-    if length and len(value) > length:
-        raise ValueError(f"{field} has {len(value)} characters; at most {length} are stored")
-    return value
 
 
 def storable_tree(value: Any, field: str) -> Any:

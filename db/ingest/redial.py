@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from db.errors import IngestError
+from db.fields import storable, text_field
 from db.ingest.parsed import (
     ParsedAnswer,
     ParsedConversation,
@@ -23,7 +24,6 @@ from db.ingest.parsed import (
     read_json_file,
     read_text,
     split_title_year,
-    storable,
     storable_tree,
 )
 from db.models import Conversation, Movie
@@ -115,7 +115,8 @@ def parse_conversation_line(line: str, split: str, source: str) -> ParsedConvers
     mentioned = record.get("movieMentions") or {}
     if not isinstance(mentioned, dict):
         raise ValueError("movieMentions must be an object")
-    titles = {str(k): storable(str(v), "movie title", Movie.__table__.c.title) for k, v in mentioned.items() if v}
+    titles = {str(k): text_field(v, f"movieMentions {k!r}", column=Movie.__table__.c.title, multiline=True)
+              for k, v in mentioned.items() if v is not None}  # null: no title given; anything else must be one
     return ParsedConversation(key, split, source, tuple(turns), answers, titles)
 
 

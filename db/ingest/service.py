@@ -6,9 +6,9 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from db.fields import storable
 from db.ingest.inspired import parse_inspired
 from db.ingest.kg import default_kg_dir, parse_kg, write_kg
-from db.ingest.parsed import storable
 from db.ingest.redial import parse_redial
 from db.ingest.writer import IngestSummary, get_or_create_dataset, write_corpus
 from db.models import Conversation

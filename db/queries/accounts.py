@@ -15,9 +15,10 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
-from db.models import Reviewer, SignInFailure, WebSession
+from db.fields import text_field
+from db.models import AccountEvent, Reviewer, SignInFailure, WebSession
 from db.queries.review import ROLES, get_reviewer_or_raise, now_utc, release_claims
 
 HASHER = PasswordHasher()
@@ -32,6 +33,12 @@ class AccessDenied(ValueError):
 def check_password(password: str) -> None:
     if len(password) < MIN_PASSWORD:
         raise ValueError(f"a password needs at least {MIN_PASSWORD} characters")
+
+
+def account_name(name: object) -> str:
+    """A reviewer's name: one line of visible text that fits its column (db.fields)."""
+    return text_field(name.strip() if isinstance(name, str) else name, "reviewer name",
+                      column=Reviewer.__table__.c.name)
 
 
 def lead_count(session: Session) -> int:
@@ -53,9 +60,7 @@ def create_account(session: Session, name: str, role: str, password: str, *, by:
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     check_password(password)
-    name = name.strip()
-    if not name:
-        raise ValueError("reviewer name must not be empty")
+    name = account_name(name)
     reviewer = session.scalar(select(Reviewer).where(Reviewer.name == name))
     if reviewer is not None and reviewer.password_hash is not None:
         raise ValueError(f"{name} already has an account")
@@ -108,12 +113,22 @@ def set_active(session: Session, name: str, active: bool, *, by: Reviewer) -> Re
     if reviewer.id == by.id and not active:
         raise ValueError("leads cannot disable their own account")
     keep_a_lead(session, reviewer, role=reviewer.role, active=active)
+    if reviewer.active != active:
+        session.add(AccountEvent(reviewer_id=reviewer.id, active=active, at=now_utc()))
     reviewer.active = active
     if not active:
         session.execute(delete(WebSession).where(WebSession.reviewer_id == reviewer.id))
         release_claims(session, reviewer.id)
     session.flush()
     return reviewer
+
+
+def was_active_at(session: Session, reviewer_id: int, moment: datetime) -> bool:
+    """Whether the account was enabled at `moment`: the last disable or enable before it says (none: it was)."""
+    last = session.scalar(select(AccountEvent.active).where(AccountEvent.reviewer_id == reviewer_id,
+                                                            AccountEvent.at <= moment)
+                          .order_by(AccountEvent.at.desc(), AccountEvent.id.desc()).limit(1))
+    return last is None or bool(last)
 
 
 def acting_reviewer(session: Session, token: str | None, expected_id: int, *, role: str | None = None) -> Reviewer:
@@ -132,59 +147,115 @@ def acting_reviewer(session: Session, token: str | None, expected_id: int, *, ro
     return reviewer
 
 
-FREE_ATTEMPTS = 5
+FREE_ATTEMPTS = 5  # per name: failed sign-ins before each further attempt waits
+FREE_CLIENT_ATTEMPTS = 20  # per client address (a lab behind one address shares it)
 MAX_BACKOFF_SECONDS = 900
+RESET_AFTER = timedelta(hours=1)  # a count with no failure for this long starts again from zero
+PRUNE_AFTER = timedelta(days=1)  # records older than this are deleted (the table does not grow without limit)
+
+
 @lru_cache(maxsize=1)
 def dummy_hash() -> str:
     """A hash to verify against when the name has no password, so every attempt costs one argon2 verification."""
     return HASHER.hash(secrets.token_urlsafe(16))
 
 
-def backoff_seconds(failures: int) -> int:
-    """0 for the first FREE_ATTEMPTS failures, then 2, 4, 8 ... seconds, at most MAX_BACKOFF_SECONDS."""
-    return 0 if failures < FREE_ATTEMPTS else min(2 ** (failures - FREE_ATTEMPTS + 1), MAX_BACKOFF_SECONDS)
+def backoff_seconds(failures: int, free: int = FREE_ATTEMPTS) -> int:
+    """0 for the first `free` failures, then 2, 4, 8 ... seconds, at most MAX_BACKOFF_SECONDS."""
+    return 0 if failures < free else min(2 ** (failures - free + 1), MAX_BACKOFF_SECONDS)
 
 
-def authenticate(session: Session, name: str, password: str, *, at: datetime | None = None) -> Reviewer:
-    """The account, if the name, password and active flag check out; one message for every failure, the same work
-    (one argon2 verification) for known and unknown names, and a per-name back-off after repeated failures. A
-    failure is recorded with a flush: the caller commits its transaction after catching AccessDenied."""
-    at = at or now_utc()
-    key = name.strip()[:128]
-    record = session.get(SignInFailure, key)
-    if record is not None:
-        # a concurrent attempt that started before the recorded failure sees a negative gap: count it as none
-        elapsed = max(0.0, (at - as_utc(record.last_failed_at)).total_seconds())
-        wait = backoff_seconds(record.failures) - elapsed
-        if wait > 0:
-            raise AccessDenied(f"too many failed sign-ins for this name: try again in {math.ceil(wait)} s")
-    reviewer = session.scalar(select(Reviewer).where(Reviewer.name == key))
-    stored = reviewer.password_hash if reviewer is not None else None
+def attempt_keys(name: str, client: str | None) -> list[tuple[str, int]]:
+    """The counters an attempt is charged to: its name, and its client address when known."""
+    keys = [(name.strip()[:128], FREE_ATTEMPTS)]
+    if client:
+        keys.append((f"client:{client}"[:128], FREE_CLIENT_ATTEMPTS))
+    return keys
+
+
+def reserve_attempt(session: Session, key: str, at: datetime, free: int = FREE_ATTEMPTS) -> None:
+    """Count this attempt as a failure before its password is checked (a success clears it afterwards), under the
+    counter's row lock: attempts at once for one name take turns here, so however many arrive together, at most
+    `free` passwords are checked before the back-off applies. AccessDenied while the back-off runs."""
+    record = _locked_record(session, key, at)
+    elapsed = max(0.0, (at - as_utc(record.last_failed_at)).total_seconds())
+    if record.failures and elapsed > RESET_AFTER.total_seconds():
+        record.failures = 0
+    wait = backoff_seconds(record.failures, free) - elapsed
+    if record.failures and wait > 0:
+        subject = "this name" if not key.startswith("client:") else "this address"
+        raise AccessDenied(f"too many failed sign-ins for {subject}: try again in {math.ceil(wait)} s")
+    record.failures, record.last_failed_at = record.failures + 1, max(at, as_utc(record.last_failed_at))
+    session.flush()
+
+
+def _locked_record(session: Session, key: str, at: datetime) -> SignInFailure:
+    """The counter's row, made if missing (two first attempts at once: one insert, both counted), locked."""
+    if session.get(SignInFailure, key) is None:
+        try:
+            with session.begin_nested():
+                session.add(SignInFailure(name=key, failures=0, last_failed_at=at))
+        except IntegrityError:
+            pass
+    return session.scalars(select(SignInFailure).where(SignInFailure.name == key).with_for_update()
+                           .execution_options(populate_existing=True)).one()
+
+
+def password_matches(stored: str | None, password: str) -> bool:
+    """One argon2 verification whether or not the name has a password (the same work for known and unknown names)."""
     try:
-        ok = HASHER.verify(stored or dummy_hash(), password) and stored is not None
+        return HASHER.verify(stored or dummy_hash(), password) and stored is not None
     except (VerificationError, InvalidHashError):
-        ok = False
-    if not ok or reviewer is None or not reviewer.active:
-        record_failure(session, key, at, record)
+        return False
+
+
+def clear_attempts(session: Session, name: str) -> None:
+    session.execute(delete(SignInFailure).where(SignInFailure.name == name.strip()[:128]))
+
+
+def prune_attempts(session: Session, at: datetime) -> None:
+    session.execute(delete(SignInFailure).where(SignInFailure.last_failed_at < at - PRUNE_AFTER))
+
+
+def authenticate(session: Session, name: str, password: str, *, at: datetime | None = None,
+                 client: str | None = None) -> Reviewer:
+    """The account, if the name, password and active flag check out, in one session (the CLI and tests; the app
+    uses `sign_in`, which checks the password outside any transaction). One message for every failure; the attempt
+    is counted before its password is checked; the caller commits after catching AccessDenied."""
+    at = at or now_utc()
+    for key, free in attempt_keys(name, client):
+        reserve_attempt(session, key, at, free)
+    reviewer = session.scalar(select(Reviewer).where(Reviewer.name == name.strip()[:128]))
+    stored = reviewer.password_hash if reviewer is not None else None
+    if not password_matches(stored, password) or reviewer is None or not reviewer.active:
         raise AccessDenied("unknown name, wrong password or disabled account")
-    if record is not None:
-        session.delete(record)
-        session.flush()
+    clear_attempts(session, name)
+    session.flush()
     return reviewer
 
 
-def record_failure(session: Session, key: str, at: datetime, record: SignInFailure | None) -> None:
-    if record is None:
-        try:
-            with session.begin_nested():  # two failures for one new name at once: the second updates the first's row
-                session.add(SignInFailure(name=key, failures=1, last_failed_at=at))
-            return
-        except IntegrityError:
-            pass
-    record = session.scalars(select(SignInFailure).where(SignInFailure.name == key).with_for_update()
-                             .execution_options(populate_existing=True)).one()
-    record.failures, record.last_failed_at = record.failures + 1, at
-    session.flush()
+def sign_in(factory: sessionmaker[Session], name: str, password: str, *, client: str | None = None,
+            at: datetime | None = None) -> str:
+    """A new browser session's token, in three steps: count the attempt (a short write transaction), check the
+    password with no transaction open (argon2 takes a fraction of a second: holding SQLite's write lock through it
+    made reviewers' verdicts fail), then open the session and clear the count. AccessDenied otherwise."""
+    from db.engine import write_transaction
+
+    at = at or now_utc()
+    with write_transaction(factory) as session:
+        prune_attempts(session, at)
+        for key, free in attempt_keys(name, client):
+            reserve_attempt(session, key, at, free)
+        reviewer = session.scalar(select(Reviewer).where(Reviewer.name == name.strip()[:128]))
+        stored = reviewer.password_hash if reviewer is not None else None
+    if not password_matches(stored, password):
+        raise AccessDenied("unknown name, wrong password or disabled account")
+    with write_transaction(factory) as session:
+        reviewer = session.scalar(select(Reviewer).where(Reviewer.name == name.strip()[:128]))
+        if reviewer is None or not reviewer.active or reviewer.password_hash != stored:  # changed meanwhile
+            raise AccessDenied("unknown name, wrong password or disabled account")
+        clear_attempts(session, name)
+        return open_web_session(session, reviewer)
 
 
 def as_utc(moment: datetime) -> datetime:

@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from db.errors import IngestError
+from db.fields import check_line_size, text_field, whole_number
 from db.models import Conversation, Response, ReviewTask, Utterance
 from db.queries.corpus import movie_titles, resolve_mentions
 from db.queries.longtail import get_dataset_or_raise
@@ -55,6 +56,9 @@ def sample_corpus_responses(session: Session, dataset: str, n: int, *, split: st
     return ResponseSummary(added, added, len(picked) - added)
 
 
+MAX_RESPONSE_CHARS = 20_000
+
+
 def import_responses(session: Session, dataset: str, path: Path, overlap: int = 3) -> ResponseSummary:
     """JSONL lines {"conversation": external id, "turn_position": int, "system": str, "text": str}."""
     ds = get_dataset_or_raise(session, dataset)
@@ -66,12 +70,25 @@ def import_responses(session: Session, dataset: str, path: Path, overlap: int = 
             if not line.strip():
                 continue
             try:
+                check_line_size(line)
                 record = json.loads(line)
-                conv = conv_ids[str(record["conversation"])]
-                ok = add_response(session, conv, int(record["turn_position"]), str(record["system"]), str(record["text"]),
-                          overlap)
-            except (ValueError, KeyError, TypeError) as exc:
-                raise IngestError(path, number, f"bad response record ({exc!r})") from exc
+                if not isinstance(record, dict):
+                    raise ValueError("expected a JSON object")
+                missing = [k for k in ("conversation", "turn_position", "system", "text") if k not in record]
+                if missing:
+                    raise ValueError(f"missing field(s) {', '.join(missing)}")
+                conversation = record["conversation"]
+                if isinstance(conversation, bool) or not isinstance(conversation, (str, int)):
+                    raise ValueError(f"conversation must be an id, got {type(conversation).__name__}")
+                if str(conversation) not in conv_ids:
+                    raise ValueError(f"no conversation {str(conversation)[:40]!r} in {dataset}")
+                ok = add_response(session, conv_ids[str(conversation)],
+                                  whole_number(record["turn_position"], "turn_position"),
+                                  text_field(record["system"], "system", column=Response.__table__.c.system),
+                                  text_field(record["text"], "text", max_len=MAX_RESPONSE_CHARS, multiline=True),
+                                  overlap)
+            except ValueError as exc:  # json's errors are ValueErrors too
+                raise IngestError(path, number, str(exc).splitlines()[0]) from exc
             added, skipped = added + ok, skipped + (not ok)
     session.flush()
     return ResponseSummary(added, added, skipped)

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from db.decision import TaskStatus, Verdict, decide
 from db.engine import is_write_transaction
 from db.errors import NotFound
+from db.fields import text_field
 from db.models import Candidate, Rating, Review, Reviewer, ReviewTask, TaskDecision, TaskLock
 from db.rubrics import RUBRIC_KEYS
 
@@ -31,6 +32,8 @@ def can_work(role: str, kind: str) -> bool:
     """Whether an account of `role` works the `kind` queue (the app claims a task only for those who can act)."""
     return role in TASK_ROLES.get(kind, ())
 VERDICTS = tuple(v.value for v in Verdict)
+MAX_REASON_CHARS = 2_000
+MAX_TURN_CHARS = 5_000
 CLAIM_SECONDS = 120  # a claim lasts two minutes unless the page that shows the task renews it (LUMICRS_CLAIM_SECONDS)
 CLAIM_ATTEMPTS = 20
 
@@ -40,9 +43,8 @@ def now_utc() -> datetime:
 
 
 def get_or_create_reviewer(session: Session, name: str, role: str = "annotator") -> Reviewer:
-    name = name.strip()
-    if not name:
-        raise ValueError("reviewer name must not be empty")
+    name = text_field(name.strip() if isinstance(name, str) else name, "reviewer name",
+                      column=Reviewer.__table__.c.name)
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}")
     reviewer = session.scalar(select(Reviewer).where(Reviewer.name == name))
@@ -66,17 +68,23 @@ def get_reviewer_or_raise(session: Session, name: str) -> Reviewer:
 
 def link_email(session: Session, name: str, email: str, lead: Reviewer) -> Reviewer:
     """A lead links a reviewer to their Label Studio account (annotations by that email become theirs)."""
-    if lead.role != "lead":
-        raise ValueError(f"{lead.name} is a {lead.role}; only leads link accounts")
-    email = email.strip().lower()
-    if "@" not in email:
-        raise ValueError(f"not an email address: {email!r}")
+    if lead.role != "lead" or not lead.active:
+        raise ValueError(f"{lead.name} is {'a ' + lead.role if lead.active else 'disabled'}; only active leads "
+                         "link accounts")
+    email = text_field(email.strip().lower() if isinstance(email, str) else email, "email",
+                       column=Reviewer.__table__.c.email)
+    if "@" not in email or " " in email:
+        raise ValueError(f"not an email address: {email[:60]!r}")
     reviewer = get_reviewer_or_raise(session, name)
     other = session.scalar(select(Reviewer).where(Reviewer.email == email, Reviewer.id != reviewer.id))
     if other is not None:
         raise ValueError(f"{email} is already linked to {other.name}")
-    reviewer.email = email
-    session.flush()
+    try:
+        with session.begin_nested():  # two leads linking one email at once: the second is told, in one line
+            reviewer.email = email
+            session.flush()
+    except IntegrityError as exc:
+        raise ValueError(f"{email} was linked to another account a moment ago") from exc
     return reviewer
 
 
@@ -247,8 +255,13 @@ def _aware(moment: datetime) -> datetime:
 def check_verdict(verdict: str, reason: str, edited_turns: list[dict[str, Any]] | None) -> None:
     if verdict not in VERDICTS:
         raise ValueError(f"verdict must be one of {', '.join(VERDICTS)}")
+    text_field(reason, "reason", max_len=MAX_REASON_CHARS, multiline=True, blank=True)
     if verdict in (Verdict.REJECT, Verdict.EDIT) and not reason.strip():
         raise ValueError(f"a reason is required to {verdict}")
+    for number, turn in enumerate(edited_turns or [], start=1):
+        if not isinstance(turn, dict) or turn.get("role") not in ("seeker", "recommender"):
+            raise ValueError(f"edited turn {number} is not a seeker or recommender turn")
+        text_field(turn.get("text"), f"edited turn {number}", max_len=MAX_TURN_CHARS, multiline=True)
     if verdict == Verdict.EDIT and not edited_turns:
         raise ValueError("an edit needs the edited dialogue")
 

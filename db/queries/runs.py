@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from db.errors import Conflict, NotFound
 from db.export_files import VerifiedExport
 from db.models import DatasetExport, RunExport, RunMetric, TrainingRun
+from db.queries.identity import database_id
 
 RESPONDER_MODEL = "responder"  # TrainingRun.model of the conversation module's runs (the others are recommenders)
 
@@ -103,8 +104,21 @@ def list_runs(session: Session) -> list[TrainingRun]:
 
 
 def check_against_database(session: Session, export: VerifiedExport) -> None:
-    """When this database made the export (its name and version, or its path, are on record), the file's sha256 must be
-    the one recorded at export time: editing the data file and its manifest together is caught here."""
+    """When this database made the export (its manifest carries this database's id), the export it names by id must be
+    on record with the file's sha256, name and version: editing the data file and its manifest together, renaming the
+    export in its manifest, or a database restored from a backup older than the export, is caught here, whatever path
+    names the file. Manifests from before identities: matched by name and version, or path, as before."""
+    if export.database_id is not None and export.database_id == database_id(session):
+        row = session.get(DatasetExport, export.export_id) if export.export_id is not None else None
+        if row is None:
+            raise ValueError(f"{export.path}: this database made the export but has no export {export.export_id} on "
+                             "record (its manifest was edited, or the database was restored from an older backup); "
+                             "refusing to load it")
+        if (row.sha256, row.name, row.version) != (export.sha256, export.name, export.version):
+            raise ValueError(f"{export.path}: its manifest says {export.name} v{export.version} "
+                             f"({export.sha256[:12]}…) but this database recorded export {row.id} as {row.name} "
+                             f"v{row.version} ({row.sha256[:12]}…); refusing to load it")
+        return
     recorded = session.scalar(select(DatasetExport).where(DatasetExport.name == export.name,
                                                           DatasetExport.version == export.version))
     if recorded is None:

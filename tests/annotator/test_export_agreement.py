@@ -21,9 +21,9 @@ from annotator.agreement import (
 )
 from annotator.errors import PermissionDenied
 from annotator.export import export_approved, export_preview
-from db.errors import Conflict
 from db.export_files import sha256_file
 from db.models import Candidate
+from db.queries.identity import database_id
 from db.queries.review import get_or_create_reviewer, submit_review
 from db.secrets import mask_url
 from db.settings import get_settings
@@ -259,6 +259,7 @@ def test_export_selects_by_tier_and_generator_and_every_file_says_the_same(sessi
     assert [r.pass_votes for r in records] == [3, 3, 3]
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest.pop("database") == mask_url(get_settings().database_url)
+    assert (manifest.pop("export_id"), manifest.pop("database_id")) == (default.id, database_id(session))
     assert manifest == {"name": "all", "version": 1, "sha256": default.sha256, "rows": 3, "created_by": "lee",
                         "dataset": "toy", "tiers": ["body", "tail"], "generator_filter": [],
                         "generators": {"gen-ok": 2, "other-gen": 1}, "placeholder_rows": 0,
@@ -289,7 +290,7 @@ def test_export_selects_by_tier_and_generator_and_every_file_says_the_same(sessi
     assert (empty.n_rows, Path(empty.path).read_text()) == (0, "")
 
 
-def test_a_folder_left_by_a_crashed_export_is_replaced(session: Session, tmp_path: Path) -> None:
+def test_a_folder_left_by_a_crashed_export_is_passed_over_never_replaced(session: Session, tmp_path: Path) -> None:
     make_review_queue(session, n=1)
     session.get_one(Candidate, 1).status = "auto_accepted"
     lead = get_or_create_reviewer(session, "lee", "lead")
@@ -298,7 +299,7 @@ def test_a_folder_left_by_a_crashed_export_is_replaced(session: Session, tmp_pat
     (stale / "data.jsonl").write_text("half-written\n")  # the rename happened, the row's commit did not
     (stale / "manifest.json").write_text(json.dumps({"database": mask_url(get_settings().database_url)}))
     export = export_approved(session, "toy", "toy-aug", lead, tmp_path)
-    assert export.version == 1 and "half-written" not in Path(export.path).read_text()
+    assert export.version == 2 and (stale / "data.jsonl").read_text() == "half-written\n"
     assert hashlib.sha256(Path(export.path).read_bytes()).hexdigest() == export.sha256
 
 
@@ -459,7 +460,10 @@ def test_the_manifest_names_the_database_as_given(session: Session, tmp_path: Pa
     assert json.loads((Path(export.path).parent / "manifest.json").read_text())["database"] == "sqlite:////abs/path/app.db"
 
 
-def test_an_export_never_replaces_a_folder_another_database_wrote(session: Session, tmp_path: Path) -> None:
+def test_an_export_never_replaces_a_folder_another_database_or_a_restored_backup_wrote(
+        session: Session, tmp_path: Path, database_url: str) -> None:
+    """Another database sharing the export folder, a folder with no manifest, and a copy of this very database (a
+    restored backup: the same identity, without the export the original made): each gets the next free version."""
     (t1,) = make_review_queue(session, n=1, overlap=1)
     submit_review(session, t1, get_or_create_reviewer(session, "bea"), "accept")
     lead = get_or_create_reviewer(session, "lee", "lead")
@@ -467,13 +471,16 @@ def test_an_export_never_replaces_a_folder_another_database_wrote(session: Sessi
     theirs.mkdir(parents=True)
     (theirs / "manifest.json").write_text(json.dumps({"database": "sqlite:///someone-else.db", "sha256": "x"}))
     (theirs / "data.jsonl").write_text("their data\n")
-    with pytest.raises(Conflict, match=r"v1 exists and was not written by this database \(sqlite:///someone-else.db\)"):
-        export_approved(session, "toy", "shared", lead, tmp_path)
-    assert (theirs / "data.jsonl").read_text() == "their data\n" and sorted(p.name for p in theirs.parent.iterdir()) == ["v1"]
-    bare = tmp_path / "bare" / "v1"  # a folder with no manifest is nobody's crash either
-    bare.mkdir(parents=True)
-    with pytest.raises(Conflict, match=r"not written by this database \(no manifest\)"):
-        export_approved(session, "toy", "bare", lead, tmp_path)
+    assert export_approved(session, "toy", "shared", lead, tmp_path).version == 2
+    assert (theirs / "data.jsonl").read_text() == "their data\n"
+    (tmp_path / "bare" / "v1").mkdir(parents=True)
+    assert export_approved(session, "toy", "bare", lead, tmp_path).version == 2
+    original = export_approved(session, "toy", "backed-up", lead, tmp_path)
+    session.delete(original)  # a backup taken before this export: its row is not there, its folder is
+    session.flush()
+    again = export_approved(session, "toy", "backed-up", lead, tmp_path)
+    assert (original.version, again.version) == (1, 2)
+    assert json.loads((tmp_path / "backed-up" / "v1" / "manifest.json").read_text())["sha256"] == original.sha256
 
 
 def test_the_trainer_checks_an_export_against_the_databases_record(session: Session, tmp_path: Path) -> None:
@@ -489,5 +496,33 @@ def test_the_trainer_checks_an_export_against_the_databases_record(session: Sess
     manifest = json.loads((data.parent / "manifest.json").read_text())
     manifest["sha256"] = sha256_file(data)  # the manifest edited to match
     (data.parent / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(ValueError, match="is not the one this database recorded for checked v1"):
+    with pytest.raises(ValueError, match=r"its manifest says checked v1 \(.*\) but this database recorded export"):
+        check_against_database(session, verify_export(data))
+
+
+def test_the_trainer_checks_an_export_by_its_id_whatever_names_the_file(session: Session, tmp_path: Path) -> None:
+    """A manifest renamed to another version, the file named by another path (x/../x/v1, a copy), a database that has
+    no record of the export (restored from an older backup): refused; the same file by another path: accepted."""
+    import shutil
+
+    from db.export_files import verify_export
+    from db.models import DatasetExport
+    from db.queries.runs import check_against_database
+
+    (t1,) = make_review_queue(session, n=1, overlap=1)
+    submit_review(session, t1, get_or_create_reviewer(session, "bea"), "accept")
+    export = export_approved(session, "toy", "checked", get_or_create_reviewer(session, "lee", "lead"), tmp_path)
+    data = Path(export.path)
+    odd = data.parent.parent / ".." / "checked" / "v1" / "data.jsonl"
+    check_against_database(session, verify_export(odd))  # another path to the same file: the same export
+    copy = tmp_path / "copy" / "v9"
+    shutil.copytree(data.parent, copy)
+    check_against_database(session, verify_export(copy / "data.jsonl"))  # a copy: still export 1's content
+    manifest = json.loads((copy / "manifest.json").read_text())
+    (copy / "manifest.json").write_text(json.dumps({**manifest, "version": 7, "name": "renamed"}))
+    with pytest.raises(ValueError, match=r"its manifest says renamed v7 .* recorded export \d+ as checked v1"):
+        check_against_database(session, verify_export(copy / "data.jsonl"))
+    session.delete(session.get_one(DatasetExport, export.id))  # what a database restored from an older backup lacks
+    session.flush()
+    with pytest.raises(ValueError, match="this database made the export but has no export"):
         check_against_database(session, verify_export(data))

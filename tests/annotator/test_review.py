@@ -152,7 +152,7 @@ def test_leads_link_one_email_per_reviewer(session: Session) -> None:
     assert reviewers_by_email(session) == {}
     assert link_email(session, " ann ", "  Ann@Example.ORG ", lead) is ann
     assert ann.email == "ann@example.org"
-    with pytest.raises(ValueError, match="bob is a annotator; only leads link accounts"):
+    with pytest.raises(ValueError, match="bob is a annotator; only active leads link accounts"):
         link_email(session, "ann", "x@example.org", bob)
     with pytest.raises(ValueError, match="not an email address: 'ann.example.org'"):
         link_email(session, "bob", "ann.example.org", lead)
@@ -312,7 +312,7 @@ def test_open_task_count_counts_open_tasks_of_that_kind_only(session: Session) -
 
 
 @pytest.mark.parametrize(("name", "role", "message"), [
-    ("  ", "annotator", "reviewer name must not be empty"),
+    ("  ", "annotator", "reviewer name is blank"),
     ("dana", "admin", "role must be one of annotator, researcher, lead"),
 ])
 def test_a_bad_reviewer_is_refused_in_one_line(session: Session, name: str, role: str, message: str) -> None:

@@ -52,7 +52,7 @@ def test_two_exports_at_once_get_distinct_versions(database_url: str, tmp_path: 
         for c in s.scalars(select(Candidate)):
             c.status = "auto_accepted"
         s.commit()
-    leftover = tmp_path / "toy-aug" / "v1"  # left by a crashed run of this database: no row owns v1
+    leftover = tmp_path / "toy-aug" / "v1"  # left by a crashed run: no row owns v1, nobody replaces it
     leftover.mkdir(parents=True)
     (leftover / "manifest.json").write_text(json.dumps({"database": mask_url(database_url)}))
     env = {"LUMICRS_PASSWORD": "lead-password-1", "LUMICRS_EXPORT_DIR": str(tmp_path)}
@@ -61,9 +61,9 @@ def test_two_exports_at_once_get_distinct_versions(database_url: str, tmp_path: 
                    capture_output=True)
     results = run_twice(database_url, "export", "--name", "toy-aug", "--by", "lee", "--dataset", "toy", "--json", env=env)
     versions = sorted(json.loads(r.stdout)["version"] for r in results)
-    assert versions == [1, 2]
+    assert versions == [2, 3] and sorted(p.name for p in leftover.iterdir()) == ["manifest.json"]
     with session_factory() as s:
         rows = list(s.scalars(select(DatasetExport).order_by(DatasetExport.version)))
-        assert [r.version for r in rows] == [1, 2] and all(Path(r.path).exists() for r in rows)
+        assert [r.version for r in rows] == [2, 3] and all(Path(r.path).exists() for r in rows)
         assert s.scalar(select(func.count()).select_from(DatasetExport)) == 2
     assert not list((tmp_path / "toy-aug").glob(".*tmp"))

@@ -89,3 +89,41 @@ def test_an_unreachable_or_refusing_database_is_one_line_exit_2(monkeypatch: pyt
 def test_urls_are_shown_as_given_with_only_their_secrets_masked(url: str, shown: str) -> None:
     assert mask_url(url) == shown
     assert mask_text(f"cannot use {url}: refused") == f"cannot use {shown}: refused"
+
+
+SECRETS = ("pw@rd-1", "tok-in-user-2", "qs-key-3", "frag-tok-4")
+
+
+@pytest.mark.slow
+def test_a_secret_in_any_url_setting_never_reaches_any_output(endpoint, session_factory,  # type: ignore[no-untyped-def]
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every URL setting (the LLM endpoint, a separate judge endpoint, Label Studio, the database) carrying secrets in
+    each URL part, through the commands that print a URL, as text and as JSON: no secret in stdout or stderr."""
+    from augment.settings import get_settings as augment_settings
+    from tests.augment.conftest import build_longtail_corpus
+
+    with session_factory() as s:
+        build_longtail_corpus(s)
+    llm = endpoint.base_url.replace("http://", f"http://{SECRETS[1]}@") + f"?api_key={SECRETS[2]}#access_token={SECRETS[3]}"
+    monkeypatch.setenv("OPENAI_BASE_URL", llm)
+    monkeypatch.setenv("AUGMENT_JUDGE_BASE_URL", llm.replace(SECRETS[1], f"judge:{SECRETS[0]}"))
+    monkeypatch.setenv("AUGMENT_MODEL", "gen-ok")
+    monkeypatch.setenv("AUGMENT_JUDGES", '["down#1", "judge-pass#2"]')
+    monkeypatch.setenv("AUGMENT_MAX_RETRIES", "0")
+    monkeypatch.setenv("LABELSTUDIO_URL", f"http://{SECRETS[1]}@127.0.0.1:9/?access_token={SECRETS[3]}")
+    augment_settings.cache_clear()
+    runner = CliRunner()
+    outputs = []
+    for args in (["llm", "demo", "--dataset", "toy", "--movies", "1", "--samples", "1"],
+                 ["augment", "judge", "--dataset", "toy"], ["annotate", "push"], ["annotate", "pull"]):
+        for as_json in ([], ["--json"]):
+            result = runner.invoke(app, [*args, *as_json])
+            outputs.append((args[1], result.output))
+    monkeypatch.setenv("DATABASE_URL", f"postgresql+psycopg://ann:{SECRETS[0]}@127.0.0.1:9/lumi?sslpassword={SECRETS[2]}")
+    get_settings.cache_clear()
+    outputs.append(("db upgrade", runner.invoke(app, ["db", "upgrade"]).output))
+    get_settings.cache_clear()
+    augment_settings.cache_clear()
+    leaked = [(command, secret) for command, output in outputs for secret in SECRETS if secret in output]
+    assert not leaked, leaked
+    assert any("***@127.0.0.1" in output for _, output in outputs)  # the URLs are shown, masked
