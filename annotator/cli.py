@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from annotator.settings import get_settings
-from db.cli_support import cli_session_factory, emit, make_table, transaction, user_errors
+from db.cli_support import cli_session_factory, console, emit, make_table, transaction, user_errors
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -149,17 +149,28 @@ def _adapter_and_project(kind: str) -> tuple[LabelStudioAdapter, str]:
 @user_errors
 def push(kind: Kind = "adjudication", batch_size: Annotated[int | None, typer.Option(
         help="Tasks per import request (default LABELSTUDIO_BATCH_SIZE).")] = None, as_json: JsonFlag = False) -> None:
-    """Send open tasks to Label Studio (judges' votes / LLM ratings as predictions). Exactly once across crashes."""
+    """Send open tasks to Label Studio (judges' votes / LLM ratings as predictions). Exactly once across crashes;
+    Ctrl+C stops after the batch in flight."""
     from annotator.sync import push_tasks
+    from db.cli_support import deferred_interrupt
     from db.locks import exclusive
     adapter, project = _adapter_and_project(kind)
-    with exclusive(f"labelstudio-push:{kind}"):  # a second push waits, then finds every task already there
-        summary = push_tasks(cli_session_factory(), adapter, kind, project,
-                             batch_size=batch_size or get_settings().batch_size, progress=not as_json)
-    _show(f"pushed to Label Studio ({project})", {"pushed": summary.pushed, "reconciled": summary.reconciled,
-                                                  "already_duplicated": summary.already_duplicated,
-                                                  "duplicates_removed": summary.duplicates_removed,
-                                                  "duplicates_kept": summary.duplicates_kept}, as_json)
+    settings = get_settings()
+    with deferred_interrupt() as stop, exclusive(f"labelstudio-sync:{kind}"):  # a second push waits, then finds
+        summary = push_tasks(cli_session_factory(), adapter, kind, project,  # every task already there
+                             batch_size=batch_size or settings.batch_size, progress=not as_json,
+                             settle_seconds=settings.timeout_seconds, stop=stop)
+    if summary.interrupted:
+        console.print(f"interrupted: {summary.pushed} tasks pushed and recorded; run the same command again to push "
+                      "the rest")
+        raise typer.Exit(130)
+    _show(f"pushed to Label Studio ({project})", {
+        "pushed": summary.pushed, "reconciled": summary.reconciled, "already_duplicated": summary.already_duplicated,
+        "duplicates_removed": summary.duplicates_removed, "duplicates_kept": summary.duplicates_kept,
+        "deleted_in_labelstudio_pushed_again": summary.deleted_repushed,
+        "deleted_in_labelstudio_after_decided": [f"task {t}: decided; not pushed again"
+                                                 for t in summary.deleted_decided],
+        "bad_task_data": summary.bad_tasks, "not_pushed_by_this_app": summary.not_ours}, as_json)
 
 
 @annotate_app.command("pull")
@@ -167,14 +178,16 @@ def push(kind: Kind = "adjudication", batch_size: Annotated[int | None, typer.Op
 def pull(kind: Kind = "adjudication", as_json: JsonFlag = False) -> None:
     """Bring Label Studio annotations back as verdicts / ratings; deleted or cancelled ones are retracted."""
     from annotator.sync import pull_annotations
+    from db.locks import exclusive
     adapter, project = _adapter_and_project(kind)
-    summary = pull_annotations(cli_session_factory(), adapter, kind, project)
+    with exclusive(f"labelstudio-sync:{kind}"):  # never makes the project while a push is making it
+        summary = pull_annotations(cli_session_factory(), adapter, kind, project)
     held = [f"{email}: {n} held until a lead runs `lumicrs annotate link NAME --email {email} --by LEAD`"
             for email, n in summary.held.items()]
     _show(f"pulled from Label Studio ({project})", {
         "pulled": summary.pulled, "unchanged": summary.unchanged, "retracted": summary.retracted,
-        "invalid": summary.invalid, "unknown_annotators": held,
-        "disabled_accounts_ignored": summary.disabled,
+        "from_copies": summary.from_copies, "invalid": summary.invalid, "unknown_annotators": held,
+        "disabled_accounts_kept_as_pulled": summary.disabled, "bad_task_data": summary.bad_tasks,
         "not_pushed_by_this_app": [f"Label Studio task {t}: ignored" for t in summary.unknown_tasks],
         "needs_app_reviewer": [f"task {t}: tied; the deciding verdict comes from the app's Review page"
                                for t in summary.needs_app_reviewer]}, as_json)

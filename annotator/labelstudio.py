@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from annotator.errors import LabelStudioError
+from annotator.sync_marks import TASK_ID, task_id_of
 from db.rubrics import RUBRICS
 from db.secrets import mask_text, mask_url
 
@@ -62,12 +63,19 @@ def parse_time(value: Any) -> datetime | None:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
 
-def by_lumicrs_id(listed: list[tuple[int, int, int]]) -> dict[int, list[int]]:
-    """(Label Studio id, our id, annotations) rows grouped: our task id -> the Label Studio task ids carrying it."""
+def by_lumicrs_id(listed: list[tuple[int, Any, int]]) -> dict[int, list[int]]:
+    """(Label Studio id, data, annotations) rows grouped: the task id written in the data -> the Label Studio task
+    ids carrying it (signed or not: for counting; sync_marks decides what is ours)."""
     found: dict[int, list[int]] = {}
-    for ls_id, ours, _ in listed:
-        found.setdefault(ours, []).append(ls_id)
+    for ls_id, data, _ in listed:
+        ours = task_id_of(data.get(TASK_ID)) if isinstance(data, dict) else None
+        if ours is not None:
+            found.setdefault(ours, []).append(ls_id)
     return found
+
+
+def _annotation_count(task: Any) -> int:
+    return int(getattr(task, "total_annotations", 0) or 0) + int(getattr(task, "cancelled_annotations", 0) or 0)
 
 
 NO_RETRY = {"max_retries": 0}  # an import is not idempotent: never let the SDK resend it on a dropped connection
@@ -107,29 +115,35 @@ class LabelStudioAdapter:
         except Exception as exc:  # httpx errors (timeouts, refused, dropped) are not OSError subclasses
             if isinstance(exc, OSError) or type(exc).__module__.startswith(("httpx", "httpcore")):
                 reason = " ".join(mask_text(str(exc), self._api_key or "").split())
+                never_sent = type(exc).__name__ in ("ConnectError", "ConnectTimeout") or isinstance(
+                    exc, ConnectionRefusedError)
                 raise LabelStudioError(f"Label Studio at {mask_url(self.url)} unreachable during {what}: "
-                                       f"{type(exc).__name__} {reason[:200]}".rstrip()) from exc
+                                       f"{type(exc).__name__} {reason[:200]}".rstrip(), maybe_done=not never_sent) from exc
             raise
 
     def ensure_project(self, title: str, label_config: str) -> int:
-        for project in self._call("list projects", lambda: list(self.client.projects.list())):
-            if project.title == title:
-                return int(project.id)
+        """The project titled `title`, made when there is none. Two with that title is an error naming both: which
+        one holds the annotations is for a person to say (callers hold the sync lock, so we never make the second)."""
+        found = sorted(int(p.id) for p in self._call("list projects", lambda: list(self.client.projects.list()))
+                       if p.title == title)
+        if len(found) > 1:
+            raise LabelStudioError(f"Label Studio at {mask_url(self.url)}: {len(found)} projects are titled {title!r} "
+                                   f"(ids {', '.join(map(str, found))}): rename or delete all but one")
+        if found:
+            return found[0]
         created = self._call("create project", self.client.projects.create, title=title, label_config=label_config)
         return int(created.id)
 
-    def project_tasks(self, project_id: int) -> list[tuple[int, int, int]]:
-        """(Label Studio task id, our task id from data.lumicrs_task_id, annotations incl. cancelled) per task."""
+    def project_tasks(self, project_id: int) -> list[tuple[int, Any, int]]:
+        """(Label Studio task id, its data, annotations incl. cancelled) for every task of the project."""
         def fetch() -> list[Any]:
             return list(self.client.tasks.list(project=project_id, fields="task_only", page_size=1000))
 
-        out = []
-        for task in self._call("list tasks", fetch):
-            ours = (task.data or {}).get("lumicrs_task_id")
-            if ours is not None:
-                done = int(getattr(task, "total_annotations", 0) or 0) + int(getattr(task, "cancelled_annotations", 0) or 0)
-                out.append((int(task.id), int(ours), done))
-        return out
+        return [(int(task.id), task.data, _annotation_count(task)) for task in self._call("list tasks", fetch)]
+
+    def annotation_count(self, ls_task_id: int) -> int:
+        """Annotations (cancelled included) a task holds now: asked again right before a copy is deleted."""
+        return _annotation_count(self._call("read task", self.client.tasks.get, id=str(ls_task_id)))
 
     def tasks_by_lumicrs_id(self, project_id: int) -> dict[int, list[int]]:
         """Our task id (data.lumicrs_task_id) -> the project's Label Studio task ids carrying it."""

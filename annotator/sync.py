@@ -1,32 +1,57 @@
 """Push review/rating tasks to Label Studio (judges' votes as predictions); pull annotations back.
 
-Exactly once, across crashes: every pushed task carries our task id (`data.lumicrs_task_id`); before importing,
-push asks the project which of our ids it already holds and records those Label Studio ids, then imports the
-rest in batches, recording each batch's ids in its own transaction. A lost reply (server killed, client
-timeout, Ctrl+C) therefore never imports a task twice: the next push finds it.
-Pull: annotations are matched to our tasks by the Label Studio task ids stored at push (an id written in a task's
-data proves nothing: anyone with project access can create such a task). Verdicts and ratings are upserts keyed by
-(task, reviewer); an annotation deleted, cancelled or made malformed in Label Studio retracts the verdict it had
-given, and the task is re-decided by the same rule as every verdict. Label Studio users map to reviewers only
-through the email a lead linked (`lumicrs annotate link`); annotations of unknown users are reported and held (not
-stored) until linked, those of disabled accounts are reported and ignored. One pull is one transaction.
+Ours is what we signed: every pushed task carries our task id, this database's signature of it
+(annotator.sync_marks) and its import batch. A task made by hand with one of our ids is never adopted, deleted or
+pulled; a task whose data carries an unreadable id is reported one line and skipped.
+Exactly once, across crashes: an import is recorded as pending before it is sent. Before importing, push lists the
+project; while a pending batch has not appeared and is younger than the settle time (Label Studio may still be
+storing it after our client gave up) push waits for it; then it records the signed tasks the project already holds
+and imports the rest in batches, recording each batch's ids in its own transaction. A copy that still appears (an
+import that landed after the settle time) is deleted when nobody annotated it, else kept, and pull takes its
+annotations as annotations of the task it copies, one verdict per annotator. An open task deleted in Label Studio
+by hand is pushed again; a decided one is reported.
+Pull: annotations are matched to our tasks by the Label Studio task ids stored at push, or by our signature on a
+copy. Verdicts and ratings are upserts keyed by (task, reviewer); an annotation deleted, cancelled or made
+malformed in Label Studio retracts the verdict it had given, and the task is re-decided by the same rule as every
+verdict. Label Studio users map to reviewers only through the email a lead linked (`lumicrs annotate link`);
+annotations of unknown users are reported and held (not stored) until linked; a disabled account's verdicts stay as
+they were pulled whatever happens to its annotations meanwhile. One pull is one transaction. Push and pull of a kind
+hold one lock (the CLI), so they never make two projects with one title; two such projects are an error.
 """
 from __future__ import annotations
 
 import sys
+import time
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 from tqdm import tqdm
 
 from annotator.edits import parse_edited
-from annotator.labelstudio import ExportedAnnotation, LabelStudioAdapter, by_lumicrs_id, label_config
+from annotator.errors import LabelStudioError
+from annotator.labelstudio import ExportedAnnotation, LabelStudioAdapter, label_config
+from annotator.sync_marks import BATCH, SIGNATURE, TASK_ID, Listing, mark, read_listing, sign
 from db.engine import write_transaction
-from db.models import Candidate, JudgeVote, Movie, Prototype, Rating, Response, Review, Reviewer, ReviewTask
+from db.models import (
+    Candidate,
+    JudgeVote,
+    LabelStudioImport,
+    Movie,
+    Prototype,
+    Rating,
+    Response,
+    Review,
+    Reviewer,
+    ReviewTask,
+)
 from db.queries.accounts import was_active_at
 from db.queries.corpus import readable_turns
+from db.queries.identity import sync_secret
 from db.queries.responses import readable_response
 from db.queries.review import (
     retract_ratings,
@@ -38,6 +63,7 @@ from db.queries.review import (
 from db.rubrics import RUBRIC_KEYS
 
 SOURCE = "labelstudio"
+POLL_SECONDS = 2.0
 
 
 @dataclass
@@ -55,6 +81,12 @@ class SyncSummary:
     disabled: dict[str, int] = field(default_factory=dict)  # annotations by disabled accounts (ignored)
     unknown_tasks: list[int] = field(default_factory=list)  # Label Studio tasks this app never pushed
     needs_app_reviewer: list[int] = field(default_factory=list)  # tied tasks Label Studio will not offer again
+    bad_tasks: list[str] = field(default_factory=list)  # tasks whose data carries an unreadable task id (skipped)
+    not_ours: list[str] = field(default_factory=list)  # tasks carrying one of our ids without our signature
+    deleted_repushed: list[int] = field(default_factory=list)  # open tasks deleted in Label Studio: pushed again
+    deleted_decided: list[int] = field(default_factory=list)  # decided tasks deleted in Label Studio: reported
+    from_copies: int = 0  # annotations pulled from a signed copy of a pushed task
+    interrupted: bool = False  # push stopped between batches (Ctrl+C)
 
 
 def _turns(turns: list[dict[str, Any]]) -> list[dict[str, str]]:
@@ -100,18 +132,67 @@ def _open_unsynced(session: Session, kind: str) -> list[ReviewTask]:
                                 .order_by(ReviewTask.id)))
 
 
+def _signed(payload: dict[str, Any], secret: str, kind: str, batch: str) -> dict[str, Any]:
+    task_id = payload["data"][TASK_ID]
+    payload["data"].update({SIGNATURE: sign(secret, kind, task_id), BATCH: batch})
+    return payload
+
+
+def _age(started: datetime) -> float:
+    started = started if started.tzinfo is not None else started.replace(tzinfo=timezone.utc)
+    return (datetime.now(timezone.utc) - started).total_seconds()
+
+
+def settled_listing(factory: sessionmaker[Session], adapter: LabelStudioAdapter, kind: str, project_id: int,
+                    secret: str, settle_seconds: float, stop: Callable[[], bool] = lambda: False,
+                    progress: bool = False) -> Listing:
+    """The project's tasks, once no import whose reply was lost can still be landing: while a recorded pending
+    batch has none of its tasks in the project and is younger than `settle_seconds`, Label Studio may still be
+    storing it, so we wait (polling) instead of importing it a second time."""
+    told = False
+    while True:
+        listing = read_listing(secret, kind, adapter.project_tasks(project_id))
+        landed = set(listing.batch_of.values())
+        with factory() as session:
+            young = [_age(p.started_at) for p in session.scalars(select(LabelStudioImport).where(
+                LabelStudioImport.kind == kind)) if p.batch not in landed]
+        young = [age for age in young if age < settle_seconds]
+        if not young or stop():
+            return listing
+        if progress and not told:
+            print(f"waiting up to {settle_seconds - max(young):.0f} s for Label Studio to store an import whose reply "
+                  "was lost", file=sys.stderr)
+            told = True
+        time.sleep(min(POLL_SECONDS, settle_seconds - max(young)))
+
+
 def push_tasks(factory: sessionmaker[Session], adapter: LabelStudioAdapter, kind: str, project_title: str, *,
-               batch_size: int = 200, progress: bool = False) -> SyncSummary:
-    """Reconcile with the project, then import what it lacks in batches (ids recorded per batch)."""
+               batch_size: int = 200, progress: bool = False, settle_seconds: float = 120.0,
+               stop: Callable[[], bool] = lambda: False) -> SyncSummary:
+    """Reconcile with the project (our signed tasks only), then import what it lacks in batches (ids recorded per
+    batch). `stop` is asked between batches (Ctrl+C): what was imported is recorded, the rest waits for the next
+    push."""
     if batch_size < 1:
         raise ValueError("batch size must be at least 1")
     project_id = adapter.ensure_project(project_title, label_config(kind))
-    listed = adapter.project_tasks(project_id)  # listed on every push, so duplicates are always found
-    held = by_lumicrs_id(listed)
-    summary = SyncSummary(already_duplicated=sum(len(ids) - 1 for ids in held.values()))
-    remove_duplicates(factory, adapter, kind, listed, held, summary)
-    held = {ours: [i for i in ids if i not in summary.duplicates_removed] for ours, ids in held.items()}
     with write_transaction(factory) as session:
+        secret = sync_secret(session)
+    listing = settled_listing(factory, adapter, kind, project_id, secret, settle_seconds, stop, progress)
+    summary = SyncSummary(already_duplicated=sum(len(ids) - 1 for ids in listing.ours.values()),
+                          bad_tasks=listing.bad, not_ours=listing.unsigned)
+    remove_duplicates(factory, adapter, kind, listing, summary)
+    held = {ours: [i for i in ids if i not in summary.duplicates_removed] for ours, ids in listing.ours.items()}
+    with write_transaction(factory) as session:
+        session.execute(delete(LabelStudioImport).where(LabelStudioImport.kind == kind))  # landed, or taken as lost
+        for task in session.scalars(select(ReviewTask).where(ReviewTask.kind == kind,
+                                                             ReviewTask.labelstudio_task_id.is_not(None))):
+            if task.labelstudio_task_id not in listing.all_ids:  # deleted in Label Studio by hand
+                if task.status == "open":
+                    task.labelstudio_task_id = None
+                    summary.deleted_repushed.append(task.id)
+                else:
+                    summary.deleted_decided.append(task.id)
+        session.flush()
         todo = []
         for task in _open_unsynced(session, kind):
             if task.id in held:
@@ -121,34 +202,48 @@ def push_tasks(factory: sessionmaker[Session], adapter: LabelStudioAdapter, kind
     build = adjudication_payload if kind == "adjudication" else rating_payload
     batches = [todo[i:i + batch_size] for i in range(0, len(todo), batch_size)]
     for batch in tqdm(batches, desc=f"push {kind}", unit="batch", disable=not progress, file=sys.stderr):
+        if stop():
+            summary.interrupted = True
+            break
+        batch_id = str(uuid.uuid4())
         with factory() as session:
-            payloads = [build(session, session.get_one(ReviewTask, task_id)) for task_id in batch]
-        ls_ids = adapter.import_tasks(project_id, payloads)
+            payloads = [_signed(build(session, session.get_one(ReviewTask, task_id)), secret, kind, batch_id)
+                        for task_id in batch]
+        with write_transaction(factory) as session:
+            session.add(LabelStudioImport(batch=batch_id, kind=kind, task_ids=batch))
+        try:
+            ls_ids = adapter.import_tasks(project_id, payloads)
+        except LabelStudioError as exc:
+            if not exc.maybe_done:  # never reached the server: nothing to wait for next time
+                with write_transaction(factory) as session:
+                    session.execute(delete(LabelStudioImport).where(LabelStudioImport.batch == batch_id))
+            raise
         with write_transaction(factory) as session:
             for task_id, ls_id in zip(batch, ls_ids, strict=True):
                 session.get_one(ReviewTask, task_id).labelstudio_task_id = ls_id
+            session.execute(delete(LabelStudioImport).where(LabelStudioImport.batch == batch_id))
         summary.pushed += len(batch)
     return summary
 
 
-def remove_duplicates(factory: sessionmaker[Session], adapter: LabelStudioAdapter, kind: str,
-                      listed: list[tuple[int, int, int]], held: dict[int, list[int]], summary: SyncSummary) -> None:
-    """A task Label Studio holds twice (a slow import the client gave up on stored its batch anyway): the copy this
-    app did not record is deleted when nobody annotated it, else reported (its annotations are not pulled)."""
-    annotated = {ls_id: n for ls_id, _, n in listed}
+def remove_duplicates(factory: sessionmaker[Session], adapter: LabelStudioAdapter, kind: str, listing: Listing,
+                      summary: SyncSummary) -> None:
+    """A task Label Studio holds twice (an import whose reply was lost, stored anyway): the copy this app did not
+    record is deleted when nobody annotated it (asked again right before deleting), else kept, and pull takes its
+    annotations as annotations of the task it copies."""
+    copied = [ours for ours, ids in listing.ours.items() if len(ids) > 1]
     with factory() as session:
         stored = dict(session.execute(select(ReviewTask.id, ReviewTask.labelstudio_task_id).where(
-            ReviewTask.kind == kind, ReviewTask.id.in_([o for o, ids in held.items() if len(ids) > 1]))).all())
-    for ours, ids in held.items():
-        if len(ids) < 2:
-            continue
+            ReviewTask.kind == kind, ReviewTask.id.in_(copied))).all())
+    for ours in copied:
+        ids = listing.ours[ours]
         keep = stored.get(ours) if stored.get(ours) in ids else min(ids)
         for ls_id in ids:
             if ls_id == keep:
                 continue
-            if annotated.get(ls_id, 0):
+            if listing.annotations.get(ls_id, 0) or adapter.annotation_count(ls_id):
                 summary.duplicates_kept.append(f"Label Studio task {ls_id} repeats task {keep} (our task {ours}) and "
-                                               "has annotations: copy them to the kept task by hand")
+                                               "has annotations: kept; pull takes them as annotations of our task")
             else:
                 adapter.delete_task(ls_id)
                 summary.duplicates_removed.append(ls_id)
@@ -187,25 +282,53 @@ def apply_annotation(session: Session, kind: str, task_id: int, annotation: Expo
     return before_scores != given
 
 
+def latest_per_annotator(annotations: list[tuple[int, ExportedAnnotation]]) -> list[tuple[int, ExportedAnnotation]]:
+    """One annotation per (our task, annotator): the last made or changed (a task and its copy annotated by the same
+    person give one verdict)."""
+    latest: dict[tuple[int, str], tuple[int, ExportedAnnotation]] = {}
+    oldest = datetime.min.replace(tzinfo=timezone.utc)
+    for task_id, annotation in annotations:
+        key = (task_id, annotation.annotator.strip().lower())
+        seen = latest.get(key)
+        if seen is None or (annotation.updated_at or oldest) >= (seen[1].updated_at or oldest):
+            latest[key] = (task_id, annotation)
+    return list(latest.values())
+
+
 def pull_annotations(factory: sessionmaker[Session], adapter: LabelStudioAdapter, kind: str,
                      project_title: str) -> SyncSummary:
     """Apply every live annotation on a task this app pushed (matched by the Label Studio task id stored at push,
-    never by the id written in the task's data), retract verdicts whose annotation is gone, cancelled or now
-    malformed; one transaction. Annotations on tasks the app never pushed, by disabled accounts or by unlinked
-    users are reported and not stored; one bad annotation never stops the rest."""
+    or by this database's signature on a copy of it; never by an id alone), one per annotator and task; retract
+    verdicts whose annotation is gone, cancelled or now malformed; one transaction. Annotations on tasks the app
+    never pushed, by disabled accounts or by unlinked users are reported and not stored; one bad annotation never
+    stops the rest. A disabled account's verdicts stay as they were pulled, whatever happens to them in Label
+    Studio (changed, cancelled or deleted) until it is enabled again."""
     project_id = adapter.ensure_project(project_title, label_config(kind))
     annotations = adapter.export_annotations(project_id)
     summary = SyncSummary()
     with write_transaction(factory) as session:
+        secret = sync_secret(session)
         by_email = reviewers_by_email(session)
         pushed = dict(session.execute(select(ReviewTask.labelstudio_task_id, ReviewTask.id).where(
             ReviewTask.kind == kind, ReviewTask.labelstudio_task_id.is_not(None))).all())
-        live: set[tuple[int, int]] = set()
+        ours = set(session.scalars(select(ReviewTask.id).where(ReviewTask.kind == kind)))
+        matched: list[tuple[int, ExportedAnnotation]] = []
         for annotation in annotations:
             task_id = pushed.get(annotation.ls_task_id)
             if task_id is None:
-                summary.unknown_tasks.append(annotation.ls_task_id)
-                continue
+                signed, problem = mark(secret, kind, annotation.ls_task_id, annotation.data)
+                if signed is not None and signed in ours:
+                    task_id = signed
+                    summary.from_copies += 1
+                elif problem is not None and "signature" not in problem:
+                    summary.bad_tasks.append(problem)
+                    continue
+                else:
+                    summary.unknown_tasks.append(annotation.ls_task_id)
+                    continue
+            matched.append((task_id, annotation))
+        live: set[tuple[int, int]] = set()
+        for task_id, annotation in latest_per_annotator(matched):
             reviewer = by_email.get(annotation.annotator.strip().lower())
             if reviewer is None:
                 summary.held[annotation.annotator] = summary.held.get(annotation.annotator, 0) + 1
@@ -254,7 +377,7 @@ def _retract_missing(session: Session, kind: str, live: set[tuple[int, int]]) ->
                                         ReviewTask.id.in_(synced))).all()
     retracted = 0
     for task_id, reviewer in stored:
-        if (task_id, reviewer.id) in live:
+        if (task_id, reviewer.id) in live or not reviewer.active:  # a disabled account's verdicts stay as pulled
             continue
         done = retract_review(session, task_id, reviewer) if kind == "adjudication" else \
             retract_ratings(session, task_id, reviewer, SOURCE)

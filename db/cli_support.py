@@ -95,6 +95,26 @@ def user_errors(func: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+@contextmanager
+def deferred_interrupt() -> Iterator[Callable[[], bool]]:
+    """Within the block the first Ctrl+C only sets a flag the command asks between units of work (it then stops
+    cleanly, its finished units saved); a second raises KeyboardInterrupt (one line from user_errors)."""
+    import signal
+
+    hits: list[bool] = []
+
+    def handler(signum: int, frame: Any) -> None:
+        if hits:
+            raise KeyboardInterrupt
+        hits.append(True)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield lambda: bool(hits)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def is_connection_error(exc: BaseException) -> bool:
     """A database that cannot be reached or refuses us (wrong password, unknown database, closed port), or a SQLite
     URL that names a file that is not a database."""

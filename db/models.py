@@ -370,6 +370,19 @@ class DatabaseIdentity(Base):
     id: Mapped[int] = mapped_column(primary_key=True)  # always 1
     uuid: Mapped[str] = mapped_column(String(36))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    sync_secret: Mapped[str | None] = mapped_column(String(64))  # signs the tasks pushed to Label Studio; never shown
+
+
+class LabelStudioImport(Base):
+    """An import request sent to Label Studio whose reply has not been recorded (deleted in the transaction that
+    records its ids). Its tasks carry `batch` in their data, so a later push finds them, or waits for them while
+    Label Studio may still be storing them, instead of importing them twice."""
+
+    __tablename__ = "labelstudio_imports"
+    batch: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    task_ids: Mapped[list[int]] = mapped_column(JSON)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class Guideline(Base):

@@ -5,6 +5,7 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -182,8 +183,9 @@ def test_push_after_a_client_timeout_is_exactly_once(labelstudio: LabelStudioSer
     impatient = LabelStudioAdapter(labelstudio.url, labelstudio.token, import_timeout=0.001)
     with pytest.raises(LabelStudioError, match="unreachable"):
         push_tasks(session_factory, impatient, "adjudication", project, batch_size=40)
-    summary = push_tasks(session_factory, adapter, "adjudication", project, batch_size=15)
-    assert summary.reconciled + summary.pushed == 40
+    # at once, while Label Studio may still be importing: the pending batch is waited for, never sent again
+    summary = push_tasks(session_factory, adapter, "adjudication", project, batch_size=15, settle_seconds=60)
+    assert (summary.reconciled, summary.pushed, summary.duplicates_removed) == (40, 0, [])
     counts = count_in_project(adapter, project)
     assert len(counts) == 40 and set(counts.values()) == {1}
 
@@ -256,15 +258,19 @@ def test_a_push_removes_duplicate_tasks_nobody_annotated(labelstudio: LabelStudi
         t1, t2 = make_review_queue(s, n=2, overlap=1)
     push_tasks(session_factory, adapter, "adjudication", project)
     project_id = adapter.ensure_project(project, label_config("adjudication"))
-    from annotator.sync import adjudication_payload
-
-    with session_factory() as s:  # the very payloads a push sends, imported a second time
-        copies = adapter.import_tasks(project_id, [adjudication_payload(s, s.get_one(ReviewTask, t)) for t in (t1, t2)])
+    ids = ls_ids(session_factory)  # the very data the push sent (signed), imported a second time
+    copies = adapter.import_tasks(project_id, [{"data": adapter.client.tasks.get(id=str(ids[t])).data}
+                                               for t in (t1, t2)])
     adapter.annotate(copies[1], [choice("verdict", "accept")])
     summary = push_tasks(session_factory, adapter, "adjudication", project)
     assert (summary.already_duplicated, summary.duplicates_removed) == (2, [copies[0]])
     assert len(summary.duplicates_kept) == 1 and f"Label Studio task {copies[1]} repeats" in summary.duplicates_kept[0]
     assert count_in_project(adapter, project) == {t1: 1, t2: 2}
+    linked(session_factory, lee=LEAD_EMAIL)  # the copy's annotation is pulled into the task it copies
+    pulled = pull_annotations(session_factory, adapter, "adjudication", project)
+    assert (pulled.pulled, pulled.from_copies, pulled.unknown_tasks) == (1, 1, [])
+    with session_factory() as s:
+        assert s.get_one(ReviewTask, t2).status == "done"
 
 
 def test_two_push_processes_at_once_make_one_project_with_every_task_once(labelstudio: LabelStudioServer,
@@ -289,5 +295,126 @@ def test_two_push_processes_at_once_make_one_project_with_every_task_once(labels
     assert pushed == [0, 30]  # the second waited for the lock, then found every task there
     adapter = LabelStudioAdapter(labelstudio.url, labelstudio.token)
     assert [p.title for p in adapter.client.projects.list()].count(project) == 1
+    counts = count_in_project(adapter, project)
+    assert sorted(counts) == sorted(ls_ids(session_factory)) and set(counts.values()) == {1}
+
+
+def invoke(args: list[str], env: dict[str, str]) -> Any:
+    """The CLI in this process with these settings (the cached settings read again before and after)."""
+    from annotator.settings import get_settings as labelstudio_settings
+    from db.settings import get_settings as database_settings
+
+    for clear in (labelstudio_settings.cache_clear, database_settings.cache_clear):
+        clear()
+    try:
+        return CliRunner().invoke(app, args, env=env)
+    finally:
+        for clear in (labelstudio_settings.cache_clear, database_settings.cache_clear):
+            clear()
+
+
+def cli_env(labelstudio: LabelStudioServer, database_url: str, project: str, **extra: str) -> dict[str, str]:
+    return {**os.environ, "DATABASE_URL": database_url, "LABELSTUDIO_URL": labelstudio.url,
+            "LABELSTUDIO_API_KEY": labelstudio.token, "LABELSTUDIO_ADJUDICATION_PROJECT": project, **extra}
+
+
+def test_a_forged_task_and_bad_task_data_are_named_one_line_each_and_never_adopted_or_pulled(
+        labelstudio: LabelStudioServer, database_url: str, session_factory: sessionmaker[Session]) -> None:
+    """Made by hand in the project before the first push: a task carrying the id of an app task not pushed yet, one
+    whose id is text, one whose id is an object. Push adopts none of them; pull takes none of their annotations."""
+    adapter = LabelStudioAdapter(labelstudio.url, labelstudio.token)
+    project = f"forged {database_url.split(':')[0]}"
+    with session_factory() as s:
+        t1, t2 = make_review_queue(s, n=2, overlap=1)
+    project_id = adapter.ensure_project(project, label_config("adjudication"))
+    shown = {"dialogue": [{"author": "seeker", "text": "hi"}], "target": "x", "tier": "tail", "judge_summary": "",
+             "prototype": "", "rationales": ""}  # what the labeling config shows
+    forged, text_id, object_id = adapter.import_tasks(project_id, [
+        {"data": {**shown, "lumicrs_task_id": t1}}, {"data": {**shown, "lumicrs_task_id": "abc"}},
+        {"data": {**shown, "lumicrs_task_id": {"id": t2}}}])
+    for ls_id in (forged, text_id, object_id):
+        adapter.annotate(ls_id, [choice("verdict", "accept")])
+    linked(session_factory, lee=LEAD_EMAIL)
+    result = invoke(["annotate", "push", "--json"], cli_env(labelstudio, database_url, project))
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert (out["pushed"], out["reconciled"]) == (2, 0)
+    assert out["not_pushed_by_this_app"] == [f"Label Studio task {forged} carries task id {t1} without this "
+                                             "database's signature (not pushed by this app): never adopted or pulled"]
+    assert out["bad_task_data"] == [f"Label Studio task {text_id}: data.lumicrs_task_id 'abc' is not a task id; skipped",
+                                    f"Label Studio task {object_id}: data.lumicrs_task_id \"{{'id': {t2}}}\" is not a "
+                                    "task id; skipped"]
+    assert forged not in ls_ids(session_factory).values()
+    summary = pull_annotations(session_factory, adapter, "adjudication", project)
+    assert (summary.pulled, summary.unknown_tasks, len(summary.bad_tasks)) == (0, [forged], 2)
+    with session_factory() as s:
+        assert s.scalar(select(func.count()).select_from(Review)) == 0
+
+
+def test_a_task_deleted_by_hand_is_pushed_again_once(labelstudio: LabelStudioServer, database_url: str,
+                                                     session_factory: sessionmaker[Session]) -> None:
+    adapter = LabelStudioAdapter(labelstudio.url, labelstudio.token)
+    project = f"deleted {database_url.split(':')[0]}"
+    with session_factory() as s:
+        t1, t2 = make_review_queue(s, n=2, overlap=1)
+    push_tasks(session_factory, adapter, "adjudication", project)
+    adapter.delete_task(ls_ids(session_factory)[t1])
+    summary = push_tasks(session_factory, adapter, "adjudication", project)
+    assert (summary.pushed, summary.deleted_repushed) == (1, [t1])
+    assert count_in_project(adapter, project) == {t1: 1, t2: 1}
+    assert push_tasks(session_factory, adapter, "adjudication", project).deleted_repushed == []
+
+
+def test_push_and_pull_at_once_on_a_new_title_make_one_project_and_two_are_an_error(
+        labelstudio: LabelStudioServer, database_url: str, session_factory: sessionmaker[Session]) -> None:
+    import subprocess
+    import sys
+
+    with session_factory() as s:
+        make_review_queue(s, n=6, overlap=1)
+    project = f"push and pull {database_url.split(':')[0]}"
+    env = cli_env(labelstudio, database_url, project)
+    runs = [subprocess.Popen([sys.executable, "-m", "lumicrs_cli", "annotate", verb, "--json"], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for verb in ("pull", "push")]
+    outputs = [run.communicate(timeout=300) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    adapter = LabelStudioAdapter(labelstudio.url, labelstudio.token)
+    titled = [p.id for p in adapter.client.projects.list() if p.title == project]
+    assert len(titled) == 1
+    adapter.client.projects.create(title=project, label_config=label_config("adjudication"))  # made by hand
+    for verb in ("push", "pull"):
+        result = invoke(["annotate", verb], env)
+        lines = [line for line in result.output.splitlines() if line.strip()]
+        assert result.exit_code == 2 and len(lines) == 1, result.output
+        assert f"2 projects are titled '{project}'" in lines[0] and str(titled[0]) in lines[0]
+
+
+def test_ctrl_c_during_a_push_is_one_line_every_time_and_the_next_push_finishes_exactly_once(
+        labelstudio: LabelStudioServer, database_url: str, session_factory: sessionmaker[Session]) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    with session_factory() as s:
+        make_review_queue(s, n=60, overlap=1)
+    project = f"ctrl-c {database_url.split(':')[0]}"
+    env = cli_env(labelstudio, database_url, project, LABELSTUDIO_BATCH_SIZE="3")
+    command = [sys.executable, "-m", "lumicrs_cli", "annotate", "push"]
+    codes = []
+    for delay in (1.5, 2.5, 3.5, 4.5):  # from start-up through listing and importing
+        run = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(delay)
+        run.send_signal(signal.SIGINT)
+        out, err = run.communicate(timeout=120)
+        said = [line for line in (out + err).replace("\r", "\n").splitlines()
+                if line.strip() and "push adjudication" not in line]  # the progress bar aside
+        assert "Traceback" not in out + err and len(said) <= 1, (delay, out, err)
+        assert run.returncode in (0, 130), (delay, run.returncode, out, err)
+        codes.append(run.returncode)
+    assert 130 in codes  # at least one Ctrl+C landed during the push
+    final = subprocess.run(command + ["--json"], env=env, capture_output=True, text=True, timeout=300)
+    assert final.returncode == 0, final.stderr
+    adapter = LabelStudioAdapter(labelstudio.url, labelstudio.token)
     counts = count_in_project(adapter, project)
     assert sorted(counts) == sorted(ls_ids(session_factory)) and set(counts.values()) == {1}

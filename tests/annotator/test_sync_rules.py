@@ -41,12 +41,16 @@ class FakeLabelStudio:
     def _in(self, project_id: int, ls_id: int) -> bool:
         return self.task_project.get(ls_id, 1) == project_id
 
-    def project_tasks(self, project_id: int) -> list[tuple[int, int, int]]:
-        return [(ls_id, int(data["lumicrs_task_id"]), sum(a.ls_task_id == ls_id for a in self.annotations.values()))
+    def project_tasks(self, project_id: int) -> list[tuple[int, Any, int]]:
+        return [(ls_id, data, self.annotation_count(ls_id))
                 for ls_id, data in sorted(self.tasks.items()) if self._in(project_id, ls_id)]
+
+    def annotation_count(self, ls_task_id: int) -> int:
+        return sum(a.ls_task_id == ls_task_id for a in self.annotations.values())
 
     def delete_task(self, ls_task_id: int) -> None:
         del self.tasks[ls_task_id]
+        self.annotations = {k: a for k, a in self.annotations.items() if a.ls_task_id != ls_task_id}
 
     def import_tasks(self, project_id: int, tasks: list[dict[str, Any]]) -> list[int]:
         assert project_id in self.projects.values(), f"no project {project_id}"
@@ -68,6 +72,15 @@ class FakeLabelStudio:
         if reason:
             result.append({"from_name": "reason", "value": {"text": [reason]}})
         self.annotations[(ls_id, email)] = ExportedAnnotation(ls_id, self.tasks[ls_id], email, result, cancelled)
+
+
+def signed(factory: sessionmaker[Session], task_id: int, kind: str = PROJECT) -> dict[str, Any]:
+    """The data a push of this database writes for our task `task_id` (id and signature)."""
+    from annotator.sync_marks import SIGNATURE, TASK_ID, sign
+    from db.queries.identity import sync_secret
+
+    with write_transaction(factory) as s:
+        return {TASK_ID: task_id, SIGNATURE: sign(sync_secret(s), kind, task_id)}
 
 
 def setup(factory: sessionmaker[Session], n: int = 2, overlap: int = 1) -> tuple[FakeLabelStudio, list[int], dict[int, int]]:
@@ -226,9 +239,11 @@ def test_rating_tasks_carry_the_context_the_response_and_the_first_judges_scores
     assert push_tasks(session_factory, fake, "rating", "rating").pushed == 2  # type: ignore[arg-type]
     with session_factory() as s:
         ls = {t.id: t.labelstudio_task_id for t in s.scalars(select(ReviewTask))}
-    data = fake.tasks[ls[first]]
-    assert data == {"lumicrs_task_id": first, "context": [{"author": "seeker", "text": "I want a comedy"}],
-                    "response": "response 0", "system": "sys0"}
+    data = dict(fake.tasks[ls[first]])
+    assert isinstance(data.pop("lumicrs_batch"), str)
+    assert data == {**signed(session_factory, first, "rating"),
+                    "context": [{"author": "seeker", "text": "I want a comedy"}], "response": "response 0",
+                    "system": "sys0"}
     assert fake.tasks[ls[second]]["context"][-1] == {"author": "seeker", "text": "Seen it"}
     from annotator.sync import rating_payload
     with session_factory() as s:
@@ -547,8 +562,8 @@ def test_a_push_adopts_the_tasks_a_lost_reply_left_in_label_studio_and_keeps_one
         t1, t2 = make_review_queue(s, n=2)
     fake = RecordingLabelStudio()
     project = fake.ensure_project(PROJECT, "config")
-    fake.import_tasks(project, [{"data": {"lumicrs_task_id": t1}}, {"data": {"lumicrs_task_id": t2}},
-                                {"data": {"lumicrs_task_id": t2}}])  # ids 501, 502, 503
+    fake.import_tasks(project, [{"data": signed(session_factory, t1)}, {"data": signed(session_factory, t2)},
+                                {"data": signed(session_factory, t2)}])  # ids 501, 502, 503
     summary = push_tasks(session_factory, fake, PROJECT, PROJECT)  # type: ignore[arg-type]
     assert (summary.pushed, summary.reconciled, summary.duplicates_removed) == (0, 2, [503])
     with session_factory() as s:
@@ -576,8 +591,8 @@ def test_the_copy_the_app_recorded_is_kept_even_when_label_studio_holds_a_lower_
     fake = RecordingLabelStudio()
     project = fake.ensure_project(PROJECT, "config")
     fake.next_id = 501
-    fake.import_tasks(project, [{"data": {"lumicrs_task_id": ours}}] * 3  # 502, 503, 504
-                      + [{"data": {"lumicrs_task_id": other}}] * 2)  # 505, 506
+    fake.import_tasks(project, [{"data": signed(session_factory, ours)}] * 3  # 502, 503, 504
+                      + [{"data": signed(session_factory, other)}] * 2)  # 505, 506
     fake.annotate(502, "ann@lab.org", "accept")
     with write_transaction(session_factory) as s:
         s.get_one(ReviewTask, ours).labelstudio_task_id = 503
@@ -585,7 +600,7 @@ def test_the_copy_the_app_recorded_is_kept_even_when_label_studio_holds_a_lower_
     summary = push_tasks(session_factory, fake, PROJECT, PROJECT)  # type: ignore[arg-type]
     assert (summary.duplicates_removed, summary.already_duplicated) == ([504, 505], 3)
     assert summary.duplicates_kept == [f"Label Studio task 502 repeats task 503 (our task {ours}) and has annotations: "
-                                       "copy them to the kept task by hand"]
+                                       "kept; pull takes them as annotations of our task"]
     with session_factory() as s:
         assert (s.get_one(ReviewTask, ours).labelstudio_task_id, s.get_one(ReviewTask, other).labelstudio_task_id) == (
             503, 506)
