@@ -64,7 +64,7 @@ class TaskView:
     passes: int | None
     votes: list[str]
     generator: str
-    placeholder_judges: bool
+    placeholder_judges: bool  # voted on by placeholder or panel judges: a notice says which
     turns: list[dict[str, str]]
     prototype: list[dict[str, str]]
 
@@ -137,10 +137,20 @@ def _undo(reviewer_id: int) -> None:
                                        "with you." if undone else f"Nothing to undo on task {task_id}.")
 
 
+PANEL_JUDGES_NOTICE = ("The votes are the local trained judge panel's (five small models on sentence embeddings, each "
+                       "line gives its held-out AUC; docs/judges.md), not the paper's LLM judges. Judge it yourself.")
+
+
+def _panel_judged(votes: list[JudgeVote]) -> bool:
+    """Voted on by the local panel (augment.panel: its judges are named panel-*)."""
+    return bool(votes) and all(v.judge.startswith("panel-") for v in votes)
+
+
 def _vote_line(vote: JudgeVote) -> str:
     if not vote.valid:
         return f"{vote.judge}: INVALID output (counted as fail) — {vote.rationale or 'unparseable reply'}"
-    scores = f"semantic {vote.semantic}, fluency {vote.fluency}, plausibility {vote.plausibility}"
+    scores = ", ".join(f"{name} {value}" for name, value in (("semantic", vote.semantic), ("fluency", vote.fluency),
+                                                             ("plausibility", vote.plausibility)) if value is not None)
     line = f"{vote.judge}: {'PASS' if vote.passed else 'FAIL'} ({scores})"
     return f"{line} — {vote.rationale}" if vote.rationale else line  # the placeholder judges give no rationale
 
@@ -180,7 +190,8 @@ def _load(reviewer_id: int) -> tuple[TaskView | None, dict[str, int], int, str]:
         vote_rows = votes_for(session, candidate.id)
         view = TaskView(task.id, session.get_one(Movie, candidate.movie_id).title, candidate.tier,
                         candidate.pass_votes, [_vote_line(v) for v in vote_rows], candidate.generator,
-                        any(is_placeholder(v.judge) for v in vote_rows), list(candidate.turns),
+                        any(is_placeholder(v.judge) for v in vote_rows) or _panel_judged(vote_rows),
+                        list(candidate.turns),
                         readable_turns(session, session.get_one(Prototype, candidate.prototype_id).conversation_id))
     return view, progress, remaining, order
 
@@ -229,7 +240,8 @@ def _task(view: TaskView, reviewer_id: int) -> None:
     st.markdown(f"#### Target: {escape_markdown(view.title)} ({view.tier} tier) · judges {view.passes}/"
                 f"{len(view.votes)} pass")
     notice = (PLACEHOLDER_NOTICE if is_placeholder(view.generator)
-              else PLACEHOLDER_JUDGES_NOTICE if view.placeholder_judges else "")
+              else (PANEL_JUDGES_NOTICE if any(v.startswith("panel-") for v in view.votes) else
+                    PLACEHOLDER_JUDGES_NOTICE) if view.placeholder_judges else "")
     st.caption(f"task {view.task_id} · generator {view.generator}" + (f" · :information_source: {notice}"
                                                                      if notice else ""))
     _work_area(view, reviewer_id)

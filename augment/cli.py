@@ -87,17 +87,40 @@ def filter_(dataset: Dataset = "redial", threshold: float | None = None, limit: 
 def judge(dataset: Dataset = "redial",
           judges: Annotated[str | None, typer.Option(help="Comma-separated judge model names.")] = None,
           limit: Limit = None, as_json: JsonFlag = False) -> None:
-    """Each judge scores semantic consistency, fluency, plausibility and votes pass/fail."""
-    from augment.judging import judge_candidates
+    """Each judge scores semantic consistency, fluency, plausibility and votes pass/fail: the LLM judges on the
+    endpoint (AUGMENT_JUDGE_BASE_URL or OPENAI_BASE_URL), else (or with --judges panel) the local trained panel."""
+    from augment.judging import judge_candidates, panel_judge_candidates
     from augment.service import make_judges
     settings = get_settings()
     factory = cli_session_factory()
+    if judges == "panel" or (judges is None and not (settings.judge_base_url or settings.base_url)):
+        from augment.panel import JudgePanel
+        panel = JudgePanel.load()
+        if not as_json:
+            console.print(f"judges: the local panel ({', '.join(panel.names)}; no endpoint set)")
+        result = panel_judge_candidates(factory, dataset, panel, progress=not as_json, limit=limit)
+        _finish(f"judges ({dataset})", result, as_json, answered=result.votes_cast, failed=0)
+        return
     models = make_judges(settings, factory, judges.split(",") if judges else None)
     summary = judge_candidates(factory, dataset, list(models), temperature=settings.judge_temperature,
                                min_score=settings.judge_min_score, concurrency=settings.concurrency,
                                max_tokens=settings.max_tokens,
                                progress=not as_json, limit=limit)
     _finish(f"judges ({dataset})", summary, as_json, answered=summary.votes_cast, failed=summary.failed_calls)
+
+
+@augment_app.command("train-judges")
+@user_errors
+def train_judges(dataset: Dataset = "redial", seed: int = 0,
+                 out: Annotated[Path | None, typer.Option(help="Folder (default: the shipped augment/judge_panel).")] = None,
+                 limit: Annotated[int | None, typer.Option(help="At most this many train dialogues.")] = None,
+                 as_json: JsonFlag = False) -> None:
+    """Train the local judge panel (five small judges on MiniLM embeddings) from the train dialogues."""
+    from augment.panel import PANEL_DIR
+    from augment.panel_train import train_command
+    meta = train_command(dataset, seed, out or PANEL_DIR, limit, progress=not as_json)
+    _show("judge panel", {j["name"]: f"held-out AUC {j['heldout_auc']:.3f}, threshold {j['threshold']:.3f}"
+                          for j in meta["judges"]}, as_json)
 
 
 @augment_app.command("route")

@@ -16,8 +16,8 @@ llm_app = typer.Typer(help="The optional local LLM engine (llama.cpp) and a firs
 PLACEHOLDER_NOTE = ("the local engine serves a tiny BASE model (Gemma 3 270M): its dialogues and votes are placeholders "
                     "for trying the workflow, not data; point OPENAI_BASE_URL at a real endpoint for real use")
 WRITER_NOTE = ("the dialogues come from the shipped writer (Gemma 3 270M fine-tuned on ReDial's train split, in this "
-               "process); the five judges are the local engine's tiny BASE model, placeholders whose votes carry no "
-               "signal; point OPENAI_BASE_URL at a real endpoint for real judges")
+               "process); the five judges are the local trained panel (small judges on MiniLM embeddings, "
+               "docs/judges.md), not the paper's LLM judges; point OPENAI_BASE_URL at a real endpoint for those")
 
 
 @llm_app.command("serve")
@@ -78,10 +78,12 @@ def demo(dataset: Annotated[str, typer.Option(help="redial or inspired")] = "ins
     from augment.local_engine import DEFAULT_MODEL_NAME, LocalEngine
 
     settings = get_settings()
-    engine: Any = nullcontext() if settings.base_url else LocalEngine()
+    chosen = generator or ("llm" if settings.base_url else "local-writer")
+    # the local engine serves the base model's few-shot writer only: the shipped writer runs in this process and
+    # the judges are the local panel
+    engine: Any = nullcontext() if settings.base_url or chosen == "local-writer" else LocalEngine()
     with engine:
-        url = settings.base_url or engine.base_url
-        chosen = generator or ("llm" if settings.base_url else "local-writer")
+        url = settings.base_url or getattr(engine, "base_url", "in-process")
         if not settings.base_url:
             console.print(f"note: {WRITER_NOTE if chosen == 'local-writer' else PLACEHOLDER_NOTE}")
         summary = _run_slice(dataset, url, movies, samples, local=not settings.base_url,
@@ -104,11 +106,12 @@ def _run_slice(dataset: str, url: str, movies: int, samples: int, *, local: bool
     from augment.filtering import filter_near_duplicates
     from augment.generate import run_generation
     from augment.generators import FewShotGenerator, LLMGenerator
-    from augment.judging import judge_candidates
+    from augment.judging import judge_candidates, panel_judge_candidates
+    from augment.panel import JudgePanel
     from augment.prototypes import select_prototypes
     from augment.routing import route_candidates
     from augment.service import chat_model, local_writer, weights_from
-    from augment.structured import JudgeReply, ScoresOnlyJudgeReply
+    from augment.structured import JudgeReply
     from db.engine import write_transaction
     from db.models import Dataset, Movie, Prototype
 
@@ -133,19 +136,21 @@ def _run_slice(dataset: str, url: str, movies: int, samples: int, *, local: bool
                              "nothing to judge")
     with write_transaction(factory) as session:
         kept = filter_near_duplicates(session, dataset, settings.duplicate_threshold, progress=progress)
-    # on the local engine each judge is named after the placeholder model, so the Review page can say so
-    judges = [chat_model(settings, f"{name}:{model}" if local else name, factory, base_url=url)
-              for name in settings.judges]
-    # the placeholder model judges at temperature 0.8 so that its five judges differ and some dialogues need a human
-    # ... and is asked for scores without a rationale (its rationales are noise and cost most of the judging time)
-    votes = judge_candidates(factory, dataset, list(judges), temperature=0.8 if local else settings.judge_temperature,
-                             min_score=settings.judge_min_score, concurrency=settings.concurrency, progress=progress,
-                             schema=ScoresOnlyJudgeReply if local else JudgeReply)
+    if local:  # no endpoint: the local trained panel, in this process
+        panel = JudgePanel.load()
+        votes = panel_judge_candidates(factory, dataset, panel, progress=progress)
+        n_judges = len(panel.names)
+    else:
+        judges = [chat_model(settings, name, factory, base_url=url) for name in settings.judges]
+        votes = judge_candidates(factory, dataset, list(judges), temperature=settings.judge_temperature,
+                                 min_score=settings.judge_min_score, concurrency=settings.concurrency,
+                                 progress=progress, schema=JudgeReply)
+        n_judges = len(judges)
     if votes.failed_calls and not votes.votes_cast:
         raise AllCallsFailed(f"judges: all {votes.failed_calls} calls failed (reasons above); nothing was routed, "
                              "no dialogue waits for review")
     with write_transaction(factory) as session:
-        routed = route_candidates(session, dataset, len(judges), accept_min=settings.accept_min_votes,
+        routed = route_candidates(session, dataset, n_judges, accept_min=settings.accept_min_votes,
                                   review_min=settings.review_min_votes, overlap=settings.review_overlap).routed
     accepted, waiting, discarded = (routed.get(k, 0) for k in ("auto_accepted", "needs_review", "discarded"))
     return DemoSummary(mask_url(url), movies, generated.created, generated.created - kept.kept, votes.votes_cast,

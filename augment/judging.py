@@ -1,4 +1,5 @@
-"""Five LLM judges vote on each filtered candidate; malformed output becomes an invalid vote."""
+"""Five judges vote on each filtered candidate: LLM judges on an endpoint (malformed output becomes an invalid vote),
+or, without one, the local trained panel (augment.panel)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -9,11 +10,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from augment.concurrency import run_calls
 from augment.llm import ChatModel, Completion
+from augment.panel import JudgePanel
 from augment.prompts import render_messages
 from augment.structured import JudgeReply, parse_reply
 from db.engine import write_transaction
 from db.models import Candidate, JudgeVote, Movie
 from db.queries.candidates import candidates_in
+from db.types import Turn
 
 SCORES = ("semantic_consistency", "fluency", "plausibility")
 
@@ -77,3 +80,30 @@ def judge_candidates(session_factory: sessionmaker[Session], dataset: str, judge
                                   raw=reply.text[:8000]))
         cast, invalid = cast + 1, invalid + (not vote.valid)
     return JudgeSummary(len(candidates), cast, invalid, failed, batch.interrupted)
+
+
+def panel_judge_candidates(session_factory: sessionmaker[Session], dataset: str, panel: JudgePanel, *,
+                           progress: bool = True, limit: int | None = None, batch: int = 64) -> JudgeSummary:
+    """The local panel's five votes on each filtered candidate still missing one (at most `limit` candidates), in
+    this process; each batch of candidates is committed with its votes, so an interrupted run resumes."""
+    with session_factory() as session:
+        candidates = list(session.scalars(candidates_in(dataset, "generated")
+                                          .where(Candidate.similarity_to_prototype.is_not(None))))
+        voted = set(session.execute(select(JudgeVote.candidate_id, JudgeVote.judge)).all())
+        titles = dict(session.execute(select(Movie.id, Movie.title)).all())
+    candidates = [c for c in candidates if any((c.id, j) not in voted for j in panel.names)][:limit]
+    cast = 0
+    for start in range(0, len(candidates), batch):
+        chunk = candidates[start:start + batch]
+        dialogues = [([Turn(role=t["role"], text=t["text"]) for t in c.turns], titles[c.movie_id]) for c in chunk]
+        results = panel.vote_many(dialogues, progress=progress)
+        with write_transaction(session_factory) as session:
+            for candidate, votes in zip(chunk, results, strict=True):
+                for vote in votes:
+                    if (candidate.id, vote.judge) in voted:
+                        continue
+                    scores = {"semantic": None, "fluency": None, "plausibility": None, vote.column: vote.score}
+                    session.add(JudgeVote(candidate_id=candidate.id, judge=vote.judge, valid=True, passed=vote.passed,
+                                          rationale=vote.rationale, raw=f"p={vote.probability:.4f}", **scores))
+                    cast += 1
+    return JudgeSummary(len(candidates), cast, 0, 0)

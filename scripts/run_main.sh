@@ -23,8 +23,9 @@ $L stats longtail --dataset redial --plot reports/longtail-redial.png
 $L stats longtail --dataset inspired --plot reports/longtail-inspired.png
 # A first run, so the Review page opens on model output: a small slice (LUMICRS_DEMO_MOVIES, default 3)
 # through prototypes, generation, filter, five judges and routing. With no endpoint configured the dialogues come from
-# the shipped writer (augment/writer_adapter as a GGUF LoRA on llama.cpp, in-process) and the judges are the local
-# engine's tiny placeholder model (the first install compiles llama.cpp once, ~8 min, started above). NO_LLM=1 skips this step.
+# the shipped writer (augment/writer_adapter as a GGUF LoRA on llama.cpp, in-process; the first install compiles
+# llama.cpp once, ~8 min, started above) and the judges are the local trained panel (augment/judge_panel, in-process,
+# no server). NO_LLM=1 skips this step.
 if [ "${NO_LLM:-0}" != "1" ]; then
   if [ -z "${OPENAI_BASE_URL:-}${AUGMENT_BASE_URL:-}" ]; then
     if [ -n "$build_pid" ]; then

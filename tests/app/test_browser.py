@@ -233,7 +233,7 @@ def test_a_long_placeholder_dialogue_fits_and_opens_at_its_first_turn(app_url: t
 def test_the_main_jobs_slice_leaves_writer_dialogues_that_name_their_movie_on_the_review_page(
         app_url: tuple[str, str], browser_page: Any) -> None:
     """`lumicrs llm demo` as run_main.sh runs it (no endpoint: the shipped writer on llama.cpp, the local engine's
-    placeholder judges), here on a toy corpus with every judged dialogue sent to review; then the Review page."""
+    trained judge panel), here on a toy corpus with every judged dialogue sent to review; then the Review page."""
     import json
 
     from playwright.sync_api import expect
@@ -267,5 +267,6 @@ def test_the_main_jobs_slice_leaves_writer_dialogues_that_name_their_movie_on_th
     page = browser_page
     sign_in(page, base, "nia")
     expect(page.get_by_text("Target:", exact=False).first).to_be_visible(timeout=30_000)
-    expect(page.get_by_text("fine-tuned writer", exact=False).first).to_be_visible()
-    shot(page, "main-job-review")
+    expect(page.get_by_text("local trained judge panel", exact=False).first).to_be_visible()  # the judges named
+    expect(page.get_by_text("held-out AUC", exact=False).first).to_be_visible()  # with each one's measured AUC
+    shot(page, "main-job-review", docs=True)
