@@ -418,3 +418,46 @@ def test_ctrl_c_during_a_push_is_one_line_every_time_and_the_next_push_finishes_
     adapter = LabelStudioAdapter(labelstudio.url, labelstudio.token)
     counts = count_in_project(adapter, project)
     assert sorted(counts) == sorted(ls_ids(session_factory)) and set(counts.values()) == {1}
+
+
+def test_a_push_waiting_on_the_lock_behind_a_timed_out_import_imports_nothing_twice(
+        labelstudio: LabelStudioServer, database_url: str, session_factory: sessionmaker[Session]) -> None:
+    """Two pushes at once under the command's lock: the first gives up on its import (client timeout) while Label
+    Studio goes on storing it; the second, waiting on the lock, starts at once after it and must not import again."""
+    import threading
+
+    from db.locks import exclusive
+
+    with session_factory() as s:
+        make_review_queue(s, n=150, overlap=1)
+    project = f"held import {database_url.split(':')[0]}"
+    adapter = LabelStudioAdapter(labelstudio.url, labelstudio.token)
+    adapter.ensure_project(project, label_config("adjudication"))
+    impatient = LabelStudioAdapter(labelstudio.url, labelstudio.token, import_timeout=0.05)
+    first_has_lock = threading.Event()
+    outcome: dict[str, object] = {}
+
+    def first() -> None:
+        with exclusive("labelstudio-sync:adjudication", database_url):
+            first_has_lock.set()
+            try:
+                push_tasks(session_factory, impatient, "adjudication", project, batch_size=150)
+            except LabelStudioError as exc:
+                outcome["first"] = str(exc)
+
+    def second() -> None:
+        first_has_lock.wait(30)
+        with exclusive("labelstudio-sync:adjudication", database_url):
+            outcome["second"] = push_tasks(session_factory, adapter, "adjudication", project, batch_size=50,
+                                           settle_seconds=60)
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(300)
+    assert "unreachable during import tasks" in str(outcome.get("first")), outcome
+    summary = outcome["second"]
+    assert (summary.reconciled, summary.pushed, summary.duplicates_removed) == (150, 0, [])  # type: ignore[attr-defined]
+    counts = count_in_project(adapter, project)
+    assert sorted(counts) == sorted(ls_ids(session_factory)) and set(counts.values()) == {1}

@@ -266,3 +266,27 @@ def test_the_signing_key_is_made_once_and_never_printed(session_factory: session
     fake, (t1, _), ls = setup(session_factory)
     assert first not in repr(fake.tasks)
     assert fake.tasks[ls[t1]][SIGNATURE] == signed(session_factory, t1)[SIGNATURE]
+
+
+def test_a_copy_annotated_between_the_listing_and_its_deletion_is_kept(session_factory: sessionmaker[Session]) -> None:
+    """The listing said nobody annotated the copy; somebody did before push got to it: push asks again right before
+    deleting, keeps the copy and reports it, and pull takes the annotation."""
+    fake, (t1, _), ls = setup(session_factory)
+    copy = 7777
+    fake.tasks[copy] = dict(fake.tasks[ls[t1]])
+
+
+    listed = fake.project_tasks
+
+    def listing_then_annotation(project_id: int) -> list[tuple[int, Any, int]]:
+        rows = listed(project_id)
+        fake.annotate(copy, "ann@lab.org", "accept")  # right after the listing was taken
+        return rows
+
+    fake.project_tasks = listing_then_annotation  # type: ignore[method-assign]
+    summary = push(session_factory, fake)
+    assert summary.duplicates_removed == [] and copy in fake.tasks and len(summary.duplicates_kept) == 1
+    fake.project_tasks = listed  # type: ignore[method-assign]
+    pulled = pull(session_factory, fake)
+    assert (pulled.pulled, pulled.from_copies) == (1, 1)
+    assert status_of(session_factory, t1) == ("done", "accepted")
