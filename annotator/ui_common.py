@@ -127,6 +127,20 @@ def require_identity() -> tuple[int, str, str] | None:
     return identity
 
 
+def skip_task(task_id: int, reviewer_id: int, skipped_key: str, flash_key: str) -> None:
+    """Skip a claimed task on Review or Rate: remembered in this session (not offered again) and its claim given
+    back, so it goes to someone else; a refusal (account disabled) is flashed."""
+    from db.queries.review import release_lock
+
+    st.session_state.setdefault(skipped_key, []).append(task_id)
+    try:
+        with transaction(write=True) as session:
+            release_lock(session, task_id, acting(session, reviewer_id).id)
+        st.session_state[flash_key] = ("info", f"Skipped task {task_id}: it goes to someone else.")
+    except ValueError as exc:
+        st.session_state[flash_key] = ("error", f"{exc}.")
+
+
 def show_turns(turns: list[dict[str, str]]) -> None:
     """Dialogue turns as plain text: content is never rendered as Markdown/HTML (no images, links or fake labels)."""
     for turn in turns:

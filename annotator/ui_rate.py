@@ -24,6 +24,7 @@ from annotator.ui_common import (
     require_identity,
     save_draft,
     show_turns,
+    skip_task,
     transaction,
 )
 from db.models import Response, Reviewer
@@ -79,15 +80,7 @@ def _submit(task_id: int, reviewer_id: int) -> None:
 
 
 def _skip(task_id: int, reviewer_id: int) -> None:
-    from db.queries.review import release_lock
-
-    st.session_state.setdefault(SKIPPED, []).append(task_id)
-    try:
-        with transaction(write=True) as session:
-            release_lock(session, task_id, acting(session, reviewer_id).id)
-        st.session_state[FLASH] = ("info", f"Skipped task {task_id}: it goes to someone else.")
-    except ValueError as exc:
-        st.session_state[FLASH] = ("error", f"{exc}.")
+    skip_task(task_id, reviewer_id, SKIPPED, FLASH)
 
 
 def _load(reviewer_id: int) -> tuple[RateView | None, dict[str, int]]:

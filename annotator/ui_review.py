@@ -28,6 +28,7 @@ from annotator.ui_common import (
     require_identity,
     save_draft,
     show_turns,
+    skip_task,
     transaction,
 )
 from db.models import Candidate, JudgeVote, Movie, Prototype, Reviewer
@@ -39,7 +40,6 @@ from db.queries.review import (
     claim_next_task,
     my_verdicts,
     open_task_count,
-    release_lock,
     reviewer_progress,
     submit_review,
     undo_verdict,
@@ -111,13 +111,7 @@ def _submit(task_id: int, reviewer_id: int, verdict: str, turns: list[dict[str, 
 
 
 def _skip(task_id: int, reviewer_id: int) -> None:
-    st.session_state.setdefault(SKIPPED, []).append(task_id)
-    try:
-        with transaction(write=True) as session:
-            release_lock(session, task_id, acting(session, reviewer_id).id)
-        st.session_state[FLASH] = ("info", f"Skipped task {task_id}: it goes to someone else.")
-    except ValueError as exc:
-        st.session_state[FLASH] = ("error", f"{exc}.")
+    skip_task(task_id, reviewer_id, SKIPPED, FLASH)
 
 
 def _undo(reviewer_id: int) -> None:

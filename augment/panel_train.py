@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 
 from augment.panel import JUDGES, PANEL_DIR, PANEL_VERSION, Views, dialogue_string, embed_views
-from augment.panel_data import Example, make_examples, split_of
+from augment.panel_data import SPLITS, Example, make_examples, split_of
 
 C_GRID = (0.001, 0.01, 0.1, 1.0)
 PASS_SHARE = 0.9
@@ -103,7 +103,6 @@ def matrix(all_views: Sequence[Views], groups: Sequence[str]) -> NDArray[np.floa
 def train_panel(examples: Sequence[Example], *, seed: int = 0, out: Path = PANEL_DIR, command: str = "",
                 progress: bool = True) -> dict[str, Any]:
     """Fit the five judges and write them to `out`; returns what panel.json holds."""
-    splits = np.array([split_of(e.conversation) for e in examples])
     train, valid, held = split_masks(examples)
     labels = np.array([e.label for e in examples])
     all_views = embed_views([(e.turns, e.target.title) for e in examples], progress=progress)
@@ -124,9 +123,9 @@ def train_panel(examples: Sequence[Example], *, seed: int = 0, out: Path = PANEL
                   file=sys.stderr)
     meta = {"version": PANEL_VERSION, "judges": judges, "seed": seed, "command": command,
             "data_sha256": data_digest(examples), "encoder": "all-MiniLM-L6-v2 (max_seq_length 128)",
-            "examples": {s: int((splits == s).sum()) for s in ("train", "validation", "heldout")},
-            "conversations": {s: len({e.conversation for e, sp in zip(examples, splits, strict=True) if sp == s})
-                              for s in ("train", "validation", "heldout")},
+            "examples": {s: int(mask.sum()) for s, mask in zip(SPLITS, (train, valid, held), strict=True)},
+            "conversations": {s: len({e.conversation for e, keep in zip(examples, mask, strict=True) if keep})
+                              for s, mask in zip(SPLITS, (train, valid, held), strict=True)},
             "pass_share_on_validation_real": PASS_SHARE, "c_grid": list(C_GRID)}
     out.mkdir(parents=True, exist_ok=True)
     tmp = out / "panel.npz.tmp.npz"

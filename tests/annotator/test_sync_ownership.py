@@ -290,3 +290,49 @@ def test_a_copy_annotated_between_the_listing_and_its_deletion_is_kept(session_f
     pulled = pull(session_factory, fake)
     assert (pulled.pulled, pulled.from_copies) == (1, 1)
     assert status_of(session_factory, t1) == ("done", "accepted")
+
+
+def test_the_signing_key_made_by_many_at_once_is_one_key(session_factory: sessionmaker[Session]) -> None:
+    """Eight pushes or pulls starting together on a database without a key: every one signs with the same key."""
+    from tests.factories import race
+
+    def make(_: int) -> str:
+        with write_transaction(session_factory) as s:
+            return sync_secret(s)
+
+    keys = race(8, make)
+    assert len(set(keys)) == 1 and len(keys[0]) == 64  # type: ignore[arg-type]
+    with session_factory() as s:
+        assert sync_secret(s) == keys[0]
+
+
+def test_push_on_the_command_line_waits_as_long_as_the_timeout_setting_and_stops_on_ctrl_c(
+        monkeypatch: pytest.MonkeyPatch, database_url: str, session_factory: sessionmaker[Session]) -> None:
+    from typer.testing import CliRunner
+
+    import annotator.sync as sync
+    from annotator.settings import get_settings
+    from lumicrs_cli import app
+
+    seen: dict[str, Any] = {}
+
+    def capture(factory: Any, adapter: Any, kind: str, project: str, **kwargs: Any) -> Any:
+        seen.update(kwargs)
+        return sync.SyncSummary(interrupted=True)
+
+    monkeypatch.setattr(sync, "push_tasks", capture)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("LABELSTUDIO_API_KEY", "k")
+    monkeypatch.setenv("LABELSTUDIO_TIMEOUT_SECONDS", "7")
+    monkeypatch.setenv("LABELSTUDIO_BATCH_SIZE", "9")
+    from db.settings import get_settings as database_settings
+    for clear in (get_settings.cache_clear, database_settings.cache_clear):
+        clear()
+    try:
+        result = CliRunner().invoke(app, ["annotate", "push"])
+    finally:
+        for clear in (get_settings.cache_clear, database_settings.cache_clear):
+            clear()
+    assert (seen["settle_seconds"], seen["batch_size"]) == (7.0, 9) and callable(seen["stop"])
+    assert seen["stop"]() is False  # no Ctrl+C yet
+    assert result.exit_code == 130 and result.output.strip().startswith("interrupted: 0 tasks pushed")

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from augment.panel import JUDGES, PANEL_DIR, JudgePanel
+from augment.panel import JUDGES, PANEL_DIR, JudgePanel, embed_views
 from augment.panel_data import NEGATIVE_TYPES, make_examples, negative, split_of, without_title
 from augment.panel_train import auc, split_masks, train_panel
 from db.types import MovieInfo, Turn
@@ -94,6 +94,12 @@ def test_training_on_a_small_corpus_writes_a_panel_that_loads_votes_and_states_i
     assert meta["seed"] == 3 and len(meta["data_sha256"]) == 64 and meta["command"] == "test"
     assert sum(meta["examples"].values()) == len(examples)
     panel = JudgePanel.load(tmp_path)
+    _, valid, _ = split_masks(examples)  # each threshold lets 90% of the real validation dialogues pass
+    real = [e for e, keep in zip(examples, valid, strict=True) if keep and e.label == 1]
+    real_views = embed_views([(e.turns, e.target.title) for e in real])
+    for judge in panel.judges:
+        p = judge.probability(np.stack([v.features(judge.groups) for v in real_views]))
+        assert judge.threshold == pytest.approx(float(np.quantile(p, 0.1)), abs=1e-4)
     (votes,) = panel.vote_many([(dialogue(MOVIES[2], 999), MOVIES[2].title)])
     assert [v.judge for v in votes] == list(JUDGES) and all(0 <= v.probability <= 1 for v in votes)
     assert all(1 <= v.score <= 5 and "held-out AUC" in v.rationale for v in votes)
