@@ -7,9 +7,11 @@ from sqlalchemy import select
 
 from annotator.agreement import agreement_table, judge_verdict_table, krippendorff_alpha_nominal
 from annotator.ui_common import require_identity, transaction
+from calibration.judge_estimates import estimate_judges
 from charts.cache import longtail_png
 from db.errors import NotFound
 from db.models import Dataset
+from db.queries.candidates import judged_candidates
 from db.queries.dashboard import dashboard_data
 from db.queries.longtail import longtail_summary, movie_mention_counts
 from db.queries.runs import list_runs, run_lineage, run_metrics
@@ -42,27 +44,61 @@ def rate_with_count(rate: float, n: float) -> str:
     return "-" if not n else f"{rate:.3f} of {int(n)}"
 
 
-def _judges_against_reviewers(pairs: list[tuple[str, bool, bool]]) -> None:
+def _interval(low: float, high: float) -> str:
+    return f"[{low:.2f}, {high:.2f}]"
+
+
+def _judges_by_the_model(dataset: str) -> None:
+    """The Dawid-Skene estimates over every judged candidate of the dataset (what routing weighs the judges by)."""
+    with transaction() as session:
+        judged = judged_candidates(session, dataset)
+    decided = sum(c.verdict is not None for c in judged)
+    if not judged:
+        st.info(f"No judged candidate in {dataset} yet.")
+        return
+    panel = estimate_judges([c.votes for c in judged], [c.verdict for c in judged])
+    st.caption(f"Estimated by the judge model (Dawid-Skene, the one `augment route --policy posterior` uses) over all "
+               f"{panel.candidates} judged candidates of {dataset}, {decided} of them decided by a reviewer and the "
+               f"rest as unknown; estimated approve rate {panel.prior:.2f}. kappa: the agreement the model implies "
+               f"between the judge and the reviewers over all candidates. 95% intervals: bootstrap over candidates. "
+               f"It assumes the judges err independently given the truth; judges that share their mistakes look "
+               f"better here than they are.")
+    if decided == 0:
+        st.warning("No reviewer verdict yet: these estimates come from the votes alone (the judges' majority).")
+    if panel.cap_message:
+        st.warning(panel.cap_message[0].upper() + panel.cap_message[1:] + ".")
+    st.dataframe(pd.DataFrame([{"judge": e.judge, "kappa": round(e.kappa, 3), "95% CI": _interval(*e.kappa_ci),
+                                "sensitivity": round(e.sensitivity, 3), "sensitivity CI": _interval(*e.sensitivity_ci),
+                                "specificity": round(e.specificity, 3), "specificity CI": _interval(*e.specificity_ci)}
+                               for e in panel.judges]), hide_index=True, key="judges_by_model")
+    for e in panel.judges:
+        if not e.kappa_ci[0] > 0:
+            st.warning(f"{e.judge} is no better than chance by the judge model on {panel.candidates} candidates "
+                       f"(kappa {e.kappa:.2f}, 95% CI {_interval(*e.kappa_ci)}).")
+
+
+def _judges_against_reviewers(pairs: list[tuple[str, bool, bool]], dataset: str | None) -> None:
     st.header("Judges against the reviewers")
+    if dataset is not None:
+        _judges_by_the_model(dataset)
     table = judge_verdict_table(pairs)
     if not table:
         st.info("No judged candidate has been decided by a reviewer yet: each verdict becomes a label for the judges.")
         return
-    st.caption("Over candidates the reviewers decided (approve = accept or edit) that the judge voted on validly. "
-               "kappa: Cohen's kappa with its 95% interval (clipped to [-1, 1]); sensitivity: passes among the approved "
-               "candidates (of how many); specificity: fails among the rejected (of how many). "
-               "`lumicrs augment route --policy posterior` weighs the judges by these.")
+    st.subheader("On the reviewed candidates only")
+    st.caption("Counted over the candidates the reviewers decided (approve = accept or edit) that the judge voted on "
+               "validly, all datasets. A selected sample: under the votes policy reviewers see the 2-3-vote band, "
+               "where a judge that passes is mostly outvoted, so a good judge can show a kappa near zero or below "
+               "here; the table above is the estimate over all candidates. kappa: Cohen's kappa with its 95% "
+               "interval (clipped to [-1, 1]); sensitivity: passes among the approved candidates (of how many); "
+               "specificity: fails among the rejected (of how many).")
     st.dataframe(pd.DataFrame([{"judge": judge, "candidates": int(row["candidates"]),
                                 "kappa": round(row["kappa"], 3),
-                                "95% CI": f"[{row['kappa_lo']:.2f}, {row['kappa_hi']:.2f}]",
+                                "95% CI": _interval(row["kappa_lo"], row["kappa_hi"]),
                                 "sensitivity": rate_with_count(row["sensitivity"], row["approved"]),
                                 "specificity": rate_with_count(row["specificity"], row["rejected"])}
                                for judge, row in table.items()]),
-                 hide_index=True)
-    for judge, row in table.items():
-        if row["chance"]:
-            st.warning(f"{judge} is no better than chance on {int(row['candidates'])} decided candidates "
-                       f"(kappa {row['kappa']:.2f}, 95% CI [{row['kappa_lo']:.2f}, {row['kappa_hi']:.2f}]).")
+                 hide_index=True, key="judges_reviewed_only")
 
 
 def render() -> None:
@@ -81,9 +117,11 @@ def render() -> None:
                  **{k: round(v, 4) for k, v in run_metrics(session, r.id, "test").get("test", {}).items()
                     if k in ("recall@10", "tail_recall@10", "coverage@10")}} for r in list_runs(session)]
     st.header("Long tail")
+    dataset = None
     if datasets:
         default = datasets.index("redial") if "redial" in datasets else 0
-        _longtail(st.selectbox("Dataset", datasets, index=default, key="dash_dataset"))
+        dataset = st.selectbox("Dataset", datasets, index=default, key="dash_dataset")
+        _longtail(dataset)
     else:
         st.info("No corpus yet: run `lumicrs ingest redial`." if lead else "No corpus yet: your lead loads it.")
     st.header("Augmented candidates by tier")
@@ -113,7 +151,7 @@ def render() -> None:
     else:
         st.info("No task has two verdicts yet" + (" (set AUGMENT_REVIEW_OVERLAP=2 or more to measure agreement)."
                                                   if lead else "."))
-    _judges_against_reviewers(data.judge_pairs)
+    _judges_against_reviewers(data.judge_pairs, dataset)
     st.header("Rating agreement")
     table = agreement_table(ratings)
     if table:

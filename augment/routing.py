@@ -61,6 +61,7 @@ class RouteSummary:
     rule: PosteriorRule | None = None
     decided: int = 0  # human-decided candidates with votes (what the posterior policy learns from)
     audited: int = 0  # sent to review by the audit share although the posterior policy was sure
+    cap_message: str | None = None  # the judge model's EM stopped at its iteration cap
 
 
 def route_for(passes: int, accept_min: int = 4, review_min: int = 2) -> str:
@@ -122,7 +123,7 @@ def route_candidates(session: Session, dataset: str, n_judges: int, *, accept_mi
     judged = judged_candidates(session, dataset)
     rule = posterior_rule(judged, precision, min_decided=min_decided, min_tasks=min_tasks) \
         if policy == "posterior" else None
-    store_posteriors(session, judged)
+    model = store_posteriors(session, judged)
     candidates = list(session.scalars(candidates_in(dataset, "generated")
                                       .where(Candidate.similarity_to_prototype.is_not(None)).limit(limit)))
     votes = {c.id: c.votes for c in judged}  # every vote, invalid ones included, read once
@@ -146,16 +147,17 @@ def route_candidates(session: Session, dataset: str, n_judges: int, *, accept_mi
         if candidate.status == "needs_review":
             session.add(ReviewTask(kind="adjudication", candidate_id=candidate.id, overlap=overlap))
     session.flush()
-    return RouteSummary(dict(routed), waiting, policy, rule, decided_count(judged), sent_to_audit)
+    return RouteSummary(dict(routed), waiting, policy, rule, decided_count(judged), sent_to_audit,
+                        model.cap_message() if model is not None else None)
 
 
 def describe_route(summary: RouteSummary) -> list[str]:
     """What the posterior policy promises (its cuts and the precision measured on human-decided candidates)."""
     rule = summary.rule
+    lines = [summary.cap_message] if summary.cap_message else []
     if rule is None:
         ready = "usable now" if summary.decided >= MIN_DECIDED else f"usable from {MIN_DECIDED}"
-        return [f"human-decided candidates with votes: {summary.decided} (the posterior policy is {ready})"]
-    lines = []
+        return lines + [f"human-decided candidates with votes: {summary.decided} (the posterior policy is {ready})"]
     for side, cut, sign in (("auto-accept", rule.accept, ">="), ("discard", rule.discard, "<=")):
         if cut.at is None:
             lines.append(f"{side}: none (no cut held {rule.precision:.0%} on at least the minimum number of the "

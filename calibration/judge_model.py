@@ -47,6 +47,15 @@ class JudgeModel:
     prior: float
     posterior: tuple[float, ...]  # votes-only P(approve), one per candidate, in the input order
     iterations: int
+    converged: bool = True  # False: EM stopped at its iteration cap (`max_iterations`) before the change fell below tol
+    max_iterations: int = 200
+
+    def cap_message(self) -> str | None:
+        """One line when EM stopped at its cap: its estimates are the last iterate, not a fixed point."""
+        if self.converged:
+            return None
+        return (f"the judge model stopped at its iteration cap ({self.max_iterations}) before converging: its "
+                f"estimates are the last iterate")
 
     def weight(self, judge: str) -> float:
         j = self.judges.index(judge)
@@ -79,28 +88,37 @@ def _sigmoid(x: Floats) -> Floats:
     return result
 
 
-def fit_judges(votes: Sequence[Mapping[str, bool | None]], labels: Sequence[bool | None],
-               judges: Sequence[str] | None = None, *, max_iterations: int = 200, tol: float = 1e-8) -> JudgeModel:
-    """EM for the model in the module docstring. labels[i]: the human verdict (True approve) or None."""
-    if len(votes) != len(labels):
-        raise ValueError(f"votes ({len(votes)}) and labels ({len(labels)}) differ in length")
-    names = tuple(judges) if judges is not None else tuple(sorted({j for row in votes for j in row}))
-    full = vote_matrix(votes, names)
+def unique_rows(votes: Sequence[Mapping[str, bool | None]], labels: Sequence[bool | None],
+                judges: Sequence[str]) -> tuple[Floats, NDArray[np.bool_], Floats, Floats, NDArray[np.intp]]:
+    """The distinct (votes, verdict) rows with their counts, 2^J x 3 of them at most: (matrix of 1 / 0 / nan, known,
+    verdict 0/1, counts, the row of each input candidate). The EM's sums over candidates are sums over these rows."""
+    full = vote_matrix(votes, judges)
     state = np.array([-1.0 if label is None else float(bool(label)) for label in labels])
-    # EM over the distinct (votes, verdict) rows with their counts: the same sums, 2^J x 3 rows at most
-    keys, inverse, counts = np.unique(np.column_stack([np.nan_to_num(full, nan=-1.0), state]).reshape(-1, len(names) + 1),
+    keys, inverse, counts = np.unique(np.column_stack([np.nan_to_num(full, nan=-1.0), state]).reshape(-1, len(judges) + 1),
                                       axis=0, return_inverse=True, return_counts=True)
     matrix = np.where(keys[:, :-1] == -1.0, np.nan, keys[:, :-1])
-    known, label_values = keys[:, -1] >= 0, np.clip(keys[:, -1], 0.0, 1.0)
-    weight = counts.astype(float)
+    return matrix, keys[:, -1] >= 0, np.clip(keys[:, -1], 0.0, 1.0), counts.astype(float), inverse.reshape(-1)
+
+
+@dataclass(frozen=True)
+class Fit:
+    sensitivity: Floats
+    specificity: Floats
+    prior: float
+    iterations: int
+    converged: bool  # False: EM stopped at its iteration cap, the estimates are its last iterate
+
+
+def fit_rows(matrix: Floats, known: NDArray[np.bool_], label_values: Floats, weight: Floats, *,
+             max_iterations: int = 200, tol: float = 1e-8) -> Fit:
+    """EM for the model in the module docstring over weighted distinct rows (see unique_rows)."""
     valid = ~np.isnan(matrix)
     passed = np.nan_to_num(matrix) == 1
-    with np.errstate(invalid="ignore"):  # rows without a valid vote start at 1/2
-        share = np.where(valid.any(axis=1), np.nanmean(np.where(valid, matrix, np.nan), axis=1), 0.5)
+    counted = valid.sum(axis=1)  # rows without a valid vote start at 1/2
+    share = np.where(counted > 0, np.where(valid, matrix, 0.0).sum(axis=1) / np.maximum(counted, 1), 0.5)
     t = np.where(known, label_values, np.nan_to_num(share, nan=0.5))
-    sensitivity = specificity = np.full(len(names), 0.5)
-    prior = 0.5
-    iteration = 0
+    sensitivity = specificity = np.full(matrix.shape[1], 0.5)
+    prior, iteration, converged = 0.5, 0, False
     for iteration in range(1, max_iterations + 1):
         wt = weight * t
         sensitivity = ((wt[:, None] * passed).sum(0) + 1) / ((wt[:, None] * valid).sum(0) + 2)
@@ -111,10 +129,22 @@ def fit_judges(votes: Sequence[Mapping[str, bool | None]], labels: Sequence[bool
         change = float(np.abs(updated - t).max()) if len(t) else 0.0
         t = updated
         if change < tol:
+            converged = True
             break
-    posterior = _sigmoid(log_odds(matrix, sensitivity, specificity, prior))[inverse.reshape(-1)]
-    return JudgeModel(names, tuple(map(float, sensitivity)), tuple(map(float, specificity)), prior,
-                      tuple(map(float, posterior)), iteration)
+    return Fit(sensitivity, specificity, prior, iteration, converged)
+
+
+def fit_judges(votes: Sequence[Mapping[str, bool | None]], labels: Sequence[bool | None],
+               judges: Sequence[str] | None = None, *, max_iterations: int = 200, tol: float = 1e-8) -> JudgeModel:
+    """EM for the model in the module docstring. labels[i]: the human verdict (True approve) or None."""
+    if len(votes) != len(labels):
+        raise ValueError(f"votes ({len(votes)}) and labels ({len(labels)}) differ in length")
+    names = tuple(judges) if judges is not None else tuple(sorted({j for row in votes for j in row}))
+    matrix, known, label_values, weight, inverse = unique_rows(votes, labels, names)
+    fit = fit_rows(matrix, known, label_values, weight, max_iterations=max_iterations, tol=tol)
+    posterior = _sigmoid(log_odds(matrix, fit.sensitivity, fit.specificity, fit.prior))[inverse]
+    return JudgeModel(names, tuple(map(float, fit.sensitivity)), tuple(map(float, fit.specificity)), fit.prior,
+                      tuple(map(float, posterior)), fit.iterations, fit.converged, max_iterations)
 
 
 def cross_fitted_posteriors(votes: Sequence[Mapping[str, bool | None]], labels: Sequence[bool | None],

@@ -159,8 +159,11 @@ PANEL = {"judge-0": (0.95, 0.95), "judge-1": (0.8, 0.8), "judge-2": (0.8, 0.75),
          "judge-4": (0.5, 0.5)}  # (sensitivity, specificity); judge-4 votes at random
 
 
-def make_judged_panel(session: Session, decided: int, new: int, seed: int = 0) -> tuple[list[int], dict[int, bool]]:
-    """decided + new filtered candidates with five votes each; the first `decided` carry the reviewers' verdict."""
+def make_judged_panel(session: Session, decided: int, new: int, seed: int = 0,
+                      band_only: bool = False) -> tuple[list[int], dict[int, bool]]:
+    """decided + new filtered candidates with five votes each; the first `decided` carry the reviewers' verdict.
+    band_only: as the votes policy leaves them instead, of the first `decided` only the 2-3-pass band carries a
+    verdict, 4-5 passes are auto-accepted and 0-1 discarded."""
     import numpy as np
 
     from db.models import Candidate, JudgeVote
@@ -170,11 +173,15 @@ def make_judged_panel(session: Session, decided: int, new: int, seed: int = 0) -
     truth = {}
     for k, candidate_id in enumerate(ids):
         truth[candidate_id] = bool(rng.random() < 0.6)
+        passes = 0
         for judge, (se, sp) in PANEL.items():
             passed = bool(rng.random() < (se if truth[candidate_id] else 1 - sp))
+            passes += passed
             session.add(JudgeVote(candidate_id=candidate_id, judge=judge, valid=True, passed=passed, rationale=""))
         if k < decided:
-            session.get_one(Candidate, candidate_id).status = "accepted" if truth[candidate_id] else "rejected"
+            human = "accepted" if truth[candidate_id] else "rejected"
+            band = human if 2 <= passes <= 3 else "auto_accepted" if passes >= 4 else "discarded"
+            session.get_one(Candidate, candidate_id).status = band if band_only else human
     session.flush()
     return ids[decided:], truth
 

@@ -217,18 +217,46 @@ def test_dashboard_shows_each_judge_against_the_reviewers_and_warns_on_chance(
         s.commit()
     at = open_page("dashboard", "dana")
     assert not at.exception
-    table = next(frame.value for frame in at.dataframe if "kappa" in frame.value.columns)
+    table = next(frame.value for frame in at.dataframe if "candidates" in frame.value.columns)
     assert list(table["judge"]) == [f"judge-{i}" for i in range(5)] and set(table["candidates"]) == {200}
     kappa = dict(zip(table["judge"], table["kappa"]))
     assert kappa["judge-0"] > 0.8 and abs(kappa["judge-4"]) < 0.2
     warnings = [w.value for w in at.warning if "no better than chance" in w.value]
-    assert len(warnings) == 1 and warnings[0].startswith("judge-4 is no better than chance on 200 decided")
+    assert len(warnings) == 1 and warnings[0].startswith("judge-4 is no better than chance by the judge model on 200")
     with session_factory() as s:
         approved = s.scalar(select(func.count()).select_from(Candidate).where(Candidate.status == "accepted"))
     assert all(cell.endswith(f" of {approved}") for cell in table["sensitivity"])  # a rate shows what it is over
     assert all(cell.endswith(f" of {200 - approved}") for cell in table["specificity"])
     lows = [float(ci.strip("[]").split(",")[0]) for ci in table["95% CI"]]
     assert all(-1 <= low <= 1 for low in lows)
+
+
+def test_dashboard_estimates_the_judges_over_all_candidates_when_reviewers_saw_only_the_band(
+        database_url: str, session_factory: sessionmaker[Session]) -> None:
+    """The votes policy leaves reviewers the 2-3 band, where a good judge is mostly outvoted: the reviewed-only kappa
+    understates it; the judge model's estimate over every judged candidate is the one shown first, and says so."""
+    from calibration.judge_estimates import implied_kappa
+    from tests.factories import PANEL
+
+    with session_factory() as s:
+        make_judged_panel(s, decided=400, new=0, seed=5, band_only=True)
+        s.commit()
+        decided = s.scalar(select(func.count()).select_from(Candidate)
+                           .where(Candidate.status.in_(("accepted", "rejected"))))
+    assert 0 < decided < 200
+    at = open_page("dashboard", "dana")
+    assert not at.exception
+    model = next(frame.value for frame in at.dataframe if "sensitivity CI" in frame.value.columns)
+    reviewed = next(frame.value for frame in at.dataframe if "candidates" in frame.value.columns)
+    assert any(c.value.startswith("Estimated by the judge model") and f"all 400 judged candidates of toy, {decided} of "
+               "them decided by a reviewer" in c.value for c in at.caption)
+    by_model, by_band = dict(zip(model["judge"], model["kappa"])), dict(zip(reviewed["judge"], reviewed["kappa"]))
+    for judge in ("judge-1", "judge-2", "judge-3"):  # true kappa over all candidates 0.53-0.59
+        se, sp = PANEL[judge]
+        assert abs(by_model[judge] - implied_kappa(se, sp, 0.6)) < 0.1
+        assert by_band[judge] < by_model[judge] - 0.25
+    warnings = [w.value for w in at.warning if "no better than chance" in w.value]
+    assert len(warnings) == 1 and warnings[0].startswith("judge-4")  # only the judge that votes at random
 
 
 def test_a_rate_always_shows_its_count() -> None:
