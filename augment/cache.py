@@ -41,6 +41,14 @@ class CachedChat:
         request = {**params, "schema": schema.__name__} if schema is not None else params
         return self._cached(messages, request, lambda: self.model.complete(messages, schema=schema, **params))
 
+    def text_key(self, prompt: str, params: dict[str, Any]) -> str:
+        """The key `complete_text(prompt, **params)` is stored under (the batched writer reads and writes it too)."""
+        return call_key(self.name, [{"role": "completion", "content": prompt}], params)
+
+    def store_text(self, prompt: str, params: dict[str, Any], completion: Completion) -> None:
+        """Keep a text completion made outside `complete_text` (many at once) as if it had been made through it."""
+        self._store(self.text_key(prompt, params), [{"role": "completion", "content": prompt}], params, completion)
+
     def complete_text(self, prompt: str, **params: Any) -> Completion:
         messages = [{"role": "completion", "content": prompt}]  # stored like a chat call; the role marks the API
         return self._cached(messages, params, lambda: self.model.complete_text(prompt, **params))
@@ -51,6 +59,10 @@ class CachedChat:
         if cached is not None:
             return cached
         completion = call()
+        self._store(key, messages, params, completion)
+        return completion
+
+    def _store(self, key: str, messages: list[Message], params: dict[str, Any], completion: Completion) -> None:
         try:
             with write_transaction(self.session_factory) as session:
                 session.add(LLMCall(key=key, model=self.name, request={"messages": messages, "params": params},
@@ -58,4 +70,3 @@ class CachedChat:
                                     completion_tokens=completion.completion_tokens, latency_ms=completion.latency_ms))
         except IntegrityError:
             pass  # another worker stored the same call first
-        return completion

@@ -72,7 +72,13 @@ def run_generation(session_factory: sessionmaker[Session], dataset: str, generat
                    progress: bool = True) -> GenerateSummary:
     with session_factory() as session:
         jobs = plan_jobs(session, dataset, generator, tail_range, body_range, limit)
+    if getattr(generator, "batch", 1) > 1:
+        from augment.writer import WriterGenerator
+        from augment.writer_batch import write_jobs
+        assert isinstance(generator, WriterGenerator)
+        return write_jobs(session_factory, dataset, generator, jobs, params=params, progress=progress)
     created = unparseable = failed = 0
+
     def attempt(job: Job) -> list[Turn]:
         try:
             return generator.generate(job.ctx, job.sample_index)
@@ -84,12 +90,18 @@ def run_generation(session_factory: sessionmaker[Session], dataset: str, generat
         if not turns:
             failed, unparseable = failed + (turns is None), unparseable + (turns is not None)
             continue
-        with write_transaction(session_factory) as session:  # one candidate per transaction: resumable
-            session.add(Candidate(
-                prototype_id=job.prototype_id, movie_id=job.movie_id, tier=job.tier, generator=generator.name,
-                sample_index=job.sample_index, prompt_hash=generation_hash(generator, job.ctx, job.sample_index),
-                params=params or {}, status="generated",
-                turns=[t.model_dump() for t in tag_target_mentions(turns, job.movie_id, job.ctx.target.title)]))
+        store_candidate(session_factory, generator, job, turns, params)
         created += 1
     return GenerateSummary(generator.name, len(jobs), created, unparseable, failed, batch.interrupted)
+
+
+def store_candidate(session_factory: sessionmaker[Session], generator: Generator, job: Job, turns: list[Turn],
+                    params: dict[str, object] | None) -> None:
+    """One candidate per transaction: a killed run keeps every dialogue it finished."""
+    with write_transaction(session_factory) as session:
+        session.add(Candidate(
+            prototype_id=job.prototype_id, movie_id=job.movie_id, tier=job.tier, generator=generator.name,
+            sample_index=job.sample_index, prompt_hash=generation_hash(generator, job.ctx, job.sample_index),
+            params=params or {}, status="generated",
+            turns=[t.model_dump() for t in tag_target_mentions(turns, job.movie_id, job.ctx.target.title)]))
 

@@ -43,8 +43,9 @@ def local_writer(settings: AugmentSettings, session_factory: sessionmaker[Sessio
     from augment.writer import WriterGenerator, shipped_config
     from augment.writer_engines import writer_chat
     cfg = shipped_config()
-    chat = writer_chat(settings.writer_engine, cfg.output, settings.writer_threads)
-    return WriterGenerator(CachedChat(chat, session_factory), cfg, settings.temperature, tries=settings.writer_tries)
+    chat = writer_chat(settings.writer_engine, cfg.output, settings.writer_threads, settings.writer_batch)
+    return WriterGenerator(CachedChat(chat, session_factory), cfg, settings.temperature, tries=settings.writer_tries,
+                           batch=settings.writer_batch)
 
 
 def make_judges(settings: AugmentSettings, session_factory: sessionmaker[Session],

@@ -45,6 +45,7 @@ class AugmentSettings(BaseSettings):
     writer_engine: Literal["auto", "llama.cpp", "transformers"] = "auto"  # auto: llama.cpp when installed
     writer_tries: int = Field(default=3, ge=1)  # samples per dialogue until the recommender names the target
     writer_threads: int | None = Field(default=None, ge=1)  # llama.cpp threads; None: every core
+    writer_batch: int = Field(default=32, ge=1)  # dialogues written at once (augment/writer_batch.py); 1: one at a time
 
     @model_validator(mode="after")
     def _weights_sum_to_one(self) -> AugmentSettings:

@@ -151,8 +151,8 @@ class WriterGenerator:
     Up to `tries` samples (each its own seed) until the recommender names the target by title (`names_target`,
     a check that needs no model); when none does, the first parseable one is kept and the filter/judges decide."""
 
-    def __init__(self, chat: Any, cfg: WriterConfig, temperature: float = 0.7, tries: int = 1) -> None:
-        self.chat, self.cfg = chat, cfg
+    def __init__(self, chat: Any, cfg: WriterConfig, temperature: float = 0.7, tries: int = 1, batch: int = 1) -> None:
+        self.chat, self.cfg, self.batch = chat, cfg, batch  # batch > 1: augment generate writes that many at once
         self.name = chat.name
         self.tries = tries if temperature > 0 else 1  # greedy decoding gives the same dialogue every try
         self.params = {"temperature": temperature, "max_tokens": cfg.max_new_tokens, "stop": ["\n\n"]}
@@ -166,8 +166,13 @@ class WriterGenerator:
     def sample(self, ctx: GenerationContext, sample_index: int, attempt: int) -> list[Turn]:
         reply = self.chat.complete_text(self.prompt(ctx), seed=writer_seed(ctx.target.id, sample_index, attempt),
                                         **self.params)
-        text = reply.text.split("\n\n", 1)[0].strip()
-        if reply.completion_tokens is not None and reply.completion_tokens >= self.cfg.max_new_tokens:
+        return self.dialogue_from(reply.text, reply.completion_tokens)
+
+    def dialogue_from(self, text: str, completion_tokens: int | None) -> list[Turn]:
+        """The dialogue in a reply (ValueError when there is none): up to its first blank line, without a last turn
+        the token limit cut."""
+        text = text.split("\n\n", 1)[0].strip()
+        if completion_tokens is not None and completion_tokens >= self.cfg.max_new_tokens:
             text = text.rsplit("\n", 1)[0]  # the token limit cut the last turn: drop it
         return parse_dialogue(text)
 

@@ -63,6 +63,17 @@ class LocalWriterChat(TextEngine):
             self._lm = load_language_model(self.base_model, torch.device(self.device), self.adapter)
         return self._lm
 
+    def tokenize(self, text: str) -> list[int]:
+        with self._lock:
+            return list(self._model().tokenizer(text)["input_ids"])
+
+    def batched(self, streams: int, vocabulary: set[int] | None = None) -> Any:
+        """The same merged model on lm/torch_batch.py, `streams` rows per forward, the output layer restricted to
+        `vocabulary` (plus each prompt's tokens). Converts the model to lm.torch_batch.fast_dtype() in place."""
+        from lm.torch_batch import TorchBatchDecoder
+        with self._lock:
+            return TorchBatchDecoder(self._model(), sorted(vocabulary) if vocabulary is not None else None, streams)
+
     def complete_text(self, prompt: str, **params: Any) -> Completion:
         import torch
 
@@ -87,10 +98,25 @@ class GGUFWriterChat(TextEngine):
                  context: int = 2048) -> None:
         super().__init__(adapter)
         self.llama = LlamaModel(adapter, model_path, threads, context)
+        self._batched: dict[int, Any] = {}
 
     @property
     def threads(self) -> int:
         return self.llama.threads
+
+    def tokenize(self, text: str) -> list[int]:
+        return self.llama.tokenize(text)
+
+    def batched(self, streams: int, vocabulary: set[int] | None = None) -> Any:
+        """The same model and adapter on lm/llama_batch.py, `streams` dialogues at a time (made once per count; the
+        vocabulary is not restricted on this engine)."""
+        from lm.gguf_lora import cached_gguf_adapter
+        from lm.llama_batch import BatchedLlama
+        from lm.placeholder_model import cache_dir
+        if streams not in self._batched:
+            lora = cached_gguf_adapter(self.adapter, cache_dir()) if self.adapter is not None else None
+            self._batched[streams] = BatchedLlama(lora, self.llama.model_path, self.llama.threads, streams)
+        return self._batched[streams]
 
     def complete_text(self, prompt: str, **params: Any) -> Completion:
         out = self.llama.complete(prompt, max_tokens=int(params.get("max_tokens", 200)),
@@ -99,8 +125,12 @@ class GGUFWriterChat(TextEngine):
         return Completion(out.text, out.prompt_tokens, out.completion_tokens, out.latency_ms)
 
 
-def writer_chat(engine: Engine = "auto", adapter: Path | None = ADAPTER_DIR, threads: int | None = None) -> Any:
-    """The writer on `engine`; auto: llama.cpp when installed (scripts/setup_llm.sh), else transformers."""
+def writer_chat(engine: Engine = "auto", adapter: Path | None = ADAPTER_DIR, threads: int | None = None,
+                batch: int = 1) -> Any:
+    """The writer on `engine`; auto: one at a time (batch 1) llama.cpp when installed (scripts/setup_llm.sh), else
+    transformers; batched, transformers (lm/torch_batch.py: about 3x llama.cpp's batched rate on this CPU, docs/writer.md)."""
+    if batch > 1 and engine == "auto":
+        return LocalWriterChat(adapter)
     if use_llama_cpp(engine, None, "set AUGMENT_WRITER_ENGINE=transformers"):
         return GGUFWriterChat(adapter, threads=threads)
     return LocalWriterChat(adapter)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
 import time
 from pathlib import Path
@@ -32,20 +31,15 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from reporting import write_report
-from sqlalchemy import select  # noqa: E402
+from writer_contexts import seeded_contexts
 
-from augment.generate import prototype_context  # noqa: E402
 from augment.generators import FewShotGenerator, Generator, TemplateBaseline  # noqa: E402
-from augment.prototypes import dialogue_text, select_prototypes  # noqa: E402
-from augment.service import weights_from  # noqa: E402
+from augment.prototypes import dialogue_text  # noqa: E402
 from augment.settings import get_settings  # noqa: E402
 from augment.writer import WriterGenerator, names_target, shipped_config  # noqa: E402
 from augment.writer_engines import Engine, writer_chat  # noqa: E402
 from calibration.judge_model import wilson_interval  # noqa: E402
 from db.cli_support import cli_session_factory  # noqa: E402
-from db.engine import write_transaction  # noqa: E402
-from db.models import Dataset, Movie, Prototype  # noqa: E402
-from db.queries.corpus import list_dialogues  # noqa: E402
 from db.types import Turn  # noqa: E402
 from lm.embeddings import encode_texts  # noqa: E402
 from trainer.metrics import distinct_n  # noqa: E402
@@ -93,17 +87,7 @@ def main() -> None:
     args = parser.parse_args()
     factory = cli_session_factory()
     settings = get_settings()
-    with write_transaction(factory) as session:
-        if not session.scalar(select(Prototype.id).join(Movie).join(Dataset).where(Dataset.name == DATASET).limit(1)):
-            select_prototypes(session, DATASET, weights_from(settings), support_k=settings.support_k)
-    with factory() as session:
-        dialogues = {d.conversation_id: d for d in list_dialogues(session, DATASET, ["train"])}
-        prototypes = list(session.scalars(select(Prototype).join(Movie).join(Dataset)
-                                          .where(Dataset.name == DATASET, Prototype.tier.in_(("body", "tail")),
-                                                 Prototype.conversation_id.in_(dialogues))
-                                          .order_by(Prototype.id)))
-        picked = random.Random(0).sample(prototypes, min(args.prototypes, len(prototypes)))
-        contexts = [prototype_context(session, p, dialogues) for p in picked]
+    contexts, dialogues = seeded_contexts(factory, args.prototypes)
     about: dict[int, list[str]] = {}
     for dialogue in dialogues.values():
         for movie in {m for t in dialogue.turns for m in t.movie_ids}:

@@ -102,7 +102,15 @@ def test_settings_choose_the_engine_and_the_tries(writer_settings: pytest.Monkey
     writer_settings.delenv("AUGMENT_WRITER_TRIES")
     writer_settings.delenv("AUGMENT_WRITER_THREADS")
     default = get_settings()
-    assert (default.writer_engine, default.writer_tries, default.writer_threads) == ("auto", 3, None)
+    assert (default.writer_engine, default.writer_tries, default.writer_threads, default.writer_batch) == (
+        "auto", 3, None, 32)
+    generator = local_writer(default, session_factory)  # batched by default: transformers (lm/torch_batch.py)
+    assert isinstance(generator.chat.model, LocalWriterChat) and generator.batch == 32
+    get_settings.cache_clear()
+    writer_settings.setenv("AUGMENT_WRITER_BATCH", "1")
+    generator = local_writer(get_settings(), session_factory)
+    assert generator.batch == 1 and isinstance(generator.chat.model,
+                                               GGUFWriterChat if llama_cpp_installed() else LocalWriterChat)
 
 
 def test_a_missing_adapter_is_refused_on_both_engines(tmp_path: Any) -> None:
