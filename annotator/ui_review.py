@@ -33,7 +33,7 @@ from annotator.ui_common import (
 )
 from db.models import Candidate, JudgeVote, Movie, Prototype, Reviewer
 from db.queries.candidates import status_counts, votes_for
-from db.queries.corpus import readable_turns
+from db.queries.corpus import movie_info, readable_turns
 from db.queries.drafts import delete_draft
 from db.queries.review import (
     can_work,
@@ -46,6 +46,7 @@ from db.queries.review import (
     verdict_of,
 )
 from db.settings import get_settings
+from db.types import MovieInfo
 from lm.placeholder_model import PLACEHOLDER_JUDGES_NOTICE, PLACEHOLDER_NOTICE, is_placeholder
 
 SKIPPED = "review_skipped"
@@ -67,6 +68,20 @@ class TaskView:
     placeholder_judges: bool  # voted on by placeholder or panel judges: a notice says which
     turns: list[dict[str, str]]
     prototype: list[dict[str, str]]
+    cold_start: bool = False  # no train dialogue mentions the movie: the writer had its catalog entry only
+    movie_facts: tuple[str, ...] = ()  # year, genres, plot: what the writer was told about the movie
+
+
+COLD_START_NOTICE = ("Cold-start movie: no train dialogue mentions it, so there is no real dialogue to compare with. "
+                     "The writer knew only the catalog facts below; check the dialogue against them.")
+
+
+def movie_facts(info: MovieInfo) -> tuple[str, ...]:
+    """The catalog facts the writer's prompt carries, one line each."""
+    facts = [f"Year: {info.year}"] if info.year else []
+    facts += [f"Genres: {', '.join(info.genres)}"] if info.genres else []
+    facts += [f"Plot: {info.plot}"] if info.plot else []
+    return tuple(facts)
 
 
 def reason_key(task_id: int) -> str:
@@ -182,11 +197,13 @@ def _load(reviewer_id: int) -> tuple[TaskView | None, dict[str, int], int, str]:
             return None, progress, remaining, order
         candidate = session.get_one(Candidate, task.candidate_id)
         vote_rows = votes_for(session, candidate.id)
-        view = TaskView(task.id, session.get_one(Movie, candidate.movie_id).title, candidate.tier,
+        movie = session.get_one(Movie, candidate.movie_id)
+        prototype = session.get_one(Prototype, candidate.prototype_id)
+        view = TaskView(task.id, movie.title, candidate.tier,
                         candidate.pass_votes, [_vote_line(v) for v in vote_rows], candidate.generator,
                         any(is_placeholder(v.judge) for v in vote_rows) or _panel_judged(vote_rows),
-                        list(candidate.turns),
-                        readable_turns(session, session.get_one(Prototype, candidate.prototype_id).conversation_id))
+                        list(candidate.turns), readable_turns(session, prototype.conversation_id),
+                        bool((prototype.weights or {}).get("cold_start")), movie_facts(movie_info(movie)))
     return view, progress, remaining, order
 
 
@@ -264,9 +281,14 @@ def _work_area(view: TaskView, reviewer_id: int) -> None:
         if editing:
             _preview(st.session_state.get(edit_key(task_id), ""), view.turns)
         else:
+            if view.cold_start:
+                st.info(COLD_START_NOTICE)
+            with st.expander("About the movie", expanded=view.cold_start):
+                for fact in view.movie_facts or ("No catalog facts for this movie.",):
+                    st.markdown(escape_markdown(fact))
             for line in view.votes:
                 st.text(line)
-            with st.expander("Prototype dialogue"):
+            with st.expander("Prototype dialogue" + (" (chosen by the movie's text)" if view.cold_start else "")):
                 show_turns(view.prototype)
     st.text_input("Reason (required to reject or edit)", key=reason_key(task_id), live="500ms",
                   on_change=save_draft, args=(reviewer_id, task_id, "reason", reason_key(task_id)))

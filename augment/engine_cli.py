@@ -126,10 +126,10 @@ def _run_slice(dataset: str, url: str, movies: int, samples: int, *, local: bool
         writer = local_writer(settings, factory)
     else:
         chat = chat_model(settings, model, factory, base_url=url)
-        writer = FewShotGenerator(chat) if generator == "fewshot" else LLMGenerator(chat, settings.temperature,
-                                                                                 settings.max_tokens)
+        writer = FewShotGenerator(chat, settings.temperature) if generator == "fewshot" else \
+            LLMGenerator(chat, settings.temperature, settings.max_tokens)
     generated = run_generation(factory, dataset, writer, tail_range=(samples, samples), body_range=(samples, samples),
-                               concurrency=settings.concurrency, limit=movies, params={"temperature": 0.8},
+                               concurrency=settings.concurrency, limit=movies, params={"temperature": settings.temperature},
                                progress=progress)
     if generated.failed and not generated.created and not generated.unparseable:
         raise AllCallsFailed(f"generation ({writer.name}): all {generated.failed} calls failed (reasons above); "

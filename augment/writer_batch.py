@@ -28,6 +28,7 @@ from lm.llama_batch import Request
 from lm.llama_engine import LlamaOutput
 
 STREAMS = 16
+MIN_VOCABULARY = 5000  # fewer distinct tokens in the train dialogues (a toy corpus): write over the full vocabulary
 
 
 @dataclass(frozen=True)
@@ -155,7 +156,8 @@ def write_jobs(session_factory: sessionmaker[Session], dataset: str, generator: 
     with session_factory() as session:
         texts = [t.text for d in list_dialogues(session, dataset, ["train"]) for t in d.turns]
     chat: Any = generator.chat.model if isinstance(generator.chat, CachedChat) else generator.chat
-    engine = batched_engine(generator, generator.batch, writer_vocabulary(texts, chat.tokenize))
+    vocabulary = writer_vocabulary(texts, chat.tokenize)
+    engine = batched_engine(generator, generator.batch, vocabulary if len(vocabulary) >= MIN_VOCABULARY else None)
     if engine is None:
         raise ValueError(f"{generator.name}: this writer engine cannot write in batches (AUGMENT_WRITER_BATCH=1)")
     counts = {"created": 0, "unparseable": 0}

@@ -19,19 +19,25 @@ from db.types import Dialogue
 DATASET = "redial"
 
 
-def seeded_contexts(factory: sessionmaker[Session], n: int,
-                    dataset: str = DATASET) -> tuple[list[GenerationContext], dict[int | None, Dialogue]]:
+def seeded_contexts(factory: sessionmaker[Session], n: int, dataset: str = DATASET,
+                    cold_start: bool = False) -> tuple[list[GenerationContext], dict[int | None, Dialogue]]:
     """`n` body/tail prototypes of the dataset's train split (as `augment prototypes` picks them; made when the
-    database has none), drawn with seed 0, as generation contexts; and the train dialogues by conversation."""
+    database has none), drawn with seed 0, as generation contexts; and the train dialogues by conversation.
+    cold_start: the prototypes of catalog movies no train dialogue mentions instead (`augment prototypes
+    --cold-start`, made when missing)."""
     settings = get_settings()
     with write_transaction(factory) as session:
-        if not session.scalar(select(Prototype.id).join(Movie).join(Dataset).where(Dataset.name == dataset).limit(1)):
-            select_prototypes(session, dataset, weights_from(settings), support_k=settings.support_k)
+        ours = select(Prototype).join(Movie).join(Dataset).where(Dataset.name == dataset)
+        have = list(session.scalars(ours))
+        if not have or (cold_start and not any((p.weights or {}).get("cold_start") for p in have)):
+            select_prototypes(session, dataset, weights_from(settings), support_k=settings.support_k,
+                              cold_start=cold_start)
     with factory() as session:
         dialogues = {d.conversation_id: d for d in list_dialogues(session, dataset, ["train"])}
         prototypes = list(session.scalars(select(Prototype).join(Movie).join(Dataset)
                                           .where(Dataset.name == dataset, Prototype.tier.in_(("body", "tail")),
                                                  Prototype.conversation_id.in_(dialogues))
                                           .order_by(Prototype.id)))
+        prototypes = [p for p in prototypes if bool((p.weights or {}).get("cold_start")) == cold_start]
         picked = random.Random(0).sample(prototypes, min(n, len(prototypes)))
         return [prototype_context(session, p, dialogues) for p in picked], dialogues

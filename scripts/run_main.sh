@@ -2,10 +2,14 @@
 # Fresh machine -> schema, ingest both corpora, long-tail stats, then the review app (SQLite by default).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# The local engine's llama.cpp wheel compiles for ~8 min: start it now (system python3, own process group), beside the
-# install and the ingest; Ctrl+C or a failure stops it with this job.
+# The slice's writer runs batched on transformers (AUGMENT_WRITER_BATCH, default 32) and its judges are the trained
+# panel: neither needs llama.cpp. Only a one-at-a-time writer (AUGMENT_WRITER_BATCH=1) or AUGMENT_WRITER_ENGINE=llama.cpp
+# does; then its wheel (~8 min to compile) starts now (system python3, own process group), beside the install and the
+# ingest; Ctrl+C or a failure stops it with this job.
 build_pid=""
-if [ "${NO_LLM:-0}" != "1" ] && [ -z "${OPENAI_BASE_URL:-}${AUGMENT_BASE_URL:-}" ] \
+needs_llama=0
+if [ "${AUGMENT_WRITER_BATCH:-32}" = "1" ] || [ "${AUGMENT_WRITER_ENGINE:-auto}" = "llama.cpp" ]; then needs_llama=1; fi
+if [ "$needs_llama" = "1" ] && [ "${NO_LLM:-0}" != "1" ] && [ -z "${OPENAI_BASE_URL:-}${AUGMENT_BASE_URL:-}" ] \
     && "${PYTHON:-python3}" -m pip --version >/dev/null 2>&1; then
   mkdir -p .cache
   PYTHON="${PYTHON:-python3}" setsid bash scripts/build_llama_wheel.sh >.cache/llama-build.log 2>&1 &
@@ -23,9 +27,8 @@ $L stats longtail --dataset redial --plot reports/longtail-redial.png
 $L stats longtail --dataset inspired --plot reports/longtail-inspired.png
 # A first run, so the Review page opens on model output: a small slice (LUMICRS_DEMO_MOVIES, default 3)
 # through prototypes, generation, filter, five judges and routing. With no endpoint configured the dialogues come from
-# the shipped writer (augment/writer_adapter as a GGUF LoRA on llama.cpp, in-process; the first install compiles
-# llama.cpp once, ~8 min, started above) and the judges are the local trained panel (augment/judge_panel, in-process,
-# no server). NO_LLM=1 skips this step.
+# the shipped writer (augment/writer_adapter merged into the packaged model, 32 at a time, in-process) and the judges
+# are the local trained panel (augment/judge_panel, in-process, no server). NO_LLM=1 skips this step.
 if [ "${NO_LLM:-0}" != "1" ]; then
   if [ -z "${OPENAI_BASE_URL:-}${AUGMENT_BASE_URL:-}" ]; then
     if [ -n "$build_pid" ]; then
@@ -34,7 +37,7 @@ if [ "${NO_LLM:-0}" != "1" ]; then
       wait "$build_pid" || echo "the background llama.cpp build failed (.cache/llama-build.log); building it again" >&2
       build_pid=""
     fi
-    bash scripts/setup_llm.sh
+    if [ "$needs_llama" = "1" ]; then bash scripts/setup_llm.sh; fi
     $L llm demo --dataset inspired
   else
     echo "LLM endpoint configured: run the augment commands on it (README, 'LLM endpoint'); skipping the local slice."

@@ -232,7 +232,7 @@ def test_a_long_placeholder_dialogue_fits_and_opens_at_its_first_turn(app_url: t
 
 def test_the_main_jobs_slice_leaves_writer_dialogues_that_name_their_movie_on_the_review_page(
         app_url: tuple[str, str], browser_page: Any) -> None:
-    """`lumicrs llm demo` as run_main.sh runs it (no endpoint: the shipped writer on llama.cpp, the local engine's
+    """`lumicrs llm demo` as run_main.sh runs it (no endpoint: the shipped writer, 32 at a time on transformers, the
     trained judge panel), here on a toy corpus with every judged dialogue sent to review; then the Review page."""
     import json
 
@@ -243,7 +243,6 @@ def test_the_main_jobs_slice_leaves_writer_dialogues_that_name_their_movie_on_th
     from db.types import Turn
     from tests.augment.test_writer import build_writer_corpus
 
-    pytest.importorskip("llama_cpp", reason="the local engine is not installed (bash scripts/setup_llm.sh)")
     base, db_url = app_url
     factory = make_session_factory(make_engine(db_url))
     with factory() as s:
@@ -260,7 +259,8 @@ def test_the_main_jobs_slice_leaves_writer_dialogues_that_name_their_movie_on_th
         candidates = list(s.scalars(select(Candidate)))
         titles = {m.id: m.title for m in s.scalars(select(Movie))}
         named = [names_target([Turn.model_validate(t) for t in c.turns], titles[c.movie_id]) for c in candidates]
-        assert {c.generator.split(":")[0] for c in candidates} == {"local-writer"}
+        assert {c.generator.split(":")[0] for c in candidates} == {"local-writer-hf"}  # batched: transformers
+        assert {c.params["temperature"] for c in candidates} == {0.7}  # the temperature it wrote at is stored
         waiting = [c for c in candidates if c.status == "needs_review"]
     assert sum(named) >= 3, named  # up to three samples each until the recommender names the movie
     assert len(waiting) == summary["waiting_for_review"] >= 1

@@ -109,6 +109,31 @@ def test_review_edit_saves_edited_dialogue_and_refuses_unplaced_lines(
         assert review.verdict == "edit" and review.edited_turns[1]["text"] == "Tail Film (2011),\nhonestly."
 
 
+def test_review_shows_a_cold_start_movies_catalog_facts_beside_its_dialogue(
+        database_url: str, session_factory: sessionmaker[Session]) -> None:
+    """No real dialogue mentions a cold-start movie: the page says so and opens what the writer was told about it."""
+    from sqlalchemy import update
+
+    from annotator.ui_review import COLD_START_NOTICE
+    from db.models import Movie, Prototype
+
+    with session_factory() as s:
+        make_review_queue(s, n=1)  # target "Tail Film (2011)", genre horror
+        s.execute(update(Movie).values(year=2011, meta={"genre": ["Horror"], "plot": "A house that eats its guests."}))
+        s.commit()
+    at = open_page("review")
+    facts = [e for e in at.expander if e.label == "About the movie"]
+    assert len(facts) == 1 and not any(COLD_START_NOTICE in i.value for i in at.info)  # a movie with train dialogues
+    with session_factory() as s:
+        s.execute(update(Prototype).values(weights={"cold_start": True}))
+        s.commit()
+    at = open_page("review")
+    assert any(COLD_START_NOTICE in i.value for i in at.info)
+    shown = [m.value for m in at.markdown]
+    assert {"Year: 2011", "Genres: horror", "Plot: A house that eats its guests\\."} <= set(shown), shown
+    assert any(e.label == "Prototype dialogue (chosen by the movie's text)" for e in at.expander)
+
+
 def test_review_says_when_only_the_judges_are_the_placeholder_model(
         database_url: str, session_factory: sessionmaker[Session]) -> None:
     from sqlalchemy import update

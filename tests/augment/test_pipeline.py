@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
@@ -152,3 +152,41 @@ def test_prototype_tiers_are_counted_on_the_train_split_only(session_factory: se
     with session_factory() as s:
         tiers = {s.get_one(Movie, p.movie_id).title: p.tier for p in s.scalars(select(Prototype))}
     assert tiers == {"Body Film (2004)": "body", "Tail Film (2011)": "tail"}
+
+
+def test_the_cold_start_plan_does_not_change_when_the_test_split_does(database_url: str,
+                                                                      session_factory: sessionmaker[Session]) -> None:
+    """Prototypes, tiers and support sets (cold-start ones included) read the catalog and the train split only: new
+    test dialogues, even ones that mention the cold-start movie and the train movies, leave the plan as it was."""
+    def plan() -> dict[str, tuple[object, ...]]:
+        cli("augment", "prototypes", "--dataset", "toy", "--cold-start")
+        with session_factory() as s:
+            rows = {}
+            for proto in s.scalars(select(Prototype)):
+                supports = tuple(s.scalars(select(Conversation.external_id).join(
+                    SupportExample, SupportExample.conversation_id == Conversation.id)
+                    .where(SupportExample.prototype_id == proto.id).order_by(SupportExample.rank)))
+                rows[s.get_one(Movie, proto.movie_id).external_id] = (
+                    proto.tier, s.get_one(Conversation, proto.conversation_id).external_id, proto.weights, supports,
+                    round(proto.score, 6))
+            s.execute(delete(SupportExample))
+            s.execute(delete(Prototype))
+            s.commit()
+        return rows
+
+    with session_factory() as s:
+        build_longtail_corpus(s)
+        toy = s.scalars(select(Dataset)).one()
+        make_movie(s, toy, "g", "Ghost Ship (2002)", meta={"genre": ["horror"], "plot": "A haunted ship."})
+        s.commit()
+    before = plan()
+    assert before["g"][2] == {"cold_start": True} and before["g"][0] == "tail"
+    with session_factory() as s:
+        toy = s.scalars(select(Dataset)).one()
+        movies = {m.external_id: m for m in s.scalars(select(Movie).where(Movie.dataset_id == toy.id))}
+        for i, movie in enumerate(movies.values()):  # every movie, the cold-start one too, now mentioned in test
+            make_conversation(s, toy, f"test-{i}", [("seeker", f"I loved {movie.title}, more like it?", [movie]),
+                                                   ("recommender", f"Then watch {movie.title} again", [movie])],
+                              split="test")
+        s.commit()
+    assert plan() == before
