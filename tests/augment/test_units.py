@@ -30,6 +30,11 @@ def test_composite_similarity_as_the_paper_writes_it_by_hand() -> None:
     assert idx[0].tolist() == [1, 2]
     assert scores[0].tolist() == pytest.approx([to_1, to_2], rel=1e-5)
     assert SimilarityWeights().alpha == 1.0
+    # four different weights: each term is pinned to its own weight (equal weights would let two terms swap)
+    w = SimilarityWeights(0.1, 0.2, 0.3, 0.4, alpha=0.5)
+    _, scores = top_k_neighbours(emb, emo, movies, w, k=2)
+    assert scores[0].tolist() == pytest.approx([0.1 * sem + 0.2 * emo_01 + 0.3 * mov + 0.4 * interaction,
+                                                0.2 * 1.0], rel=1e-5)
 
 
 def test_weights_must_sum_to_one() -> None:
@@ -145,3 +150,35 @@ def test_the_similarity_settings_reach_the_prototype_weights() -> None:
     weights = weights_from(AugmentSettings(interaction_alpha=2.5, w_semantic=0.5, w_emotional=0.1))
     assert (weights.alpha, weights.semantic, weights.emotional) == (2.5, 0.5, 0.1)
     assert AugmentSettings().interaction_alpha == 1.0
+
+
+def test_tail_movies_get_8_to_10_dialogues_and_body_movies_4_to_5() -> None:
+    """LumiCRS Sec. 4.2.2: tail 8-10, body 4-5 augmented dialogues per movie; both ends of each range are drawn."""
+    from augment.generate import samples_for
+    from augment.settings import AugmentSettings
+
+    settings = AugmentSettings()
+    tail = {samples_for(m, "tail", settings.tail_dialogues, settings.body_dialogues) for m in range(300)}
+    body = {samples_for(m, "body", settings.tail_dialogues, settings.body_dialogues) for m in range(300)}
+    assert (tail, body) == ({8, 9, 10}, {4, 5})
+
+
+def test_the_generation_prompt_carries_the_target_the_prototype_and_two_similar_dialogues() -> None:
+    """LumiCRS Sec. 4.2.2: the LLM is given the target, the prototype and similar dialogues of its support set (the
+    first two here; the third is left out)."""
+    from augment.generators import GenerationContext, LLMGenerator
+    from db.types import MovieInfo, Turn
+
+    class Chat:
+        name = "gen"
+
+    ctx = GenerationContext(MovieInfo(id=1, external_id="1", title="Alien (1979)", genres=("horror",), plot="Space."),
+                            "tail", (Turn(role="seeker", text="prototype line"),),
+                            tuple((Turn(role="recommender", text=f"support line {i}"),) for i in range(3)))
+    messages = LLMGenerator(Chat()).messages(ctx, 4)  # type: ignore[arg-type]
+    user = messages[-1]["content"]
+    assert messages[0]["role"] == "system" and "JSON" in messages[0]["content"]
+    assert 'recommends "Alien (1979)"' in user and "(genres: horror)" in user and "Plot: Space." in user
+    assert "tail tier" in user and "Seeker: prototype line" in user and "Variation #4" in user
+    assert "Recommender: support line 0" in user and "Recommender: support line 1" in user
+    assert "support line 2" not in user
