@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import random
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -41,3 +42,15 @@ def seeded_contexts(factory: sessionmaker[Session], n: int, dataset: str = DATAS
         prototypes = [p for p in prototypes if bool((p.weights or {}).get("cold_start")) == cold_start]
         picked = random.Random(0).sample(prototypes, min(n, len(prototypes)))
         return [prototype_context(session, p, dialogues) for p in picked], dialogues
+
+
+class CountingChat:
+    """Forwards to the engine and sums the tokens it generated (every sample, the retried ones included)."""
+
+    def __init__(self, chat: Any) -> None:
+        self.chat, self.name, self.generated = chat, chat.name, 0
+
+    def complete_text(self, prompt: str, **params: Any) -> Any:
+        reply = self.chat.complete_text(prompt, **params)
+        self.generated += reply.completion_tokens or 0
+        return reply

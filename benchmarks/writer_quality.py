@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from reporting import write_report
 from sqlalchemy import select  # noqa: E402
-from writer_contexts import seeded_contexts
+from writer_contexts import CountingChat, seeded_contexts
 
 from augment.generators import FewShotGenerator, Generator, TemplateBaseline  # noqa: E402
 from augment.prototypes import dialogue_text  # noqa: E402
@@ -63,18 +63,6 @@ from lm.embeddings import encode_texts  # noqa: E402
 from trainer.metrics import distinct_n  # noqa: E402
 
 DATASET = "redial"
-
-
-class CountingChat:
-    """Forwards to the engine and sums the tokens it generated (every sample, the retried ones included)."""
-
-    def __init__(self, chat: Any) -> None:
-        self.chat, self.name, self.generated = chat, chat.name, 0
-
-    def complete_text(self, prompt: str, **params: Any) -> Any:
-        reply = self.chat.complete_text(prompt, **params)
-        self.generated += reply.completion_tokens or 0
-        return reply
 
 
 def make_arm(name: str, engine: Engine, tries: int) -> tuple[Generator, CountingChat | None]:

@@ -30,7 +30,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from reporting import write_report  # noqa: E402
-from writer_contexts import seeded_contexts  # noqa: E402
+from writer_contexts import CountingChat, seeded_contexts  # noqa: E402
 
 from augment.settings import get_settings  # noqa: E402
 from augment.writer import WriterGenerator, names_target, shipped_config  # noqa: E402
@@ -41,18 +41,6 @@ from db.cli_support import cli_session_factory  # noqa: E402
 from lm.llama_batch import Request  # noqa: E402
 from lm.llama_engine import llama_cpp_installed  # noqa: E402
 from lm.torch_batch import fast_dtype  # noqa: E402
-
-
-class Counting:
-    """Forwards complete_text and sums the tokens generated (every try)."""
-
-    def __init__(self, chat: GGUFWriterChat) -> None:
-        self.chat, self.name, self.generated = chat, chat.name, 0
-
-    def complete_text(self, prompt: str, **params: object) -> object:
-        reply = self.chat.complete_text(prompt, **params)
-        self.generated += reply.completion_tokens or 0
-        return reply
 
 
 class CountingEngine:
@@ -103,7 +91,7 @@ def main() -> None:
         writer = generator
         if arm == "one":
             chat.complete_text("Movie: warm-up\n", max_tokens=4, temperature=0.0, seed=0)  # load, not timed
-            counter = Counting(chat)
+            counter = CountingChat(chat)
             one = WriterGenerator(counter, generator.cfg, settings.temperature, tries=settings.writer_tries)
             before = time.perf_counter()
             written = []
