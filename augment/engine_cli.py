@@ -67,8 +67,8 @@ def plural(n: int, word: str) -> str:
 @llm_app.command("demo")
 @user_errors
 def demo(dataset: Annotated[str, typer.Option(help="redial or inspired")] = "inspired",
-         movies: Annotated[int, typer.Option(help="Body/tail movies in the slice.", envvar="LUMICRS_DEMO_MOVIES")] = 3,
-         samples: Annotated[int, typer.Option(help="Dialogues per movie.")] = 2,
+         movies: Annotated[int, typer.Option(help="Body/tail movies in the slice.", envvar="LUMICRS_DEMO_MOVIES")] = 5,
+         samples: Annotated[int, typer.Option(help="Dialogues per movie (the paper's body count: 4).")] = 4,
          generator: Annotated[str | None, typer.Option(
              help="local-writer (the shipped fine-tuned writer; the default without an endpoint), fewshot (the base "
                   "model's few-shot completion) or llm (the endpoint's chat model; the default with one).")] = None,

@@ -25,7 +25,7 @@ $L ingest redial
 $L ingest inspired
 $L stats longtail --dataset redial --plot reports/longtail-redial.png
 $L stats longtail --dataset inspired --plot reports/longtail-inspired.png
-# A first run, so the Review page opens on model output: a small slice (LUMICRS_DEMO_MOVIES, default 3)
+# A first run, so the Review page opens on model output: a small slice (LUMICRS_DEMO_MOVIES, default 5, 4 dialogues each)
 # through prototypes, generation, filter, five judges and routing. With no endpoint configured the dialogues come from
 # the shipped writer (augment/writer_adapter merged into the packaged model, 32 at a time, in-process) and the judges
 # are the local trained panel (augment/judge_panel, in-process, no server). NO_LLM=1 skips this step.
