@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -180,19 +180,34 @@ class WriterGenerator:
         return self.generate_counting(ctx, sample_index)[0]
 
     def generate_counting(self, ctx: GenerationContext, sample_index: int) -> tuple[list[Turn], int]:
-        """The dialogue and how many samples it took."""
-        kept: list[Turn] | None = None
-        error: ValueError | None = None
-        for attempt in range(self.tries):
-            try:
-                turns = self.sample(ctx, sample_index, attempt)
-            except ValueError as exc:
-                error = error or exc
-                continue
-            if names_target(turns, ctx.target.title):
-                return turns, attempt + 1
-            kept = kept or turns
-        if kept is None:
+        """The dialogue and how many samples it took (tries made one by one, stopping at the first that names the
+        target)."""
+        turns, used, error = self.choose(ctx, self._tries(ctx, sample_index))
+        if not turns:
             assert error is not None
             raise error
-        return kept, self.tries
+        return turns, used
+
+    def _tries(self, ctx: GenerationContext, sample_index: int) -> Iterator[list[Turn] | ValueError]:
+        for attempt in range(self.tries):
+            try:
+                yield self.sample(ctx, sample_index, attempt)
+            except ValueError as exc:
+                yield exc
+
+    @staticmethod
+    def choose(ctx: GenerationContext,
+               tries: Iterable[list[Turn] | ValueError]) -> tuple[list[Turn], int, ValueError | None]:
+        """The rule of the class docstring over tries in order (a ValueError: a reply that is no dialogue): the first
+        that names the target, else the first that parsed (empty: none did); the tries read; the first error."""
+        kept: list[Turn] = []
+        error: ValueError | None = None
+        used = 0
+        for used, turns in enumerate(tries, 1):
+            if isinstance(turns, ValueError):
+                error = error or turns
+                continue
+            if names_target(turns, ctx.target.title):
+                return turns, used, None
+            kept = kept or turns
+        return kept, used, error

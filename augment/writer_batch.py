@@ -48,12 +48,11 @@ class BatchEngine(Protocol):
                  stop_requested: Callable[[], bool] | None = None) -> list[list[LlamaOutput]]: ...
 
 
-def batched_engine(generator: WriterGenerator, streams: int = STREAMS,
-                   vocabulary: set[int] | None = None) -> BatchEngine | None:
+def batched_engine(generator: WriterGenerator, streams: int = STREAMS) -> BatchEngine | None:
     """The batched engine of the generator's writer, `streams` dialogues at a time (None: its chat has none)."""
     chat = generator.chat.model if isinstance(generator.chat, CachedChat) else generator.chat
     make = getattr(chat, "batched", None)
-    return make(streams, vocabulary) if make is not None else None
+    return make(streams) if make is not None else None
 
 
 def writer_vocabulary(turn_texts: Iterable[str], tokenize: Callable[[str], list[int]]) -> set[int]:
@@ -65,17 +64,27 @@ def writer_vocabulary(turn_texts: Iterable[str], tokenize: Callable[[str], list[
     return vocabulary
 
 
+def restrict_vocabulary(engine: BatchEngine, turn_texts: Callable[[], Iterable[str]]) -> None:
+    """Where the engine can restrict its output layer (transformers), to the writer vocabulary of these train turns;
+    a toy corpus (fewer than MIN_VOCABULARY tokens) keeps the full vocabulary. Where it cannot (llama.cpp), the turns
+    are not even read."""
+    restrict = getattr(engine, "restrict_to", None)
+    if restrict is not None:
+        vocabulary = writer_vocabulary(turn_texts(), engine.tokenize)
+        restrict(vocabulary if len(vocabulary) >= MIN_VOCABULARY else None)
+
+
 def _choose(generator: WriterGenerator, ctx: GenerationContext, replies: Sequence[Completion]) -> Written:
-    kept: list[Turn] = []
-    for attempt, reply in enumerate(replies):
-        try:
-            turns = generator.dialogue_from(reply.text, reply.completion_tokens)
-        except ValueError:
-            continue
-        if names_target(turns, ctx.target.title):
-            return Written(turns, attempt + 1)
-        kept = kept or turns
-    return Written(kept, len(replies))
+    """WriterGenerator.choose over replies already made."""
+    turns, used, _ = generator.choose(ctx, (_parsed(generator, reply) for reply in replies))
+    return Written(turns, used)
+
+
+def _parsed(generator: WriterGenerator, reply: Completion) -> list[Turn] | ValueError:
+    try:
+        return generator.dialogue_from(reply.text, reply.completion_tokens)
+    except ValueError as exc:
+        return exc
 
 
 def write_many(generator: WriterGenerator, jobs: Sequence[tuple[GenerationContext, int]], engine: BatchEngine, *,
@@ -89,8 +98,9 @@ def write_many(generator: WriterGenerator, jobs: Sequence[tuple[GenerationContex
     earlier: dict[int, list[Completion]] = {}
     requests: list[Request] = []
     owners: list[int] = []
+    prompts = [generator.prompt(ctx) for ctx, _ in jobs]
     for j, (ctx, index) in enumerate(jobs):
-        prompt = generator.prompt(ctx)
+        prompt = prompts[j]
         seeds = [writer_seed(ctx.target.id, index, attempt) for attempt in range(generator.tries)]
         replies: list[Completion] = []
         for seed in seeds:  # the tries a previous run made (the cache), in order, up to an accepted one
@@ -116,12 +126,11 @@ def write_many(generator: WriterGenerator, jobs: Sequence[tuple[GenerationContex
     def finished(r: int, attempts: Sequence[Any]) -> None:
         j = owners[r]
         ctx, index = jobs[j]
-        prompt = generator.prompt(ctx)
         made = [Completion(a.text, a.prompt_tokens, a.completion_tokens, a.latency_ms) for a in attempts]
         if cache is not None:
             first = len(earlier[j])
             for k, reply in enumerate(made):
-                cache.store_text(prompt, {**params, "seed": writer_seed(ctx.target.id, index, first + k)}, reply)
+                cache.store_text(prompts[j], {**params, "seed": writer_seed(ctx.target.id, index, first + k)}, reply)
         results[j] = _choose(generator, ctx, earlier[j] + made)
         if on_done is not None:
             on_done(j, results[j])  # type: ignore[arg-type]
@@ -133,10 +142,8 @@ def write_many(generator: WriterGenerator, jobs: Sequence[tuple[GenerationContex
 
 
 def _names(generator: WriterGenerator, ctx: GenerationContext, reply: Completion) -> bool:
-    try:
-        return names_target(generator.dialogue_from(reply.text, reply.completion_tokens), ctx.target.title)
-    except ValueError:
-        return False
+    turns = _parsed(generator, reply)
+    return not isinstance(turns, ValueError) and names_target(turns, ctx.target.title)
 
 
 def write_jobs(session_factory: sessionmaker[Session], dataset: str, generator: WriterGenerator, jobs: Sequence[Job],
@@ -153,13 +160,15 @@ def write_jobs(session_factory: sessionmaker[Session], dataset: str, generator: 
 
     if not jobs:
         return GenerateSummary(generator.name, 0, 0, 0, 0)
-    with session_factory() as session:
-        texts = [t.text for d in list_dialogues(session, dataset, ["train"]) for t in d.turns]
-    chat: Any = generator.chat.model if isinstance(generator.chat, CachedChat) else generator.chat
-    vocabulary = writer_vocabulary(texts, chat.tokenize)
-    engine = batched_engine(generator, generator.batch, vocabulary if len(vocabulary) >= MIN_VOCABULARY else None)
+    engine = batched_engine(generator, generator.batch)
     if engine is None:
         raise ValueError(f"{generator.name}: this writer engine cannot write in batches (AUGMENT_WRITER_BATCH=1)")
+
+    def train_turns() -> list[str]:
+        with session_factory() as session:
+            return [t.text for d in list_dialogues(session, dataset, ["train"]) for t in d.turns]
+
+    restrict_vocabulary(engine, train_turns)
     counts = {"created": 0, "unparseable": 0}
     bar = tqdm(total=len(jobs), desc=f"generate ({generator.name}, {generator.batch} at once)", disable=not progress,
                file=sys.stderr)

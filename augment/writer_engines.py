@@ -63,16 +63,12 @@ class LocalWriterChat(TextEngine):
             self._lm = load_language_model(self.base_model, torch.device(self.device), self.adapter)
         return self._lm
 
-    def tokenize(self, text: str) -> list[int]:
-        with self._lock:
-            return list(self._model().tokenizer(text)["input_ids"])
-
-    def batched(self, streams: int, vocabulary: set[int] | None = None) -> Any:
-        """The same merged model on lm/torch_batch.py, `streams` rows per forward, the output layer restricted to
-        `vocabulary` (plus each prompt's tokens). Converts the model to lm.torch_batch.fast_dtype() in place."""
+    def batched(self, streams: int) -> Any:
+        """The same merged model on lm/torch_batch.py, `streams` rows per forward (its output layer restricted by
+        augment.writer_batch.restrict_vocabulary). Converts the model to lm.torch_batch.fast_dtype() in place."""
         from lm.torch_batch import TorchBatchDecoder
         with self._lock:
-            return TorchBatchDecoder(self._model(), sorted(vocabulary) if vocabulary is not None else None, streams)
+            return TorchBatchDecoder(self._model(), None, streams)
 
     def complete_text(self, prompt: str, **params: Any) -> Completion:
         import torch
@@ -104,12 +100,9 @@ class GGUFWriterChat(TextEngine):
     def threads(self) -> int:
         return self.llama.threads
 
-    def tokenize(self, text: str) -> list[int]:
-        return self.llama.tokenize(text)
-
-    def batched(self, streams: int, vocabulary: set[int] | None = None) -> Any:
-        """The same model and adapter on lm/llama_batch.py, `streams` dialogues at a time (made once per count; the
-        vocabulary is not restricted on this engine)."""
+    def batched(self, streams: int) -> Any:
+        """The same model and adapter on lm/llama_batch.py, `streams` dialogues at a time (made once per count; its
+        output layer cannot be restricted)."""
         from lm.gguf_lora import cached_gguf_adapter
         from lm.llama_batch import BatchedLlama
         from lm.placeholder_model import cache_dir

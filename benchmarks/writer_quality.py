@@ -45,7 +45,7 @@ from augment.generators import FewShotGenerator, Generator, TemplateBaseline  # 
 from augment.prototypes import dialogue_text  # noqa: E402
 from augment.settings import get_settings  # noqa: E402
 from augment.writer import WriterGenerator, names_target, shipped_config  # noqa: E402
-from augment.writer_batch import write_many, writer_vocabulary  # noqa: E402
+from augment.writer_batch import restrict_vocabulary, write_many  # noqa: E402
 from augment.writer_checks import (  # noqa: E402
     people_of,
     repeats,
@@ -84,8 +84,9 @@ def write_batched(generator: WriterGenerator, contexts: list[Any], dialogues: di
     output layer restricted to the train dialogues' tokens; no cache."""
     chat = LocalWriterChat(generator.cfg.output)
     writer = WriterGenerator(chat, generator.cfg, temperature=0.7, tries=generator.tries)
-    vocabulary = writer_vocabulary([t.text for d in dialogues.values() for t in d.turns], chat.tokenize)
-    done = write_many(writer, [(c, 0) for c in contexts], chat.batched(batch, vocabulary))
+    engine = chat.batched(batch)
+    restrict_vocabulary(engine, lambda: [t.text for d in dialogues.values() for t in d.turns])
+    done = write_many(writer, [(c, 0) for c in contexts], engine)
     return [w.turns if w else [] for w in done], [w.samples if w else writer.tries for w in done]
 
 

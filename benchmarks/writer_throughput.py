@@ -34,7 +34,7 @@ from writer_contexts import CountingChat, seeded_contexts  # noqa: E402
 
 from augment.settings import get_settings  # noqa: E402
 from augment.writer import WriterGenerator, names_target, shipped_config  # noqa: E402
-from augment.writer_batch import Written, write_many, writer_vocabulary  # noqa: E402
+from augment.writer_batch import Written, restrict_vocabulary, write_many  # noqa: E402
 from augment.writer_engines import GGUFWriterChat, LocalWriterChat  # noqa: E402
 from calibration.judge_model import wilson_interval  # noqa: E402
 from db.cli_support import cli_session_factory  # noqa: E402
@@ -105,8 +105,9 @@ def main() -> None:
             if arm == "batched":
                 hf = LocalWriterChat()
                 writer = WriterGenerator(hf, shipped_config(), settings.temperature, tries=settings.writer_tries)
-                seen = [t.text for d in dialogues.values() for t in d.turns]
-                engine = CountingEngine(hf.batched(args.batch, writer_vocabulary(seen, hf.tokenize)))
+                inner = hf.batched(args.batch)
+                restrict_vocabulary(inner, lambda: [t.text for d in dialogues.values() for t in d.turns])
+                engine = CountingEngine(inner)
             else:
                 engine = CountingEngine(chat.batched(args.llama_streams))
             engine.generate([Request(tuple(engine.tokenize("Movie: warm-up\n")), (0,))], max_tokens=4)  # load

@@ -205,9 +205,8 @@ class BatchedLlama:
                     pending[seq] = []
                 for row in outputs:
                     seq = owners[row]
-                    live = slots[seq]
-                    assert live is not None
-                    stream = live
+                    stream = slots[seq]
+                    assert stream is not None
                     if self._take(stream, row, context, vocab, max_tokens, stop):
                         pending[seq] = [(stream.tokens[-1], len(stream.request.prompt) + len(stream.tokens) - 1,
                                          seq, True)]

@@ -16,13 +16,11 @@ to the float sums of a batched product.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from lm.llama_batch import Request
+from lm.llama_batch import MIN_P, TOP_K, TOP_P, Request
 from lm.llama_engine import LlamaOutput
-
-TOP_K, TOP_P, MIN_P = 40, 0.95, 0.05
 
 
 def fast_dtype() -> Any:
@@ -38,7 +36,7 @@ class TorchBatchDecoder:
     """`lm` (lm.language_model.LanguageModel, adapter merged) in `dtype` (None: fast_dtype()), `batch` rows per
     forward."""
 
-    def __init__(self, lm: Any, vocabulary: Sequence[int] | None = None, batch: int = 32, dtype: Any = None) -> None:
+    def __init__(self, lm: Any, vocabulary: Iterable[int] | None = None, batch: int = 32, dtype: Any = None) -> None:
         import torch
         self.lm, self.batch = lm, batch
         self.device = next(lm.model.parameters()).device
@@ -47,9 +45,13 @@ class TorchBatchDecoder:
         self.weight = lm.model.lm_head.weight
         eos = lm.model.generation_config.eos_token_id
         self.eos = set(eos if isinstance(eos, list) else [eos] if eos is not None else [lm.tokenizer.eos_token_id])
-        self.fixed = sorted(set(vocabulary) | self.eos) if vocabulary is not None else None
         self._pieces: dict[int, str] = {}
         self.torch = torch
+        self.restrict_to(vocabulary)
+
+    def restrict_to(self, vocabulary: Iterable[int] | None) -> None:
+        """The tokens the output layer keeps (with the end-of-generation ones and each prompt's own); None: all."""
+        self.fixed: set[int] | None = set(vocabulary) | self.eos if vocabulary is not None else None
 
     def tokenize(self, text: str) -> list[int]:
         """Token ids, beginning-of-text first (the writer's training encoding)."""
@@ -93,7 +95,7 @@ class TorchBatchDecoder:
         """One forward per step over the live rows; (text cut at its first stop string, tokens generated) per row."""
         torch = self.torch
         n = len(prompts)
-        allowed = torch.tensor(sorted(set(self.fixed) | {t for p in prompts for t in p}) if self.fixed is not None
+        allowed = torch.tensor(sorted(self.fixed.union(*prompts)) if self.fixed is not None
                                else range(self.weight.shape[0]), device=self.device)
         weight = self.weight[allowed]
         width = max(len(p) for p in prompts)

@@ -129,8 +129,7 @@ def test_augment_generate_writes_in_batches_stores_each_dialogue_and_resumes(
         session.commit()
     scripted = ScriptedWriter()
     engine = ScriptedBatch(lambda prompt, seed: scripted.complete_text(prompt, seed=seed).text)
-    scripted.batched = lambda streams, vocabulary: engine  # type: ignore[attr-defined]
-    scripted.tokenize = engine.tokenize  # type: ignore[attr-defined]
+    scripted.batched = lambda streams: engine  # type: ignore[attr-defined]
     generator = WriterGenerator(CachedChat(scripted, session_factory), WriterConfig(name="w"), temperature=0.7,
                                 batch=8)
     first = run_generation(session_factory, "toy", generator, tail_range=(2, 2), progress=False)
