@@ -173,14 +173,20 @@ def test_push_is_exactly_once_when_the_server_dies_before_replying(session_facto
         server.stop()
 
 
-def test_push_after_a_client_timeout_is_exactly_once(labelstudio: LabelStudioServer, database_url: str,
-                                                    session_factory: sessionmaker[Session]) -> None:
+def impatient_setup(labelstudio: LabelStudioServer, session_factory: sessionmaker[Session], project: str, *,
+                    tasks: int, import_timeout: float) -> tuple[str, LabelStudioAdapter, LabelStudioAdapter]:
+    """`tasks` open adjudication tasks, the project made, a patient adapter and one whose imports time out."""
     with session_factory() as s:
-        make_review_queue(s, n=40, overlap=1)
-    project = f"timeout {database_url.split(':')[0]}"
+        make_review_queue(s, n=tasks, overlap=1)
     adapter = LabelStudioAdapter(labelstudio.url, labelstudio.token)
     adapter.ensure_project(project, label_config("adjudication"))
-    impatient = LabelStudioAdapter(labelstudio.url, labelstudio.token, import_timeout=0.001)
+    return project, adapter, LabelStudioAdapter(labelstudio.url, labelstudio.token, import_timeout=import_timeout)
+
+
+def test_push_after_a_client_timeout_is_exactly_once(labelstudio: LabelStudioServer, database_url: str,
+                                                    session_factory: sessionmaker[Session]) -> None:
+    project, adapter, impatient = impatient_setup(labelstudio, session_factory, f"timeout {database_url.split(':')[0]}",
+                                                  tasks=40, import_timeout=0.001)
     with pytest.raises(LabelStudioError, match="unreachable"):
         push_tasks(session_factory, impatient, "adjudication", project, batch_size=40)
     # at once, while Label Studio may still be importing: the pending batch is waited for, never sent again
@@ -428,12 +434,9 @@ def test_a_push_waiting_on_the_lock_behind_a_timed_out_import_imports_nothing_tw
 
     from db.locks import exclusive
 
-    with session_factory() as s:
-        make_review_queue(s, n=150, overlap=1)
-    project = f"held import {database_url.split(':')[0]}"
-    adapter = LabelStudioAdapter(labelstudio.url, labelstudio.token)
-    adapter.ensure_project(project, label_config("adjudication"))
-    impatient = LabelStudioAdapter(labelstudio.url, labelstudio.token, import_timeout=0.05)
+    project, adapter, impatient = impatient_setup(labelstudio, session_factory,
+                                                  f"held import {database_url.split(':')[0]}", tasks=150,
+                                                  import_timeout=0.05)
     first_has_lock = threading.Event()
     outcome: dict[str, object] = {}
 
