@@ -37,6 +37,7 @@ Floats = NDArray[np.float64]
 MIN_DECIDED = 50  # human-decided candidates (both verdicts present) before the posterior policy may route
 MIN_TASKS = 30  # a precision is never claimed on fewer decided candidates than this
 FOLDS = 5
+MAX_ITERATIONS = 200  # EM's cap; a fit that reaches it says so (JudgeModel.cap_message)
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class JudgeModel:
     posterior: tuple[float, ...]  # votes-only P(approve), one per candidate, in the input order
     iterations: int
     converged: bool = True  # False: EM stopped at its iteration cap (`max_iterations`) before the change fell below tol
-    max_iterations: int = 200
+    max_iterations: int = MAX_ITERATIONS
 
     def cap_message(self) -> str | None:
         """One line when EM stopped at its cap: its estimates are the last iterate, not a fixed point."""
@@ -110,7 +111,7 @@ class Fit:
 
 
 def fit_rows(matrix: Floats, known: NDArray[np.bool_], label_values: Floats, weight: Floats, *,
-             max_iterations: int = 200, tol: float = 1e-8) -> Fit:
+             max_iterations: int = MAX_ITERATIONS, tol: float = 1e-8) -> Fit:
     """EM for the model in the module docstring over weighted distinct rows (see unique_rows)."""
     valid = ~np.isnan(matrix)
     passed = np.nan_to_num(matrix) == 1
@@ -135,7 +136,7 @@ def fit_rows(matrix: Floats, known: NDArray[np.bool_], label_values: Floats, wei
 
 
 def fit_judges(votes: Sequence[Mapping[str, bool | None]], labels: Sequence[bool | None],
-               judges: Sequence[str] | None = None, *, max_iterations: int = 200, tol: float = 1e-8) -> JudgeModel:
+               judges: Sequence[str] | None = None, *, max_iterations: int = MAX_ITERATIONS, tol: float = 1e-8) -> JudgeModel:
     """EM for the model in the module docstring. labels[i]: the human verdict (True approve) or None."""
     if len(votes) != len(labels):
         raise ValueError(f"votes ({len(votes)}) and labels ({len(labels)}) differ in length")
