@@ -62,5 +62,8 @@ def test_outcome_counts_yield_and_good_discarded_by_hand() -> None:
     assert (result.labels, result.approved) == (2, 3)
     assert result.precision == pytest.approx(2 / 3)
     assert result.yield_ == pytest.approx(2 / 4) and result.good_discarded == pytest.approx(2 / 4)
+    # a bad candidate discarded is no loss: good discarded counts the good ones only
+    mixed = bench.outcome(["discarded", "discarded", "auto_accepted"], np.array([True, False, True]))
+    assert mixed.good_discarded == pytest.approx(1 / 2) and mixed.yield_ == pytest.approx(1 / 2)
     assert bench.votes_arm([{"a": True, "b": None, "c": True, "d": True, "e": True}], np.array([True])).approved == 1
     assert bench.votes_arm([{"a": True, "b": None, "c": None, "d": True, "e": None}], np.array([True])).labels == 1
