@@ -139,3 +139,14 @@ def test_the_shipped_writer_on_llama_cpp_names_its_target_and_stops_at_the_blank
         reply.text)  # the same seed, the same sample
     base = GGUFWriterChat(None)
     assert base.name == "local-base:gemma-3-270m"
+
+
+def test_the_main_jobs_slice_is_5_movies_of_4_dialogues_and_reads_lumicrs_demo_movies() -> None:
+    """One batch of the writer (20 of its 32 rows): enough that a fresh clone's review queue is not empty by chance."""
+    import typer.main
+
+    from augment.engine_cli import llm_app
+
+    params = {p.name: p for p in typer.main.get_command(llm_app).commands["demo"].params}  # type: ignore[attr-defined]
+    assert (params["movies"].default, params["samples"].default) == (5, 4)
+    assert params["movies"].envvar == "LUMICRS_DEMO_MOVIES"
