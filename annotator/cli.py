@@ -29,12 +29,18 @@ def _show(title: str, payload: dict[str, object], as_json: bool) -> None:
 
 @annotate_app.command("sample-responses")
 @user_errors
-def sample_responses(dataset: str = "redial", n: int = 200, split: str = "test", overlap: int = 3, seed: int = 0,
+def sample_responses(dataset: str = "redial",
+                     n: Annotated[int, typer.Option(help="Responses sampled; the LLM judge rates them all.")] = 1000,
+                     human: Annotated[int, typer.Option(help="Of them, queued for people on the Rate page.")] = 200,
+                     split: str = "test",
+                     overlap: Annotated[int, typer.Option(help="People per queued response.")] = 3, seed: int = 0,
                      as_json: JsonFlag = False) -> None:
-    """Queue N recommender turns from the corpus for rubric rating by OVERLAP raters each."""
+    """LumiCRS Sec. 5.3's protocol by default: N recommender turns from the corpus for the LLM judge (`augment rate`),
+    HUMAN of them also queued for rubric rating by OVERLAP people each."""
     from db.queries.responses import sample_corpus_responses
     with transaction() as session:
-        summary = sample_corpus_responses(session, dataset, n, split=split, overlap=overlap, seed=seed)
+        summary = sample_corpus_responses(session, dataset, n, split=split, overlap=overlap, human=min(human, n),
+                                          seed=seed)
     _show("responses queued", asdict(summary), as_json)
 
 

@@ -174,19 +174,24 @@ def rate(judge: Annotated[str, typer.Option(help="Judge model name on the endpoi
 @augment_app.command("multilabel")
 @user_errors
 def multilabel(dataset: Dataset = "redial",
-               scorer: Annotated[str, typer.Option(help="Relevance-scoring model on the endpoint.")] = "judge-1",
+               scorer: Annotated[str, typer.Option(
+                   help="Relevance scorer: a model on the endpoint, or local-kg (offline).")] = "judge-1",
                top_k: Annotated[int, typer.Option(help="Retrieved candidates per turn.")] = 50,
                limit: Annotated[int | None, typer.Option(help="At most N turns.")] = None,
                as_json: JsonFlag = False) -> None:
-    """Retriever (top-K by SBERT) + LLM relevance 0-4 per candidate: multi-label data for two-stage training."""
+    """Retriever (top-K by SBERT) + relevance 0-4 per candidate: multi-label data for two-stage training. The scorer is
+    a model on the endpoint, or `local-kg` (offline, from the item KG; not the paper's LLM scorer)."""
     from augment.multilabel import label_turns
+    from augment.relevance_local import LOCAL_SCORER, label_turns_locally
     from augment.service import make_judges
     settings = get_settings()
     factory = cli_session_factory()
-    (model,) = make_judges(settings, factory, [scorer])
-    summary = label_turns(factory, dataset, model, top_k=top_k, limit=limit, concurrency=settings.concurrency,
-                          max_tokens=settings.max_tokens,
-                          progress=not as_json)
+    if scorer == LOCAL_SCORER:
+        summary = label_turns_locally(factory, dataset, top_k=top_k, limit=limit, progress=not as_json)
+    else:
+        (model,) = make_judges(settings, factory, [scorer])
+        summary = label_turns(factory, dataset, model, top_k=top_k, limit=limit, concurrency=settings.concurrency,
+                              max_tokens=settings.max_tokens, progress=not as_json)
     _finish(f"multi-label relevance ({dataset})", summary, as_json, answered=summary.labelled + summary.invalid,
             failed=summary.failed_calls)
 

@@ -24,6 +24,7 @@ class TurnQuery:
     conversation_id: int
     turn_position: int
     context: str
+    context_movies: tuple[int, ...] = ()  # movies the context names, in order (the local scorer reads them)
 
 
 @dataclass(frozen=True)
@@ -42,10 +43,13 @@ def recommender_turns(dialogues: list[Dialogue], max_turns: int = 6) -> list[Tur
     queries = []
     for dialogue in dialogues:
         history: list[str] = []
+        named: list[int] = []
         for position, turn in enumerate(dialogue.turns):
             if turn.role == "recommender" and turn.movie_ids and history:
-                queries.append(TurnQuery(dialogue.conversation_id or 0, position, "\n".join(reversed(history[-max_turns:]))))
+                queries.append(TurnQuery(dialogue.conversation_id or 0, position,
+                                         "\n".join(reversed(history[-max_turns:])), tuple(dict.fromkeys(named))))
             history.append(f"{turn.role.capitalize()}: {turn.text}")
+            named.extend(turn.movie_ids)
     return queries
 
 
@@ -73,20 +77,42 @@ def movie_text(movie: MovieInfo) -> str:
     return f"{movie.title}. {', '.join(movie.genres)}. {movie.plot}"
 
 
-def label_turns(session_factory: sessionmaker[Session], dataset: str, scorer: ChatModel, *, top_k: int = 50,
-                limit: int | None = None, splits: tuple[str, ...] = ("train",), keep: float = 3.5,
-                concurrency: int = 4, max_tokens: int = 1024, progress: bool = True) -> MultiLabelSummary:
+def pending_turns(session_factory: sessionmaker[Session], dataset: str, scorer: str, splits: tuple[str, ...],
+                  limit: int | None) -> tuple[list[TurnQuery], list[MovieInfo]]:
+    """The dataset's recommender turns this scorer has not labelled yet (a resumed run skips the rest), and its movies."""
     with session_factory() as session:
         queries = recommender_turns(list_dialogues(session, dataset, splits))
         done = set(session.execute(select(RelevanceLabel.conversation_id, RelevanceLabel.turn_position)
-                                   .where(RelevanceLabel.scorer == scorer.name)).all())
-        movies = [m for m in list_movies(session, dataset)]
-    queries = [q for q in queries if (q.conversation_id, q.turn_position) not in done][:limit]
+                                   .where(RelevanceLabel.scorer == scorer)).all())
+        movies = list_movies(session, dataset)
+    return [q for q in queries if (q.conversation_id, q.turn_position) not in done][:limit], movies
+
+
+def retrieved(queries: list[TurnQuery], movies: list[MovieInfo], top_k: int, progress: bool) -> np.ndarray:
+    """The semantic retriever: each turn's top-K movies by SBERT cosine between its context and the movie's text."""
+    item_emb = encode_texts([movie_text(m) for m in movies], progress=progress)
+    return retrieve(encode_texts([q.context for q in queries], progress=progress), item_emb, top_k)
+
+
+def store_scores(session_factory: sessionmaker[Session],
+                 rows: list[tuple[TurnQuery, np.ndarray, dict[int, float]]], movies: list[MovieInfo],
+                 scorer: str) -> None:
+    """Each turn's scores ({candidate position: 0-4}) in one transaction: all of these turns or none."""
+    with write_transaction(session_factory) as session:
+        session.add_all(RelevanceLabel(conversation_id=query.conversation_id, turn_position=query.turn_position,
+                                       movie_id=movies[candidates[i]].id, scorer=scorer, score=s, retrieval_rank=i + 1)
+                        for query, candidates, scores in rows for i, s in scores.items())
+
+
+def label_turns(session_factory: sessionmaker[Session], dataset: str, scorer: ChatModel, *, top_k: int = 50,
+                limit: int | None = None, splits: tuple[str, ...] = ("train",), keep: float = 3.5,
+                concurrency: int = 4, max_tokens: int = 1024, progress: bool = True) -> MultiLabelSummary:
+    queries, movies = pending_turns(session_factory, dataset, scorer.name, splits, limit)
     if not queries:
         return MultiLabelSummary(scorer.name, 0, 0, 0, 0, 0)
-    item_emb = encode_texts([movie_text(m) for m in movies], progress=progress)
-    candidates = retrieve(encode_texts([q.context for q in queries], progress=progress), item_emb, top_k)
+    candidates = retrieved(queries, movies, top_k, progress)
     labelled = relevant = invalid = failed = 0
+
     def score(n: int) -> Completion:
         titles = [movies[i].title for i in candidates[n]]
         return scorer.complete(render_messages("relevance", context=queries[n].context, candidates=titles),
@@ -98,11 +124,7 @@ def label_turns(session_factory: sessionmaker[Session], dataset: str, scorer: Ch
         if reply is None or scores is None:
             failed, invalid = failed + (reply is None), invalid + (reply is not None)
             continue
-        with write_transaction(session_factory) as session:
-            session.add_all(RelevanceLabel(conversation_id=queries[n].conversation_id,
-                                           turn_position=queries[n].turn_position,
-                                           movie_id=movies[candidates[n][i]].id, scorer=scorer.name, score=s,
-                                           retrieval_rank=i + 1) for i, s in scores.items())
+        store_scores(session_factory, [(queries[n], candidates[n], scores)], movies, scorer.name)
         labelled += 1
         relevant += sum(s >= keep for s in scores.values())
     return MultiLabelSummary(scorer.name, len(queries), labelled, relevant, invalid, failed, batch.interrupted)

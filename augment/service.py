@@ -45,7 +45,7 @@ def local_writer(settings: AugmentSettings, session_factory: sessionmaker[Sessio
     cfg = shipped_config()
     chat = writer_chat(settings.writer_engine, cfg.output, settings.writer_threads, settings.writer_batch)
     return WriterGenerator(CachedChat(chat, session_factory), cfg, settings.temperature, tries=settings.writer_tries,
-                           batch=settings.writer_batch)
+                           batch=settings.writer_batch, checks=settings.writer_checks)
 
 
 def make_judges(settings: AugmentSettings, session_factory: sessionmaker[Session],

@@ -43,7 +43,9 @@ class AugmentSettings(BaseSettings):
     route_precision: float = Field(default=0.95, gt=0.5, lt=1.0)  # the posterior policy's stated precision
     route_audit: float = Field(default=0.02, ge=0.0, le=1.0)  # share of sure candidates sent to review anyway
     writer_engine: Literal["auto", "llama.cpp", "transformers"] = "auto"  # auto: llama.cpp when installed
-    writer_tries: int = Field(default=3, ge=1)  # samples per dialogue until the recommender names the target
+    writer_tries: int = Field(default=3, ge=1)  # samples per dialogue until one is accepted (writer_checks)
+    # accepted: the recommender names the target and (on) the try passes the reviewer's first checks
+    writer_checks: bool = True
     writer_threads: int | None = Field(default=None, ge=1)  # llama.cpp threads; None: every core
     writer_batch: int = Field(default=32, ge=1)  # dialogues written at once (augment/writer_batch.py); 1: one at a time
 

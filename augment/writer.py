@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from augment.generators import GenerationContext, parse_dialogue
 from augment.llm import Message
+from augment.writer_checks import repeats, request_agreement, role_error, self_contradiction
 from db.queries.candidates import names_title
 from db.types import Dialogue, MovieInfo, Turn, merge_turns
 from lm.language_model import FineTuneConfig
@@ -73,6 +74,15 @@ def writer_prompt(target: MovieInfo, tier: str, prototype: Sequence[Turn], cfg: 
 def names_target(turns: Sequence[Turn], title: str) -> bool:
     """A recommender turn names the movie (db.queries.candidates.names_title, the rule that tags mentions)."""
     return any(t.role == "recommender" and names_title(t.text, title) for t in turns)
+
+
+def reviewer_ready(turns: Sequence[Turn], target: MovieInfo) -> bool:
+    """What a reviewer checks first (augment/writer_checks.py), as far as a try can fail it: the recommender names
+    the target; no role error; no repeated turn; no recommender saying they have not seen the target they
+    recommend; and the seeker's request does not ask for genres the target lacks (and none it has)."""
+    return (names_target(turns, target.title) and not role_error(turns) and not repeats(turns)
+            and not self_contradiction(turns, target.title)
+            and request_agreement(turns, target.title, target.genres, ()) != "contradicts")
 
 
 def first_recommended(dialogue: Dialogue) -> int | None:
@@ -148,11 +158,15 @@ def writer_seed(target_id: int, sample_index: int, attempt: int) -> int:
 class WriterGenerator:
     """`augment generate --generator local-writer`: the writer's prompt for each prototype, sampled per index.
 
-    Up to `tries` samples (each its own seed) until the recommender names the target by title (`names_target`,
-    a check that needs no model); when none does, the first parseable one is kept and the filter/judges decide."""
+    Up to `tries` samples (each its own seed) until one is accepted: the recommender names the target by title
+    (`names_target`, a check that needs no model), and with `checks` the try also passes the reviewer's first checks
+    (`reviewer_ready`). When none is accepted, the first that names the target is kept, else the first parseable
+    one, and the filter and judges decide."""
 
-    def __init__(self, chat: Any, cfg: WriterConfig, temperature: float = 0.7, tries: int = 1, batch: int = 1) -> None:
+    def __init__(self, chat: Any, cfg: WriterConfig, temperature: float = 0.7, tries: int = 1, batch: int = 1,
+                 checks: bool = False) -> None:
         self.chat, self.cfg, self.batch = chat, cfg, batch  # batch > 1: augment generate writes that many at once
+        self.checks = checks
         self.name = chat.name
         self.tries = tries if temperature > 0 else 1  # greedy decoding gives the same dialogue every try
         self.params = {"temperature": temperature, "max_tokens": cfg.max_new_tokens, "stop": ["\n\n"]}
@@ -195,11 +209,16 @@ class WriterGenerator:
             except ValueError as exc:
                 yield exc
 
-    @staticmethod
-    def choose(ctx: GenerationContext,
+    def accepted(self, ctx: GenerationContext, turns: Sequence[Turn]) -> bool:
+        """A try that ends the sampling (the class docstring's rule)."""
+        return reviewer_ready(turns, ctx.target) if self.checks else names_target(turns, ctx.target.title)
+
+    def choose(self, ctx: GenerationContext,
                tries: Iterable[list[Turn] | ValueError]) -> tuple[list[Turn], int, ValueError | None]:
         """The rule of the class docstring over tries in order (a ValueError: a reply that is no dialogue): the first
-        that names the target, else the first that parsed (empty: none did); the tries read; the first error."""
+        accepted, else the first that names the target, else the first that parsed (empty: none did); the tries
+        read; the first error."""
+        naming: list[Turn] = []
         kept: list[Turn] = []
         error: ValueError | None = None
         used = 0
@@ -207,7 +226,9 @@ class WriterGenerator:
             if isinstance(turns, ValueError):
                 error = error or turns
                 continue
-            if names_target(turns, ctx.target.title):
+            if self.accepted(ctx, turns):
                 return turns, used, None
+            if not naming and names_target(turns, ctx.target.title):
+                naming = turns
             kept = kept or turns
-        return kept, used, error
+        return naming or kept, used, error

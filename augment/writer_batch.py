@@ -2,9 +2,11 @@
 seeds, tries and choice), decoded together by lm/llama_batch.py, through the same LLM call cache.
 
 Each job (prototype context, sample index) is a request with one seed per try (augment.writer.writer_seed); a try is
-accepted when its reply parses into a dialogue whose recommender names the target; the kept dialogue is the first
-accepted try, else the first that parsed (WriterGenerator's rule). Tries already in the cache are read, not made
-again, so a killed run resumes where it stopped and a cached dialogue is the same whichever path made it.
+accepted by WriterGenerator.accepted (its reply parses into a dialogue whose recommender names the target, and with
+the generator's checks on, one that passes the reviewer's first checks); the kept dialogue is chosen by
+WriterGenerator.choose (the first accepted try, else the first naming the target, else the first that parsed).
+Tries already in the cache are read, not made again, so a killed run resumes where it stopped and a cached dialogue
+is the same whichever path made it.
 
 A dialogue written in a batch can differ from the one-at-a-time engine's for the same seed: the batch's matrix
 products sum in another order, and a near-tie between two tokens can go the other way (docs/writer.md measures how
@@ -22,7 +24,7 @@ from augment.cache import CachedChat
 from augment.generate import GenerateSummary, Job
 from augment.generators import GenerationContext
 from augment.llm import Completion
-from augment.writer import WriterGenerator, names_target, writer_seed
+from augment.writer import WriterGenerator, writer_seed
 from db.types import Turn
 from lm.llama_batch import Request
 from lm.llama_engine import LlamaOutput
@@ -108,9 +110,9 @@ def write_many(generator: WriterGenerator, jobs: Sequence[tuple[GenerationContex
             if hit is None:
                 break
             replies.append(hit)
-            if _names(generator, ctx, hit):
+            if _accepted(generator, ctx, hit):
                 break
-        if replies and (len(replies) == len(seeds) or _names(generator, ctx, replies[-1])):
+        if replies and (len(replies) == len(seeds) or _accepted(generator, ctx, replies[-1])):
             results[j] = _choose(generator, ctx, replies)
             if on_done is not None:
                 on_done(j, results[j])  # type: ignore[arg-type]
@@ -121,7 +123,7 @@ def write_many(generator: WriterGenerator, jobs: Sequence[tuple[GenerationContex
 
     def accept(r: int, output: Any) -> bool:
         ctx, _ = jobs[owners[r]]
-        return _names(generator, ctx, Completion(output.text, output.prompt_tokens, output.completion_tokens))
+        return _accepted(generator, ctx, Completion(output.text, output.prompt_tokens, output.completion_tokens))
 
     def finished(r: int, attempts: Sequence[Any]) -> None:
         j = owners[r]
@@ -141,9 +143,9 @@ def write_many(generator: WriterGenerator, jobs: Sequence[tuple[GenerationContex
     return results
 
 
-def _names(generator: WriterGenerator, ctx: GenerationContext, reply: Completion) -> bool:
+def _accepted(generator: WriterGenerator, ctx: GenerationContext, reply: Completion) -> bool:
     turns = _parsed(generator, reply)
-    return not isinstance(turns, ValueError) and names_target(turns, ctx.target.title)
+    return not isinstance(turns, ValueError) and generator.accepted(ctx, turns)
 
 
 def write_jobs(session_factory: sessionmaker[Session], dataset: str, generator: WriterGenerator, jobs: Sequence[Job],

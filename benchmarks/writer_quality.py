@@ -6,8 +6,9 @@ Protocol: `--prototypes` body/tail prototypes of ReDial's train split (as `augme
 when the database has none), drawn with seed 0; one dialogue per prototype and arm (sample index 0, temperature 0.7,
 at most 200 new tokens), each arm through its real generator class:
 - writer: `--generator local-writer` (augment/writer_adapter on the packaged Gemma 3 270M; `--engine` llama.cpp, the
-  default where installed, or transformers), up to `--tries` samples until the recommender names the target (the
-  generator's own rule; the share named at the first sample is reported beside it);
+  default where installed, or transformers), up to `--tries` samples until one is accepted (the generator's own
+  rule: the recommender names the target and, with --checks, the default, the try passes the reviewer checks below
+  but the people half of the request check; the share named at the first sample is reported beside it);
 - base: `--generator llm-fewshot`'s prompt on the same base model without the adapter (same engine);
 - template: `--generator baseline-template`.
 Figures per arm: share of dialogues whose recommender names the target by title; share that pass the near-duplicate
@@ -65,11 +66,11 @@ from trainer.metrics import distinct_n  # noqa: E402
 DATASET = "redial"
 
 
-def make_arm(name: str, engine: Engine, tries: int) -> tuple[Generator, CountingChat | None]:
+def make_arm(name: str, engine: Engine, tries: int, checks: bool) -> tuple[Generator, CountingChat | None]:
     if name == "writer":
         cfg = shipped_config()
         chat = CountingChat(writer_chat(engine, cfg.output))
-        return WriterGenerator(chat, cfg, temperature=0.7, tries=tries), chat
+        return WriterGenerator(chat, cfg, temperature=0.7, tries=tries, checks=checks), chat
     if name == "base":
         chat = CountingChat(writer_chat(engine, None))
         return FewShotGenerator(chat, temperature=0.7, max_tokens=200), chat  # type: ignore[arg-type]
@@ -83,7 +84,7 @@ def write_batched(generator: WriterGenerator, contexts: list[Any], dialogues: di
     """The writer arm as `augment generate` writes now: `batch` at once on transformers (lm/torch_batch.py), the
     output layer restricted to the train dialogues' tokens; no cache."""
     chat = LocalWriterChat(generator.cfg.output)
-    writer = WriterGenerator(chat, generator.cfg, temperature=0.7, tries=generator.tries)
+    writer = WriterGenerator(chat, generator.cfg, temperature=0.7, tries=generator.tries, checks=generator.checks)
     engine = chat.batched(batch)
     restrict_vocabulary(engine, lambda: [t.text for d in dialogues.values() for t in d.turns])
     done = write_many(writer, [(c, 0) for c in contexts], engine)
@@ -119,6 +120,9 @@ def main() -> None:
     parser.add_argument("--out", default="reports/writer-quality.json")
     parser.add_argument("--engine", default="auto", choices=["auto", "llama.cpp", "transformers"])
     parser.add_argument("--tries", type=int, default=get_settings().writer_tries)
+    parser.add_argument("--checks", action=argparse.BooleanOptionalAction, default=get_settings().writer_checks,
+                        help="The writer samples on until a try passes the reviewer's first checks (AUGMENT_WRITER_CHECKS);"
+                             " --no-checks: until the recommender names the target (the rule before).")
     parser.add_argument("--dataset", default="redial", help="redial or inspired (its train split's prototypes)")
     parser.add_argument("--cold-start", action="store_true",
                         help="Catalog movies no train dialogue mentions (their cold-start prototypes) as targets.")
@@ -137,7 +141,7 @@ def main() -> None:
             about.setdefault(movie, []).append(dialogue_text(dialogue))
     report: dict[str, dict[str, object]] = {}
     for arm in args.arms.split(","):
-        generator, chat = make_arm(arm, args.engine, args.tries)
+        generator, chat = make_arm(arm, args.engine, args.tries, args.checks)
         written: list[list[Turn]] = []
         samples: list[int] = []
         unparseable = 0
@@ -180,6 +184,7 @@ def main() -> None:
                        "names_target": share(named, len(contexts)),
                        "names_target_first_sample": share(first_try, len(contexts)),
                        "samples_per_dialogue": float(np.mean(samples)),
+                       "writer_checks": bool(getattr(generator, "checks", False)), "tries": getattr(generator, "tries", 1),
                        "engine": f"local-writer-hf, {settings.writer_batch} at once" if args.batched and arm == "writer"
                        else getattr(chat, "name", None),
                        "passes_filter": share(passes, len(contexts)),

@@ -10,7 +10,7 @@ from db.cli_support import cli_session_factory, emit, make_table, user_errors
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 TABLE_KEYS = ("recall@1", "recall@10", "recall@50", "ndcg@10", "mrr@10", "head_recall@10", "body_recall@10",
-              "tail_recall@10", "coverage@10", "pwp@10", "ild@10")
+              "tail_recall@10", "coverage@10", "pwp@10", "rw_recall@10", "ild@10")
 
 
 def _metrics_table(title: str, metrics: dict[str, float]) -> list[list[object]]:

@@ -4,20 +4,24 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from db.config_files import read_config
 from lm.language_model import FineTuneConfig
 
 
 class TwoStageConfig(BaseModel):
-    """Beyond Single Labels: pretrain on synthetic multi-label data, then fine-tune with CE + alpha * KL."""
+    """Beyond Single Labels: pretrain on synthetic multi-label data, then fine-tune with CE + alpha * KL.
+    `strategy`: `two_stage` (the paper: stage 1, then stage 2) or `mixed` (the paper's "mixed data" comparison, our
+    reading: no stage 1; every batch adds stage 1's soft cross-entropy on its synthetic rows to stage 2's loss)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     enabled: bool = False
+    strategy: Literal["two_stage", "mixed"] = "two_stage"
     pretrain_epochs: int = 3
     kl_alpha: float = 0.5
     min_relevance: float = 3.5
+    scorer: str | None = None  # whose relevance labels (`augment multilabel --scorer`); None: every scorer's
 
 
 class ACFLConfig(BaseModel):
@@ -71,7 +75,9 @@ class TrainConfig(BaseModel):
     hidden_dim: int = 512
     item_dim: int = 256
     dropout: float = 0.2
-    loss: Literal["ce", "focal", "acfl", "rarity_focal"] = "acfl"
+    # ce_kl: Beyond Single Labels' stage 2 exactly (CE + two_stage.kl_alpha x KL, nothing else: no prototype term);
+    # any other loss with two_stage.enabled trains as that loss + kl_alpha x KL (+ the prototype term), e.g. ACFL + KL
+    loss: Literal["ce", "focal", "acfl", "rarity_focal", "ce_kl"] = "acfl"
     gamma: float = 2.5
     alpha: float = 0.6
     topk_ratio: float = Field(default=0.25, gt=0.0, le=1.0)  # ACFL's k (Eq. 5); rarity_focal's hard share
@@ -97,6 +103,12 @@ class TrainConfig(BaseModel):
     device: str = "auto"
     output_dir: Path = Path("runs")
     two_stage: TwoStageConfig = TwoStageConfig()
+
+    @model_validator(mode="after")
+    def _ce_kl_needs_soft_labels(self) -> TrainConfig:
+        if self.loss == "ce_kl" and not self.two_stage.enabled:
+            raise ValueError("loss ce_kl is Beyond Single Labels' fine-tuning loss: set two_stage.enabled: true")
+        return self
 
 
 class ResponderConfig(FineTuneConfig):

@@ -162,6 +162,7 @@ def expand(dialogues: Iterable[Dialogue], catalog: ItemCatalog, max_turns: int,
 def load_rec_data(session: Session, dataset: str, train_splits: Sequence[str], test_splits: Sequence[str],
                   *, valid_fraction: float = 0.1, valid_splits: Sequence[str] = (), exports: Sequence[Path] = (),
                   max_turns: int = 8, seed: int = 42, min_relevance: float | None = None,
+                  relevance_scorer: str | None = None,
                   train_fraction: float = 1.0, with_kg: bool = False, augment_ratio: float | None = None,
                   support_set_repeat: int = 0, seeker_targets: bool = False) -> RecData:
     """Validation: the dataset's own `valid_splits` when given, else `valid_fraction` of train conversations.
@@ -190,7 +191,7 @@ def load_rec_data(session: Session, dataset: str, train_splits: Sequence[str], t
     test = expand(list_dialogues(session, dataset, test_splits), catalog, max_turns)
     data = RecData(catalog, train, valid, test, graph=load_item_graph(session, catalog.index) if with_kg else None)
     if min_relevance is not None:
-        data.train_soft = soft_targets(train, load_relevance(session, catalog, min_relevance))
+        data.train_soft = soft_targets(train, load_relevance(session, catalog, min_relevance, relevance_scorer))
     return data
 
 
@@ -207,11 +208,12 @@ def support_set_conversations(session: Session, dataset: str) -> set[int]:
     return of(Prototype.conversation_id) | of(SupportExample.conversation_id)
 
 
-def load_relevance(session: Session, catalog: ItemCatalog, min_relevance: float) -> dict[tuple[int, int], dict[int, float]]:
-    """(conversation, turn) -> {item index: LLM relevance} for labels >= min_relevance."""
-    rows = session.execute(select(RelevanceLabel.conversation_id, RelevanceLabel.turn_position,
-                                  RelevanceLabel.movie_id, RelevanceLabel.score)
-                           .where(RelevanceLabel.score >= min_relevance))
+def load_relevance(session: Session, catalog: ItemCatalog, min_relevance: float,
+                   scorer: str | None = None) -> dict[tuple[int, int], dict[int, float]]:
+    """(conversation, turn) -> {item index: relevance} for labels >= min_relevance (of one scorer, when named)."""
+    query = (select(RelevanceLabel.conversation_id, RelevanceLabel.turn_position, RelevanceLabel.movie_id,
+                    RelevanceLabel.score).where(RelevanceLabel.score >= min_relevance))
+    rows = session.execute(query.where(RelevanceLabel.scorer == scorer) if scorer is not None else query)
     labels: dict[tuple[int, int], dict[int, float]] = {}
     for conv, position, movie, score in rows:
         if movie in catalog.index:

@@ -19,7 +19,7 @@ import torch
 from numpy.typing import NDArray
 from torch import Tensor
 
-from trainer.metrics import coverage_at_k, ild_at_k, per_row_scores, pwp_at_k
+from trainer.metrics import coverage_at_k, ild_at_k, per_row_scores, pwp_at_k, rarity_weighted_recall_at_k
 
 Report = dict[str, float | None]
 
@@ -95,6 +95,7 @@ def protocol_report(ranked: NDArray[np.int64], rows: EvalRows, keep: NDArray[np.
             _put(report, f"{name}_recall@{k}", mean_with_interval(values["recall"], rows_in, weights))
         report[f"coverage@{k}"] = coverage_at_k(ranked, len(popularity), k) if len(targets) else None
         report[f"pwp@{k}"] = pwp_at_k(ranked, targets, popularity, k) if len(targets) else None
+        report[f"rw_recall@{k}"] = rarity_weighted_recall_at_k(ranked, targets, popularity, k) if len(targets) else None
         if k > 1:
             report[f"ild@{k}"] = ild_at_k(ranked, item_embeddings, k) if len(targets) else None
     return report

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 from tqdm import tqdm
 
 from trainer.config import TrainConfig
@@ -26,6 +27,7 @@ from trainer.losses import (
     RarityFocalParams,
     acfl_loss,
     adaptive_sampling_weights,
+    ce_plus_kl,
     class_frequency_weights,
     cross_entropy,
     focal_loss,
@@ -136,6 +138,7 @@ class LossFn:
             "acfl": lambda logits, targets: acfl_loss(logits, targets, self.counts, self.acfl),
             "rarity_focal": lambda logits, targets: rarity_focal_loss(logits, targets, self.class_weights,
                                                                       self.rarity),
+            "ce_kl": cross_entropy,  # its KL half needs the soft labels: batch_loss computes ce_plus_kl itself
         }
         self.loss = losses[cfg.loss]
 
@@ -182,10 +185,8 @@ def train_epoch(model: nn.Module, feats: Features, loss_fn: LossFn, optimizer: t
         ctx = batch_context(inner, feats, idx.tolist(), n_items, device)
         with autocast(device, cfg.precision):
             logits = model(text, ctx).float()
-            loss = loss_fn(logits, feats.targets[idx].to(device))
-            if cfg.two_stage.enabled and feats.soft:
-                loss = loss + cfg.two_stage.kl_alpha * soft_label_term(logits, feats, idx, device, kl_soft_labels)
-            if cfg.prototype_weight and getattr(inner, "use_prototypes", False):
+            loss = batch_loss(logits, feats, idx, loss_fn, cfg, device)
+            if cfg.loss != "ce_kl" and cfg.prototype_weight and getattr(inner, "use_prototypes", False):
                 loss = loss + cfg.prototype_weight * prototype_compactness(inner.encode_query(text, ctx), inner.prototypes)
         scaled = loss * world.loss_scale(len(idx), len(batch)) / cfg.grad_accum_steps
         (scaler.scale(scaled) if scaler is not None else scaled).backward()
@@ -208,6 +209,37 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     if encoder is not None:
         groups.append({"params": list(encoder.parameters()), "lr": cfg.encoder_lr})
     return torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
+
+
+def batch_loss(logits: Tensor, feats: Features, idx: Tensor, loss_fn: LossFn, cfg: TrainConfig,
+               device: torch.device) -> Tensor:
+    """The training loss of one batch (without the prototype term). `ce_kl` is Beyond Single Labels' stage 2 as
+    written: exactly `ce_plus_kl` over the whole batch, each row's soft label its multi-label target or, where the
+    scorer kept nothing, its gold item alone. Any other loss with two-stage data: that loss + alpha x KL over the
+    rows with soft labels. The `mixed` strategy adds stage 1's soft cross-entropy on the synthetic rows."""
+    targets = feats.targets[idx].to(device)
+    if cfg.loss == "ce_kl":
+        loss = ce_plus_kl(logits, targets, stage2_soft_targets(feats, idx, logits.shape[1], device),
+                          cfg.two_stage.kl_alpha)
+    else:
+        loss = loss_fn(logits, targets)
+        if cfg.two_stage.enabled and feats.soft:
+            loss = loss + cfg.two_stage.kl_alpha * soft_label_term(logits, feats, idx, device, kl_soft_labels)
+    if cfg.two_stage.enabled and cfg.two_stage.strategy == "mixed" and feats.soft:
+        loss = loss + soft_label_term(logits, feats, idx, device, multilabel_soft_ce)
+    return loss
+
+
+def stage2_soft_targets(feats: Features, idx: Tensor, n_items: int, device: torch.device) -> Tensor:
+    """[batch, items]: each row's soft multi-label (it holds the gold item), or one-hot on the gold item."""
+    rows = idx.tolist()
+    gold = F.one_hot(feats.targets[idx], n_items).float().to(device)
+    soft = [feats.soft[i] if i < len(feats.soft) else None for i in rows]
+    if not any(soft):
+        return gold
+    keep = [b for b, q in enumerate(soft) if q]
+    gold[keep] = soft_matrix([q for q in soft if q], n_items, device)
+    return gold
 
 
 def soft_label_term(logits: Tensor, feats: Features, idx: Tensor, device: torch.device, loss: Any) -> Tensor:

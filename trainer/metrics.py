@@ -71,10 +71,23 @@ def ild_at_k(ranked: IntArray, item_embeddings: FloatArray, k: int, chunk: int =
 
 
 def pwp_at_k(ranked: IntArray, targets: IntArray, popularity: FloatArray, k: int) -> float:
-    """Popularity-weighted precision: hits weighted by w(y) = 1 / log2(2 + pop(y)), normalised by sum w.
+    """Popularity-weighted precision in LumiCRS's orientation (Table 8: lower is better, its tail model lowest): each
+    hit in the top k counts by its target's popularity, p(y) = log(1 + pop(y)) / log(1 + max pop) in [0, 1], averaged
+    over rows. A hit on the most mentioned movie counts 1, a hit on a movie never seen in training 0: a model whose
+    hits are rare movies scores low. The paper gives no formula (Sec. 5.1); this one is ours, and it is 0 for a model
+    with no hits at all, so it is read beside R@k as the paper prints it."""
+    if len(targets) == 0:
+        return 0.0
+    top = float(np.log1p(popularity.max())) if len(popularity) else 0.0
+    weights = np.log1p(popularity[targets]) / top if top > 0 else np.zeros(len(targets))
+    hits = _rank_of_target(ranked, targets, k) >= 0
+    return float((weights * hits).mean())
 
-    1.0 means every row is a hit; hitting rare targets counts more than hitting popular ones.
-    """
+
+def rarity_weighted_recall_at_k(ranked: IntArray, targets: IntArray, popularity: FloatArray, k: int) -> float:
+    """Hits weighted by w(y) = 1 / log2(2 + pop(y)), normalised by sum w: 1.0 means every row is a hit, and hitting
+    rare targets counts more than hitting popular ones (higher is better). Called PWP here until PWP took the
+    paper's orientation (pwp_at_k); the project's figures up to then named PWP@10 are this."""
     if len(targets) == 0:
         return 0.0
     weights = 1.0 / np.log2(2.0 + popularity[targets])

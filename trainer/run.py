@@ -69,6 +69,7 @@ def load_data(session_factory: sessionmaker[Session], cfg: TrainConfig) -> RecDa
                              support_set_repeat=cfg.support_set_repeat, seeker_targets=cfg.seeker_targets,
                              max_turns=cfg.max_context_turns, seed=cfg.seed,
                              min_relevance=cfg.two_stage.min_relevance if cfg.two_stage.enabled else None,
+                             relevance_scorer=cfg.two_stage.scorer,
                              with_kg=cfg.kg and cfg.model == "lumicrs")
 
 
@@ -136,7 +137,7 @@ def train_model(model: nn.Module, cfg: TrainConfig, data: RecData, feats: tuple[
             model.init_prototypes_kmeans(model.encode_query(sample, ctx).cpu(), seed=cfg.seed)
     model.prototypes.requires_grad_(not cfg.freeze_prototypes)
     history: list[dict[str, float]] = []
-    if cfg.two_stage.enabled:
+    if cfg.two_stage.enabled and cfg.two_stage.strategy == "two_stage":
         pre = pretrain_multilabel(model, train, cfg, len(data.catalog), device, progress)
         history += [{"pretrain_epoch": i + 1, "loss": loss} for i, loss in enumerate(pre)]
     history += fit(wrap(model, world, device), train, valid, cfg, data.train_counts(), device,

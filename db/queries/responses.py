@@ -24,8 +24,10 @@ class ResponseSummary:
     skipped_existing: int
 
 
-def add_response(session: Session, conv_id: int, position: int, system: str, text: str, overlap: int) -> bool:
-    """A system's response to one corpus turn, queued for rubric rating; False when that system already answered it."""
+def add_response(session: Session, conv_id: int, position: int, system: str, text: str, overlap: int,
+                 queue: bool = True) -> bool:
+    """A system's response to one corpus turn, queued for people's rubric rating (`queue`; the LLM judge rates every
+    response); False when that system already answered it."""
     exists = session.scalar(select(Response.id).where(Response.system == system, Response.conversation_id == conv_id,
                                                       Response.turn_position == position))
     if exists is not None:
@@ -37,13 +39,20 @@ def add_response(session: Session, conv_id: int, position: int, system: str, tex
             session.flush()
     except IntegrityError:
         return False
-    session.add(ReviewTask(kind="rating", response_id=response.id, overlap=overlap))
+    if queue:
+        session.add(ReviewTask(kind="rating", response_id=response.id, overlap=overlap))
     return True
 
 
-def sample_corpus_responses(session: Session, dataset: str, n: int, *, split: str = "test", overlap: int = 3,
-                            seed: int = 0, system: str = "human-recommender") -> ResponseSummary:
-    """n recommender turns (not the first turn) from `split`, reproducibly sampled."""
+# LumiCRS Sec. 5.3's subjective protocol: 1,000 responses scored by the LLM judge, 200 of them also by three people
+STUDY_RESPONSES, STUDY_HUMAN_RESPONSES, STUDY_RATERS = 1000, 200, 3
+
+
+def sample_corpus_responses(session: Session, dataset: str, n: int = STUDY_RESPONSES, *, split: str = "test",
+                            overlap: int = STUDY_RATERS, human: int | None = STUDY_HUMAN_RESPONSES, seed: int = 0,
+                            system: str = "human-recommender") -> ResponseSummary:
+    """n recommender turns (not the first turn) from `split`, reproducibly sampled, for the LLM judge (`augment
+    rate`); the first `human` of them (None: all) are also queued for `overlap` people each on the Rate page."""
     ds = get_dataset_or_raise(session, dataset)
     rows = session.execute(select(Utterance.conversation_id, Utterance.position, Utterance.text)
                            .join(Conversation, Conversation.id == Utterance.conversation_id)
@@ -51,9 +60,10 @@ def sample_corpus_responses(session: Session, dataset: str, n: int, *, split: st
                                   Utterance.role == "recommender", Utterance.position > 0)
                            .order_by(Utterance.id)).all()
     picked = random.Random(seed).sample(list(rows), min(n, len(rows)))
-    added = sum(add_response(session, c, p, system, t, overlap) for c, p, t in picked)
+    for_people = len(picked) if human is None else human
+    added = [add_response(session, c, p, system, t, overlap, queue=i < for_people) for i, (c, p, t) in enumerate(picked)]
     session.flush()
-    return ResponseSummary(added, added, len(picked) - added)
+    return ResponseSummary(sum(added), sum(added[:for_people]), len(picked) - sum(added))
 
 
 MAX_RESPONSE_CHARS = 20_000

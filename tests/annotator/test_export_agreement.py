@@ -10,6 +10,7 @@ import krippendorff
 import numpy as np
 import pandas as pd
 import pytest
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
@@ -526,3 +527,27 @@ def test_the_trainer_checks_an_export_by_its_id_whatever_names_the_file(session:
     session.flush()
     with pytest.raises(ValueError, match="this database made the export but has no export"):
         check_against_database(session, verify_export(data))
+
+
+def test_the_human_study_defaults_are_the_papers_protocol(session: Session) -> None:
+    """LumiCRS Sec. 5.3: 1,000 responses scored by the LLM judge, 200 of them also by three people. The sample is
+    seeded; only the human share gets rating tasks (three raters each); a second sample adds nothing."""
+    import inspect
+
+    from db.models import Response, ReviewTask
+    from db.queries.responses import sample_corpus_responses
+    from tests.factories import make_conversation, make_dataset
+
+    defaults = inspect.signature(sample_corpus_responses).parameters
+    assert (defaults["n"].default, defaults["human"].default, defaults["overlap"].default) == (1000, 200, 3)
+    ds = make_dataset(session, "study")
+    for c in range(6):
+        turns = [("seeker" if t % 2 == 0 else "recommender", f"turn {c}-{t}", []) for t in range(6)]
+        make_conversation(session, ds, f"s{c}", turns, split="test")
+    summary = sample_corpus_responses(session, "study", 10, human=4)
+    assert (summary.added, summary.tasks, summary.skipped_existing) == (10, 4, 0)
+    tasks = list(session.scalars(select(ReviewTask).where(ReviewTask.kind == "rating")))
+    assert len(tasks) == 4 and {t.overlap for t in tasks} == {3}
+    assert session.scalar(select(func.count()).select_from(Response)) == 10
+    again = sample_corpus_responses(session, "study", 10, human=4)
+    assert (again.added, again.tasks, again.skipped_existing) == (0, 0, 10)

@@ -190,3 +190,21 @@ def test_the_cold_start_plan_does_not_change_when_the_test_split_does(database_u
                               split="test")
         s.commit()
     assert plan() == before
+
+
+def test_the_offline_baselines_name_the_target_in_a_recommender_turn_and_random_is_seeded() -> None:
+    """The lift's no-LLM arms (LumiCRS Table 10 / Fig. 7's static template and random baselines, our reading): the
+    template is a fixed seeker/recommender exchange whose recommender turns carry the title; random draws template
+    sentences per role in a seeded order, so a rerun writes the same dialogue."""
+    from augment.generators import GenerationContext, RandomBaseline, TemplateBaseline
+    from db.types import MovieInfo
+
+    ctx = GenerationContext(MovieInfo(id=7, external_id="7", title="Tail Film (2011)", genres=("horror",),
+                                      plot="A ghost haunts a ship. Then more."), "tail", (), ())
+    template = TemplateBaseline().generate(ctx, 0)
+    assert [t.role for t in template] == ["seeker", "recommender", "seeker", "recommender", "seeker"]
+    assert any("Tail Film (2011)" in t.text for t in template if t.role == "recommender")
+    assert TemplateBaseline().generate(ctx, 1) != template  # the sample index varies the sentences
+    random_one = RandomBaseline().generate(ctx, 3)
+    assert random_one == RandomBaseline().generate(ctx, 3) != RandomBaseline().generate(ctx, 4)
+    assert [t.role for t in random_one[:2]] == ["seeker", "recommender"]

@@ -134,3 +134,21 @@ def test_a_score_written_as_a_whole_number_string_or_float_is_read(written: obje
 @pytest.mark.parametrize("written", [True, "true", "-3", "4-", "4.5", "four", "", None, [4]])
 def test_a_score_that_is_not_a_whole_number_from_1_to_5_makes_the_reply_invalid(written: object) -> None:
     assert parse_rubric_scores(json.dumps({**dict.fromkeys(RUBRIC_KEYS, 3), "diversity": written})) is None
+
+
+def test_every_rubric_has_five_described_levels_and_the_judge_reads_them_all() -> None:
+    """LumiCRS Table 3 describes each rubric at every score 1-5; the judge's prompt and the raters' help carry all
+    five levels of all five rubrics, and Diversity is about the recommended movies, not the wording."""
+    from augment.prompts import render_messages
+    from db.rubrics import RUBRICS
+
+    assert [r.key for r in RUBRICS] == ["logical_persuasiveness", "informativeness", "lifelikeness",
+                                        "long_tail_relevance", "diversity"]
+    context = [{"role": "seeker", "text": "c"}]
+    prompt = "\n".join(m["content"] for m in render_messages("rate", rubrics=RUBRICS, context=context, response="r"))
+    for rubric in RUBRICS:
+        assert len(rubric.levels) == 5 and len(set(rubric.levels)) == 5
+        for score, text in enumerate(rubric.levels, 1):
+            assert f"{score} = {text}" in rubric.guidance and f"{score} = {text}" in prompt
+    diversity = RUBRICS[-1]
+    assert "genre" in diversity.question and "wording" not in diversity.guidance

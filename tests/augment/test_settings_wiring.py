@@ -38,6 +38,7 @@ def test_defaults_are_the_papers(monkeypatch: pytest.MonkeyPatch, tmp_path: obje
     assert augment.duplicate_threshold == 0.85 and augment.review_overlap == 1
     assert (augment.tail_dialogues, augment.body_dialogues) == ((8, 10), (4, 5))
     assert len(augment.judges) == 5 and augment.temperature == 0.7
+    assert augment.model == "gpt-4o-mini"  # a named departure: the paper's generator is GPT-4o
     assert augment.route_policy == "votes"  # the paper's fixed vote stays the default until verdicts exist
     # prototype selection (README fidelity table): top-5 support sets, the composite weights, the sigmoid's slope
     assert augment.support_k == 5 and augment.interaction_alpha == 1.0

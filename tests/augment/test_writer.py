@@ -172,3 +172,44 @@ def test_the_shipped_writer_names_its_target_movie() -> None:
     greedy = WriterGenerator(generator.chat, cfg, temperature=0.0)  # argmax decoding: the same on any CPU
     assert names_target(greedy.generate(ctx, 0), target.title)
     assert any(names_target(generator.generate(ctx, i), target.title) for i in range(2))  # sampled at T = 0.7
+
+
+class ReplyList:
+    """A writer whose tries, in seed order, are the given replies."""
+
+    name = "replies"
+
+    def __init__(self, replies: list[str]) -> None:
+        self.replies, self.calls = replies, 0
+
+    def complete_text(self, prompt: str, **params: Any) -> Completion:
+        self.calls += 1
+        return Completion(self.replies[self.calls - 1], 10, 10, 1.0)
+
+
+def test_with_checks_the_writer_samples_on_until_a_try_passes_the_reviewers_first_checks() -> None:
+    """The rule (AUGMENT_WRITER_CHECKS): a try that names the target but has the recommender asking for a suggestion,
+    a repeated turn, a 'haven't seen it' after recommending it, or a request for genres the target lacks, does not end
+    the sampling; a clean one does. Without a clean try the first naming one is kept."""
+    from augment.generators import GenerationContext
+    from db.types import MovieInfo
+
+    ctx = GenerationContext(MovieInfo(id=4, external_id="4", title="Alien (1979)", genres=("horror", "science fiction")),
+                            "tail", (), ())
+    role = "Seeker: hi\nRecommender: can you recommend something? Alien (1979) maybe"
+    repeated = "Seeker: a scary one?\nRecommender: Alien (1979)\nSeeker: a scary one?"
+    unseen = "Seeker: a scary one?\nRecommender: Alien (1979)! I haven't seen Alien (1979) though"
+    contradicts = "Seeker: a romantic comedy please\nRecommender: Alien (1979)"
+    clean = "Seeker: something scary?\nRecommender: Alien (1979) is a classic"
+    for bad in (role, repeated, unseen, contradicts):
+        chat = ReplyList([bad, clean, clean])
+        writer = WriterGenerator(chat, WriterConfig(name="w"), temperature=0.7, tries=3, checks=True)
+        turns, used = writer.generate_counting(ctx, 0)
+        assert (used, turns[-1].text) == (2, "Alien (1979) is a classic"), bad
+        plain = WriterGenerator(ReplyList([bad, clean]), WriterConfig(name="w"), temperature=0.7, tries=3)
+        assert plain.generate_counting(ctx, 0)[1] == 1  # without checks, naming the target is enough
+    silent = "Seeker: hi\nRecommender: not that one"
+    fallback = WriterGenerator(ReplyList([silent, role, repeated]), WriterConfig(name="w"), temperature=0.7, tries=3,
+                               checks=True)
+    turns, used = fallback.generate_counting(ctx, 0)
+    assert used == 3 and turns[-1].text == "can you recommend something? Alien (1979) maybe"  # the first naming try

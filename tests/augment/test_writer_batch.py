@@ -90,6 +90,29 @@ def test_write_many_keeps_the_one_at_a_time_choice_and_seeds() -> None:
         [writer_seed(8, 0, 0)]
 
 
+def test_write_many_keeps_the_one_at_a_time_choice_with_the_reviewer_checks() -> None:
+    """With AUGMENT_WRITER_CHECKS the batch stops a job's tries at the same try as one at a time: a try that names the
+    target but repeats a turn is not accepted."""
+    repeats = "Seeker: something scary?\nRecommender: Alien is great\nSeeker: something scary?"
+    heist = "Seeker: any heist films?\nRecommender: Alien is great"  # for Heat (crime): the request agrees
+    replies = {"Alien": [repeats, NAMES, MISSES], "Heat": [heist, MISSES, MISSES]}
+    engine = ScriptedBatch(script(replies))
+
+    class OneAtATime:
+        name = "local-writer:test"
+
+        def complete_text(self, prompt: str, **params: Any) -> Completion:
+            return Completion(script(replies)(prompt, params["seed"]), 10, 12, 1.0)
+
+    generator = WriterGenerator(OneAtATime(), WriterConfig(name="w"), temperature=0.7, tries=3, checks=True)
+    written = write_many(generator, contexts(), engine)
+    assert [w.samples for w in written if w] == [2, 2, 1]
+    for (ctx, index), w in zip(contexts(), written, strict=True):
+        assert w is not None and (w.turns, w.samples) == generator.generate_counting(ctx, index)
+    unchecked = WriterGenerator(OneAtATime(), WriterConfig(name="w"), temperature=0.7, tries=3)
+    assert [w.samples for w in write_many(unchecked, contexts(), ScriptedBatch(script(replies))) if w] == [1, 1, 1]
+
+
 def test_batched_tries_land_in_the_cache_under_the_one_at_a_time_keys_and_resume(
         session_factory: sessionmaker[Session], database_url: str) -> None:
     replies = {"Alien": [MISSES, NAMES, MISSES], "Heat": [BROKEN, BROKEN, BROKEN]}

@@ -84,8 +84,9 @@ def test_settings_choose_the_engine_and_the_tries(writer_settings: pytest.Monkey
 
     writer_settings.setenv("AUGMENT_WRITER_ENGINE", "transformers")
     writer_settings.setenv("AUGMENT_WRITER_TRIES", "5")
+    writer_settings.setenv("AUGMENT_WRITER_CHECKS", "0")
     generator = local_writer(get_settings(), session_factory)
-    assert isinstance(generator.chat.model, LocalWriterChat) and generator.tries == 5
+    assert isinstance(generator.chat.model, LocalWriterChat) and generator.tries == 5 and not generator.checks
     assert generator.name.startswith("local-writer-hf:")
     get_settings.cache_clear()
     writer_settings.setenv("AUGMENT_WRITER_ENGINE", "llama.cpp")
@@ -101,11 +102,12 @@ def test_settings_choose_the_engine_and_the_tries(writer_settings: pytest.Monkey
     writer_settings.delenv("AUGMENT_WRITER_ENGINE")
     writer_settings.delenv("AUGMENT_WRITER_TRIES")
     writer_settings.delenv("AUGMENT_WRITER_THREADS")
+    writer_settings.delenv("AUGMENT_WRITER_CHECKS")
     default = get_settings()
-    assert (default.writer_engine, default.writer_tries, default.writer_threads, default.writer_batch) == (
-        "auto", 3, None, 32)
+    assert (default.writer_engine, default.writer_tries, default.writer_threads, default.writer_batch,
+            default.writer_checks) == ("auto", 3, None, 32, True)
     generator = local_writer(default, session_factory)  # batched by default: transformers (lm/torch_batch.py)
-    assert isinstance(generator.chat.model, LocalWriterChat) and generator.batch == 32
+    assert isinstance(generator.chat.model, LocalWriterChat) and generator.batch == 32 and generator.checks
     get_settings.cache_clear()
     writer_settings.setenv("AUGMENT_WRITER_BATCH", "1")
     generator = local_writer(get_settings(), session_factory)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.orm import Session
 
-from db.queries.longtail import TierThresholds, assign_tiers, longtail_summary, summarise_tiers
+from db.queries.longtail import TierThresholds, assign_tiers, longtail_summary, movie_mention_counts, summarise_tiers
 from tests.factories import make_conversation, make_dataset, make_movie
 
 
@@ -34,3 +34,12 @@ def test_summary_counts_utterance_mentions(session: Session) -> None:
     summary = longtail_summary(session, "toy")
     assert {t.tier: t.titles for t in summary.tiers} == {"head": 1, "body": 1, "tail": 0}
     assert summary.total_mentions == 8
+
+
+def test_popularity_counts_every_mention_not_every_conversation(session: Session) -> None:
+    """pop(m) counts training samples mentioning m: a movie named in two turns of one conversation counts 2."""
+    ds = make_dataset(session)
+    a, b = make_movie(session, ds, "a"), make_movie(session, ds, "b")
+    make_conversation(session, ds, "c0", [("seeker", "a?", [a]), ("recommender", "a!", [a]), ("seeker", "b", [b])])
+    make_conversation(session, ds, "c1", [("seeker", "a", [a])])
+    assert movie_mention_counts(session, "toy", splits=("train",)) == {a.id: 3, b.id: 1}

@@ -241,3 +241,14 @@ def test_the_packaged_models_responses_on_llama_cpp(database_url: str, session_f
             texts[r.system].append(r.text)
     assert texts["cpp"] == texts["auto"]  # greedy: the same turns give the same text
     assert all("\n" not in t for t in texts["cpp"])
+
+
+def test_the_responder_settings_are_the_named_departure_from_sec_5_4() -> None:
+    """LumiCRS Sec. 5.4 fine-tunes DialoGPT (lr 5e-5, 20 epochs, batch 12) and Llama2-chat with QLoRA (rank 64, alpha
+    16, dropout 0.05, lr 1e-4, 20 epochs, batch 10) on GPUs. Ours, on 2 CPU cores: the packaged Gemma 3 270M with
+    LoRA rank 8, alpha 16, dropout 0.05, lr 2e-4, 200 steps of 4 (docs/fidelity.md names the departure)."""
+    from trainer.config import ResponderConfig
+
+    cfg = ResponderConfig(name="x")
+    assert (cfg.lora_rank, cfg.lora_alpha, cfg.lora_dropout) == (8, 16, 0.05)
+    assert (cfg.lr, cfg.steps, cfg.batch_size, cfg.base_model) == (2e-4, 200, 4, None)

@@ -179,3 +179,35 @@ def test_the_config_passes_seeker_targets_and_the_repeat_gate_through_and_both_a
     vectors = np.zeros((len(data.catalog), 4), dtype=np.float32)
     assert getattr(build_model(default, data, vectors, 4), "repeat") is None
     assert getattr(build_model(on, data, vectors, 4), "repeat") is not None
+
+
+def test_rho_counts_original_dialogues_not_their_samples(session: Session, tmp_path: object) -> None:
+    """rho x the original training dialogues (not their samples): four dialogues of two samples each and rho 0.5
+    take 2 augmented dialogues, not 4."""
+    from pathlib import Path
+
+    from annotator.export import export_approved
+    from db.models import Candidate, Prototype
+    from db.queries.review import get_or_create_reviewer
+
+    ds = make_dataset(session, "two")
+    a, b = make_movie(session, ds, "a", "Film a (2000)"), make_movie(session, ds, "b", "Film b (2001)")
+    convs = [make_conversation(session, ds, f"t{i}", [("seeker", "hi", []), ("recommender", "a!", [a]),
+                                                       ("seeker", "more", []), ("recommender", "b!", [b])])
+             for i in range(4)]
+    make_conversation(session, ds, "d", [("seeker", "hey", []), ("recommender", "b?", [b])], split="dev")
+    make_conversation(session, ds, "e", [("seeker", "so", []), ("recommender", "a", [a])], split="test")
+    proto = Prototype(movie_id=b.id, conversation_id=convs[0].id, tier="tail", score=0.5, weights={})
+    session.add(proto)
+    session.flush()
+    session.add_all(Candidate(prototype_id=proto.id, movie_id=b.id, tier="tail", generator="g", sample_index=i,
+                              prompt_hash="0" * 64, params={}, status="auto_accepted", pass_votes=5,
+                              turns=[{"role": "seeker", "text": f"hm #{i}"},
+                                     {"role": "recommender", "text": "Film b (2001) then", "movie_ids": [b.id]}])
+                    for i in range(6))
+    path = export_approved(session, "two", "two-aug", get_or_create_reviewer(session, "boss", "lead"),
+                           Path(str(tmp_path))).path
+    session.commit()
+    data = load_rec_data(session, "two", ["train"], ["test"], valid_splits=["dev"], exports=[Path(path)],
+                         augment_ratio=0.5)
+    assert len(data.train) == 4 * 2 + 2  # 8 original samples, then 0.5 x 4 dialogues of one sample each

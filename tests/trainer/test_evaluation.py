@@ -69,3 +69,12 @@ def test_bootstrap_resamples_whole_conversations_and_brackets_the_mean() -> None
     many = (rng.random(2000) < 0.3).astype(float)
     point, lo, hi = mean_with_interval(many, np.ones(2000, dtype=bool), bootstrap_weights(np.arange(2000), 400, 0))
     assert lo < point < hi and hi - lo == pytest.approx(2 * 1.96 * np.sqrt(0.3 * 0.7 / 2000), rel=0.25)
+
+
+def test_the_interval_is_the_2_5_and_97_5_percentiles_of_the_bootstrap_means() -> None:
+    """The 95% interval every figure carries (the project's stand-in for the papers' p < 0.05 marks): 101 resamples
+    whose means are 0, 1, ..., 100 give [2.5, 97.5] by hand; the point is the plain mean of the rows."""
+    values = np.array([0.0, 100.0])
+    weights = np.array([[100.0 - b, float(b)] for b in range(101)])
+    point, lo, hi = mean_with_interval(values, np.ones(2, dtype=bool), weights)
+    assert (point, lo, hi) == (pytest.approx(50.0), pytest.approx(2.5), pytest.approx(97.5))

@@ -17,6 +17,7 @@ from trainer.metrics import (
     ndcg_at_k,
     per_row_scores,
     pwp_at_k,
+    rarity_weighted_recall_at_k,
     recall_at_k,
     rouge_l,
     rouge_n,
@@ -51,12 +52,28 @@ def test_ild_by_hand() -> None:
     assert ild_at_k(np.array([[0, 1], [0, 2]]), emb, 2) == pytest.approx(0.5)
 
 
-def test_pwp_rewards_rare_hits() -> None:
+def test_rarity_weighted_recall_rewards_rare_hits() -> None:
     popularity = np.array([100.0, 0.0, 0.0, 0.0])
     ranked = np.array([[0], [2]])
     w_pop, w_rare = 1 / math.log2(102), 1 / math.log2(2)
-    assert pwp_at_k(ranked, np.array([0, 1]), popularity, 1) == pytest.approx(w_pop / (w_pop + w_rare))
-    assert pwp_at_k(ranked, np.array([3, 2]), popularity, 1) == pytest.approx(w_rare / (w_rare + w_rare))
+    assert rarity_weighted_recall_at_k(ranked, np.array([0, 1]), popularity, 1) == pytest.approx(w_pop / (w_pop + w_rare))
+    assert rarity_weighted_recall_at_k(ranked, np.array([3, 2]), popularity, 1) == pytest.approx(w_rare / (w_rare + w_rare))
+
+
+def test_pwp_ranks_a_tail_hitting_list_below_a_head_hitting_one_as_the_paper_does() -> None:
+    """LumiCRS Table 8: PWP is lower-is-better and its tail model has the lowest. Two models with the same recall:
+    one hits the blockbuster (pop 100), the other the tail movie (pop 1); by hand, p(y) = ln(1 + pop) / ln(101)."""
+    popularity = np.array([100.0, 1.0, 0.0, 30.0])
+    targets = np.array([0, 1, 2])
+    head_hitter = np.array([[0, 3], [3, 0], [3, 0]])   # hits row 0 (pop 100) only
+    tail_hitter = np.array([[3, 2], [1, 3], [3, 0]])   # hits row 1 (pop 1) only
+    assert pwp_at_k(head_hitter, targets, popularity, 2) == pytest.approx(1.0 / 3)
+    assert pwp_at_k(tail_hitter, targets, popularity, 2) == pytest.approx(math.log(2) / math.log(101) / 3)
+    assert pwp_at_k(tail_hitter, targets, popularity, 2) < pwp_at_k(head_hitter, targets, popularity, 2)
+    # a hit on a movie never seen in training weighs nothing; a hit outside the top k does not count
+    assert pwp_at_k(np.array([[2, 0]]), np.array([2]), popularity, 2) == 0.0
+    assert pwp_at_k(np.array([[3, 0]]), np.array([0]), popularity, 1) == 0.0
+    assert pwp_at_k(np.array([[3, 0]]), np.array([0]), popularity, 2) == pytest.approx(1.0)
 
 
 def test_bleu_by_hand() -> None:
@@ -107,7 +124,7 @@ def test_metrics_of_nothing_are_zero() -> None:
     empty = np.zeros((0, 3), dtype=np.int64)
     none = np.zeros(0, dtype=np.int64)
     assert recall_at_k(empty, none, 3) == ndcg_at_k(empty, none, 3) == mrr_at_k(empty, none, 3) == 0.0
-    assert pwp_at_k(empty, none, np.ones(4), 3) == 0.0
+    assert pwp_at_k(empty, none, np.ones(4), 3) == rarity_weighted_recall_at_k(empty, none, np.ones(4), 3) == 0.0
     assert coverage_at_k(RANKED, n_items=0, k=3) == 0.0
     assert ild_at_k(empty, np.eye(3), 3) == 0.0
     assert distinct_n([], 2) == 0.0 and distinct_n(["one two"], 3) == 0.0
@@ -199,13 +216,13 @@ def test_ild_of_an_item_without_an_embedding_is_finite() -> None:
     assert value == pytest.approx((1.0 + 1.0) / 2)  # a zero vector is at distance 1 from everything
 
 
-def test_pwp_counts_a_hit_only_inside_the_top_k() -> None:
+def test_rarity_weighted_recall_counts_a_hit_only_inside_the_top_k() -> None:
     ranked = np.array([[4, 5, 0], [1, 4, 5]])
     targets = np.array([0, 1])  # row 0 hits at rank 3, row 1 at rank 1
     popularity = np.zeros(6)
-    assert pwp_at_k(ranked, targets, popularity, 1) == pytest.approx(0.5)
-    assert pwp_at_k(ranked, targets, popularity, 2) == pytest.approx(0.5)
-    assert pwp_at_k(ranked, targets, popularity, 3) == pytest.approx(1.0)
+    assert rarity_weighted_recall_at_k(ranked, targets, popularity, 1) == pytest.approx(0.5)
+    assert rarity_weighted_recall_at_k(ranked, targets, popularity, 2) == pytest.approx(0.5)
+    assert rarity_weighted_recall_at_k(ranked, targets, popularity, 3) == pytest.approx(1.0)
 
 
 def test_corpus_bleu_counts_no_bigram_slot_for_a_one_word_reply() -> None:

@@ -38,3 +38,18 @@ def test_the_repeat_gate_starts_neutral_and_adds_its_bonus_to_named_movies_only(
         gated.repeat.bias.fill_(2.0)  # type: ignore[union-attr]
     bonus = gated(text, context) - plain(text, context)
     assert torch.allclose(bonus, torch.tensor([[2.0, 0.0, 2.0, 0.0], [0.0, 0.0, 0.0, 0.0]]))  # items 0, 2 of row 0
+
+
+def test_kmeans_initialisation_puts_one_prototype_on_each_cluster_and_keeps_them_learnable() -> None:
+    """LumiCRS's prototypes start as KMeans centroids of the training queries (k-means++ seeding, then Lloyd steps):
+    two tight clusters and K = 2 give one prototype on each cluster's mean."""
+    torch.manual_seed(0)
+    model = LumiCRSRecommender(3, torch.eye(4, 3), hidden_dim=4, item_dim=3, n_prototypes=2, dropout=0.0)
+    left = torch.tensor([[-5.0, 0.0, 0.0], [-5.0, 0.2, 0.0], [-5.0, -0.2, 0.0], [-4.4, 0.0, 0.0]])
+    right = -left + torch.tensor([0.0, 0.0, 1.0])
+    queries = torch.cat([left, right])  # the query space is item_dim (3) wide
+    model.init_prototypes_kmeans(queries, seed=3)
+    found = sorted(model.prototypes.detach().tolist(), key=lambda row: row[0])
+    means = sorted([queries[:4].mean(dim=0).tolist(), queries[4:].mean(dim=0).tolist()], key=lambda row: row[0])
+    assert torch.allclose(torch.tensor(found), torch.tensor(means), atol=1e-5)
+    assert model.prototypes.requires_grad
