@@ -4,7 +4,9 @@
 
 docs/img/writer-throughput.png from reports/writer-throughput.json (+ writer-throughput-200.json), and
 docs/img/writer-checks.png from reports/writer-checks-{redial,inspired,cold-start}.json (benchmarks/writer_quality.py
---batched). A missing report is named and skipped.
+--batched --no-checks: the naming rule alone), docs/img/writer-checks-reviewer-rule.png from
+reports/writer-checks-<set>-reviewer-rule.json (the writer's tries accepted by the reviewer checks, the default now).
+A missing report is named and skipped.
 """
 from __future__ import annotations
 
@@ -48,6 +50,15 @@ def main() -> None:
             sets[f"{label} ({writer['dialogues']})"] = {**writer["checks"], "names_target": writer["names_target"]}
     if sets:
         print(save(checks_figure(sets), IMAGES / "writer-checks.png"))
+    checked = {}
+    for key, label in SETS:
+        report = load(f"writer-checks-{key}-reviewer-rule.json")
+        if report:
+            writer = report["writer"]
+            checked[f"{label} ({writer['dialogues']})"] = {**writer["checks"], "names_target": writer["names_target"]}
+    if checked:
+        print(save(checks_figure(checked, "Writer dialogues, tries accepted by the reviewer checks (95% Wilson)"),
+                   IMAGES / "writer-checks-reviewer-rule.png"))
 
 
 if __name__ == "__main__":

@@ -5,8 +5,9 @@
 
 Protocol: `--prototypes` body/tail prototypes of ReDial's train split drawn with seed 0 (benchmarks/writer_contexts.py,
 the draw benchmarks/writer_quality.py makes), one dialogue each (sample index 0), the shipped writer on llama.cpp
-(scripts/setup_llm.sh), temperature 0.7, at most 200 new tokens, up to AUGMENT_WRITER_TRIES tries until the
-recommender names the target (the generator's rule, the same seeds in both arms). No call cache: every try is made.
+(scripts/setup_llm.sh), temperature 0.7, at most 200 new tokens, up to AUGMENT_WRITER_TRIES tries until one is
+accepted (the generator's rule: the recommender names the target and, with --checks, the default since
+AUGMENT_WRITER_CHECKS, the try passes the reviewer's first checks; the same seeds in every arm). No call cache: every try is made.
 - one: WriterGenerator.generate_counting on llama.cpp, one try at a time (what `augment generate` did before);
 - llama-batched: augment.writer_batch.write_many on llama.cpp, `--llama-streams` sequences with continuous batching
   (lm/llama_batch.py);
@@ -75,6 +76,9 @@ def main() -> None:
     parser.add_argument("--llama-streams", type=int, default=16)
     parser.add_argument("--arms", default="one,llama-batched,batched")
     parser.add_argument("--out", default="reports/writer-throughput.json")
+    parser.add_argument("--checks", action=argparse.BooleanOptionalAction, default=get_settings().writer_checks,
+                        help="tries accepted by the reviewer's first checks (AUGMENT_WRITER_CHECKS, the default); "
+                             "--no-checks: by naming the target alone (the rule before)")
     args = parser.parse_args()
     if not llama_cpp_installed():
         sys.exit("writer_throughput: llama.cpp is not installed (bash scripts/setup_llm.sh)")
@@ -82,9 +86,10 @@ def main() -> None:
     contexts, dialogues = seeded_contexts(cli_session_factory(), args.prototypes)
     titles = [c.target.title for c in contexts]
     chat = GGUFWriterChat()
-    generator = WriterGenerator(chat, shipped_config(), settings.temperature, tries=settings.writer_tries)
+    generator = WriterGenerator(chat, shipped_config(), settings.temperature, tries=settings.writer_tries,
+                                checks=args.checks)
     report: dict[str, object] = {"prototypes": len(contexts), "batch": args.batch, "llama_streams": args.llama_streams,
-                                 "tries": generator.tries, "torch_dtype": str(fast_dtype()),
+                                 "tries": generator.tries, "writer_checks": args.checks, "torch_dtype": str(fast_dtype()),
                                  "temperature": settings.temperature, "max_new_tokens": generator.cfg.max_new_tokens}
     texts: dict[str, list[str]] = {}
     for arm in args.arms.split(","):
@@ -92,7 +97,8 @@ def main() -> None:
         if arm == "one":
             chat.complete_text("Movie: warm-up\n", max_tokens=4, temperature=0.0, seed=0)  # load, not timed
             counter = CountingChat(chat)
-            one = WriterGenerator(counter, generator.cfg, settings.temperature, tries=settings.writer_tries)
+            one = WriterGenerator(counter, generator.cfg, settings.temperature, tries=settings.writer_tries,
+                                  checks=args.checks)
             before = time.perf_counter()
             written = []
             for i, ctx in enumerate(contexts, 1):
@@ -104,7 +110,8 @@ def main() -> None:
         elif arm in ("llama-batched", "batched"):
             if arm == "batched":
                 hf = LocalWriterChat()
-                writer = WriterGenerator(hf, shipped_config(), settings.temperature, tries=settings.writer_tries)
+                writer = WriterGenerator(hf, shipped_config(), settings.temperature, tries=settings.writer_tries,
+                                         checks=args.checks)
                 inner = hf.batched(args.batch)
                 restrict_vocabulary(inner, lambda: [t.text for d in dialogues.values() for t in d.turns])
                 engine = CountingEngine(inner)

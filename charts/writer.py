@@ -32,7 +32,8 @@ def throughput_figure(arms: Sequence[tuple[str, float, float]]) -> Figure:
     return fig
 
 
-def checks_figure(sets: Mapping[str, Mapping[str, Any]]) -> Figure:
+def checks_figure(sets: Mapping[str, Mapping[str, Any]],
+                  title: str = "Writer dialogues: what a reviewer checks (95% Wilson)") -> Figure:
     """sets: target set -> {check: {"share", "lo", "hi"}}; grouped bars with 95% intervals."""
     fig, ax = plt.subplots(figsize=(10, 4))
     width = 0.8 / max(len(sets), 1)
@@ -43,7 +44,7 @@ def checks_figure(sets: Mapping[str, Mapping[str, Any]]) -> Figure:
                   [(checks[key]["hi"] - checks[key]["share"]) * 100 for key, _ in CHECKS]]
         ax.bar(xs, values, width, yerr=errors, capsize=2, label=name)
     ax.set_xticks(range(len(CHECKS)), [label for _, label in CHECKS], rotation=20, ha="right")
-    ax.set(ylabel="% of dialogues", ylim=(0, 100), title="Writer dialogues: what a reviewer checks (95% Wilson)")
+    ax.set(ylabel="% of dialogues", ylim=(0, 100), title=title)
     ax.legend()
     fig.tight_layout()
     return fig

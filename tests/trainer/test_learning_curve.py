@@ -148,25 +148,31 @@ def test_main_reads_back_each_seed_run_and_names_its_report_after_the_config(
                                                           "sd": np.std([0.2, 0.3], ddof=1), "seeds": 2.0})
 
 
-def test_augmentation_lift_trains_every_arm_with_the_config_given(
+def test_augmentation_lift_trains_every_arm_with_the_config_given_and_resumes(
         database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`augmentation_lift.py --config configs/redial_acfl_no_seeker.yaml` (the README's lift figures) reaches the runs;
-    without it the arms train the shipped config."""
+    without it the arms train the dataset's shipped config, once per --seed; a rerun reads the finished runs back from
+    the report and trains nothing again."""
     lift = load("augmentation_lift")
     trained: list[object] = []
-    m = {"recall@10": 0.1, "recall@10_lo": 0.0, "recall@10_hi": 0.2, "novel_recall@10": 0.1}
-    monkeypatch.setattr(lift, "ensure_prototypes", lambda factory: 0)
+    m = {"recall@10": 0.1, "recall@10_lo": 0.0, "recall@10_hi": 0.2, "novel_recall@10": 0.1, "tail_recall@10": 0.02}
+    monkeypatch.setattr(lift, "ensure_prototypes", lambda factory, dataset, cold: {"body": 0, "tail": 0})
     monkeypatch.setattr(lift, "run", lambda cfg, factory, **kw: trained.append(cfg) or SimpleNamespace(
-        metrics={"test": m}))
+        metrics={"test": m, "valid": m}))
     monkeypatch.chdir(tmp_path)
     for argv, config in ((["--config", str(REPO / "configs" / "redial_acfl_no_seeker.yaml")],
                           "redial_acfl_no_seeker.yaml"), ([], "redial_acfl.yaml")):
-        monkeypatch.setattr(sys, "argv", ["augmentation_lift.py", "--arms", "none", *argv])
+        monkeypatch.setattr(sys, "argv", ["augmentation_lift.py", "--arms", "none", "--seeds", "42", "1", *argv])
         lift.main()
-        cfg = trained.pop()
+        runs = [trained.pop(), trained.pop()][::-1]
         base = load_config(REPO / "configs" / config)
-        assert cfg.model_copy(update={"name": ""}) == base.model_copy(update={"name": ""})
-        assert cfg.name == f"{base.name}-lift-none"  # two configs' lifts never share (and overwrite) a run
+        assert [c.seed for c in runs] == [42, 1]
+        assert runs[0].model_copy(update={"name": ""}) == base.model_copy(update={"name": ""})
+        assert runs[1].name == f"{base.name}-lift-none-1"  # two configs' lifts never share (and overwrite) a run
+    lift.main()  # the same setup again: both seeds are in the report
+    assert trained == []
+    report = json.loads((tmp_path / "reports" / "augmentation_lift.json").read_text())
+    assert report["summary"]["none"]["tail_recall@10"] == {"mean": 0.02, "min": 0.02, "max": 0.02, "seeds": 2.0}
 
 
 class Stopped(Exception):
