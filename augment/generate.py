@@ -5,6 +5,7 @@ import random
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from augment.concurrency import run_calls
@@ -90,18 +91,22 @@ def run_generation(session_factory: sessionmaker[Session], dataset: str, generat
         if not turns:
             failed, unparseable = failed + (turns is None), unparseable + (turns is not None)
             continue
-        store_candidate(session_factory, generator, job, turns, params)
-        created += 1
+        created += store_candidate(session_factory, generator, job, turns, params)
     return GenerateSummary(generator.name, len(jobs), created, unparseable, failed, batch.interrupted)
 
 
 def store_candidate(session_factory: sessionmaker[Session], generator: Generator, job: Job, turns: list[Turn],
-                    params: dict[str, object] | None) -> None:
-    """One candidate per transaction: a killed run keeps every dialogue it finished."""
-    with write_transaction(session_factory) as session:
-        session.add(Candidate(
-            prototype_id=job.prototype_id, movie_id=job.movie_id, tier=job.tier, generator=generator.name,
-            sample_index=job.sample_index, prompt_hash=generation_hash(generator, job.ctx, job.sample_index),
-            params=params or {}, status="generated",
-            turns=[t.model_dump() for t in tag_target_mentions(turns, job.movie_id, job.ctx.target.title)]))
+                    params: dict[str, object] | None) -> bool:
+    """One candidate per transaction: a killed run keeps every dialogue it finished. False when another process
+    stored this job (prototype, generator, sample index) first: the unique constraint keeps theirs, one copy."""
+    try:
+        with write_transaction(session_factory) as session:
+            session.add(Candidate(
+                prototype_id=job.prototype_id, movie_id=job.movie_id, tier=job.tier, generator=generator.name,
+                sample_index=job.sample_index, prompt_hash=generation_hash(generator, job.ctx, job.sample_index),
+                params=params or {}, status="generated",
+                turns=[t.model_dump() for t in tag_target_mentions(turns, job.movie_id, job.ctx.target.title)]))
+    except IntegrityError:
+        return False
+    return True
 

@@ -180,8 +180,7 @@ def write_jobs(session_factory: sessionmaker[Session], dataset: str, generator: 
         if not written.turns:
             counts["unparseable"] += 1
             return
-        store_candidate(session_factory, generator, jobs[j], written.turns, params)
-        counts["created"] += 1
+        counts["created"] += store_candidate(session_factory, generator, jobs[j], written.turns, params)
 
     with deferred_interrupt() as interrupted:
         try:

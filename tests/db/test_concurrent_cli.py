@@ -67,3 +67,28 @@ def test_two_exports_at_once_get_distinct_versions(database_url: str, tmp_path: 
         assert [r.version for r in rows] == [2, 3] and all(Path(r.path).exists() for r in rows)
         assert s.scalar(select(func.count()).select_from(DatasetExport)) == 2
     assert not list((tmp_path / "toy-aug").glob(".*tmp"))
+
+
+def test_two_generations_at_once_store_each_dialogue_once(database_url: str,
+                                                          session_factory: sessionmaker[Session]) -> None:
+    """Two `augment generate` processes over the same prototypes: each job (prototype, generator, sample index) is
+    stored once, the process that finds it taken skips it without failing, and together they create every job."""
+    from db.models import Conversation, Movie, Prototype
+    from tests.augment.conftest import build_longtail_corpus
+
+    with session_factory() as s:
+        build_longtail_corpus(s)
+        tail = s.scalars(select(Movie).where(Movie.external_id == "t")).one()
+        conversation = s.scalars(select(Conversation).order_by(Conversation.id)).first()
+        assert conversation is not None
+        s.add(Prototype(movie_id=tail.id, conversation_id=conversation.id, tier="tail", score=1.0, weights={}))
+        s.commit()
+    results = run_twice(database_url, "augment", "generate", "--dataset", "toy", "--generator", "baseline-template",
+                        "--json", env={"AUGMENT_TAIL_DIALOGUES": "[300, 300]"})
+    summaries = [json.loads(r.stdout) for r in results]
+    with session_factory() as s:
+        stored = s.scalar(select(func.count()).select_from(Candidate))
+        distinct = s.execute(select(Candidate.prototype_id, Candidate.generator, Candidate.sample_index)
+                             .distinct()).all()
+    assert stored == len(distinct) == 300
+    assert sum(summary["created"] for summary in summaries) == 300
