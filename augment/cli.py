@@ -75,10 +75,9 @@ def generate(dataset: Dataset = "redial",
 def filter_(dataset: Dataset = "redial", threshold: float | None = None, limit: Limit = None,
             as_json: JsonFlag = False) -> None:
     """Discard candidates whose SBERT similarity to their prototype exceeds the threshold."""
-    from augment.filtering import filter_near_duplicates
-    with transaction() as session:
-        summary = filter_near_duplicates(session, dataset, threshold or get_settings().duplicate_threshold,
-                                         progress=not as_json, limit=limit)
+    from augment.filtering import filter_in_short_writes
+    summary = filter_in_short_writes(cli_session_factory(), dataset, threshold or get_settings().duplicate_threshold,
+                                     progress=not as_json, limit=limit)
     _show(f"near-duplicate filter ({dataset})", asdict(summary), as_json)
 
 

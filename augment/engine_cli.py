@@ -103,7 +103,7 @@ def _run_slice(dataset: str, url: str, movies: int, samples: int, *, local: bool
     from sqlalchemy import select
 
     from augment.errors import AllCallsFailed
-    from augment.filtering import filter_near_duplicates
+    from augment.filtering import filter_in_short_writes
     from augment.generate import run_generation
     from augment.generators import FewShotGenerator, LLMGenerator
     from augment.judging import judge_candidates, panel_judge_candidates
@@ -134,8 +134,7 @@ def _run_slice(dataset: str, url: str, movies: int, samples: int, *, local: bool
     if generated.failed and not generated.created and not generated.unparseable:
         raise AllCallsFailed(f"generation ({writer.name}): all {generated.failed} calls failed (reasons above); "
                              "nothing to judge")
-    with write_transaction(factory) as session:
-        kept = filter_near_duplicates(session, dataset, settings.duplicate_threshold, progress=progress)
+    kept = filter_in_short_writes(factory, dataset, settings.duplicate_threshold, progress=progress)
     if local:  # no endpoint: the local trained panel, in this process
         panel = JudgePanel.load()
         votes = panel_judge_candidates(factory, dataset, panel, progress=progress)

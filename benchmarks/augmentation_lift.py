@@ -37,7 +37,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from annotator.export import export_approved
-from augment.filtering import filter_near_duplicates
+from augment.filtering import filter_in_short_writes
 from augment.generate import run_generation
 from augment.judging import judge_candidates
 from augment.prototypes import select_prototypes
@@ -82,8 +82,7 @@ def build_arm(factory: sessionmaker[Session], dataset: str, kind: str, n_prototy
     body_range = (per_movie, per_movie) if per_movie else settings.body_dialogues
     made = run_generation(factory, dataset, generator, tail_range=tail_range, body_range=body_range,
                           concurrency=settings.concurrency, limit=n_prototypes, progress=True)
-    with write_transaction(factory) as session:
-        filtered = filter_near_duplicates(session, dataset, settings.duplicate_threshold, progress=True)
+    filtered = filter_in_short_writes(factory, dataset, settings.duplicate_threshold, progress=True)
     if kind == "llm":
         judge_candidates(factory, dataset, list(make_judges(settings, factory)), temperature=settings.judge_temperature,
                          min_score=settings.judge_min_score, concurrency=settings.concurrency)

@@ -63,7 +63,7 @@ ROWS: dict[str, list[Mutant]] = {
                           "{% for example in support[:0] %}"),
                    Mutant("augment/writer.py", 'recommends "{target.title}":\\n', 'recommends a movie:\\n')],
     "Near-duplicate filter": [Mutant("augment/filtering.py", "        if sim > threshold:", "        if sim >= threshold:"),
-                              Mutant("augment/filtering.py", "threshold: float = 0.85,", "threshold: float = 0.86,")],
+                              Mutant("augment/filtering.py", "PAPER_THRESHOLD = 0.85", "PAPER_THRESHOLD = 0.86")],
     "Augmentation ratio": [Mutant(DATA, "int(augment_ratio * len(originals))", "int(augment_ratio * len(train))")],
     "Five judges:": [Mutant("augment/routing.py", "    if passes >= accept_min:", "    if passes > accept_min:"),
                      Mutant("augment/routing.py", "    if passes >= review_min:", "    if passes > review_min:")],

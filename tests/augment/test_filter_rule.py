@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 import pytest
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 import augment.filtering as filtering
 from augment.filtering import FilterSummary, filter_near_duplicates, turns_text
@@ -85,3 +85,49 @@ def test_only_generated_candidates_are_checked(session: Session, table_encoder: 
 def test_a_dialogue_reads_as_role_prefixed_lines() -> None:
     turns = [{"role": "seeker", "text": "hi"}, {"role": "recommender", "text": "Try Heat"}]
     assert turns_text(turns) == "seeker: hi\nrecommender: Try Heat"
+
+
+def test_another_process_can_write_while_the_filter_encodes(session_factory: sessionmaker[Session], database_url: str,
+                                                            table_encoder: list[object],
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commands' filter (`filter_in_short_writes`) holds no transaction while the encoder runs: a second
+    connection that gives up after 1 s (a reviewer's verdict, a training run's metrics) writes meanwhile. On SQLite
+    a write transaction locks the whole database, so encoding inside one would make that write fail."""
+    from sqlalchemy import create_engine, text, update
+
+    from db.models import Prototype
+
+    with session_factory() as session:
+        ids = make_candidates(session)
+        session.commit()
+    impatient = create_engine(database_url, connect_args={"timeout": 1} if database_url.startswith("sqlite")
+                              else {"options": "-c lock_timeout=1000"})
+    encode = filtering.encode_texts
+    writes: list[int] = []
+
+    def encode_while_someone_writes(texts: list[str], path: object = None, **kwargs: object) -> np.ndarray:
+        with impatient.begin() as connection:
+            writes.append(connection.execute(update(Prototype).values(score=0.5)).rowcount)
+            connection.execute(text("SELECT 1"))
+        return encode(texts, path, **kwargs)
+
+    monkeypatch.setattr(filtering, "encode_texts", encode_while_someone_writes)
+    summary = filtering.filter_in_short_writes(session_factory, "toy", 0.85, progress=False)
+    impatient.dispose()
+    assert writes == [1, 1] and (summary.checked, summary.duplicates) == (len(SIMILARITIES), 3)
+    with session_factory() as session:
+        assert [session.get_one(Candidate, i).status for i in ids] == ["generated"] * 3 + ["duplicate"] * 3
+
+
+def test_a_candidate_another_run_filtered_meanwhile_is_left_as_it_is(session_factory: sessionmaker[Session],
+                                                                     table_encoder: list[object]) -> None:
+    """Two filters at once: the second stores nothing over what the first stored."""
+    with session_factory() as session:
+        ids = make_candidates(session)
+        session.commit()
+        pending = filtering.pending_pairs(session, "toy")
+    first = filtering.filter_in_short_writes(session_factory, "toy", 0.85, progress=False)
+    with session_factory() as session:
+        late = filtering.apply_similarities(session, pending.ids, np.zeros(len(pending.ids)), 0.85)
+        assert late == (0, 0) and session.get_one(Candidate, ids[-1]).status == "duplicate"
+    assert first.checked == len(SIMILARITIES)
