@@ -60,7 +60,7 @@ fi
 echo "  $step. Open the app and sign in:  .venv/bin/streamlit run streamlit_app.py  (started below unless NO_APP=1)."
 echo "     A lead lands on the Dashboard and makes annotator and researcher accounts on the Admin page."
 echo "  Review (annotators): the dialogues the judges split on wait there."
-echo "  Rate (researchers): fill it first with  .venv/bin/lumicrs annotate sample-responses --n 200 --overlap 3"
+echo "  Rate (researchers): fill it first with  .venv/bin/lumicrs annotate sample-responses"
 echo "  Export (leads): offered once dialogues are approved (auto-accepted by the judges or accepted on Review)."
 if [ "${NO_APP:-0}" != "1" ]; then
   exec .venv/bin/streamlit run streamlit_app.py --server.headless true "$@"
