@@ -53,8 +53,7 @@ def pending_pairs(session: Session, dataset: str, limit: int | None = None) -> P
 def similarities(pending: Pending, encoder_path: str | None = None, progress: bool = True) -> np.ndarray:
     """SBERT cosine of each candidate to its prototype (each prototype text encoded once: the embedding cache dedupes
     texts; each candidate once)."""
-    candidate_texts = pending.candidate_texts
-    a = encode_texts(candidate_texts, encoder_path, progress=progress, cache_dir=None)
+    a = encode_texts(pending.candidate_texts, encoder_path, progress=progress, cache_dir=None)
     b = encode_texts(pending.prototype_texts, encoder_path, progress=progress)
     return np.einsum("nd,nd->n", a, b)
 

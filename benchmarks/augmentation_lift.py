@@ -32,7 +32,7 @@ import argparse
 import json
 from pathlib import Path
 
-from reporting import write_report
+from reporting import over_seeds, write_report
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -116,8 +116,7 @@ def arm_summary(runs: dict[str, dict[str, object]], arm: str) -> dict[str, dict[
         values = [float(r["test"][figure]) for key, r in runs.items()  # type: ignore[index]
                   if key.split(" | ")[0] == arm and r["test"].get(figure) is not None]  # type: ignore[attr-defined]
         if values:
-            out[figure] = {"mean": sum(values) / len(values), "min": min(values), "max": max(values),
-                           "seeds": float(len(values))}
+            out[figure] = over_seeds(values)
     return out
 
 

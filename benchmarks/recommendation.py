@@ -21,7 +21,7 @@ import re
 import time
 from pathlib import Path
 
-from reporting import write_report
+from reporting import over_seeds, write_report
 from rich.console import Console
 from rich.table import Table
 
@@ -126,13 +126,11 @@ SPREAD = ("recall@1", "recall@10", "recall@50", "tail_recall@10", "novel_recall@
 
 def seed_spread(results: dict[str, tuple[Report, float | None]]) -> dict[str, dict[str, float]]:
     """Mean, min, max and sample standard deviation over the seeds of each headline figure."""
-    import statistics
     out = {}
     for key in SPREAD:
         values = [float(m[key]) for m, _ in results.values() if m.get(key) is not None]
         if values:
-            out[key] = {"mean": statistics.fmean(values), "min": min(values), "max": max(values),
-                        "sd": statistics.stdev(values) if len(values) > 1 else 0.0, "seeds": float(len(values))}
+            out[key] = over_seeds(values, sd=True)
     return out
 
 

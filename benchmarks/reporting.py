@@ -40,3 +40,14 @@ def write_report(path: Path, payload: dict[str, Any]) -> Path:
     tmp.write_text(json.dumps({**payload, "provenance": provenance()}, indent=1) + "\n")
     tmp.replace(path)
     return path
+
+
+def over_seeds(values: list[float], sd: bool = False) -> dict[str, float]:
+    """One figure over training seeds: mean, min, max, how many seeds (and, with `sd`, the sample standard
+    deviation). The benchmarks' headline figures are this mean, never the best seed."""
+    import statistics
+
+    out = {"mean": statistics.fmean(values), "min": min(values), "max": max(values)}
+    if sd:
+        out["sd"] = statistics.stdev(values) if len(values) > 1 else 0.0
+    return {**out, "seeds": float(len(values))}

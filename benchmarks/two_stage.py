@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import time
 from pathlib import Path
 from typing import Any
 
 from recommendation import CONFIGS, ensure_dataset
-from reporting import REPO, write_report
+from reporting import REPO, over_seeds, write_report
 
 from db.engine import make_engine, make_session_factory
 from db.settings import get_settings
@@ -71,8 +70,7 @@ def summary(runs: dict[str, dict[str, Any]], labels: list[str]) -> dict[str, dic
         for figure in (*FIGURES, "valid_recall@10"):
             values = [float(r[figure]) for r in mine if r.get(figure) is not None]
             if values:
-                figures[figure] = {"mean": statistics.fmean(values), "min": min(values), "max": max(values),
-                                   "seeds": float(len(values))}
+                figures[figure] = over_seeds(values)
         out[label] = figures
     return out
 

@@ -33,6 +33,17 @@ def load(name: str) -> dict | None:
     return json.loads(path.read_text())
 
 
+def checks_sets(suffix: str) -> dict[str, dict]:
+    """Target set label -> its checks and naming share, from reports/writer-checks-<set><suffix>.json."""
+    sets = {}
+    for key, label in SETS:
+        report = load(f"writer-checks-{key}{suffix}.json")
+        if report:
+            writer = report["writer"]
+            sets[f"{label} ({writer['dialogues']})"] = {**writer["checks"], "names_target": writer["names_target"]}
+    return sets
+
+
 def main() -> None:
     forty, two_hundred = load("writer-throughput.json"), load("writer-throughput-200.json")
     arms = [(f"{label}, {forty['prototypes']} prototypes", forty[key]["dialogues_per_min"],
@@ -42,24 +53,13 @@ def main() -> None:
                      two_hundred["batched"]["dialogues_per_min"], two_hundred["batched"]["names_target"]["rate"]))
     if arms:
         print(save(throughput_figure(arms), IMAGES / "writer-throughput.png"))
-    sets = {}
-    for key, label in SETS:
-        report = load(f"writer-checks-{key}.json")
-        if report:
-            writer = report["writer"]
-            sets[f"{label} ({writer['dialogues']})"] = {**writer["checks"], "names_target": writer["names_target"]}
+    sets = checks_sets("")
     if sets:
         print(save(checks_figure(sets), IMAGES / "writer-checks.png"))
-    checked = {}
-    for key, label in SETS:
-        report = load(f"writer-checks-{key}-reviewer-rule.json")
-        if report:
-            writer = report["writer"]
-            checked[f"{label} ({writer['dialogues']})"] = {**writer["checks"], "names_target": writer["names_target"]}
+    checked = checks_sets("-reviewer-rule")
     if checked:
         print(save(checks_figure(checked, "Writer dialogues, tries accepted by the reviewer checks (95% Wilson)"),
                    IMAGES / "writer-checks-reviewer-rule.png"))
-
 
 if __name__ == "__main__":
     main()

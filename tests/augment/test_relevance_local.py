@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from augment.multilabel import recommender_turns
 from augment.relevance_local import LOCAL_SCORER, MovieFacts, kg_relevance, label_turns_locally
-from db.models import KGFact, RelevanceLabel
+from db.models import KGFact, Movie, RelevanceLabel
 from db.queries.corpus import list_dialogues
 from tests.trainer.test_train_cli import build_toy_corpus
 
@@ -39,7 +39,6 @@ def test_the_context_movies_are_the_ones_named_before_the_turn(session: Session)
 def test_a_labelling_run_resumes_where_it_stopped(session_factory: sessionmaker[Session]) -> None:
     with session_factory() as session:
         build_toy_corpus(session)
-        from db.models import Movie
         for movie in session.scalars(select(Movie)):
             session.add(KGFact(movie_id=movie.id, relation="genre", entity="drama", entity_type="genre"))
             session.add(KGFact(movie_id=movie.id, relation="star", entity="Same Star", entity_type="person"))

@@ -70,17 +70,22 @@ def script(order: dict[str, list[str]]) -> Callable[[str, int], str]:
     return reply
 
 
+class OneAtATime:
+    """The same scripted replies, one try at a time (WriterGenerator's own path)."""
+
+    name = "local-writer:test"
+
+    def __init__(self, replies: dict[str, list[str]]) -> None:
+        self.reply = script(replies)
+
+    def complete_text(self, prompt: str, **params: Any) -> Completion:
+        return Completion(self.reply(prompt, params["seed"]), 10, 12, 1.0)
+
+
 def test_write_many_keeps_the_one_at_a_time_choice_and_seeds() -> None:
     replies = {"Alien": [MISSES, BROKEN, NAMES], "Heat": [NAMES, MISSES, MISSES]}
     engine = ScriptedBatch(script(replies))
-
-    class OneAtATime:
-        name = "local-writer:test"
-
-        def complete_text(self, prompt: str, **params: Any) -> Completion:
-            return Completion(script(replies)(prompt, params["seed"]), 10, 12, 1.0)
-
-    generator = WriterGenerator(OneAtATime(), WriterConfig(name="w"), temperature=0.7, tries=3)
+    generator = WriterGenerator(OneAtATime(replies), WriterConfig(name="w"), temperature=0.7, tries=3)
     written = write_many(generator, contexts(), engine)
     assert [w.samples for w in written if w] == [3, 3, 1]  # Alien named on its third try, Heat on its first
     for (ctx, index), w in zip(contexts(), written, strict=True):
@@ -97,19 +102,12 @@ def test_write_many_keeps_the_one_at_a_time_choice_with_the_reviewer_checks() ->
     heist = "Seeker: any heist films?\nRecommender: Alien is great"  # for Heat (crime): the request agrees
     replies = {"Alien": [repeats, NAMES, MISSES], "Heat": [heist, MISSES, MISSES]}
     engine = ScriptedBatch(script(replies))
-
-    class OneAtATime:
-        name = "local-writer:test"
-
-        def complete_text(self, prompt: str, **params: Any) -> Completion:
-            return Completion(script(replies)(prompt, params["seed"]), 10, 12, 1.0)
-
-    generator = WriterGenerator(OneAtATime(), WriterConfig(name="w"), temperature=0.7, tries=3, checks=True)
+    generator = WriterGenerator(OneAtATime(replies), WriterConfig(name="w"), temperature=0.7, tries=3, checks=True)
     written = write_many(generator, contexts(), engine)
     assert [w.samples for w in written if w] == [2, 2, 1]
     for (ctx, index), w in zip(contexts(), written, strict=True):
         assert w is not None and (w.turns, w.samples) == generator.generate_counting(ctx, index)
-    unchecked = WriterGenerator(OneAtATime(), WriterConfig(name="w"), temperature=0.7, tries=3)
+    unchecked = WriterGenerator(OneAtATime(replies), WriterConfig(name="w"), temperature=0.7, tries=3)
     assert [w.samples for w in write_many(unchecked, contexts(), ScriptedBatch(script(replies))) if w] == [1, 1, 1]
 
 
