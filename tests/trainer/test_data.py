@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from db.settings import get_settings
 from db.types import Dialogue, Turn, merge_turns
@@ -211,3 +211,33 @@ def test_rho_counts_original_dialogues_not_their_samples(session: Session, tmp_p
     data = load_rec_data(session, "two", ["train"], ["test"], valid_splits=["dev"], exports=[Path(path)],
                          augment_ratio=0.5)
     assert len(data.train) == 4 * 2 + 2  # 8 original samples, then 0.5 x 4 dialogues of one sample each
+
+
+def test_the_two_stage_scorer_setting_picks_whose_relevance_labels_train(
+        session: Session, session_factory: sessionmaker[Session], tmp_path: object) -> None:
+    """`two_stage.scorer` reaches the data: with a scorer named, only its labels (>= min_relevance) become soft
+    targets; None takes every scorer's."""
+    from pathlib import Path
+
+    from db.models import Conversation, RelevanceLabel
+    from trainer.config import load_config
+    from trainer.run import load_data
+
+    ids = build(session)
+    conv = session.query(Conversation).filter_by(external_id="tr0").one()
+    session.add_all([RelevanceLabel(conversation_id=conv.id, turn_position=1, movie_id=ids["b"], scorer="local-kg",
+                                    score=4.0, retrieval_rank=1),
+                     RelevanceLabel(conversation_id=conv.id, turn_position=1, movie_id=ids["never"], scorer="judge-1",
+                                    score=3.5, retrieval_rank=2)])
+    session.commit()
+    config = Path(str(tmp_path)) / "c.yaml"
+
+    def soft_items(scorer: str | None) -> set[int]:
+        config.write_text(f"name: t\ndataset: cat\nvalid_splits: [dev]\nloss: ce_kl\n"
+                          f"two_stage:\n  enabled: true\n  scorer: {scorer if scorer else 'null'}\n")
+        data = load_data(session_factory, load_config(config))
+        return {data.catalog.movie_ids[i] for q in data.train_soft if q for i in q}
+
+    assert soft_items("local-kg") == {ids["a"], ids["b"]}  # the gold item and local-kg's label
+    assert soft_items("judge-1") == {ids["a"], ids["never"]}
+    assert soft_items(None) == {ids["a"], ids["b"], ids["never"]}
