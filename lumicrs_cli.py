@@ -1,10 +1,16 @@
 """The `lumicrs` console script: composes each package's typer app (a composition root)."""
 from __future__ import annotations
 
-import typer
+import sys
 
-from charts.cli import stats_app
-from db.cli import db_app, ingest_app
+try:  # a Ctrl+C while the packages load (before any command runs) is one line too, not a traceback
+    import typer
+
+    from charts.cli import stats_app
+    from db.cli import db_app, ingest_app
+except KeyboardInterrupt:
+    print("interrupted: nothing was started", file=sys.stderr)
+    raise SystemExit(130) from None
 
 app = typer.Typer(help="LumiCRS Studio: long-tail CRS augmentation, review and training.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -23,7 +29,11 @@ def _register_optional() -> None:
         register(app)
 
 
-_register_optional()
+try:
+    _register_optional()
+except KeyboardInterrupt:
+    print("interrupted: nothing was started", file=sys.stderr)
+    raise SystemExit(130) from None
 
 if __name__ == "__main__":
     app()

@@ -402,23 +402,44 @@ def test_ctrl_c_during_a_push_is_one_line_every_time_and_the_next_push_finishes_
     import sys
     import time
 
+    import re
+    import threading
+
     with session_factory() as s:
         make_review_queue(s, n=60, overlap=1)
     project = f"ctrl-c {database_url.split(':')[0]}"
-    env = cli_env(labelstudio, database_url, project, LABELSTUDIO_BATCH_SIZE="3")
+    env = cli_env(labelstudio, database_url, project, LABELSTUDIO_BATCH_SIZE="1")
     command = [sys.executable, "-m", "lumicrs_cli", "annotate", "push"]
-    codes = []
-    for delay in (1.5, 2.5, 3.5, 4.5):  # from start-up through listing and importing
+    # The moments are read off the command's own progress, not a clock, so a fast machine cannot finish first:
+    # start-up (before the first request), the import's bar at 0 (projects listed, nothing imported), and mid-import.
+    moments = {"start-up": None, "import begins": re.compile(r"push adjudication:.*\b0/\d+"),
+               "mid-import": re.compile(r"push adjudication:.*\b([2-9]|\d\d+)/\d+")}
+    for moment, reached in moments.items():
         run = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(delay)
+        err_parts: list[str] = []
+        seen = threading.Event()
+
+        def read_stderr(stream=run.stderr, parts=err_parts, pattern=reached, flag=seen) -> None:
+            while chunk := stream.read(1):
+                parts.append(chunk)
+                if pattern is not None and chunk in "]\r\n" and pattern.search("".join(parts[-400:])):
+                    flag.set()
+
+        reader = threading.Thread(target=read_stderr, daemon=True)
+        reader.start()
+        if reached is None:
+            time.sleep(0.5)
+        else:
+            assert seen.wait(timeout=120), (moment, "".join(err_parts))
         run.send_signal(signal.SIGINT)
-        out, err = run.communicate(timeout=120)
+        out = run.stdout.read()
+        run.wait(timeout=120)
+        reader.join(timeout=30)
+        err = "".join(err_parts)
         said = [line for line in (out + err).replace("\r", "\n").splitlines()
                 if line.strip() and "push adjudication" not in line]  # the progress bar aside
-        assert "Traceback" not in out + err and len(said) <= 1, (delay, out, err)
-        assert run.returncode in (0, 130), (delay, run.returncode, out, err)
-        codes.append(run.returncode)
-    assert 130 in codes  # at least one Ctrl+C landed during the push
+        assert run.returncode == 130, (moment, run.returncode, out, err)
+        assert "Traceback" not in out + err and len(said) == 1, (moment, out, err)
     final = subprocess.run(command + ["--json"], env=env, capture_output=True, text=True, timeout=300)
     assert final.returncode == 0, final.stderr
     adapter = LabelStudioAdapter(labelstudio.url, labelstudio.token)

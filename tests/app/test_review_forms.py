@@ -40,6 +40,15 @@ def settle(seconds: float = 1.5) -> None:
     time.sleep(seconds)
 
 
+def rerun_done(page: Any) -> None:
+    """Wait out the rerun an action started: no element still marked stale, no running indicator (a key pressed
+    while Streamlit swaps the page in would land on an element about to be replaced)."""
+    from playwright.sync_api import expect
+
+    expect(page.locator('[data-stale="true"]')).to_have_count(0, timeout=TIMEOUT)
+    expect(page.get_by_test_id("stStatusWidgetRunningIcon")).to_have_count(0, timeout=TIMEOUT)
+
+
 def test_enter_and_ctrl_enter_in_every_text_field_store_nothing(app_factory: Callable[..., App],
                                                                 browser_page: Any) -> None:
     """Review (reason, edit box), My verdicts (reason) and Admin (name, password, email, guidelines): typing then
@@ -269,9 +278,13 @@ def test_rate_one_response_per_screen_with_number_keys_na_skip_and_a_history(app
     first = page.get_by_text("Task ", exact=False).first.inner_text()
     page.keyboard.press("Alt+k")  # skip: the other response comes up
     expect(page.get_by_text(first)).to_have_count(0, timeout=TIMEOUT)
-    for key in "5432n":
-        page.keyboard.press(key)
-        settle(0.6)
+    expect(page.get_by_role("radiogroup")).to_have_count(5, timeout=TIMEOUT)
+    rerun_done(page)
+    for group, (key, label) in enumerate(zip("5432n", ("5", "4", "3", "2", "N/A"))):
+        page.keyboard.press(key)  # the next key waits until this one has scored its rubric (no clock)
+        expect(page.get_by_role("radiogroup").nth(group).get_by_role("radio", name=label, exact=True)
+               ).to_be_checked(timeout=TIMEOUT)
+        rerun_done(page)
     page.keyboard.press("Control+Enter")
     expect(page.get_by_text("Saved ratings for task", exact=False)).to_be_visible(timeout=TIMEOUT)
     with app.factory() as s:
