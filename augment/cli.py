@@ -39,12 +39,12 @@ def prototypes(dataset: Dataset = "redial", splits: str = "train", support_k: in
                    help="Also body/tail movies with no dialogue in SPLITS (prototype chosen by the movie's text).")] = False,
                as_json: JsonFlag = False) -> None:
     """Pick a prototype dialogue + top-K support set for every body/tail movie."""
-    from augment.prototypes import select_prototypes
+    from augment.prototypes import select_prototypes_in_short_writes
     from augment.service import weights_from
     settings = get_settings()
-    with transaction() as session:
-        summary = select_prototypes(session, dataset, weights_from(settings), support_k=support_k or settings.support_k,
-                                    splits=splits.split(","), cold_start=cold_start, progress=not as_json)
+    summary = select_prototypes_in_short_writes(cli_session_factory(), dataset, weights_from(settings),
+                                                support_k=support_k or settings.support_k, splits=splits.split(","),
+                                                cold_start=cold_start, progress=not as_json)
     _show(f"prototypes ({dataset})", asdict(summary), as_json)
 
 

@@ -108,7 +108,7 @@ def _run_slice(dataset: str, url: str, movies: int, samples: int, *, local: bool
     from augment.generators import FewShotGenerator, LLMGenerator
     from augment.judging import judge_candidates, panel_judge_candidates
     from augment.panel import JudgePanel
-    from augment.prototypes import select_prototypes
+    from augment.prototypes import select_prototypes_in_short_writes
     from augment.routing import route_candidates
     from augment.service import chat_model, local_writer, weights_from
     from augment.structured import JudgeReply
@@ -117,9 +117,11 @@ def _run_slice(dataset: str, url: str, movies: int, samples: int, *, local: bool
 
     settings = get_settings()
     factory = cli_session_factory()
-    with write_transaction(factory) as session:
-        if not session.scalar(select(Prototype.id).join(Movie).join(Dataset).where(Dataset.name == dataset).limit(1)):
-            select_prototypes(session, dataset, weights_from(settings), support_k=settings.support_k, progress=progress)
+    with factory() as session:
+        missing = not session.scalar(select(Prototype.id).join(Movie).join(Dataset).where(Dataset.name == dataset).limit(1))
+    if missing:
+        select_prototypes_in_short_writes(factory, dataset, weights_from(settings), support_k=settings.support_k,
+                                          progress=progress)
     if generator not in ("local-writer", "fewshot", "llm"):
         raise ValueError(f"--generator must be local-writer, fewshot or llm, got {generator!r}")
     if generator == "local-writer":

@@ -40,7 +40,7 @@ from annotator.export import export_approved
 from augment.filtering import filter_in_short_writes
 from augment.generate import run_generation
 from augment.judging import judge_candidates
-from augment.prototypes import select_prototypes
+from augment.prototypes import select_prototypes_in_short_writes
 from augment.routing import route_candidates
 from augment.service import make_generator, make_judges, weights_from
 from augment.settings import get_settings as augment_settings
@@ -61,9 +61,8 @@ FIGURES = ("recall@10", "tail_recall@10", "unseen_recall@10", "novel_recall@10",
 def ensure_prototypes(factory: sessionmaker[Session], dataset: str, cold_start: bool) -> dict[str, int]:
     """Prototypes of the dataset's body/tail train movies (and, with cold_start, of every movie no train dialogue
     mentions); made when missing, counted by kind."""
-    with write_transaction(factory) as session:
-        select_prototypes(session, dataset, weights_from(augment_settings()), splits=("train",), cold_start=cold_start,
-                          progress=False)
+    select_prototypes_in_short_writes(factory, dataset, weights_from(augment_settings()), splits=("train",),
+                                      cold_start=cold_start, progress=False)
     with factory() as session:
         in_train = dict(movie_tiers(session, dataset, splits=("train",)))
         rows = session.execute(select(Prototype.tier, Prototype.movie_id)

@@ -92,3 +92,28 @@ def test_two_generations_at_once_store_each_dialogue_once(database_url: str,
                              .distinct()).all()
     assert stored == len(distinct) == 300
     assert sum(summary["created"] for summary in summaries) == 300
+
+
+def test_two_prototype_selections_at_once_give_each_movie_one_prototype(database_url: str,
+                                                                       session_factory: sessionmaker[Session]) -> None:
+    """Two `augment prototypes --cold-start` processes: each plans with no write open, then saves under the
+    dataset's prototype lock, reading again what is there; every body, tail and cold-start movie ends with exactly
+    one prototype and one full support set, and the two summaries add up to one run's."""
+    from db.models import Dataset, Movie, Prototype, SupportExample
+    from tests.augment.conftest import build_longtail_corpus
+    from tests.factories import make_movie
+
+    with session_factory() as s:
+        build_longtail_corpus(s)
+        toy = s.scalars(select(Dataset).where(Dataset.name == "toy")).one()
+        make_movie(s, toy, "cold", "Never Mentioned (2020)", meta={"genre": ["horror"], "plot": "A ghost waits."})
+        s.commit()
+    results = run_twice(database_url, "augment", "prototypes", "--dataset", "toy", "--cold-start", "--json")
+    summaries = [json.loads(r.stdout) for r in results]
+    with session_factory() as s:
+        per_movie = dict(s.execute(select(Movie.external_id, func.count(Prototype.id))
+                                   .join(Prototype, Prototype.movie_id == Movie.id).group_by(Movie.external_id)).all())
+        supports = s.execute(select(SupportExample.prototype_id, func.count()).group_by(SupportExample.prototype_id)).all()
+    assert per_movie == {"b": 1, "t": 1, "cold": 1}
+    assert len(supports) == 3 and len({n for _, n in supports}) == 1
+    assert sum(x["created"] for x in summaries) == 2 and sum(x["cold_start"] for x in summaries) == 1
