@@ -15,7 +15,8 @@ resamples, each point drawn from a normal whose variance is the test bootstrap's
 3.92)^2) plus the seeds' (their sample variance), refitted; the 2.5/97.5 percentiles of the extrapolation. The
 points share one test set, which this treats as independent noise (so the slope's interval is, if anything, too
 wide). A log-linear fit on 4 points is a rough guide, not a promise: learning curves usually flatten, so the
-extrapolation is more likely high than low. Writes reports/learning_curve-<config file stem>.json and .png.
+extrapolation is more likely high than low. Writes reports/learning_curve-<config file stem>.json and
+docs/img/learning-curve-<config file stem>.png.
 """
 from __future__ import annotations
 
@@ -134,8 +135,10 @@ def main() -> None:
     stem = out / f"learning_curve-{args.config.stem}"
     write_report(stem.with_suffix(".json"), {"config": str(args.config), "seeds": args.seeds, "points": points,
                                              "fits": fits})
-    plot(points, fits["recall@10"], stem.with_suffix(".png"))
-    print(f"wrote {stem}.json, {stem}.png")
+    image = Path("docs") / "img" / f"learning-curve-{args.config.stem}.png"
+    image.parent.mkdir(parents=True, exist_ok=True)
+    plot(points, fits["recall@10"], image)
+    print(f"wrote {stem}.json, {image}")
 
 
 if __name__ == "__main__":

@@ -24,6 +24,17 @@ class TwoStageConfig(BaseModel):
     scorer: str | None = None  # whose relevance labels (`augment multilabel --scorer`); None: every scorer's
 
 
+class TailStageConfig(BaseModel):
+    """The tail-aware second stage (trainer.tail_stage): reserved slots in the top 10 for rare movies, the number of
+    slots and what counts as rare chosen on validation only, within `max_recall_drop` of the first stage's R@10."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    enabled: bool = False
+    slots: tuple[int, ...] = (1, 2, 3, 4, 5)
+    max_counts: tuple[int, ...] = (0, 1)
+    max_recall_drop: float = Field(default=0.005, ge=0.0)
+
+
 class ACFLConfig(BaseModel):
     """The parts of the paper's ACFL (trainer.losses) that the paper does not fix: clip ranges, eps, Eq. 6's
     thresholds and Eq. 5's direction (hardest = p_i <= tau_k, the paper's text and released code; printed =
@@ -103,6 +114,7 @@ class TrainConfig(BaseModel):
     device: str = "auto"
     output_dir: Path = Path("runs")
     two_stage: TwoStageConfig = TwoStageConfig()
+    tail_stage: TailStageConfig = TailStageConfig()
 
     @model_validator(mode="after")
     def _ce_kl_needs_soft_labels(self) -> TrainConfig:

@@ -37,6 +37,7 @@ from trainer.losses import (
     rarity_focal_loss,
 )
 from trainer.metrics import recall_at_k
+from trainer.tail_stage import TailStage, merge_reserved
 
 
 @dataclass
@@ -279,11 +280,18 @@ def pretrain_multilabel(model: nn.Module, feats: Features, cfg: TrainConfig, n_i
 
 @torch.no_grad()
 def rank_items(model: nn.Module, feats: Features, n_items: int, device: torch.device, k: int = 50, *,
-               exclude_context: bool = False, seed: int = 0, batch_size: int = 512) -> np.ndarray:
-    """Top-k over the whole catalog (optionally without each row's context items); ties in a seeded random order."""
+               exclude_context: bool = False, seed: int = 0, batch_size: int = 512,
+               stage: TailStage | None = None, train_counts: np.ndarray | None = None) -> np.ndarray:
+    """Top-k over the whole catalog (optionally without each row's context items); ties in a seeded random order.
+    `stage` (with the train counts): the tail-aware second stage's reserved slots (trainer.tail_stage)."""
     model.eval()
     feats = encoded_text(model, feats)
     permutation = torch.randperm(n_items, generator=torch.Generator().manual_seed(seed)).to(device)
+    rare = None
+    if stage is not None and stage.slots > 0:
+        if train_counts is None:
+            raise ValueError("a tail stage needs the train counts")
+        rare = torch.from_numpy(stage.rare_items(train_counts)).to(device)
     out = []
     for start in range(0, len(feats), batch_size):
         window = slice(start, start + batch_size)
@@ -292,20 +300,26 @@ def rank_items(model: nn.Module, feats: Features, n_items: int, device: torch.de
         scores = model(batch_text(model, feats, window, device), batch_context(model, feats, rows, n_items, device)).float()
         if exclude_context:
             scores = exclude_items(scores, contexts)
-        out.append(topk_random_ties(scores, k, permutation).cpu())
+        top = topk_random_ties(scores, k, permutation).cpu()
+        if rare is not None and stage is not None:
+            width = min(stage.k, int(rare.sum()))
+            rare_top = topk_random_ties(scores.masked_fill(~rare, -torch.inf), width, permutation).cpu()
+            top = torch.from_numpy(merge_reserved(top.numpy(), rare_top.numpy(), stage))
+        out.append(top)
     return torch.cat(out).numpy() if out else np.zeros((0, k), dtype=np.int64)
 
 
 def evaluate_model(model: nn.Module, feats: Features, catalog: ItemCatalog, train_counts: np.ndarray,
                    item_embeddings: np.ndarray, device: torch.device, ks: Sequence[int], *,
-                   n_boot: int = 1000, seed: int = 0) -> Report:
+                   n_boot: int = 1000, seed: int = 0, stage: TailStage | None = None) -> Report:
     """Both protocols (trainer.evaluation): standard names as they were, novel ones prefixed `novel_`."""
     rows = EvalRows(feats.targets.numpy(), feats.contexts, np.asarray(feats.conversations, dtype=np.int64))
     feats = encoded_text(model, feats)  # once for both protocols
     report: Report = {"catalog_size": float(len(catalog))}
     everything = np.ones(len(rows.targets), dtype=bool)
     for prefix, exclude, keep in (("", False, everything), ("novel_", True, rows.novel())):
-        ranked = rank_items(model, feats, len(catalog), device, k=max(ks), exclude_context=exclude, seed=seed)
+        ranked = rank_items(model, feats, len(catalog), device, k=max(ks), exclude_context=exclude, seed=seed,
+                            stage=stage, train_counts=train_counts)
         part = protocol_report(ranked, rows, keep, catalog.tier_masks(), train_counts.astype(np.float64),
                                item_embeddings, ks, n_boot, seed)
         report.update({f"{prefix}{name}": value for name, value in part.items()})

@@ -35,6 +35,7 @@ from trainer.loop import (
     Features,
     batch_context,
     batch_text,
+    encoded_text,
     evaluate_model,
     fit,
     make_features,
@@ -42,6 +43,7 @@ from trainer.loop import (
     rank_items,
 )
 from trainer.model import LumiCRSRecommender, PopularityModel, TrainableTextEncoder
+from trainer.tail_stage import TailStage, choose_stage
 
 
 @dataclass
@@ -147,6 +149,31 @@ def train_model(model: nn.Module, cfg: TrainConfig, data: RecData, feats: tuple[
     return history
 
 
+def choose_tail_stage(model: nn.Module, cfg: TrainConfig, data: RecData, valid: Features,
+                      device: torch.device) -> TailStage | None:
+    """The tail-aware second stage validation picks (trainer.tail_stage); None when the config has none. Only the
+    validation rows are given to it."""
+    if not cfg.tail_stage.enabled:
+        return None
+    valid = encoded_text(model, valid)  # once for every option
+    counts = data.train_counts()
+
+    def rank(stage: TailStage) -> np.ndarray:
+        return rank_items(model, valid, len(data.catalog), device, k=stage.k, seed=cfg.seed, stage=stage,
+                          train_counts=counts)
+
+    rare_in_train = counts <= 1  # the tail the rule reads: from the train split alone, never the test split's
+    stage, _ = choose_stage(rank, valid.targets.numpy(), rare_in_train, cfg.tail_stage.slots,
+                            cfg.tail_stage.max_counts, cfg.tail_stage.max_recall_drop)
+    return stage
+
+
+def stored_tail_stage(session_factory: sessionmaker[Session], run_id: int) -> TailStage:
+    """The second stage a finished run chose on validation (the first stage alone when it has none)."""
+    with session_factory() as session:
+        return TailStage.from_metrics(run_metrics(session, run_id, "valid").get("valid", {}))
+
+
 def save_checkpoint(model: nn.Module, cfg: TrainConfig, data: RecData) -> Path:
     out = cfg.output_dir / cfg.name
     out.mkdir(parents=True, exist_ok=True)
@@ -187,9 +214,12 @@ def run(cfg: TrainConfig, session_factory: sessionmaker[Session], progress: bool
         metrics: dict[str, Report] = {}
         saved: Path | None = None
         if world.main:
+            stage = choose_tail_stage(model, cfg, data, feats[1], device)  # validation only
             metrics = {split: evaluate_model(model, f, data.catalog, data.train_counts(), item_emb, device,
-                                             cfg.eval_ks, n_boot=cfg.bootstrap, seed=cfg.seed)
+                                             cfg.eval_ks, n_boot=cfg.bootstrap, seed=cfg.seed, stage=stage)
                        for split, f in (("valid", feats[1]), ("test", feats[2]))}
+            if stage is not None:
+                metrics["valid"].update(stage.as_metrics())
             saved = save_checkpoint(model, cfg, data)
     except BaseException:
         if world.main:
@@ -232,7 +262,8 @@ def evaluate_run(name: str, session_factory: sessionmaker[Session], progress: bo
     run_id, cfg, data, model, item_emb, vectors = load_trained(name, session_factory, progress)
     test = make_features(data.test, vectors, linker=entity_linker(cfg, data))
     metrics = evaluate_model(model, test, data.catalog, data.train_counts(), item_emb, resolve_device(cfg.device),
-                             cfg.eval_ks, n_boot=cfg.bootstrap, seed=cfg.seed)
+                             cfg.eval_ks, n_boot=cfg.bootstrap, seed=cfg.seed,
+                             stage=stored_tail_stage(session_factory, run_id))
     with write_transaction(session_factory) as session:
         record_metrics(session, run_id, "test", metrics)
     return metrics
@@ -241,11 +272,13 @@ def evaluate_run(name: str, session_factory: sessionmaker[Session], progress: bo
 def top_items_for_turns(name: str, session_factory: sessionmaker[Session], dataset: str,
                         split: str) -> dict[tuple[int, int], int]:
     """The recommender's top movie id for each test turn it ranks: (conversation id, merged turn index) -> movie."""
-    _, cfg, data, model, _, vectors = load_trained(name, session_factory)
+    run_id, cfg, data, model, _, vectors = load_trained(name, session_factory)
     if cfg.dataset != dataset or split not in cfg.test_splits:
         raise ValueError(f"recommender {name!r} ranks {cfg.dataset} {list(cfg.test_splits)}, not {dataset} {split!r}")
     test = make_features(data.test, vectors, linker=entity_linker(cfg, data))
-    top = rank_items(model, test, len(data.catalog), resolve_device(cfg.device), k=1, seed=cfg.seed)
+    stage = stored_tail_stage(session_factory, run_id)
+    top = rank_items(model, test, len(data.catalog), resolve_device(cfg.device), k=stage.k if stage.slots else 1,
+                     seed=cfg.seed, stage=stage, train_counts=data.train_counts())[:, :1]
     return {(s.conversation_id, s.turn_position): data.catalog.movie_ids[int(row[0])] for s, row in zip(data.test, top)}
 
 

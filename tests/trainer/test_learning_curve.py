@@ -221,5 +221,5 @@ def test_the_learning_curve_report_is_named_after_its_config(
         stem = Path(config).stem
         report = json.loads((tmp_path / "reports" / f"learning_curve-{stem}.json").read_text())
         assert report["config"].endswith(config) and [p["train_conversations"] for p in report["points"]] == [50, 100]
-        assert (tmp_path / "reports" / f"learning_curve-{stem}.png").stat().st_size > 0
+        assert (tmp_path / "docs" / "img" / f"learning-curve-{stem}.png").stat().st_size > 0
     assert not trained
