@@ -10,7 +10,8 @@ the subset drawn, the validation hold-out, initialisation and batch order; the 1
 retrained (whatever its name: the ablation's full model is the seed-42 100% point), so an interrupted curve goes on
 where it stopped. A point is the mean over seeds. The curve
 R@10 = a + b * ln(n) (n = train conversations available before the 10% validation hold-out) is fitted by least
-squares, and extrapolated to the official 10,006 ReDial train conversations. Its uncertainty: 2,000 parametric
+squares, and extrapolated to the dataset's official train conversations (ReDial 10,006; INSPIRED's 801 are all
+staged, so there the curve is read at its last point). Its uncertainty: 2,000 parametric
 resamples, each point drawn from a normal whose variance is the test bootstrap's (the mean over seeds of (95% width /
 3.92)^2) plus the seeds' (their sample variance), refitted; the 2.5/97.5 percentiles of the extrapolation. The
 points share one test set, which this treats as independent noise (so the slope's interval is, if anything, too
@@ -33,7 +34,8 @@ from db.settings import get_settings
 from trainer.config import TrainConfig, load_config
 from trainer.run import finished_test_metrics, run
 
-OFFICIAL_TRAIN = 10_006
+OFFICIAL_TRAIN = {"redial": 10_006, "inspired": 801}  # each dataset's official train conversations
+PAPER_R10 = {"redial": 0.286, "inspired": 0.274}      # LumiCRS Tables 4 and 5
 METRICS = ("recall@10", "tail_recall@10", "novel_recall@10")
 
 
@@ -52,7 +54,7 @@ def extrapolate(n: np.ndarray, y: np.ndarray, se: np.ndarray, target: int, draws
     return a + b * float(np.log(target)), float(lo), float(hi)
 
 
-def plot(points: list[dict[str, float]], fit: dict[str, float], out: Path) -> None:
+def plot(points: list[dict[str, float]], fit: dict[str, float], out: Path, dataset: str = "redial") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -61,16 +63,18 @@ def plot(points: list[dict[str, float]], fit: dict[str, float], out: Path) -> No
     n = np.array([p["train_conversations"] for p in points])
     y = np.array([p["recall@10"] for p in points])
     err = np.array([[p["recall@10"] - p["recall@10_lo"], p["recall@10_hi"] - p["recall@10"]] for p in points]).T
-    grid = np.linspace(n.min() * 0.9, OFFICIAL_TRAIN, 100)
+    official = OFFICIAL_TRAIN[dataset]
+    grid = np.linspace(n.min() * 0.9, max(official, n.max()), 100)
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     ax.errorbar(n, y, yerr=err, fmt="o", color="#333333", capsize=3,
                 label="measured (mean over seeds, 95% CI incl. seed variance)")
     ax.plot(grid, fit["a"] + fit["b"] * np.log(grid), color="#4477aa", label="fit: a + b ln(n)")
-    ax.errorbar([OFFICIAL_TRAIN], [fit["predicted"]], yerr=[[fit["predicted"] - fit["lo"]], [fit["hi"] - fit["predicted"]]],
-                fmt="s", color="#cc6677", capsize=3, label="extrapolated to 10,006")
-    ax.axhline(0.286, color="#999999", linestyle="--", linewidth=1, label="LumiCRS paper R@10")
+    if official > n.max():
+        ax.errorbar([official], [fit["predicted"]], yerr=[[fit["predicted"] - fit["lo"]], [fit["hi"] - fit["predicted"]]],
+                    fmt="s", color="#cc6677", capsize=3, label=f"extrapolated to {official:,}")
+    ax.axhline(PAPER_R10[dataset], color="#999999", linestyle="--", linewidth=1, label="LumiCRS paper R@10")
     ax.set_xlabel("train conversations")
-    ax.set_ylabel("ReDial test R@10 (standard protocol)")
+    ax.set_ylabel(f"{'ReDial' if dataset == 'redial' else 'INSPIRED'} test R@10 (standard protocol)")
     ax.legend(frameon=False, fontsize=8)
     fig.tight_layout()
     fig.savefig(out, dpi=120)
@@ -126,9 +130,9 @@ def main() -> None:
         y = np.array([p[metric] for p in points], dtype=float)
         se = np.array([p[f"{metric}_se"] for p in points], dtype=float)
         a, b = fit_log_linear(n, y)
-        predicted, lo, hi = extrapolate(n, y, se, OFFICIAL_TRAIN)
+        predicted, lo, hi = extrapolate(n, y, se, OFFICIAL_TRAIN[base.dataset])
         fits[metric] = {"a": a, "b": b, "predicted": predicted, "lo": lo, "hi": hi}
-        print(f"{metric}: a={a:.4f} b={b:.4f}/ln-conversation; at {OFFICIAL_TRAIN:,} train conversations "
+        print(f"{metric}: a={a:.4f} b={b:.4f}/ln-conversation; at {OFFICIAL_TRAIN[base.dataset]:,} train conversations "
               f"{predicted:.3f} [95% {lo:.3f}, {hi:.3f}]")
     out = Path("reports")
     out.mkdir(exist_ok=True)
@@ -137,7 +141,7 @@ def main() -> None:
                                              "fits": fits})
     image = Path("docs") / "img" / f"learning-curve-{args.config.stem}.png"
     image.parent.mkdir(parents=True, exist_ok=True)
-    plot(points, fits["recall@10"], image)
+    plot(points, fits["recall@10"], image, base.dataset)
     print(f"wrote {stem}.json, {image}")
 
 
