@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from augment.concurrency import run_calls
@@ -96,12 +97,30 @@ def retrieved(queries: list[TurnQuery], movies: list[MovieInfo], top_k: int, pro
 
 def store_scores(session_factory: sessionmaker[Session],
                  rows: list[tuple[TurnQuery, np.ndarray, dict[int, float]]], movies: list[MovieInfo],
-                 scorer: str) -> None:
-    """Each turn's scores ({candidate position: 0-4}) in one transaction: all of these turns or none."""
+                 scorer: str) -> set[tuple[int, int]]:
+    """Each turn's scores ({candidate position: 0-4}) in one transaction, a turn whole or not at all. A turn this
+    scorer already labelled (another run of it at once got there first) is skipped, never stored twice: read again
+    inside the write, and a key that lands meanwhile is caught by the unique constraint in the turn's savepoint.
+    Returns the turns (conversation id, position) this call stored."""
+    stored: set[tuple[int, int]] = set()
     with write_transaction(session_factory) as session:
-        session.add_all(RelevanceLabel(conversation_id=query.conversation_id, turn_position=query.turn_position,
-                                       movie_id=movies[candidates[i]].id, scorer=scorer, score=s, retrieval_rank=i + 1)
-                        for query, candidates, scores in rows for i, s in scores.items())
+        done = set(session.execute(select(RelevanceLabel.conversation_id, RelevanceLabel.turn_position).where(
+            RelevanceLabel.scorer == scorer,
+            RelevanceLabel.conversation_id.in_({q.conversation_id for q, _, _ in rows}))).all())
+        for query, candidates, scores in rows:
+            if (query.conversation_id, query.turn_position) in done:
+                continue
+            try:
+                with session.begin_nested():
+                    session.add_all(RelevanceLabel(conversation_id=query.conversation_id,
+                                                   turn_position=query.turn_position,
+                                                   movie_id=movies[candidates[i]].id, scorer=scorer, score=s,
+                                                   retrieval_rank=i + 1) for i, s in scores.items())
+                    session.flush()
+            except IntegrityError:
+                continue
+            stored.add((query.conversation_id, query.turn_position))
+    return stored
 
 
 def label_turns(session_factory: sessionmaker[Session], dataset: str, scorer: ChatModel, *, top_k: int = 50,
@@ -124,7 +143,7 @@ def label_turns(session_factory: sessionmaker[Session], dataset: str, scorer: Ch
         if reply is None or scores is None:
             failed, invalid = failed + (reply is None), invalid + (reply is not None)
             continue
-        store_scores(session_factory, [(queries[n], candidates[n], scores)], movies, scorer.name)
-        labelled += 1
-        relevant += sum(s >= keep for s in scores.values())
+        if store_scores(session_factory, [(queries[n], candidates[n], scores)], movies, scorer.name):
+            labelled += 1
+            relevant += sum(s >= keep for s in scores.values())
     return MultiLabelSummary(scorer.name, len(queries), labelled, relevant, invalid, failed, batch.interrupted)

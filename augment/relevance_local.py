@@ -65,13 +65,16 @@ def label_turns_locally(session_factory: sessionmaker[Session], dataset: str, *,
     with session_factory() as session:
         facts = MovieFacts.load(session, dataset)
     candidates = retrieved(queries, movies, top_k, progress)
-    relevant = 0
+    relevant = labelled = 0
     for start in range(0, len(queries), chunk):
         part: list[tuple[TurnQuery, dict[int, float], int]] = []
         for n in range(start, min(start + chunk, len(queries))):
             scores = {i: kg_relevance(movies[c].id, queries[n].context_movies, facts)
                       for i, c in enumerate(candidates[n])}
             part.append((queries[n], scores, n))
-            relevant += sum(s >= keep for s in scores.values())
-        store_scores(session_factory, [(q, candidates[n], scores) for q, scores, n in part], movies, LOCAL_SCORER)
-    return MultiLabelSummary(LOCAL_SCORER, len(queries), len(queries), relevant, 0, 0)
+        stored = store_scores(session_factory, [(q, candidates[n], scores) for q, scores, n in part], movies,
+                              LOCAL_SCORER)
+        labelled += len(stored)
+        relevant += sum(s >= keep for q, scores, _ in part if (q.conversation_id, q.turn_position) in stored
+                        for s in scores.values())
+    return MultiLabelSummary(LOCAL_SCORER, len(queries), labelled, relevant, 0, 0)

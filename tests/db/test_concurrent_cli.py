@@ -117,3 +117,24 @@ def test_two_prototype_selections_at_once_give_each_movie_one_prototype(database
     assert per_movie == {"b": 1, "t": 1, "cold": 1}
     assert len(supports) == 3 and len({n for _, n in supports}) == 1
     assert sum(x["created"] for x in summaries) == 2 and sum(x["cold_start"] for x in summaries) == 1
+
+
+def test_two_relevance_labellings_at_once_label_each_turn_once(database_url: str,
+                                                              session_factory: sessionmaker[Session]) -> None:
+    """Two `augment multilabel --scorer local-kg` processes over the same turns: a turn the other stored first is
+    skipped (read again inside the write, or caught by the unique constraint in its savepoint), never a crash or a
+    second copy; the two summaries' labelled turns add up to one run's."""
+    from db.models import RelevanceLabel
+    from tests.augment.conftest import build_longtail_corpus
+
+    with session_factory() as s:
+        build_longtail_corpus(s)
+    results = run_twice(database_url, "augment", "multilabel", "--dataset", "toy", "--scorer", "local-kg", "--json")
+    summaries = [json.loads(r.stdout) for r in results]
+    with session_factory() as s:
+        labels = s.scalar(select(func.count()).select_from(RelevanceLabel))
+        keys = s.execute(select(RelevanceLabel.conversation_id, RelevanceLabel.turn_position,
+                                RelevanceLabel.movie_id)).all()
+        turns = {(c, t) for c, t, _ in keys}
+    assert labels == len(set(keys)) > 0
+    assert sum(x["labelled"] for x in summaries) == len(turns) == max(x["turns"] for x in summaries)
