@@ -81,6 +81,8 @@ def build_arm(factory: sessionmaker[Session], dataset: str, kind: str, n_prototy
     body_range = (per_movie, per_movie) if per_movie else settings.body_dialogues
     made = run_generation(factory, dataset, generator, tail_range=tail_range, body_range=body_range,
                           concurrency=settings.concurrency, limit=n_prototypes, progress=True)
+    if made.interrupted:  # Ctrl+C: what was written is kept for the rerun; no arm is trained on part of it
+        raise KeyboardInterrupt
     filtered = filter_in_short_writes(factory, dataset, settings.duplicate_threshold, progress=True)
     if kind == "llm":
         judge_candidates(factory, dataset, list(make_judges(settings, factory)), temperature=settings.judge_temperature,

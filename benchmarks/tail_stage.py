@@ -4,7 +4,7 @@
     ... --dataset redial --config configs/redial_acfl_frozen.yaml --seeds 42 1 2
 
 Each seed trains --config (default configs/<dataset>_acfl_frozen.yaml) once with `tail_stage` enabled (run name
-tail-stage-<dataset>-<seed>; a finished run of that name is read back, not retrained). One trained model, every
+tail-stage-<dataset or config stem>-<seed>; a finished run of that name is read back, not retrained). One trained model, every
 option: the first stage alone (s = 0), and s reserved slots of the top 10 for the model's best-scored rare movies
 (train count <= max_count), for each s and max_count of the config's `tail_stage` lists. The option the rule picks
 (validation only: the best validation recall on rows whose movie training saw at most once, within
@@ -12,7 +12,7 @@ option: the first stage alone (s = 0), and s reserved slots of the top 10 for th
 for the run. Test figures are the standard protocol and the novel one (targets already in the context dropped),
 95% bootstrap intervals over test conversations; the mean over seeds per option.
 Resumable: each finished seed is written to the report at once and a rerun skips it.
-Writes reports/tail-stage-<dataset>.json.
+Writes reports/tail-stage-<dataset>.json (another --config: reports/tail-stage-<config file stem>.json).
 """
 from __future__ import annotations
 
@@ -114,20 +114,22 @@ def main() -> None:
     url = get_settings().database_url
     ensure_dataset(url, args.dataset)
     factory = make_session_factory(make_engine(url))
-    config = args.config or CONFIGS / f"{args.dataset}_acfl_frozen.yaml"
+    default = CONFIGS / f"{args.dataset}_acfl_frozen.yaml"
+    config = args.config or default
     base = load_config(config)
+    name = args.dataset if config.resolve() == default.resolve() else config.stem
     config = config.resolve().relative_to(REPO) if config.resolve().is_relative_to(REPO) else config
     stage = base.tail_stage.model_copy(update={"enabled": True})
-    out = REPO / "reports" / f"tail-stage-{args.dataset}.json"
+    out = REPO / "reports" / f"tail-stage-{name}.json"
     previous = json.loads(out.read_text()) if out.exists() else {}
     seeds: dict[str, dict[str, Any]] = previous.get("seeds", {}) if previous.get("config") == str(config) else {}
     for n, seed in enumerate([s for s in args.seeds if str(s) not in seeds], 1):
-        name = f"tail-stage-{args.dataset}-{seed}"
-        print(f"[{n}] seed {seed}: {'read back' if finished(factory, name) else 'training'} {name}", flush=True)
-        if not finished(factory, name):
-            run(base.model_copy(update={"name": name, "seed": seed, "tail_stage": stage}), factory, progress=False,
+        run_name = f"tail-stage-{name}-{seed}"
+        print(f"[{n}] seed {seed}: {'read back' if finished(factory, run_name) else 'training'} {run_name}", flush=True)
+        if not finished(factory, run_name):
+            run(base.model_copy(update={"name": run_name, "seed": seed, "tail_stage": stage}), factory, progress=False,
                 force=True, replace=True)
-        seeds[str(seed)] = seed_options(factory, name)
+        seeds[str(seed)] = seed_options(factory, run_name)
         write_report(out, {"dataset": args.dataset, "config": str(config), "tail_stage": json.loads(stage.model_dump_json()),
                            "targets": TARGETS, "seeds": seeds, "summary": summary(seeds)})
     table = summary(seeds)

@@ -175,6 +175,30 @@ def test_augmentation_lift_trains_every_arm_with_the_config_given_and_resumes(
     assert report["summary"]["none"]["tail_recall@10"] == {"mean": 0.02, "min": 0.02, "max": 0.02, "seeds": 2.0}
 
 
+def test_a_lift_arm_whose_generation_was_interrupted_trains_nothing_and_per_movie_reaches_every_movie(
+        database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl+C during an arm's generation keeps what was written for the rerun but trains no arm on part of it (the
+    report keeps only finished runs); `--per-movie K` asks K dialogues of every body and tail movie."""
+    lift = load("augmentation_lift")
+    trained: list[object] = []
+    asked: list[dict[str, object]] = []
+    m = {"recall@10": 0.1, "recall@10_lo": 0.0, "recall@10_hi": 0.2, "novel_recall@10": 0.1, "tail_recall@10": 0.02}
+    monkeypatch.setattr(lift, "ensure_prototypes", lambda factory, dataset, cold: {"body": 0, "tail": 0})
+    monkeypatch.setattr(lift, "run", lambda cfg, factory, **kw: trained.append(cfg) or SimpleNamespace(
+        metrics={"test": m, "valid": m}))
+    monkeypatch.setattr(lift, "run_generation", lambda *args, **kw: asked.append(kw) or SimpleNamespace(
+        created=3, interrupted=True))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["augmentation_lift.py", "--arms", "none", "baseline-template", "--seeds", "42",
+                                      "--per-movie", "2"])
+    with pytest.raises(KeyboardInterrupt):
+        lift.main()
+    assert [c.name for c in trained] == ["redial-acfl-lift-none-42"]  # the template arm trained nothing
+    assert asked[0]["tail_range"] == asked[0]["body_range"] == (2, 2)
+    report = json.loads((tmp_path / "reports" / "augmentation_lift.json").read_text())
+    assert list(report["runs"]) == ["none | seed 42"] and report["arms"] == {}
+
+
 class Stopped(Exception):
     pass
 
