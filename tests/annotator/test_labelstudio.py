@@ -397,13 +397,12 @@ def test_push_and_pull_at_once_on_a_new_title_make_one_project_and_two_are_an_er
 
 def test_ctrl_c_during_a_push_is_one_line_every_time_and_the_next_push_finishes_exactly_once(
         labelstudio: LabelStudioServer, database_url: str, session_factory: sessionmaker[Session]) -> None:
+    import re
     import signal
     import subprocess
     import sys
-    import time
-
-    import re
     import threading
+    import time
 
     with session_factory() as s:
         make_review_queue(s, n=60, overlap=1)
