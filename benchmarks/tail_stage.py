@@ -30,9 +30,9 @@ from db.models import TrainingRun
 from db.settings import get_settings
 from trainer.config import load_config
 from trainer.distributed import resolve_device
-from trainer.loop import encoded_text, evaluate_model, rank_items
-from trainer.run import features, load_trained, run, stored_tail_stage
-from trainer.tail_stage import TailStage, choose_stage
+from trainer.loop import encoded_text, evaluate_model
+from trainer.run import features, load_trained, run, stored_tail_stage, tail_stage_options
+from trainer.tail_stage import TailStage
 
 FIGURES = ("recall@10", "tail_recall@10", "unseen_recall@10", "train_tail_recall@10", "novel_recall@10",
            "coverage@10", "recall@50")
@@ -57,13 +57,7 @@ def seed_options(factory: Any, name: str) -> dict[str, Any]:
     _, valid, test = features(data, vectors, cfg)
     valid, test = encoded_text(model, valid), encoded_text(model, test)
     counts = data.train_counts()
-
-    def rank(stage: TailStage) -> Any:
-        return rank_items(model, valid, len(data.catalog), device, k=stage.k, seed=cfg.seed, stage=stage,
-                          train_counts=counts)
-
-    chosen, options = choose_stage(rank, valid.targets.numpy(), counts <= 1, cfg.tail_stage.slots,
-                                   cfg.tail_stage.max_counts, cfg.tail_stage.max_recall_drop)
+    chosen, options = tail_stage_options(model, cfg, data, valid, device)
     assert chosen == stored_tail_stage(factory, run_id), "the run stored another stage than the rule picks"
     out: dict[str, Any] = {"chosen": option_key(chosen), "options": {}}
     for option in options:

@@ -43,7 +43,7 @@ from trainer.loop import (
     rank_items,
 )
 from trainer.model import LumiCRSRecommender, PopularityModel, TrainableTextEncoder
-from trainer.tail_stage import TailStage, choose_stage
+from trainer.tail_stage import Option, TailStage, choose_stage
 
 
 @dataclass
@@ -151,10 +151,13 @@ def train_model(model: nn.Module, cfg: TrainConfig, data: RecData, feats: tuple[
 
 def choose_tail_stage(model: nn.Module, cfg: TrainConfig, data: RecData, valid: Features,
                       device: torch.device) -> TailStage | None:
-    """The tail-aware second stage validation picks (trainer.tail_stage); None when the config has none. Only the
-    validation rows are given to it."""
-    if not cfg.tail_stage.enabled:
-        return None
+    """The tail-aware second stage validation picks (trainer.tail_stage); None when the config has none."""
+    return tail_stage_options(model, cfg, data, valid, device)[0] if cfg.tail_stage.enabled else None
+
+
+def tail_stage_options(model: nn.Module, cfg: TrainConfig, data: RecData, valid: Features,
+                       device: torch.device) -> tuple[TailStage, list[Option]]:
+    """Every option of the config's `tail_stage` read on the validation rows (the only rows given), and the pick."""
     valid = encoded_text(model, valid)  # once for every option
     counts = data.train_counts()
 
@@ -163,9 +166,8 @@ def choose_tail_stage(model: nn.Module, cfg: TrainConfig, data: RecData, valid: 
                           train_counts=counts)
 
     rare_in_train = counts <= 1  # the tail the rule reads: from the train split alone, never the test split's
-    stage, _ = choose_stage(rank, valid.targets.numpy(), rare_in_train, cfg.tail_stage.slots,
-                            cfg.tail_stage.max_counts, cfg.tail_stage.max_recall_drop)
-    return stage
+    return choose_stage(rank, valid.targets.numpy(), rare_in_train, cfg.tail_stage.slots, cfg.tail_stage.max_counts,
+                        cfg.tail_stage.max_recall_drop)
 
 
 def stored_tail_stage(session_factory: sessionmaker[Session], run_id: int) -> TailStage:
