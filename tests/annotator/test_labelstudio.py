@@ -402,41 +402,41 @@ def test_ctrl_c_during_a_push_is_one_line_every_time_and_the_next_push_finishes_
     import subprocess
     import sys
     import threading
-    import time
 
     with session_factory() as s:
         make_review_queue(s, n=60, overlap=1)
     project = f"ctrl-c {database_url.split(':')[0]}"
     env = cli_env(labelstudio, database_url, project, LABELSTUDIO_BATCH_SIZE="1")
     command = [sys.executable, "-m", "lumicrs_cli", "annotate", "push"]
-    # The moments are read off the command's own progress, not a clock, so a fast machine cannot finish first:
-    # start-up (before the first request), the import's bar at 0 (projects listed, nothing imported), and mid-import.
-    moments = {"start-up": None, "import begins": re.compile(r"push adjudication:.*\b0/\d+"),
+    # The moments are read off the command's own progress, not a clock, so neither a fast machine (the push done
+    # first) nor a slow one (Python itself still starting, where a Ctrl+C is not ours to handle) can miss them:
+    # start-up (our packages loading: Python's import log shows the CLI's first import done), the import's bar at 0
+    # (projects listed, nothing imported), and mid-import.
+    moments = {"start-up": re.compile(r"^import time:.*\| typer$", re.MULTILINE),
+               "import begins": re.compile(r"push adjudication:.*\b0/\d+"),
                "mid-import": re.compile(r"push adjudication:.*\b([2-9]|\d\d+)/\d+")}
     for moment, reached in moments.items():
-        run = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        started = [sys.executable, "-X", "importtime", *command[1:]] if moment == "start-up" else command
+        run = subprocess.Popen(started, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         err_parts: list[str] = []
         seen = threading.Event()
 
         def read_stderr(stream=run.stderr, parts=err_parts, pattern=reached, flag=seen) -> None:
             while chunk := stream.read(1):
                 parts.append(chunk)
-                if pattern is not None and chunk in "]\r\n" and pattern.search("".join(parts[-400:])):
+                if chunk in "]\r\n" and pattern.search("".join(parts[-400:])):
                     flag.set()
 
         reader = threading.Thread(target=read_stderr, daemon=True)
         reader.start()
-        if reached is None:
-            time.sleep(0.5)
-        else:
-            assert seen.wait(timeout=120), (moment, "".join(err_parts))
+        assert seen.wait(timeout=120), (moment, "".join(err_parts))
         run.send_signal(signal.SIGINT)
         out = run.stdout.read()
         run.wait(timeout=120)
         reader.join(timeout=30)
         err = "".join(err_parts)
-        said = [line for line in (out + err).replace("\r", "\n").splitlines()
-                if line.strip() and "push adjudication" not in line]  # the progress bar aside
+        said = [line for line in (out + err).replace("\r", "\n").splitlines()  # the progress bar and the import log aside
+                if line.strip() and "push adjudication" not in line and not line.startswith("import time:")]
         assert run.returncode == 130, (moment, run.returncode, out, err)
         assert "Traceback" not in out + err and len(said) == 1, (moment, out, err)
     final = subprocess.run(command + ["--json"], env=env, capture_output=True, text=True, timeout=300)
