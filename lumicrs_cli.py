@@ -1,16 +1,29 @@
 """The `lumicrs` console script: composes each package's typer app (a composition root)."""
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 
-try:  # a Ctrl+C while the packages load (before any command runs) is one line too, not a traceback
+# A Ctrl+C while the packages load (before any command runs) must stop the command with one line. Raised as
+# KeyboardInterrupt it can be swallowed by a third-party import that catches everything (the command then ran on),
+# so while loading it is only noted, and acted on once loading is over.
+_interrupted: list[int] = []
+_MAIN = threading.current_thread() is threading.main_thread()  # only the main thread may set a signal handler
+_previous = signal.getsignal(signal.SIGINT)
+if _MAIN:
+    signal.signal(signal.SIGINT, lambda signum, frame: _interrupted.append(signum))
+try:
     import typer
 
     from charts.cli import stats_app
     from db.cli import db_app, ingest_app
-except KeyboardInterrupt:
+finally:
+    if _MAIN:
+        signal.signal(signal.SIGINT, _previous)
+if _interrupted:
     print("interrupted: nothing was started", file=sys.stderr)
-    raise SystemExit(130) from None
+    raise SystemExit(130)
 
 app = typer.Typer(help="LumiCRS Studio: long-tail CRS augmentation, review and training.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -29,11 +42,16 @@ def _register_optional() -> None:
         register(app)
 
 
+if _MAIN:
+    signal.signal(signal.SIGINT, lambda signum, frame: _interrupted.append(signum))
 try:
     _register_optional()
-except KeyboardInterrupt:
+finally:
+    if _MAIN:
+        signal.signal(signal.SIGINT, _previous)
+if _interrupted:
     print("interrupted: nothing was started", file=sys.stderr)
-    raise SystemExit(130) from None
+    raise SystemExit(130)
 
 if __name__ == "__main__":
     app()
