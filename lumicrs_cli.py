@@ -4,26 +4,35 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-# A Ctrl+C while the packages load (before any command runs) must stop the command with one line. Raised as
-# KeyboardInterrupt it can be swallowed by a third-party import that catches everything (the command then ran on),
-# so while loading it is only noted, and acted on once loading is over.
-_interrupted: list[int] = []
-_MAIN = threading.current_thread() is threading.main_thread()  # only the main thread may set a signal handler
-_previous = signal.getsignal(signal.SIGINT)
-if _MAIN:
-    signal.signal(signal.SIGINT, lambda signum, frame: _interrupted.append(signum))
-try:
+
+@contextmanager
+def _loading() -> Iterator[None]:
+    """A Ctrl+C while the packages load (before any command runs) must stop the command with one line. Raised as
+    KeyboardInterrupt it can be swallowed by a third-party import that catches everything (the command then ran on),
+    so while loading it is only noted, and acted on once loading is over. Only the main thread may set a handler."""
+    interrupted: list[int] = []
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGINT)
+    if main:
+        signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(signum))
+    try:
+        yield
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, previous)
+    if interrupted:
+        print("interrupted: nothing was started", file=sys.stderr)
+        raise SystemExit(130)
+
+
+with _loading():
     import typer
 
     from charts.cli import stats_app
     from db.cli import db_app, ingest_app
-finally:
-    if _MAIN:
-        signal.signal(signal.SIGINT, _previous)
-if _interrupted:
-    print("interrupted: nothing was started", file=sys.stderr)
-    raise SystemExit(130)
 
 app = typer.Typer(help="LumiCRS Studio: long-tail CRS augmentation, review and training.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -42,16 +51,8 @@ def _register_optional() -> None:
         register(app)
 
 
-if _MAIN:
-    signal.signal(signal.SIGINT, lambda signum, frame: _interrupted.append(signum))
-try:
+with _loading():
     _register_optional()
-finally:
-    if _MAIN:
-        signal.signal(signal.SIGINT, _previous)
-if _interrupted:
-    print("interrupted: nothing was started", file=sys.stderr)
-    raise SystemExit(130)
 
 if __name__ == "__main__":
     app()
