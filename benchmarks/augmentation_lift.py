@@ -22,8 +22,11 @@ the near-duplicate filter is approved (status auto_accepted).
 Training seeds: --seeds for the none and local-writer arms (the primary comparison), the first seed for the others.
 Primary endpoints: Tail-R@10 (the paper's tail: one mention in the whole corpus) and Unseen-R@10 (never in train),
 with 95% bootstrap intervals over test conversations; also R@10, novel R@10, Cov@10; the mean over seeds per arm.
+A config with a tail-aware second stage (trainer.tail_stage) gives each run twice: as it ranks, with the stage its
+validation rows chose (`test`, `summary`), and the trained model's own ranking (`first_stage`, `summary_first_stage`).
 Resumable: generation goes through the database (a rerun writes only the dialogues not there yet, never a second
-copy), and each finished training run is written to the report at once and read back on a rerun.
+copy), and each finished training run is written to the report at once and read back on a rerun of the same setup (the
+same config content: a changed config trains every arm again).
 Writes reports/augmentation_lift[-<dataset>].json.
 """
 from __future__ import annotations
@@ -32,7 +35,7 @@ import argparse
 import json
 from pathlib import Path
 
-from reporting import over_seeds, write_report
+from reporting import config_fingerprint, over_seeds, write_report
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -53,7 +56,7 @@ from db.settings import get_settings
 from db.types import Turn
 from trainer.config import load_config
 from trainer.evaluation import Report
-from trainer.run import run
+from trainer.run import read_test_figures, run
 
 FIGURES = ("recall@10", "tail_recall@10", "unseen_recall@10", "novel_recall@10", "coverage@10")
 
@@ -110,12 +113,12 @@ def build_arm(factory: sessionmaker[Session], dataset: str, kind: str, n_prototy
                   "movies_exported": movies, "generator": generator.name}
 
 
-def arm_summary(runs: dict[str, dict[str, object]], arm: str) -> dict[str, dict[str, float]]:
-    """Mean, min and max over the arm's seeds of each figure."""
+def arm_summary(runs: dict[str, dict[str, object]], arm: str, part: str = "test") -> dict[str, dict[str, float]]:
+    """Mean, min and max over the arm's seeds of each figure (`part` "first_stage": the model's own ranking)."""
     out = {}
     for figure in FIGURES:
-        values = [float(r["test"][figure]) for key, r in runs.items()  # type: ignore[index]
-                  if key.split(" | ")[0] == arm and r["test"].get(figure) is not None]  # type: ignore[attr-defined]
+        values = [float(r[part][figure]) for key, r in runs.items()  # type: ignore[index]
+                  if key.split(" | ")[0] == arm and part in r and r[part].get(figure) is not None]  # type: ignore[attr-defined]
         if values:
             out[figure] = over_seeds(values)
     return out
@@ -145,7 +148,9 @@ def main() -> None:
     prototypes = ensure_prototypes(factory, args.dataset, args.cold_start)
     print(f"prototypes: {prototypes}", flush=True)
     out = Path("reports") / ("augmentation_lift.json" if args.dataset == "redial" else f"augmentation_lift-{args.dataset}.json")
-    setup = {"dataset": args.dataset, "config": str(config), "prototypes": prototypes, "limit": args.prototypes,
+    # the config's content, not only its path: a run trained before the config changed is not read back
+    setup = {"dataset": args.dataset, "config": str(config), "config_sha256": config_fingerprint(base),
+             "prototypes": prototypes, "limit": args.prototypes,
              "per_movie": args.per_movie or "the paper's (tail 8-10, body 4-5)", "cold_start": args.cold_start,
              "seeds": args.seeds}
     previous = json.loads(out.read_text()) if out.exists() else {}
@@ -168,14 +173,20 @@ def main() -> None:
                                           "seed": seed})
             result = run(cfg, factory, progress=False, force=True, replace=True)
             m: Report = result.metrics["test"]
+            slots = result.metrics["valid"].get("tail_stage_slots")
+            # the model's own ranking too, when validation chose a second stage (else `test` is that ranking)
+            first = read_test_figures(cfg.name, factory, first_stage=True) if slots else m
             runs[f"{arm} | seed {seed}"] = {"run": cfg.name, "test": m,
-                                            "valid_recall@10": result.metrics["valid"].get("recall@10")}
+                                            "valid_recall@10": result.metrics["valid"].get("recall@10"),
+                                            "tail_stage_slots": slots,
+                                            "first_stage": {f: first.get(f) for f in FIGURES}}
             print(f"{arm} seed {seed}: R@10 {m['recall@10']:.3f} [{m['recall@10_lo']:.3f}, {m['recall@10_hi']:.3f}] "
                   f"tail-R@10 {m.get('tail_recall@10') or 0:.3f} [{m.get('tail_recall@10_lo') or 0:.3f}, "
                   f"{m.get('tail_recall@10_hi') or 0:.3f}] unseen-R@10 {m.get('unseen_recall@10') or 0:.3f} "
                   f"novel R@10 {m['novel_recall@10']:.3f}", flush=True)
             write_report(out, {"setup": setup, "arms": arms_made, "runs": runs,
-                               "summary": {a: arm_summary(runs, a) for a in arms}})
+                               "summary": {a: arm_summary(runs, a) for a in arms},
+                               "summary_first_stage": {a: arm_summary(runs, a, "first_stage") for a in arms}})
     print(f"wrote {out}")
 
 

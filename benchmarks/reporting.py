@@ -42,6 +42,14 @@ def write_report(path: Path, payload: dict[str, Any]) -> Path:
     return path
 
 
+def config_fingerprint(cfg: Any) -> str:
+    """A trainer config's content, name and seed aside (the runs a report holds differ only in those): a report
+    written under another fingerprint is not read back."""
+    import hashlib
+
+    return hashlib.sha256(cfg.model_dump_json(exclude={"name", "seed"}).encode()).hexdigest()[:16]
+
+
 def over_seeds(values: list[float], sd: bool = False) -> dict[str, float]:
     """One figure over training seeds: mean, min, max, how many seeds (and, with `sd`, the sample standard
     deviation). The benchmarks' headline figures are this mean, never the best seed."""

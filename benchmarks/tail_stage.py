@@ -11,7 +11,8 @@ option: the first stage alone (s = 0), and s reserved slots of the top 10 for th
 `max_recall_drop` of the first stage's validation R@10) is marked; its test figures are what `lumicrs train` stores
 for the run. Test figures are the standard protocol and the novel one (targets already in the context dropped),
 95% bootstrap intervals over test conversations; the mean over seeds per option.
-Resumable: each finished seed is written to the report at once and a rerun skips it.
+Resumable: each finished seed is written to the report at once and a rerun skips it, as long as the config is the
+same (its path and its content); a finished run of the seed's name is read back only if trained with exactly this config.
 Writes reports/tail-stage-<dataset>.json (another --config: reports/tail-stage-<config file stem>.json).
 """
 from __future__ import annotations
@@ -22,13 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from recommendation import CONFIGS, ensure_dataset
-from reporting import REPO, over_seeds, write_report
+from reporting import REPO, config_fingerprint, over_seeds, write_report
 from sqlalchemy import select
 
 from db.engine import make_engine, make_session_factory
 from db.models import TrainingRun
 from db.settings import get_settings
-from trainer.config import load_config
+from trainer.config import TrainConfig, load_config
 from trainer.distributed import resolve_device
 from trainer.loop import encoded_text, evaluate_model
 from trainer.run import features, load_trained, run, stored_tail_stage, tail_stage_options
@@ -44,10 +45,12 @@ def option_key(stage: TailStage) -> str:
     return "first stage alone" if stage.slots == 0 else f"{stage.slots} slots, count <= {stage.max_count}"
 
 
-def finished(factory: Any, name: str) -> bool:
+def finished(factory: Any, cfg: TrainConfig) -> bool:
+    """A finished run of this name trained with exactly this config (one trained before the config changed is not)."""
     with factory() as session:
-        return session.scalars(select(TrainingRun.id).where(TrainingRun.name == name,
-                                                            TrainingRun.status == "finished")).first() is not None
+        stored = session.scalars(select(TrainingRun.config).where(TrainingRun.name == cfg.name,
+                                                                  TrainingRun.status == "finished")).first()
+    return stored is not None and TrainConfig.model_validate(stored) == cfg
 
 
 def seed_options(factory: Any, name: str) -> dict[str, Any]:
@@ -116,20 +119,23 @@ def main() -> None:
     stage = base.tail_stage.model_copy(update={"enabled": True})
     out = REPO / "reports" / f"tail-stage-{name}.json"
     previous = json.loads(out.read_text()) if out.exists() else {}
-    seeds: dict[str, dict[str, Any]] = previous.get("seeds", {}) if previous.get("config") == str(config) else {}
+    fingerprint = config_fingerprint(base.model_copy(update={"tail_stage": stage}))
+    same = previous.get("config") == str(config) and previous.get("config_sha256", fingerprint) == fingerprint
+    seeds: dict[str, dict[str, Any]] = previous.get("seeds", {}) if same else {}
     for n, seed in enumerate([s for s in args.seeds if str(s) not in seeds], 1):
-        run_name = f"tail-stage-{name}-{seed}"
-        print(f"[{n}] seed {seed}: {'read back' if finished(factory, run_name) else 'training'} {run_name}", flush=True)
-        if not finished(factory, run_name):
-            run(base.model_copy(update={"name": run_name, "seed": seed, "tail_stage": stage}), factory, progress=False,
-                force=True, replace=True)
-        seeds[str(seed)] = seed_options(factory, run_name)
-        write_report(out, {"dataset": args.dataset, "config": str(config), "tail_stage": json.loads(stage.model_dump_json()),
-                           "targets": TARGETS, "seeds": seeds, "summary": summary(seeds)})
+        cfg = base.model_copy(update={"name": f"tail-stage-{name}-{seed}", "seed": seed, "tail_stage": stage})
+        print(f"[{n}] seed {seed}: {'read back' if finished(factory, cfg) else 'training'} {cfg.name}", flush=True)
+        if not finished(factory, cfg):
+            run(cfg, factory, progress=False, force=True, replace=True)
+        seeds[str(seed)] = seed_options(factory, cfg.name)
+        write_report(out, {"dataset": args.dataset, "config": str(config), "config_sha256": fingerprint,
+                           "tail_stage": json.loads(stage.model_dump_json()), "targets": TARGETS, "seeds": seeds,
+                           "summary": summary(seeds)})
     table = summary(seeds)
-    if seeds and previous.get("summary") != table:  # a summary this version adds, over seeds read back
-        write_report(out, {"dataset": args.dataset, "config": str(config), "tail_stage": json.loads(stage.model_dump_json()),
-                           "targets": TARGETS, "seeds": seeds, "summary": table})
+    if seeds and (previous.get("summary") != table or "config_sha256" not in previous):  # what this version adds
+        write_report(out, {"dataset": args.dataset, "config": str(config), "config_sha256": fingerprint,
+                           "tail_stage": json.loads(stage.model_dump_json()), "targets": TARGETS, "seeds": seeds,
+                           "summary": table})
     shown = ("valid_recall@10", "valid_rare_recall@10", "recall@10", "tail_recall@10", "unseen_recall@10",
              "novel_recall@10", "coverage@10")
     print(f"{args.dataset}: mean over {len(seeds)} seeds (valid_* on validation, the rest on test)")

@@ -261,14 +261,21 @@ def load_trained(name: str, session_factory: sessionmaker[Session],
 
 def evaluate_run(name: str, session_factory: sessionmaker[Session], progress: bool = False) -> Report:
     """Reload a finished run's checkpoint, evaluate on its test splits, store the metrics again."""
+    metrics = read_test_figures(name, session_factory, first_stage=False, progress=progress)
+    with write_transaction(session_factory) as session:
+        record_metrics(session, get_run_or_raise(session, name).id, "test", metrics)
+    return metrics
+
+
+def read_test_figures(name: str, session_factory: sessionmaker[Session], first_stage: bool,
+                progress: bool = False) -> Report:
+    """A finished run's test figures read from its checkpoint, stored nowhere: as it ranks (with the second stage
+    validation chose), or with `first_stage` the trained model's own ranking alone."""
     run_id, cfg, data, model, item_emb, vectors = load_trained(name, session_factory, progress)
     test = make_features(data.test, vectors, linker=entity_linker(cfg, data))
-    metrics = evaluate_model(model, test, data.catalog, data.train_counts(), item_emb, resolve_device(cfg.device),
-                             cfg.eval_ks, n_boot=cfg.bootstrap, seed=cfg.seed,
-                             stage=stored_tail_stage(session_factory, run_id))
-    with write_transaction(session_factory) as session:
-        record_metrics(session, run_id, "test", metrics)
-    return metrics
+    return evaluate_model(model, test, data.catalog, data.train_counts(), item_emb, resolve_device(cfg.device),
+                          cfg.eval_ks, n_boot=cfg.bootstrap, seed=cfg.seed,
+                          stage=None if first_stage else stored_tail_stage(session_factory, run_id))
 
 
 def top_items_for_turns(name: str, session_factory: sessionmaker[Session], dataset: str,

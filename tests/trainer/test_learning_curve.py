@@ -199,6 +199,83 @@ def test_a_lift_arm_whose_generation_was_interrupted_trains_nothing_and_per_movi
     assert list(report["runs"]) == ["none | seed 42"] and report["arms"] == {}
 
 
+def test_a_lift_run_is_read_back_only_for_the_same_config_content_and_keeps_the_first_stage_beside_the_second(
+        database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The report's setup holds the config's content: the same path with a changed config (a tail stage switched on)
+    trains every arm again. A run whose validation chose a second stage keeps the model's own ranking beside it."""
+    lift = load("augmentation_lift")
+    trained: list[object] = []
+    staged = {"recall@10": 0.2, "tail_recall@10": 0.07, "novel_recall@10": 0.1, "recall@10_lo": 0.1, "recall@10_hi": 0.3}
+    first = {"recall@10": 0.21, "tail_recall@10": 0.01, "novel_recall@10": 0.1}
+    read: list[tuple[str, bool]] = []
+    monkeypatch.setattr(lift, "ensure_prototypes", lambda factory, dataset, cold: {"body": 0, "tail": 0})
+    monkeypatch.setattr(lift, "run", lambda cfg, factory, **kw: trained.append(cfg) or SimpleNamespace(metrics={
+        "test": staged, "valid": {"recall@10": 0.2, "tail_stage_slots": 2.0 if cfg.tail_stage.enabled else None}}))
+    monkeypatch.setattr(lift, "read_test_figures", lambda name, factory, first_stage: read.append(
+        (name, first_stage)) or first)
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "lift.yaml"
+    config.write_text("name: lift\ndataset: inspired\n")
+    monkeypatch.setattr(sys, "argv", ["augmentation_lift.py", "--dataset", "inspired", "--arms", "none", "--seeds",
+                                      "42", "--config", str(config)])
+    lift.main()
+    lift.main()
+    assert len(trained) == 1 and read == []  # no stage: `test` is the first stage, nothing read again
+    config.write_text("name: lift\ndataset: inspired\ntail_stage:\n  enabled: true\n")
+    lift.main()
+    assert len(trained) == 2 and read == [("lift-lift-none-42", True)]
+    report = json.loads((tmp_path / "reports" / "augmentation_lift-inspired.json").read_text())
+    run = report["runs"]["none | seed 42"]
+    assert run["test"]["tail_recall@10"] == 0.07 and run["first_stage"]["tail_recall@10"] == 0.01
+    assert run["tail_stage_slots"] == 2.0
+    assert report["summary_first_stage"]["none"]["recall@10"]["mean"] == 0.21
+    assert report["summary"]["none"]["recall@10"]["mean"] == 0.2
+
+
+def test_the_tail_stage_benchmark_names_its_report_and_runs_after_the_config_and_reads_back_only_the_same_config(
+        database_url: str, session_factory: sessionmaker[Session], tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """benchmarks/tail_stage.py: the dataset's frozen config gives reports/tail-stage-<dataset>.json, another config
+    reports/tail-stage-<its stem>.json (runs named alike); a rerun skips the seeds in the report; a finished run is
+    read back only when trained with exactly this config: the same path with changed content trains again."""
+    bench = load("tail_stage")
+    trained: list[str] = []
+
+    def fake_run(cfg, factory, **kw):  # type: ignore[no-untyped-def]
+        trained.append(cfg.name)
+        with write_transaction(factory) as session:
+            run_id = create_run(session, cfg.name, cfg.model, json.loads(cfg.model_dump_json()), "cpu", True, True).id
+            finish_run(session, run_id, "finished", None)
+
+    monkeypatch.setattr(bench, "REPO", tmp_path)
+    monkeypatch.setattr(bench, "ensure_dataset", lambda url, dataset: None)
+    monkeypatch.setattr(bench, "run", fake_run)
+    monkeypatch.setattr(bench, "seed_options", lambda factory, name: {"chosen": "s0", "options": {
+        "s0": {"recall@10": 0.2, "valid_recall@10": 0.3}}})
+
+    def main(*argv: str) -> dict[str, object]:
+        monkeypatch.setattr(sys, "argv", ["tail_stage.py", "--dataset", "inspired", "--seeds", "42", *argv])
+        bench.main()
+        return json.loads(next((tmp_path / "reports").glob("*.json")).read_text())
+
+    report = main()
+    assert trained == ["tail-stage-inspired-42"] and (tmp_path / "reports" / "tail-stage-inspired.json").exists()
+    assert report["summary"]["s0"]["recall@10"]["mean"] == 0.2
+    main()
+    assert trained == ["tail-stage-inspired-42"]  # the seed is in the report
+    (tmp_path / "reports" / "tail-stage-inspired.json").unlink()
+    main()
+    assert trained == ["tail-stage-inspired-42"]  # not in the report, but its finished run is read back
+    (tmp_path / "reports" / "tail-stage-inspired.json").unlink()
+    config = tmp_path / "mine.yaml"
+    config.write_text((REPO / "configs" / "inspired_acfl_frozen.yaml").read_text().replace("name: ", "name: x", 1))
+    main("--config", str(config))
+    assert trained[-1] == "tail-stage-mine-42" and (tmp_path / "reports" / "tail-stage-mine.json").exists()
+    config.write_text(config.read_text().replace("epochs:", "epochs: 1\n# was", 1))
+    main("--config", str(config))  # the same path, another content: neither the report nor the run is read back
+    assert trained == ["tail-stage-inspired-42", "tail-stage-mine-42", "tail-stage-mine-42"]
+
+
 class Stopped(Exception):
     pass
 

@@ -117,3 +117,16 @@ def test_train_chooses_the_stage_on_validation_rows_only(database_url: str, sess
     assert test_again["rows"] < test["rows"]
     chosen = ("tail_stage_slots", "tail_stage_max_count", "rows", "recall@1", "recall@10", "recall@50")
     assert {k: valid_again[k] for k in chosen} == {k: valid[k] for k in chosen}
+    # read back from its checkpoint: as it ranks, the stored test figures; `first_stage`, the figures of the same
+    # model trained without a second stage (the same seed and data: the same model)
+    figures = ("rows", "recall@1", "recall@10", "recall@50", "tail_recall@10", "coverage@10")
+    again = run_module.read_test_figures("staged-again", session_factory, first_stage=False)
+    assert {k: again.get(k) for k in figures} == {k: test_again.get(k) for k in figures}
+    first = run_module.read_test_figures("staged-again", session_factory, first_stage=True)
+    config = tmp_path / "plain.yaml"
+    config.write_text((tmp_path / "staged-again.yaml").read_text().replace("staged-again", "plain")
+                      .replace("enabled: true", "enabled: false"))
+    assert runner.invoke(app, ["train", "--config", str(config), "--json", "--quiet"]).exit_code == 0
+    with session_factory() as session:
+        plain = run_metrics(session, session.scalars(select(TrainingRun.id).where(TrainingRun.name == "plain")).one())
+    assert {k: first.get(k) for k in figures} == {k: plain["test"].get(k) for k in figures}
