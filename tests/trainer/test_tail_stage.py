@@ -130,3 +130,14 @@ def test_train_chooses_the_stage_on_validation_rows_only(database_url: str, sess
     with session_factory() as session:
         plain = run_metrics(session, session.scalars(select(TrainingRun.id).where(TrainingRun.name == "plain")).one())
     assert {k: first.get(k) for k in figures} == {k: plain["test"].get(k) for k in figures}
+    # a run that chose slots (the toy's 6 movies all fit in any top 10, so the figures cannot tell): read as it
+    # ranks, the evaluation is handed its stage; `first_stage`, none
+    chosen_stage = TailStage(2, 1, k=10)
+    handed: list[TailStage | None] = []
+    real_evaluate = run_module.evaluate_model
+    monkeypatch.setattr(run_module, "stored_tail_stage", lambda factory, run_id: chosen_stage)
+    monkeypatch.setattr(run_module, "evaluate_model", lambda *a, **kw: handed.append(kw["stage"]) or real_evaluate(
+        *a, **kw))
+    run_module.read_test_figures("staged-again", session_factory, first_stage=False)
+    run_module.read_test_figures("staged-again", session_factory, first_stage=True)
+    assert handed == [chosen_stage, None]
