@@ -17,6 +17,23 @@ SCREENSHOTS = os.environ.get("LUMICRS_SCREENSHOTS")  # e.g. docs/img: the README
 TIMEOUT = 30_000
 
 
+def rerun_done(page: Any) -> None:
+    """Wait out the rerun an action started: no element still marked stale, no running indicator (a key pressed
+    while Streamlit swaps the page in would land on an element about to be replaced)."""
+    from playwright.sync_api import expect
+
+    expect(page.locator('[data-stale="true"]')).to_have_count(0, timeout=TIMEOUT)
+    expect(page.get_by_test_id("stStatusWidgetRunningIcon")).to_have_count(0, timeout=TIMEOUT)
+
+
+def keys_ready(page: Any) -> None:
+    """Before the first shortcut on a page just loaded: the page's key helpers (annotator.ui_common.KEYS_JS) are
+    installed and its rerun is over. A key pressed before the helpers run goes to the text field and is lost: what
+    a fresh-clone CI run caught once, Alt+X pressed right after sign-in storing nothing."""
+    page.wait_for_function("() => window.lumicrsKeys === true", timeout=TIMEOUT)
+    rerun_done(page)
+
+
 def make_account(name: str, role: str = "annotator") -> None:
     """An account made as a lead makes it (the first lead, root, made once)."""
     from db.queries.accounts import create_account

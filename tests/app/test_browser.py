@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from db.engine import make_engine, make_session_factory
 from db.models import Candidate, Review, Reviewer, ReviewTask
-from tests.app.browser import REPO, shot, sign_in
+from tests.app.browser import REPO, keys_ready, shot, sign_in
 from tests.factories import make_review_queue
 
 pytestmark = pytest.mark.slow
@@ -37,6 +37,7 @@ def test_reviewer_uses_shortcuts_on_one_screen(app_url: tuple[str, str], browser
     assert rationale.evaluate("e => e.scrollWidth <= e.clientWidth + 1")  # wrapped, not cut off
     expect(page.get_by_text("judge-4: INVALID output")).to_be_visible()
     shot(page, "review", docs=True)
+    keys_ready(page)
     reason = page.get_by_label("Reason (required to reject or edit)")
     reason.fill("too generic")
     start = time.perf_counter()

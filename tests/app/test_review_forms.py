@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from db.models import Draft, Guideline, Rating, Review, Reviewer, TaskLock
-from tests.app.browser import TIMEOUT, in_view, shot, sign_in, token_of
+from tests.app.browser import TIMEOUT, in_view, keys_ready, rerun_done, shot, sign_in, token_of
 from tests.app.conftest import App
 from tests.factories import make_rating_queue, make_review_queue
 
@@ -38,15 +38,6 @@ def locks(app: App) -> list[tuple[int, str]]:
 def settle(seconds: float = 1.5) -> None:
     """Time for a rerun the key press may have started (a stored verdict would be in the database by then)."""
     time.sleep(seconds)
-
-
-def rerun_done(page: Any) -> None:
-    """Wait out the rerun an action started: no element still marked stale, no running indicator (a key pressed
-    while Streamlit swaps the page in would land on an element about to be replaced)."""
-    from playwright.sync_api import expect
-
-    expect(page.locator('[data-stale="true"]')).to_have_count(0, timeout=TIMEOUT)
-    expect(page.get_by_test_id("stStatusWidgetRunningIcon")).to_have_count(0, timeout=TIMEOUT)
 
 
 def test_enter_and_ctrl_enter_in_every_text_field_store_nothing(app_factory: Callable[..., App],
@@ -105,6 +96,7 @@ def test_a_shortcut_typed_in_the_reason_box_acts_on_that_reason_and_a_double_cli
         t1, t2, _ = make_review_queue(s, n=3)
     page = browser_page
     sign_in(page, app.base)
+    keys_ready(page)
     reason = page.get_by_label(REASON)
     reason.fill("too generic")
     reason.press("Alt+x")  # typed a moment ago, never committed: the shortcut commits it first
@@ -129,6 +121,7 @@ def test_alt_x_without_a_reason_says_why_in_view_and_the_action_bar_never_moves(
     sign_in(page, app.base)
     expect(page.get_by_role("button", name="Accept")).to_be_visible(timeout=TIMEOUT)
     before = {label: page.get_by_role("button", name=label).bounding_box() for label in ("Accept", "Skip")}
+    keys_ready(page)
     page.keyboard.press("Alt+a")
     expect(page.get_by_text("Saved: accept on task 1.")).to_be_visible(timeout=TIMEOUT)
     expect(page.get_by_role("button", name="Undo my last verdict")).to_be_enabled()
@@ -276,6 +269,7 @@ def test_rate_one_response_per_screen_with_number_keys_na_skip_and_a_history(app
         assert in_view(page.get_by_role("button", name=label))
     shot(page, "rate", docs=True)
     first = page.get_by_text("Task ", exact=False).first.inner_text()
+    keys_ready(page)
     page.keyboard.press("Alt+k")  # skip: the other response comes up
     expect(page.get_by_text(first)).to_have_count(0, timeout=TIMEOUT)
     expect(page.get_by_role("radiogroup")).to_have_count(5, timeout=TIMEOUT)
@@ -348,6 +342,7 @@ def test_my_verdicts_offers_edit_only_where_an_edit_exists_and_shows_every_colum
     page = browser_page
     sign_in(page, app.base)
     expect(page.get_by_role("button", name="Accept")).to_be_visible(timeout=TIMEOUT)
+    keys_ready(page)
     page.keyboard.press("Alt+a")
     expect(page.get_by_text("Saved: accept on task 1.")).to_be_visible(timeout=TIMEOUT)
     page.get_by_role("link", name="My verdicts").click()
