@@ -111,6 +111,9 @@ def test_an_empty_queue_speaks_to_the_role_that_sees_it(app_url: tuple[str, str]
     shot(browser_page, "review-empty-queue")
     browser_page.get_by_role("button", name="Sign out").click()
     sign_in(browser_page, base, "lea", "lead", path="/review")
+    # the lead may land on the Dashboard, her first page (a fresh-clone run did once): she opens Review as she would
+    browser_page.get_by_role("link", name="Review").click()
+    expect(browser_page.get_by_text("The review queue is empty")).to_be_visible(timeout=30_000)
     expect(browser_page.get_by_text("lumicrs augment generate", exact=False)).to_be_visible(timeout=30_000)
 
 
