@@ -124,8 +124,9 @@ def main() -> None:
     seeds: dict[str, dict[str, Any]] = previous.get("seeds", {}) if same else {}
     for n, seed in enumerate([s for s in args.seeds if str(s) not in seeds], 1):
         cfg = base.model_copy(update={"name": f"tail-stage-{name}-{seed}", "seed": seed, "tail_stage": stage})
-        print(f"[{n}] seed {seed}: {'read back' if finished(factory, cfg) else 'training'} {cfg.name}", flush=True)
-        if not finished(factory, cfg):
+        done = finished(factory, cfg)
+        print(f"[{n}] seed {seed}: {'read back' if done else 'training'} {cfg.name}", flush=True)
+        if not done:
             run(cfg, factory, progress=False, force=True, replace=True)
         seeds[str(seed)] = seed_options(factory, cfg.name)
         write_report(out, {"dataset": args.dataset, "config": str(config), "config_sha256": fingerprint,

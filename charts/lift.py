@@ -17,9 +17,10 @@ FIGURES = (("tail_recall@10", "Tail-R@10"), ("unseen_recall@10", "Unseen-R@10"),
            ("novel_recall@10", "novel R@10"))
 
 
-def seeds_of(runs: Mapping[str, Mapping[str, Any]], arm: str) -> list[Mapping[str, Any]]:
-    """The arm's runs' test reports, in the order they were written (run keys: '<arm> | seed <n>')."""
-    return [r["test"] for key, r in runs.items() if key.split(" | ")[0] == arm]
+def seeds_of(runs: Mapping[str, Mapping[str, Any]], arm: str, part: str = "test") -> list[Mapping[str, Any]]:
+    """The arm's runs' test reports (`part` "first_stage": the model's own ranking, where a run has it), in the order
+    they were written (run keys: '<arm> | seed <n>')."""
+    return [r[part] for key, r in runs.items() if key.split(" | ")[0] == arm and part in r]
 
 
 def lift_figure(runs: Mapping[str, Mapping[str, Any]], arms: Sequence[tuple[str, str]], title: str) -> Figure:
@@ -36,8 +37,7 @@ def lift_figure(runs: Mapping[str, Mapping[str, Any]], arms: Sequence[tuple[str,
             low, high = first.get(f"{key}_lo"), first.get(f"{key}_hi")
             ax.bar(x, sum(values) / len(values), 0.6, color="#9ecae1",
                    label="with the second stage" if staged and x == 0 else None)
-            own = [float(r["first_stage"][key]) for k, r in runs.items() if k.split(" | ")[0] == arm
-                   and r.get("first_stage", {}).get(key) is not None]
+            own = [float(t[key]) for t in seeds_of(runs, arm, "first_stage") if t.get(key) is not None]
             if staged and own:
                 ax.bar(x + 0.35, sum(own) / len(own), 0.2, color="white", edgecolor="#08519c", hatch="///",
                        label="the model's own ranking" if x == 0 else None)

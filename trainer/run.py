@@ -268,7 +268,7 @@ def evaluate_run(name: str, session_factory: sessionmaker[Session], progress: bo
 
 
 def read_test_figures(name: str, session_factory: sessionmaker[Session], first_stage: bool,
-                progress: bool = False) -> Report:
+                      progress: bool = False) -> Report:
     """A finished run's test figures read from its checkpoint, stored nowhere: as it ranks (with the second stage
     validation chose), or with `first_stage` the trained model's own ranking alone."""
     run_id, cfg, data, model, item_emb, vectors = load_trained(name, session_factory, progress)
