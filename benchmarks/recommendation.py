@@ -24,6 +24,7 @@ from pathlib import Path
 from reporting import over_seeds, write_report
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.orm import Session, sessionmaker
 
 from db.engine import make_engine, make_session_factory, write_transaction
 from db.errors import NotFound
@@ -33,7 +34,7 @@ from db.queries.longtail import get_dataset_or_raise
 from db.settings import get_settings
 from trainer.config import TrainConfig, load_config
 from trainer.evaluation import Report
-from trainer.run import finished_test_metrics, run
+from trainer.run import finished_run_name, read_test_figures, run, stored_split_metrics
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 PAPER = {"redial": {"Popularity": (0.011, 0.053, 0.183, None), "UniCRS": (0.065, 0.241, 0.423, None),
@@ -124,14 +125,22 @@ def seed_configs(dataset: str, seeds: list[int], epochs: int | None, base: Path 
 SPREAD = ("recall@1", "recall@10", "recall@50", "tail_recall@10", "novel_recall@10", "coverage@10")
 
 
-def seed_spread(results: dict[str, tuple[Report, float | None]]) -> dict[str, dict[str, float]]:
+def seed_spread(reports: list[Report]) -> dict[str, dict[str, float]]:
     """Mean, min, max and sample standard deviation over the seeds of each headline figure."""
     out = {}
     for key in SPREAD:
-        values = [float(m[key]) for m, _ in results.values() if m.get(key) is not None]
+        values = [float(m[key]) for m in reports if m.get(key) is not None]
         if values:
             out[key] = over_seeds(values, sd=True)
     return out
+
+
+def stage_figures(factory: sessionmaker[Session], name: str, staged: Report) -> tuple[float | None, Report]:
+    """Which second stage validation chose for a finished run (`tail_stage_slots`: None or 0, none) and the trained
+    model's own ranking beside it (the test figures themselves when no slot was chosen)."""
+    slots = stored_split_metrics(factory, name, "valid").get("tail_stage_slots")
+    first = read_test_figures(name, factory, first_stage=True) if slots else staged
+    return slots, {key: first[key] for key in SPREAD if first.get(key) is not None}
 
 
 def spread_table(dataset: str, results: dict[str, tuple[Report, float | None]], spread: dict[str, dict[str, float]]) -> Table:
@@ -199,6 +208,7 @@ def main() -> None:
     ensure_dataset(url, args.dataset)
     factory = make_session_factory(make_engine(url))
     results: dict[str, tuple[Report, float | None]] = {}
+    stages: dict[str, tuple[float | None, Report]] = {}  # --seeds: each run's second stage, its first stage
     kind = "seeds" if args.seeds else "ablation" if args.ablation else "recommendation"
     out = Path("reports") / f"{kind}-{args.config.stem if args.config else args.dataset}.json"
     out.parent.mkdir(exist_ok=True)
@@ -209,19 +219,27 @@ def main() -> None:
         if args.only and cfg.name not in args.only and LABELS.get(cfg.name) not in args.only:
             continue
         start = time.process_time()
-        stored = finished_test_metrics(factory, cfg) if args.reuse else None
-        m = stored if stored is not None else run(cfg, factory, progress=False, force=True).metrics["test"]
+        stored = finished_run_name(factory, cfg) if args.reuse else None
+        m: Report = (dict(stored_split_metrics(factory, stored, "test")) if stored is not None
+                     else run(cfg, factory, progress=False, force=True).metrics["test"])
         results[cfg.name] = (m, None if stored is not None else time.process_time() - start)  # CPU: not measured
+        if args.seeds:
+            stages[cfg.name] = stage_figures(factory, stored or cfg.name, m)
         write_report(out, {name: {"label": LABELS.get(name, name), "test": m, "cpu_seconds": secs}
                            for name, (m, secs) in results.items()})
         print(f"{cfg.name}{' (read back)' if stored is not None else ''}: rows {m['rows']:.0f}, "
               f"catalog {m['catalog_size']:.0f}, R@10 {cell(m, 'recall@10', True)}, "
               f"tail-R@10 {cell(m, 'tail_recall@10', True)}, novel R@10 {cell(m, 'novel_recall@10', True)}", flush=True)
     if args.seeds:
-        spread = seed_spread(results)
+        spread = seed_spread([m for m, _ in results.values()])
+        first_spread = seed_spread([first for _, first in stages.values()])
         Console(width=220).print(spread_table(args.dataset, results, spread))
-        write_report(out, {"runs": {name: {"test": m, "cpu_seconds": secs} for name, (m, secs) in results.items()},
-                           "spread": spread})
+        if first_spread != spread:
+            Console(width=220).print(spread_table(f"{args.dataset} (first stage)", {
+                name: (first, None) for name, (_, first) in stages.items()}, first_spread))
+        write_report(out, {"runs": {name: {"test": m, "cpu_seconds": secs, "tail_stage_slots": stages[name][0],
+                                           "first_stage": stages[name][1]} for name, (m, secs) in results.items()},
+                           "spread": spread, "spread_first_stage": first_spread})
     else:
         Console(width=220).print((ablation_table if args.ablation else table_for)(args.dataset, results))
     print(f"wrote {out}")

@@ -24,15 +24,13 @@ from typing import Any
 
 from recommendation import CONFIGS, ensure_dataset
 from reporting import REPO, config_fingerprint, over_seeds, write_report
-from sqlalchemy import select
 
 from db.engine import make_engine, make_session_factory
-from db.models import TrainingRun
 from db.settings import get_settings
-from trainer.config import TrainConfig, load_config
+from trainer.config import load_config
 from trainer.distributed import resolve_device
 from trainer.loop import encoded_text, evaluate_model
-from trainer.run import features, load_trained, run, stored_tail_stage, tail_stage_options
+from trainer.run import features, finished_run_name, load_trained, run, stored_tail_stage, tail_stage_options
 from trainer.tail_stage import TailStage
 
 FIGURES = ("recall@10", "tail_recall@10", "unseen_recall@10", "train_tail_recall@10", "novel_recall@10",
@@ -43,14 +41,6 @@ TARGETS = "LumiCRS issue 47's ReDial targets: Tail-R@10 >= 0.067 with R@10 >= 0.
 
 def option_key(stage: TailStage) -> str:
     return "first stage alone" if stage.slots == 0 else f"{stage.slots} slots, count <= {stage.max_count}"
-
-
-def finished(factory: Any, cfg: TrainConfig) -> bool:
-    """A finished run of this name trained with exactly this config (one trained before the config changed is not)."""
-    with factory() as session:
-        stored = session.scalars(select(TrainingRun.config).where(TrainingRun.name == cfg.name,
-                                                                  TrainingRun.status == "finished")).first()
-    return stored is not None and TrainConfig.model_validate(stored) == cfg
 
 
 def seed_options(factory: Any, name: str) -> dict[str, Any]:
@@ -124,7 +114,7 @@ def main() -> None:
     seeds: dict[str, dict[str, Any]] = previous.get("seeds", {}) if same else {}
     for n, seed in enumerate([s for s in args.seeds if str(s) not in seeds], 1):
         cfg = base.model_copy(update={"name": f"tail-stage-{name}-{seed}", "seed": seed, "tail_stage": stage})
-        done = finished(factory, cfg)
+        done = finished_run_name(factory, cfg, same_name=True) is not None  # exactly this config, by this name
         print(f"[{n}] seed {seed}: {'read back' if done else 'training'} {cfg.name}", flush=True)
         if not done:
             run(cfg, factory, progress=False, force=True, replace=True)

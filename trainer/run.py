@@ -291,18 +291,29 @@ def top_items_for_turns(name: str, session_factory: sessionmaker[Session], datas
     return {(s.conversation_id, s.turn_position): data.catalog.movie_ids[int(row[0])] for s, row in zip(data.test, top)}
 
 
-def finished_test_metrics(factory: sessionmaker[Session], cfg: TrainConfig) -> dict[str, float] | None:
-    """The stored test metrics of the latest finished run of exactly this config, whatever its name (the ablation's
-    full-model row is the learning curve's seed-42 100% point); None: train it. Used by the benchmarks to read back
-    runs instead of training them again."""
-    wanted = cfg.model_copy(update={"name": ""})
+def finished_run_name(factory: sessionmaker[Session], cfg: TrainConfig, same_name: bool = False) -> str | None:
+    """The name of the latest finished run of exactly this config, whatever its name (the ablation's full-model row is
+    the learning curve's seed-42 100% point), or only under `cfg.name` with `same_name`; None: train it. Used by the
+    benchmarks to read back runs instead of training them again."""
+    wanted = cfg if same_name else cfg.model_copy(update={"name": ""})
+    query = select(TrainingRun).where(TrainingRun.status == "finished", TrainingRun.model == cfg.model)
     with factory() as session:
-        for stored in session.scalars(select(TrainingRun).where(TrainingRun.status == "finished",
-                                                                TrainingRun.model == cfg.model)
-                                      .order_by(TrainingRun.id.desc())):
+        for stored in session.scalars(query.order_by(TrainingRun.id.desc())):
             try:  # a run stored before a field existed has that field's default (its behaviour then)
-                if TrainConfig.model_validate({**stored.config, "name": ""}) == wanted:
-                    return run_metrics(session, stored.id, "test").get("test")
+                if TrainConfig.model_validate({**stored.config, "name": stored.name if same_name else ""}) == wanted:
+                    return stored.name
             except ValidationError:
                 continue
     return None
+
+
+def finished_test_metrics(factory: sessionmaker[Session], cfg: TrainConfig) -> dict[str, float] | None:
+    """The stored test metrics of the latest finished run of exactly this config, whatever its name; None: train it."""
+    name = finished_run_name(factory, cfg)
+    return (stored_split_metrics(factory, name, "test") or None) if name is not None else None
+
+
+def stored_split_metrics(factory: sessionmaker[Session], name: str, split: str) -> dict[str, float]:
+    """The metrics a run stored for one split ("valid" holds the second stage's choice, `tail_stage_slots`)."""
+    with factory() as session:
+        return run_metrics(session, get_run_or_raise(session, name).id, split).get(split, {})

@@ -16,7 +16,7 @@ from db.engine import write_transaction
 from db.queries.runs import create_run, finish_run, record_metrics
 from tests.factories import make_dataset
 from trainer.config import load_config
-from trainer.run import finished_test_metrics
+from trainer.run import finished_run_name, finished_test_metrics
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -69,6 +69,9 @@ def test_only_a_finished_run_of_the_same_config_is_read_back(session_factory: se
         record_metrics(session, alias.id, "test", {"recall@10": 0.3})
         finish_run(session, alias.id, "finished")
     assert finished_test_metrics(session_factory, other) == {"recall@10": 0.3}  # same config, another name
+    assert finished_run_name(session_factory, other) == "renamed"
+    assert finished_run_name(session_factory, other, same_name=True) is None  # the tail-stage benchmark's: by name
+    assert finished_run_name(session_factory, cfg, same_name=True) == cfg.name
 
 
 def test_the_readme_ablation_rows_are_the_shipped_configs() -> None:
@@ -128,15 +131,25 @@ def test_main_reads_back_each_seed_run_and_names_its_report_after_the_config(
         session_factory: sessionmaker[Session], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`recommendation.py --dataset inspired --seeds 1 2 --config configs/inspired_acfl_frozen.yaml --reuse` as typed:
     the argparse wiring reads the stored runs of the given config back (trains nothing) and writes the spread to
-    reports/seeds-inspired_acfl_frozen.json."""
+    reports/seeds-inspired_acfl_frozen.json; a run whose validation chose a second stage keeps the model's own ranking
+    beside it (read from its checkpoint), one that chose none its test figures twice."""
     bench = load("recommendation")
     frozen = REPO / "configs" / "inspired_acfl_frozen.yaml"
     with write_transaction(session_factory) as session:
         make_dataset(session, "inspired")
-        for value, cfg in zip((0.2, 0.3), bench.seed_configs("inspired", [1, 2], None, frozen), strict=True):
+        for value, slots, cfg in zip((0.2, 0.3), (0.0, 2.0), bench.seed_configs("inspired", [1, 2], None, frozen),
+                                     strict=True):
             stored = create_run(session, cfg.name, cfg.model, json.loads(cfg.model_dump_json()), "cpu")
             record_metrics(session, stored.id, "test", {"recall@10": value, "rows": 10.0, "catalog_size": 5.0})
+            record_metrics(session, stored.id, "valid", {"recall@10": 0.5, "tail_stage_slots": slots})
             finish_run(session, stored.id, "finished")
+    checkpoints: list[tuple[str, bool]] = []
+
+    def first_stage(name: str, factory: object, first_stage: bool) -> dict[str, float]:
+        checkpoints.append((name, first_stage))
+        return {"recall@10": 0.34, "tail_recall@10": 0.01}
+
+    monkeypatch.setattr(bench, "read_test_figures", first_stage)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(sys, "argv", ["recommendation.py", "--dataset", "inspired", "--seeds", "1", "2",
                                       "--config", str(frozen), "--reuse"])
@@ -146,6 +159,13 @@ def test_main_reads_back_each_seed_run_and_names_its_report_after_the_config(
     assert all(r["cpu_seconds"] is None for r in report["runs"].values())  # read back, not trained
     assert report["spread"]["recall@10"] == pytest.approx({"mean": 0.25, "min": 0.2, "max": 0.3,
                                                           "sd": np.std([0.2, 0.3], ddof=1), "seeds": 2.0})
+    assert checkpoints == [("inspired-acfl-frozen-seed-2", True)]  # only the run whose stage took slots
+    runs = report["runs"]
+    assert (runs["inspired-acfl-frozen-seed-1"]["tail_stage_slots"], runs["inspired-acfl-frozen-seed-2"]
+            ["tail_stage_slots"]) == (0.0, 2.0)
+    assert runs["inspired-acfl-frozen-seed-1"]["first_stage"] == {"recall@10": 0.2}
+    assert runs["inspired-acfl-frozen-seed-2"]["first_stage"] == {"recall@10": 0.34, "tail_recall@10": 0.01}
+    assert report["spread_first_stage"]["recall@10"]["mean"] == pytest.approx(0.27)
 
 
 def test_augmentation_lift_trains_every_arm_with_the_config_given_and_resumes(
