@@ -143,8 +143,8 @@ def stage_figures(factory: sessionmaker[Session], name: str, staged: Report) -> 
     return slots, {key: first[key] for key in SPREAD if first.get(key) is not None}
 
 
-def spread_table(dataset: str, results: dict[str, tuple[Report, float | None]], spread: dict[str, dict[str, float]]) -> Table:
-    table = Table(title=f"{dataset} test, the shipped config over {len(results)} training seeds")
+def spread_table(title: str, results: dict[str, tuple[Report, float | None]], spread: dict[str, dict[str, float]]) -> Table:
+    table = Table(title=f"{title} over {len(results)} training seeds")
     for col in ("figure", "mean", "range", "sd", *results):
         table.add_column(col)
     for key, row in spread.items():
@@ -233,9 +233,10 @@ def main() -> None:
     if args.seeds:
         spread = seed_spread([m for m, _ in results.values()])
         first_spread = seed_spread([first for _, first in stages.values()])
-        Console(width=220).print(spread_table(args.dataset, results, spread))
+        title = f"{args.dataset} test, {args.config or 'the shipped config'}"
+        Console(width=220).print(spread_table(title, results, spread))
         if first_spread != spread:
-            Console(width=220).print(spread_table(f"{args.dataset} (first stage)", {
+            Console(width=220).print(spread_table(f"{title}, the first stage alone", {
                 name: (first, None) for name, (_, first) in stages.items()}, first_spread))
         write_report(out, {"runs": {name: {"test": m, "cpu_seconds": secs, "tail_stage_slots": stages[name][0],
                                            "first_stage": stages[name][1]} for name, (m, secs) in results.items()},
