@@ -220,8 +220,9 @@ def main() -> None:
             continue
         start = time.process_time()
         stored = finished_run_name(factory, cfg) if args.reuse else None
-        m: Report = (dict(stored_split_metrics(factory, stored, "test")) if stored is not None
-                     else run(cfg, factory, progress=False, force=True).metrics["test"])
+        m: Report = dict(stored_split_metrics(factory, stored, "test")) if stored is not None else {}
+        if not m:  # not run yet, or finished without test figures: train it
+            stored, m = None, run(cfg, factory, progress=False, force=True).metrics["test"]
         results[cfg.name] = (m, None if stored is not None else time.process_time() - start)  # CPU: not measured
         if args.seeds:
             stages[cfg.name] = stage_figures(factory, stored or cfg.name, m)

@@ -168,6 +168,30 @@ def test_main_reads_back_each_seed_run_and_names_its_report_after_the_config(
     assert report["spread_first_stage"]["recall@10"]["mean"] == pytest.approx(0.27)
 
 
+def test_a_finished_run_without_test_figures_is_trained_again_not_read_back(
+        session_factory: sessionmaker[Session], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bench = load("recommendation")
+    frozen = REPO / "configs" / "inspired_acfl_frozen.yaml"
+    cfg = bench.seed_configs("inspired", [1], None, frozen)[0]
+    with write_transaction(session_factory) as session:
+        make_dataset(session, "inspired")
+        finish_run(session, create_run(session, cfg.name, cfg.model, json.loads(cfg.model_dump_json()), "cpu").id,
+                   "finished")
+    trained: list[str] = []
+
+    def fake_run(config, factory, **kw):  # type: ignore[no-untyped-def]
+        trained.append(config.name)
+        return SimpleNamespace(metrics={"test": {"recall@10": 0.2, "rows": 10.0, "catalog_size": 5.0}})
+
+    monkeypatch.setattr(bench, "run", fake_run)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["recommendation.py", "--dataset", "inspired", "--seeds", "1",
+                                      "--config", str(frozen), "--reuse"])
+    bench.main()
+    report = json.loads((tmp_path / "reports" / "seeds-inspired_acfl_frozen.json").read_text())
+    assert trained == [cfg.name] and report["runs"][cfg.name]["cpu_seconds"] is not None
+
+
 def test_augmentation_lift_trains_every_arm_with_the_config_given_and_resumes(
         database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """`augmentation_lift.py --config configs/redial_acfl_no_seeker.yaml` (the README's lift figures) reaches the runs;
