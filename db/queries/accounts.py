@@ -174,7 +174,7 @@ def attempt_keys(name: str, client: str | None) -> list[tuple[str, int]]:
 
 
 def reserve_attempt(session: Session, key: str, at: datetime, free: int = FREE_ATTEMPTS) -> None:
-    """Count this attempt as a failure before its password is checked (a success clears it afterwards), under the
+    """Count this attempt as a failure before its password is checked (a success takes it back afterwards), under the
     counter's row lock: attempts at once for one name take turns here, so however many arrive together, at most
     `free` passwords are checked before the back-off applies. AccessDenied while the back-off runs."""
     record = _locked_record(session, key, at)
@@ -209,8 +209,20 @@ def password_matches(stored: str | None, password: str) -> bool:
         return False
 
 
-def clear_attempts(session: Session, name: str) -> None:
-    session.execute(delete(SignInFailure).where(SignInFailure.name == name.strip()[:128]))
+def give_back_attempt(session: Session, keys: list[tuple[str, int]]) -> None:
+    """A success is not a failure: take back the one this attempt reserved on each counter (name and address), under
+    the row lock, and drop a counter that reaches zero. Failures counted before or beside it stay counted, so a
+    guesser racing the account's owner gets no fresh free attempts from the owner's sign-in, and a lab whose
+    reviewers all sign in from one address never backs off for those sign-ins."""
+    for key, _ in keys:
+        record = session.scalars(select(SignInFailure).where(SignInFailure.name == key).with_for_update()
+                                 .execution_options(populate_existing=True)).one_or_none()
+        if record is None:
+            continue
+        record.failures -= 1
+        if record.failures <= 0:
+            session.delete(record)
+    session.flush()
 
 
 def prune_attempts(session: Session, at: datetime) -> None:
@@ -222,15 +234,14 @@ def authenticate(session: Session, name: str, password: str, *, at: datetime | N
     """The account, if the name, password and active flag check out, in one session (the CLI and tests; the app
     uses `sign_in`, which checks the password outside any transaction). One message for every failure; the attempt
     is counted before its password is checked; the caller commits after catching AccessDenied."""
-    at = at or now_utc()
-    for key, free in attempt_keys(name, client):
+    at, keys = at or now_utc(), attempt_keys(name, client)
+    for key, free in keys:
         reserve_attempt(session, key, at, free)
     reviewer = session.scalar(select(Reviewer).where(Reviewer.name == name.strip()[:128]))
     stored = reviewer.password_hash if reviewer is not None else None
     if not password_matches(stored, password) or reviewer is None or not reviewer.active:
         raise AccessDenied("unknown name, wrong password or disabled account")
-    clear_attempts(session, name)
-    session.flush()
+    give_back_attempt(session, keys)
     return reviewer
 
 
@@ -238,13 +249,13 @@ def sign_in(factory: sessionmaker[Session], name: str, password: str, *, client:
             at: datetime | None = None) -> str:
     """A new browser session's token, in three steps: count the attempt (a short write transaction), check the
     password with no transaction open (argon2 takes a fraction of a second: holding SQLite's write lock through it
-    made reviewers' verdicts fail), then open the session and clear the count. AccessDenied otherwise."""
+    made reviewers' verdicts fail), then open the session and take back this attempt's count. AccessDenied otherwise."""
     from db.engine import write_transaction
 
-    at = at or now_utc()
+    at, keys = at or now_utc(), attempt_keys(name, client)
     with write_transaction(factory) as session:
         prune_attempts(session, at)
-        for key, free in attempt_keys(name, client):
+        for key, free in keys:
             reserve_attempt(session, key, at, free)
         reviewer = session.scalar(select(Reviewer).where(Reviewer.name == name.strip()[:128]))
         stored = reviewer.password_hash if reviewer is not None else None
@@ -254,7 +265,7 @@ def sign_in(factory: sessionmaker[Session], name: str, password: str, *, client:
         reviewer = session.scalar(select(Reviewer).where(Reviewer.name == name.strip()[:128]))
         if reviewer is None or not reviewer.active or reviewer.password_hash != stored:  # changed meanwhile
             raise AccessDenied("unknown name, wrong password or disabled account")
-        clear_attempts(session, name)
+        give_back_attempt(session, keys)
         return open_web_session(session, reviewer)
 
 

@@ -159,8 +159,23 @@ def test_repeated_failures_back_off_per_name(session: Session, name: str) -> Non
         authenticate(session, "someone else", "x")  # other names are not slowed down
     if name == "lee":
         assert authenticate(session, "lee", PW, at=last + timedelta(seconds=8)).name == "lee"
-        assert session.get(SignInFailure, "lee") is None  # a success clears the count
+        assert session.get_one(SignInFailure, "lee").failures == accounts.FREE_ATTEMPTS + 1  # a success is not one
     assert accounts.backoff_seconds(100) == accounts.MAX_BACKOFF_SECONDS
+
+
+def test_the_owners_sign_in_gives_a_guesser_no_fresh_attempts(session: Session) -> None:
+    """Four wrong passwords, then the owner signs in: the guesser has one free attempt left, not five."""
+    create_account(session, "lee", "lead", PW, by=None)
+    start = now_utc()
+    for attempt in range(accounts.FREE_ATTEMPTS - 1):
+        with pytest.raises(AccessDenied, match="unknown name"):
+            authenticate(session, "lee", "wrong password", at=start + timedelta(seconds=attempt))
+    assert authenticate(session, "lee", PW, at=start + timedelta(seconds=5)).name == "lee"
+    assert session.get_one(SignInFailure, "lee").failures == accounts.FREE_ATTEMPTS - 1
+    with pytest.raises(AccessDenied, match="unknown name"):
+        authenticate(session, "lee", "wrong password", at=start + timedelta(seconds=6))
+    with pytest.raises(AccessDenied, match="try again in 2 s"):
+        authenticate(session, "lee", "wrong password", at=start + timedelta(seconds=6, milliseconds=100))
 
 
 def test_a_changed_verdict_keeps_its_time_and_earlier_edit_and_updates_reason_and_source(session: Session) -> None:
