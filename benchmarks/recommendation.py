@@ -135,12 +135,18 @@ def seed_spread(reports: list[Report]) -> dict[str, dict[str, float]]:
     return out
 
 
-def stage_figures(factory: sessionmaker[Session], name: str, staged: Report) -> tuple[float | None, Report]:
-    """Which second stage validation chose for a finished run (`tail_stage_slots`: None or 0, none) and the trained
-    model's own ranking beside it (the test figures themselves when no slot was chosen)."""
-    slots = stored_split_metrics(factory, name, "valid").get("tail_stage_slots")
+def stage_figures(factory: sessionmaker[Session], name: str, staged: Report) -> tuple[float | None, Report, Report]:
+    """Which second stage validation chose for a finished run (`tail_stage_slots`: None or 0, none), the trained
+    model's own test ranking beside it (the test figures themselves when no slot was chosen), and the validation
+    figures every choice was made on (the hold-out's rows and the headline figures)."""
+    valid = stored_split_metrics(factory, name, "valid")
+    slots = valid.get("tail_stage_slots")
     first = read_test_figures(name, factory, first_stage=True) if slots else staged
-    return slots, {key: first[key] for key in SPREAD if first.get(key) is not None}
+    return slots, headline(first), {**headline(valid), **({"rows": valid["rows"]} if "rows" in valid else {})}
+
+
+def headline(figures: Report) -> Report:
+    return {key: figures[key] for key in SPREAD if figures.get(key) is not None}
 
 
 def spread_table(title: str, results: dict[str, tuple[Report, float | None]], spread: dict[str, dict[str, float]]) -> Table:
@@ -233,15 +239,17 @@ def main() -> None:
               f"tail-R@10 {cell(m, 'tail_recall@10', True)}, novel R@10 {cell(m, 'novel_recall@10', True)}", flush=True)
     if args.seeds:
         spread = seed_spread([m for m, _ in results.values()])
-        first_spread = seed_spread([first for _, first in stages.values()])
+        first_spread = seed_spread([first for _, first, _ in stages.values()])
         title = f"{args.dataset} test, {args.config or 'the shipped config'}"
         Console(width=220).print(spread_table(title, results, spread))
         if first_spread != spread:
             Console(width=220).print(spread_table(f"{title}, the first stage alone", {
-                name: (first, None) for name, (_, first) in stages.items()}, first_spread))
+                name: (first, None) for name, (_, first, _) in stages.items()}, first_spread))
         write_report(out, {"runs": {name: {"test": m, "cpu_seconds": secs, "tail_stage_slots": stages[name][0],
-                                           "first_stage": stages[name][1]} for name, (m, secs) in results.items()},
-                           "spread": spread, "spread_first_stage": first_spread})
+                                           "first_stage": stages[name][1], "valid": stages[name][2]}
+                                    for name, (m, secs) in results.items()},
+                           "spread": spread, "spread_first_stage": first_spread,
+                           "spread_valid": seed_spread([valid for _, _, valid in stages.values()])})
     else:
         Console(width=220).print((ablation_table if args.ablation else table_for)(args.dataset, results))
     print(f"wrote {out}")

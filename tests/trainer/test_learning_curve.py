@@ -132,7 +132,8 @@ def test_main_reads_back_each_seed_run_and_names_its_report_after_the_config(
     """`recommendation.py --dataset inspired --seeds 1 2 --config configs/inspired_acfl_frozen.yaml --reuse` as typed:
     the argparse wiring reads the stored runs of the given config back (trains nothing) and writes the spread to
     reports/seeds-inspired_acfl_frozen.json; a run whose validation chose a second stage keeps the model's own ranking
-    beside it (read from its checkpoint), one that chose none its test figures twice."""
+    beside it (read from its checkpoint), one that chose none its test figures twice; each run keeps its validation
+    figures."""
     bench = load("recommendation")
     frozen = REPO / "configs" / "inspired_acfl_frozen.yaml"
     with write_transaction(session_factory) as session:
@@ -141,7 +142,8 @@ def test_main_reads_back_each_seed_run_and_names_its_report_after_the_config(
                                      strict=True):
             stored = create_run(session, cfg.name, cfg.model, json.loads(cfg.model_dump_json()), "cpu")
             record_metrics(session, stored.id, "test", {"recall@10": value, "rows": 10.0, "catalog_size": 5.0})
-            record_metrics(session, stored.id, "valid", {"recall@10": 0.5, "tail_stage_slots": slots})
+            record_metrics(session, stored.id, "valid", {"recall@10": value + 0.1, "rows": 7.0, "recall@1": 0.05,
+                                                         "tail_stage_slots": slots})
             finish_run(session, stored.id, "finished")
     checkpoints: list[tuple[str, bool]] = []
 
@@ -166,6 +168,10 @@ def test_main_reads_back_each_seed_run_and_names_its_report_after_the_config(
     assert runs["inspired-acfl-frozen-seed-1"]["first_stage"] == {"recall@10": 0.2}
     assert runs["inspired-acfl-frozen-seed-2"]["first_stage"] == {"recall@10": 0.34, "tail_recall@10": 0.01}
     assert report["spread_first_stage"]["recall@10"]["mean"] == pytest.approx(0.27)
+    # the validation figures every choice was made on, per run and over the seeds
+    assert runs["inspired-acfl-frozen-seed-2"]["valid"] == pytest.approx({"recall@10": 0.4, "recall@1": 0.05,
+                                                                          "rows": 7.0})
+    assert report["spread_valid"]["recall@10"]["mean"] == pytest.approx(0.35)
 
 
 def test_a_finished_run_without_test_figures_is_trained_again_not_read_back(
