@@ -19,7 +19,9 @@ import argparse
 import json
 import re
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from reporting import over_seeds, write_report
 from rich.console import Console
@@ -135,18 +137,18 @@ def seed_spread(reports: list[Report]) -> dict[str, dict[str, float]]:
     return out
 
 
-def stage_figures(factory: sessionmaker[Session], name: str, staged: Report) -> tuple[float | None, Report, Report]:
+def stage_figures(factory: sessionmaker[Session], name: str, staged: Report) -> dict[str, Any]:
     """Which second stage validation chose for a finished run (`tail_stage_slots`: None or 0, none), the trained
-    model's own test ranking beside it (the test figures themselves when no slot was chosen), and the validation
-    figures every choice was made on (the hold-out's rows and the headline figures)."""
+    model's own test ranking beside it (`first_stage`: the test figures themselves when no slot was chosen), and the
+    validation figures every choice was made on (`valid`: the hold-out's rows and the headline figures)."""
     valid = stored_split_metrics(factory, name, "valid")
     slots = valid.get("tail_stage_slots")
     first = read_test_figures(name, factory, first_stage=True) if slots else staged
-    return slots, headline(first), {**headline(valid), **({"rows": valid["rows"]} if "rows" in valid else {})}
+    return {"tail_stage_slots": slots, "first_stage": headline(first), "valid": headline(valid, "rows")}
 
 
-def headline(figures: Report) -> Report:
-    return {key: figures[key] for key in SPREAD if figures.get(key) is not None}
+def headline(figures: Mapping[str, float | None], *also: str) -> Report:
+    return {key: figures[key] for key in (*SPREAD, *also) if figures.get(key) is not None}
 
 
 def spread_table(title: str, results: dict[str, tuple[Report, float | None]], spread: dict[str, dict[str, float]]) -> Table:
@@ -214,7 +216,7 @@ def main() -> None:
     ensure_dataset(url, args.dataset)
     factory = make_session_factory(make_engine(url))
     results: dict[str, tuple[Report, float | None]] = {}
-    stages: dict[str, tuple[float | None, Report]] = {}  # --seeds: each run's second stage, its first stage
+    stages: dict[str, dict[str, Any]] = {}  # --seeds: each run's second stage, first stage and validation figures
     kind = "seeds" if args.seeds else "ablation" if args.ablation else "recommendation"
     out = Path("reports") / f"{kind}-{args.config.stem if args.config else args.dataset}.json"
     out.parent.mkdir(exist_ok=True)
@@ -239,17 +241,16 @@ def main() -> None:
               f"tail-R@10 {cell(m, 'tail_recall@10', True)}, novel R@10 {cell(m, 'novel_recall@10', True)}", flush=True)
     if args.seeds:
         spread = seed_spread([m for m, _ in results.values()])
-        first_spread = seed_spread([first for _, first, _ in stages.values()])
+        first_spread = seed_spread([stage["first_stage"] for stage in stages.values()])
         title = f"{args.dataset} test, {args.config or 'the shipped config'}"
         Console(width=220).print(spread_table(title, results, spread))
         if first_spread != spread:
             Console(width=220).print(spread_table(f"{title}, the first stage alone", {
-                name: (first, None) for name, (_, first, _) in stages.items()}, first_spread))
-        write_report(out, {"runs": {name: {"test": m, "cpu_seconds": secs, "tail_stage_slots": stages[name][0],
-                                           "first_stage": stages[name][1], "valid": stages[name][2]}
+                name: (stage["first_stage"], None) for name, stage in stages.items()}, first_spread))
+        write_report(out, {"runs": {name: {"test": m, "cpu_seconds": secs, **stages[name]}
                                     for name, (m, secs) in results.items()},
                            "spread": spread, "spread_first_stage": first_spread,
-                           "spread_valid": seed_spread([valid for _, _, valid in stages.values()])})
+                           "spread_valid": seed_spread([stage["valid"] for stage in stages.values()])})
     else:
         Console(width=220).print((ablation_table if args.ablation else table_for)(args.dataset, results))
     print(f"wrote {out}")
