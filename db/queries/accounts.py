@@ -14,7 +14,7 @@ from functools import lru_cache
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, NoResultFound
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.fields import text_field
@@ -197,8 +197,16 @@ def _locked_record(session: Session, key: str, at: datetime) -> SignInFailure:
                 session.add(SignInFailure(name=key, failures=0, last_failed_at=at))
         except IntegrityError:
             pass
+    record = _lock_counter(session, key)
+    if record is None:
+        raise NoResultFound(f"sign-in counter {key!r} vanished after it was made")  # as .one() raised
+    return record
+
+
+def _lock_counter(session: Session, key: str) -> SignInFailure | None:
+    """The counter's row, row-locked and re-read (None when there is none)."""
     return session.scalars(select(SignInFailure).where(SignInFailure.name == key).with_for_update()
-                           .execution_options(populate_existing=True)).one()
+                           .execution_options(populate_existing=True)).one_or_none()
 
 
 def password_matches(stored: str | None, password: str) -> bool:
@@ -215,8 +223,7 @@ def give_back_attempt(session: Session, keys: list[tuple[str, int]]) -> None:
     guesser racing the account's owner gets no fresh free attempts from the owner's sign-in, and a lab whose
     reviewers all sign in from one address never backs off for those sign-ins."""
     for key, _ in keys:
-        record = session.scalars(select(SignInFailure).where(SignInFailure.name == key).with_for_update()
-                                 .execution_options(populate_existing=True)).one_or_none()
+        record = _lock_counter(session, key)
         if record is None:
             continue
         record.failures -= 1
