@@ -5,8 +5,9 @@ Each job (prototype context, sample index) is a request with one seed per try (a
 accepted by WriterGenerator.accepted (its reply parses into a dialogue whose recommender names the target, and with
 the generator's checks on, one that passes the reviewer's first checks); the kept dialogue is chosen by
 WriterGenerator.choose (the first accepted try, else the first naming the target, else the first that parsed).
-Tries already in the cache are read, not made again, so a killed run resumes where it stopped and a cached dialogue
-is the same whichever path made it.
+Each try goes into the cache as it is made (a refused one too, before the job's next try), and tries already in the
+cache are read, not made again, so a killed run resumes where it stopped, losing only the tries in flight, and a
+cached dialogue is the same whichever path made it.
 
 A dialogue written in a batch can differ from the one-at-a-time engine's for the same seed: the batch's matrix
 products sum in another order, and a near-tie between two tokens can go the other way (docs/writer.md measures how
@@ -121,19 +122,28 @@ def write_many(generator: WriterGenerator, jobs: Sequence[tuple[GenerationContex
         requests.append(Request(tuple(engine.tokenize(prompt)), tuple(seeds[len(replies):])))
         owners.append(j)
 
+    made: dict[int, list[Completion]] = {j: [] for j in owners}
+
+    def keep(j: int, output: Any) -> Completion:
+        """A try as it is made, into the cache at once: a run stopped before the job's last try keeps it."""
+        ctx, index = jobs[j]
+        reply = Completion(output.text, output.prompt_tokens, output.completion_tokens, output.latency_ms)
+        if cache is not None:
+            seed = writer_seed(ctx.target.id, index, len(earlier[j]) + len(made[j]))
+            cache.store_text(prompts[j], {**params, "seed": seed}, reply)
+        made[j].append(reply)
+        return reply
+
     def accept(r: int, output: Any) -> bool:
-        ctx, _ = jobs[owners[r]]
-        return _accepted(generator, ctx, Completion(output.text, output.prompt_tokens, output.completion_tokens))
+        j = owners[r]
+        return _accepted(generator, jobs[j][0], keep(j, output))
 
     def finished(r: int, attempts: Sequence[Any]) -> None:
         j = owners[r]
-        ctx, index = jobs[j]
-        made = [Completion(a.text, a.prompt_tokens, a.completion_tokens, a.latency_ms) for a in attempts]
-        if cache is not None:
-            first = len(earlier[j])
-            for k, reply in enumerate(made):
-                cache.store_text(prompts[j], {**params, "seed": writer_seed(ctx.target.id, index, first + k)}, reply)
-        results[j] = _choose(generator, ctx, earlier[j] + made)
+        for output in attempts[len(made[j]):]:  # the tries accept was not asked about (a job's last)
+            keep(j, output)
+        ctx, _ = jobs[j]
+        results[j] = _choose(generator, ctx, earlier[j] + made[j])
         if on_done is not None:
             on_done(j, results[j])  # type: ignore[arg-type]
 

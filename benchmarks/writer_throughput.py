@@ -13,7 +13,7 @@ AUGMENT_WRITER_CHECKS, the try passes the reviewer's first checks; the same seed
   (lm/llama_batch.py);
 - batched: augment.writer_batch.write_many on transformers (lm/torch_batch.py: bfloat16 where the CPU has it, `--batch`
   rows per forward, the output layer restricted to the train dialogues' tokens plus each prompt's), the default of
-  `augment generate` (AUGMENT_WRITER_BATCH=32).
+  `augment generate` (AUGMENT_WRITER_BATCH=32; benchmarks/writer_batch_size.py compares sizes).
 Wall time from the first call to the last dialogue, the model already loaded (one warm-up call per arm, not timed).
 Per arm: dialogues/min, generated tokens/s (every try), tries per dialogue, the share naming the target (95% Wilson),
 and between the arms the share of dialogues with the same text (sampling follows the same seeds; float sums in

@@ -7,8 +7,10 @@ keys and values are dropped), and the output layer is restricted to the tokens t
 vocabulary has 262,144 tokens, most of a 270M model's cost per generated token; `vocabulary` (token ids) keeps the
 ones the caller allows (the writer: the training dialogues' tokens plus every prompt's own).
 
-Requests are decoded in rounds: every request's first attempt, then the next seed of each request `accept` refused,
-and so on; within a round, `batch` rows at a time, sorted by prompt length (less padding). The sampler of a row is
+Requests are decoded `batch` rows at a time, new ones in order of prompt length (less padding); a request whose
+attempt `accept` refused takes its next seed in the very next batch, ahead of new requests, so each request is done
+(on_done) within a batch or two of its start: progress counts finished requests at the rate they are made, and a
+stopped run leaves few requests half-tried. The sampler of a row is
 llama.cpp's default chain (top-k 40, top-p 0.95, min-p 0.05, then the temperature and a draw from a generator seeded
 with the row's seed; greedy at temperature 0), so the same seed draws the same way whatever else is in the batch, up
 to the float sums of a batched product.
@@ -16,6 +18,7 @@ to the float sums of a batched product.
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -63,26 +66,25 @@ class TorchBatchDecoder:
                  stop_requested: Callable[[], bool] | None = None) -> list[list[LlamaOutput]]:
         """lm.llama_batch.BatchedLlama.generate's contract: each request's attempts until one is accepted."""
         results: list[list[LlamaOutput]] = [[] for _ in requests]
-        started = {i: time.perf_counter() for i in range(len(requests))}
-        todo = [(i, 0) for i in range(len(requests))]
-        while todo:
-            todo.sort(key=lambda item: len(requests[item[0]].prompt))
-            retry: list[tuple[int, int]] = []
-            for begin in range(0, len(todo), self.batch):
-                if stop_requested is not None and stop_requested():
-                    return results
-                chunk = todo[begin:begin + self.batch]
-                texts = self._decode([requests[i].prompt for i, _ in chunk],
-                                     [requests[i].seeds[a] for i, a in chunk], max_tokens, temperature, list(stop))
-                for (i, attempt), (text, produced) in zip(chunk, texts, strict=True):
-                    output = LlamaOutput(text, len(requests[i].prompt), produced,
-                                         (time.perf_counter() - started[i]) * 1000)
-                    results[i].append(output)
-                    if attempt + 1 < len(requests[i].seeds) and accept is not None and not accept(i, output):
-                        retry.append((i, attempt + 1))
-                    elif on_done is not None:
-                        on_done(i, results[i])
-            todo = retry
+        started: dict[int, float] = {}
+        fresh = deque(sorted(range(len(requests)), key=lambda i: len(requests[i].prompt)))
+        retry: deque[tuple[int, int]] = deque()
+        while fresh or retry:
+            if stop_requested is not None and stop_requested():
+                return results
+            chunk = [retry.popleft() for _ in range(min(self.batch, len(retry)))]
+            chunk += [(fresh.popleft(), 0) for _ in range(min(self.batch - len(chunk), len(fresh)))]
+            for i, _ in chunk:
+                started.setdefault(i, time.perf_counter())
+            texts = self._decode([requests[i].prompt for i, _ in chunk], [requests[i].seeds[a] for i, a in chunk],
+                                 max_tokens, temperature, list(stop))
+            for (i, attempt), (text, produced) in zip(chunk, texts, strict=True):
+                output = LlamaOutput(text, len(requests[i].prompt), produced, (time.perf_counter() - started[i]) * 1000)
+                results[i].append(output)
+                if attempt + 1 < len(requests[i].seeds) and accept is not None and not accept(i, output):
+                    retry.append((i, attempt + 1))
+                elif on_done is not None:
+                    on_done(i, results[i])
         return results
 
     def _piece(self, token: int) -> str:

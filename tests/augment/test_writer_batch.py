@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -135,6 +136,31 @@ def test_batched_tries_land_in_the_cache_under_the_one_at_a_time_keys_and_resume
     assert second[0] == first[0] and second[2] is not None and second[2].turns == [] and second[2].samples == 3
     third = write_many(generator, contexts(), engine)
     assert len(engine.asked) == 7 and third == second  # everything from the cache now
+
+
+def test_a_refused_try_is_in_the_cache_before_the_next_try_so_a_killed_run_keeps_it(
+        session_factory: sessionmaker[Session], database_url: str) -> None:
+    replies = {"Alien": [MISSES, NAMES, MISSES], "Heat": [NAMES, NAMES, NAMES]}
+    reply = script(replies)
+
+    def dies_at_the_second_try(prompt: str, seed: int) -> str:
+        if seed == writer_seed(7, 0, 1):
+            raise KeyboardInterrupt  # the process killed while the job's second try is made
+        return reply(prompt, seed)
+
+    class Chat:
+        name = "local-writer:test"
+
+    generator = WriterGenerator(CachedChat(Chat(), session_factory), WriterConfig(name="w"),  # type: ignore[arg-type]
+                                temperature=0.7, tries=3)
+    with pytest.raises(KeyboardInterrupt):
+        write_many(generator, contexts()[:1], ScriptedBatch(dies_at_the_second_try))
+    with session_factory() as session:
+        assert session.scalar(select(func.count()).select_from(LLMCall)) == 1  # the refused first try, kept
+    engine = ScriptedBatch(reply)
+    written = write_many(generator, contexts()[:1], engine)
+    assert [seed for _, seed in engine.asked] == [writer_seed(7, 0, 1)]  # the rerun goes on from the second try
+    assert written[0] is not None and written[0].samples == 2 and written[0].turns
 
 
 def test_augment_generate_writes_in_batches_stores_each_dialogue_and_resumes(

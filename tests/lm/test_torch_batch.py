@@ -68,3 +68,22 @@ def test_attempts_run_until_accepted_and_each_request_is_reported_once(decoder: 
     assert [len(r) for r in results] == [1, 2] and sorted(done) == [(0, 1), (1, 2)]
     stopped = decoder.generate([Request(prompt, (1,))] * 3, max_tokens=4, temperature=0.7, stop_requested=lambda: True)
     assert stopped == [[], [], []]  # nothing begins once a stop was asked
+
+
+def test_a_refused_attempt_takes_its_next_seed_in_the_next_batch_ahead_of_new_requests(decoder: Any) -> None:
+    """Batches of 2: request 0 refused at first, so its second seed goes with request 2's first, not after every
+    request's first attempt; on_done comes as requests finish."""
+    from lm.torch_batch import TorchBatchDecoder
+
+    prompt = tuple(decoder.tokenize(PROMPTS[0]))
+    pairs = TorchBatchDecoder(decoder.lm, None, batch=2, dtype=next(decoder.lm.model.parameters()).dtype)
+    tried: list[int] = []
+    done: list[int] = []
+
+    def accept(index: int, output: Any) -> bool:
+        tried.append(index)
+        return index != 0 or tried.count(0) > 1
+
+    pairs.generate([Request(prompt, (1, 2, 3)), Request(prompt, (4, 5, 6)), Request(prompt, (7, 8, 9))],
+                   max_tokens=4, temperature=0.7, accept=accept, on_done=lambda i, a: done.append(i))
+    assert tried == [0, 1, 0, 2] and done == [1, 0, 2]
