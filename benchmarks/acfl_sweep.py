@@ -18,7 +18,7 @@ from reporting import write_report
 
 from db.engine import make_engine, make_session_factory
 from db.settings import get_settings
-from trainer.config import TrainConfig, load_config
+from trainer.config import ACFLConfig, TrainConfig, load_config
 from trainer.run import run
 
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -36,8 +36,15 @@ VARIANTS: dict[str, dict[str, Any]] = {
 }
 
 
+def as_written(base: TrainConfig) -> TrainConfig:
+    """The base model with ACFL exactly as the paper writes it (Eq. 2's 1/N_c, k = 25%, Eq. 6's thresholds), whatever
+    ACFL settings the base config carries (the shipped ones are this sweep's own choice), so each variant changes the
+    paper's loss, not the shipped one."""
+    return base.model_copy(update={"loss": "acfl", "acfl": ACFLConfig(), "topk_ratio": 0.25, "bootstrap": 200})
+
+
 def variant(base: TrainConfig, name: str, change: dict[str, Any]) -> TrainConfig:
-    values = json.loads(base.model_dump_json())
+    values = json.loads(as_written(base).model_dump_json())
     for key, value in change.items():
         values[key] = {**values[key], **value} if isinstance(value, dict) else value
     values["name"] = f"{base.name}-sweep-{name}"
@@ -49,7 +56,7 @@ def main() -> None:
     parser.add_argument("--base", type=Path, default=Path("configs/redial_acfl_frozen.yaml"))
     parser.add_argument("--only", nargs="*", help="variant names to run")
     args = parser.parse_args()
-    base = load_config(args.base).model_copy(update={"loss": "acfl", "bootstrap": 200})
+    base = load_config(args.base)
     factory = make_session_factory(make_engine(get_settings().database_url))
     out = Path("reports") / f"acfl-sweep-{base.dataset}.json"
     out.parent.mkdir(exist_ok=True)

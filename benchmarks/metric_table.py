@@ -9,8 +9,10 @@ ILD@50 existed shows n/a there: `lumicrs evaluate RUN` re-evaluates its checkpoi
 from __future__ import annotations
 
 import argparse
+import sys
 
 from db.cli_support import cli_session_factory
+from db.errors import NotFound
 from db.queries.runs import get_run_or_raise, run_metrics
 
 COLUMNS = {"R@1": "recall@1", "R@10": "recall@10", "R@50": "recall@50", "NDCG@10": "ndcg@10", "NDCG@50": "ndcg@50",
@@ -32,12 +34,16 @@ def main() -> None:
     parser.add_argument("runs", nargs="+")
     parser.add_argument("--dataset", choices=list(PAPER), default="redial")
     args = parser.parse_args()
+    with cli_session_factory()() as session:
+        try:  # every run looked up before the first line is printed: a wrong name leaves no half table
+            found = {name: run_metrics(session, get_run_or_raise(session, name).id, "test").get("test", {})
+                     for name in args.runs}
+        except NotFound as exc:
+            sys.exit(f"metric_table.py: {exc}")
     print("| run | " + " | ".join(COLUMNS) + " |")
     print("|---" * (len(COLUMNS) + 1) + "|")
-    with cli_session_factory()() as session:
-        for name in args.runs:
-            metrics = run_metrics(session, get_run_or_raise(session, name).id, "test").get("test", {})
-            print(row(name, [metrics.get(key) for key in COLUMNS.values()]))
+    for name, metrics in found.items():
+        print(row(name, [metrics.get(key) for key in COLUMNS.values()]))
     print(row(f"LumiCRS (paper, {args.dataset})", list(PAPER[args.dataset])))
 
 

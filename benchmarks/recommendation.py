@@ -161,13 +161,15 @@ def spread_table(title: str, results: dict[str, tuple[Report, float | None]], sp
     return table
 
 
-def ablation_table(dataset: str, results: dict[str, tuple[Report, float | None]]) -> Table:
+def ablation_table(dataset: str, results: dict[str, tuple[Report, float | None]],
+                   valid: Mapping[str, Report]) -> Table:
     table = Table(title=f"{dataset} ablation (test; each row trained with early stopping on validation)")
-    for col in ("row", "R@10", "Tail-R@10", "novel R@10", "Cov@10", "CPU s"):
+    for col in ("row", "valid R@10", "R@10", "Tail-R@10", "novel R@10", "Cov@10", "CPU s"):
         table.add_column(col)
     for name, (m, secs) in results.items():
-        table.add_row(LABELS.get(name, name), cell(m, "recall@10", True), cell(m, "tail_recall@10", True),
-                      cell(m, "novel_recall@10", True), cell(m, "coverage@10"), cpu_cell(secs))
+        table.add_row(LABELS.get(name, name), cell(valid.get(name, {}), "recall@10"), cell(m, "recall@10", True),
+                      cell(m, "tail_recall@10", True), cell(m, "novel_recall@10", True), cell(m, "coverage@10"),
+                      cpu_cell(secs))
     return table
 
 
@@ -216,7 +218,7 @@ def main() -> None:
     ensure_dataset(url, args.dataset)
     factory = make_session_factory(make_engine(url))
     results: dict[str, tuple[Report, float | None]] = {}
-    stages: dict[str, dict[str, Any]] = {}  # --seeds: each run's second stage, first stage and validation figures
+    stages: dict[str, dict[str, Any]] = {}  # each run's second stage, first stage and validation figures
     kind = "seeds" if args.seeds else "ablation" if args.ablation else "recommendation"
     out = Path("reports") / f"{kind}-{args.config.stem if args.config else args.dataset}.json"
     out.parent.mkdir(exist_ok=True)
@@ -232,9 +234,8 @@ def main() -> None:
         if not m:  # not run yet, or finished without test figures: train it
             stored, m = None, run(cfg, factory, progress=False, force=True).metrics["test"]
         results[cfg.name] = (m, None if stored is not None else time.process_time() - start)  # CPU: not measured
-        if args.seeds:
-            stages[cfg.name] = stage_figures(factory, stored or cfg.name, m)
-        write_report(out, {name: {"label": LABELS.get(name, name), "test": m, "cpu_seconds": secs}
+        stages[cfg.name] = stage_figures(factory, stored or cfg.name, m)
+        write_report(out, {name: {"label": LABELS.get(name, name), "test": m, "cpu_seconds": secs, **stages[name]}
                            for name, (m, secs) in results.items()})
         print(f"{cfg.name}{' (read back)' if stored is not None else ''}: rows {m['rows']:.0f}, "
               f"catalog {m['catalog_size']:.0f}, R@10 {cell(m, 'recall@10', True)}, "
@@ -252,7 +253,8 @@ def main() -> None:
                            "spread": spread, "spread_first_stage": first_spread,
                            "spread_valid": seed_spread([stage["valid"] for stage in stages.values()])})
     else:
-        Console(width=220).print((ablation_table if args.ablation else table_for)(args.dataset, results))
+        Console(width=220).print(ablation_table(args.dataset, results, {n: s["valid"] for n, s in stages.items()})
+                                 if args.ablation else table_for(args.dataset, results))
     print(f"wrote {out}")
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from db.engine import write_transaction
 from db.queries.runs import create_run, finish_run, record_metrics
 from tests.factories import make_dataset
-from trainer.config import load_config
+from trainer.config import ACFLConfig, load_config
 from trainer.run import finished_run_name, finished_test_metrics
 
 REPO = Path(__file__).resolve().parents[2]
@@ -374,3 +374,63 @@ def test_the_learning_curve_report_is_named_after_its_config(
         assert report["config"].endswith(config) and [p["train_conversations"] for p in report["points"]] == [50, 100]
         assert (tmp_path / "docs" / "img" / f"learning-curve-{stem}.png").stat().st_size > 0
     assert not trained
+
+
+def test_the_ablation_report_keeps_each_rows_validation_figures(
+        session_factory: sessionmaker[Session], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`recommendation.py --ablation --config configs/inspired_acfl_frozen.yaml --reuse --only "full model"`: the row
+    is read back and its report entry carries the validation figures its choices were made on beside the test ones,
+    so the docs' valid R@10 column comes from the report."""
+    bench = load("recommendation")
+    frozen = REPO / "configs" / "inspired_acfl_frozen.yaml"
+    cfg = bench.ablation_configs("inspired", None, frozen)[0]
+    with write_transaction(session_factory) as session:
+        make_dataset(session, "inspired")
+        stored = create_run(session, cfg.name, cfg.model, json.loads(cfg.model_dump_json()), "cpu")
+        record_metrics(session, stored.id, "test", {"recall@10": 0.25, "rows": 10.0, "catalog_size": 5.0})
+        record_metrics(session, stored.id, "valid", {"recall@10": 0.31, "rows": 7.0, "tail_stage_slots": 0.0})
+        finish_run(session, stored.id, "finished")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["recommendation.py", "--dataset", "inspired", "--ablation", "--only",
+                                      "full model", "--config", str(frozen), "--reuse"])
+    bench.main()
+    report = json.loads((tmp_path / "reports" / "ablation-inspired_acfl_frozen.json").read_text())
+    row = report[cfg.name]
+    assert row["label"] == "full model" and row["cpu_seconds"] is None
+    assert row["test"]["recall@10"] == pytest.approx(0.25)
+    assert row["valid"] == pytest.approx({"recall@10": 0.31, "rows": 7.0})
+
+
+def test_metric_table_refuses_an_unknown_run_in_one_line_before_printing_any_row(
+        session_factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """`metric_table.py GOOD TYPO`: one line naming the unknown run and a non-zero exit, no half table on stdout."""
+    bench = load("metric_table")
+    with write_transaction(session_factory) as session:
+        make_dataset(session, "redial")
+        stored = create_run(session, "good-run", "acfl", {}, "cpu")
+        record_metrics(session, stored.id, "test", {"recall@10": 0.2})
+        finish_run(session, stored.id, "finished")
+    monkeypatch.setattr(bench, "cli_session_factory", lambda: session_factory)
+    monkeypatch.setattr(sys, "argv", ["metric_table.py", "good-run", "no-such-run"])
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main()
+    assert "no-such-run" in str(exit_info.value) and "\n" not in str(exit_info.value)
+    assert capsys.readouterr().out == ""
+    monkeypatch.setattr(sys, "argv", ["metric_table.py", "good-run"])
+    bench.main()
+    assert "| good-run | n/a | 0.200 |" in capsys.readouterr().out
+
+
+def test_the_sweeps_variants_start_from_acfl_as_the_paper_writes_it_not_from_the_base_configs_settings() -> None:
+    """The default base (configs/redial_acfl_frozen.yaml) carries the sweep's own choice (no class weight, k = 100%, no
+    undersampling): "as-written" must still be Eq. 2-6 as printed, and the variant naming those three changes must be
+    the shipped loss again."""
+    sweep = load("acfl_sweep")
+    base = load_config(REPO / "configs" / "redial_acfl_frozen.yaml")
+    written = sweep.variant(base, "as-written", sweep.VARIANTS["as-written"])
+    assert written.acfl == ACFLConfig() and written.acfl.class_weight_power == 1.0 and written.topk_ratio == 0.25
+    assert written.acfl.theta_max == 5.0 and written.loss == "acfl"
+    shipped = sweep.variant(base, "x", sweep.VARIANTS["weight-power-0-k-100-no-undersampling"])
+    assert (shipped.acfl, shipped.topk_ratio) == (base.acfl, base.topk_ratio)
+    assert shipped.model_copy(update={"name": "", "bootstrap": 0}) == base.model_copy(update={"name": "", "bootstrap": 0})
