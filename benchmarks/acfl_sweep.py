@@ -18,7 +18,7 @@ from reporting import write_report
 
 from db.engine import make_engine, make_session_factory
 from db.settings import get_settings
-from trainer.config import ACFLConfig, TrainConfig, load_config
+from trainer.config import ACFL_AS_WRITTEN, TrainConfig, load_config, with_changes
 from trainer.run import run
 
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -36,19 +36,11 @@ VARIANTS: dict[str, dict[str, Any]] = {
 }
 
 
-def as_written(base: TrainConfig) -> TrainConfig:
-    """The base model with ACFL exactly as the paper writes it (Eq. 2's 1/N_c, k = 25%, Eq. 6's thresholds), whatever
-    ACFL settings the base config carries (the shipped ones are this sweep's own choice), so each variant changes the
-    paper's loss, not the shipped one."""
-    return base.model_copy(update={"loss": "acfl", "acfl": ACFLConfig(), "topk_ratio": 0.25, "bootstrap": 200})
-
-
 def variant(base: TrainConfig, name: str, change: dict[str, Any]) -> TrainConfig:
-    values = json.loads(as_written(base).model_dump_json())
-    for key, value in change.items():
-        values[key] = {**values[key], **value} if isinstance(value, dict) else value
-    values["name"] = f"{base.name}-sweep-{name}"
-    return TrainConfig.model_validate(values)
+    """`change` applied to ACFL as the paper writes it on `base` (not to the ACFL settings `base` carries: the shipped
+    ones are this sweep's own choice)."""
+    written = with_changes(base, {**ACFL_AS_WRITTEN, "bootstrap": 200})
+    return with_changes(written, {**change, "name": f"{base.name}-sweep-{name}"})
 
 
 def main() -> None:

@@ -16,7 +16,6 @@ Writes reports/recommendation-<dataset>.json.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import time
 from collections.abc import Mapping
@@ -34,7 +33,7 @@ from db.ingest.service import ingest_corpus
 from db.migrate import upgrade_database
 from db.queries.longtail import get_dataset_or_raise
 from db.settings import get_settings
-from trainer.config import TrainConfig, load_config
+from trainer.config import ACFL_AS_WRITTEN, TrainConfig, load_config, with_changes
 from trainer.evaluation import Report
 from trainer.run import finished_run_name, read_test_figures, run, stored_split_metrics
 
@@ -73,7 +72,7 @@ ABLATION: dict[str, dict[str, object]] = {  # LumiCRS Tables 7-8 in this project
     "loss: CE": {"loss": "ce"},
     "w/o knowledge graph": {"kg": False},
     "w/o prototypes": {"n_prototypes": 0},
-    "loss: paper ACFL as written": {"loss": "acfl", "acfl": {}, "topk_ratio": 0.25, "_reset_acfl": True},
+    "loss: paper ACFL as written": ACFL_AS_WRITTEN,
     "loss: rarity_focal (ours)": {"loss": "rarity_focal"},
     "loss: focal": {"loss": "focal"},
     "prototypes: random, frozen": {"prototype_init": "random", "freeze_prototypes": True},
@@ -95,15 +94,7 @@ def ablation_configs(dataset: str, epochs: int | None, base: Path | None = None)
     full = shipped_config(dataset, base)
     out = []
     for label, change in ABLATION.items():
-        values = json.loads(full.model_dump_json())
-        for key, value in change.items():
-            if key == "_reset_acfl":
-                values["acfl"] = {}
-            elif isinstance(value, dict):
-                values[key] = {**values[key], **value}
-            else:
-                values[key] = value
-        changed = TrainConfig.model_validate(values)
+        changed = with_changes(full, change)
         if change and changed == full:
             continue  # the base already has it (the shipped ReDial config has seeker targets): nothing to train
         name = f"{full.name}-ablation-" + re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")

@@ -1,8 +1,10 @@
 """Training configuration: a frozen pydantic model read from YAML."""
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -142,5 +144,19 @@ class ResponderConfig(FineTuneConfig):
 def load_config(path: Path) -> TrainConfig:
     """A recommender config; errors name the file (and the field)."""
     return read_config(path, TrainConfig)
+
+
+def with_changes(cfg: TrainConfig, change: Mapping[str, Any]) -> TrainConfig:
+    """`cfg` with each field of `change` set, validated; a nested config (`acfl`, `tail_stage`, ...) keeps the keys
+    the change does not name."""
+    values = json.loads(cfg.model_dump_json())
+    for key, value in change.items():
+        values[key] = {**values[key], **value} if isinstance(value, dict) else value
+    return TrainConfig.model_validate(values)
+
+
+# ACFL exactly as the paper writes it (Eq. 2's 1/N_c, k = 25% hardest, Eq. 6's thresholds), whatever ACFL settings the
+# config it changes carries: the ablation's row and the sweep's starting point.
+ACFL_AS_WRITTEN: dict[str, Any] = {"loss": "acfl", "acfl": ACFLConfig().model_dump(), "topk_ratio": 0.25}
 
 
