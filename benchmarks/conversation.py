@@ -11,7 +11,7 @@ LoRA fine-tuned model, all with the movie our recommender ranks first (the shipp
 database lacks it, or --recommender), and the fine-tuned model with the oracle movie (the one the human named); the
 language models generate greedily on llama.cpp when installed (--engine). References and responses are compared
 twice: as our corpus has them (one reference utterance, titles in place of ReDial's @ids) and under UniCRS's
-processing (db.queries.responses.unicrs_response_rows: consecutive messages of one sender merged into one reference
+processing (trainer.unicrs_processing.unicrs_response_rows: consecutive messages of one sender merged into one reference
 turn, one response per merged turn, titles masked as <movie> in both texts), the processing behind LumiCRS Table 6's
 bleu@n and dist@n. dist@n grows as the sample shrinks: only a full-split figure is comparable.
 Metrics: ours (corpus BLEU-2/3, ROUGE-2/L F1, Distinct-n as a ratio) and UniCRS's definitions (bleu@n: n-gram
@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db.engine import make_engine, make_session_factory, write_transaction
 from db.models import TrainingRun
-from db.queries.responses import delete_responses, response_rows, unicrs_response_rows
+from db.queries.responses import delete_responses, response_rows
 from db.queries.runs import get_run_or_raise, run_metrics
 from db.settings import get_settings
 from trainer.config import ResponderConfig, load_config, read_config
@@ -48,6 +48,7 @@ from trainer.metrics import (
     unicrs_bleu_row,
 )
 from trainer.run import run
+from trainer.unicrs_processing import unicrs_response_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = {"redial": {"LumiCRS (paper)": {"unicrs_bleu@2": 0.058, "unicrs_dist@4": 1.710}},
