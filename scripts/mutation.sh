@@ -19,4 +19,4 @@ else
   rm -rf mutants
   .venv/bin/mutmut run --max-children "$children"
 fi
-.venv/bin/python scripts/mutation_report.py "$@"
+bash scripts/report.sh mutation .venv/bin/python scripts/mutation_report.py "$@"  # kept as reports/mutation.txt

@@ -4,7 +4,8 @@ argument in the working tree, runs the fast tests that read settings, and restor
 
     .venv/bin/python scripts/mutation_settings.py [--tests tests/augment/test_settings_wiring.py ...]
 
-Prints one line per mutant (killed / survived) and the score. Not part of CI (about 20 s per mutant on 2 cores).
+Prints one line per mutant (killed / survived) and the score, and writes them to reports/mutation-settings.json
+(with the commit and command). Not part of CI (about 20 s per mutant on 2 cores).
 """
 from __future__ import annotations
 
@@ -48,6 +49,7 @@ def main() -> None:
     parser.add_argument("--tests", nargs="+", default=TESTS)
     args = parser.parse_args()
     killed = 0
+    results: list[dict[str, str]] = []
     for number, (file, text, replacement) in enumerate(MUTANTS, 1):
         path = ROOT / file
         original = path.read_text()
@@ -61,8 +63,14 @@ def main() -> None:
             path.write_text(original)
         status = "survived" if done.returncode == 0 else "killed"
         killed += status == "killed"
+        results.append({"file": file, "text": text, "replacement": replacement, "status": status})
         print(f"{number:2d} {status:8s} {file}: {text} -> {replacement}", flush=True)
     print(f"score: {killed}/{len(MUTANTS)} killed ({killed / len(MUTANTS):.1%})")
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from reporting import write_report
+
+    payload = {"tests": args.tests, "mutants": results, "killed": killed}
+    print(f"wrote {write_report(ROOT / 'reports' / 'mutation-settings.json', payload)}")
 
 
 if __name__ == "__main__":

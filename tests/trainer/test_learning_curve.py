@@ -75,11 +75,10 @@ def test_only_a_finished_run_of_the_same_config_is_read_back(session_factory: se
 
 
 def test_the_readme_ablation_rows_are_the_shipped_configs() -> None:
-    """The README's ablation (`recommendation.py --ablation --config configs/redial_acfl_no_seeker.yaml --reuse`)
-    reads back the `lumicrs train --config configs/redial_acfl_finetune.yaml` run as its fine-tuned row and
-    configs/redial_acfl_frozen.yaml (the shipped model before its encoder was fine-tuned) as its "+ seeker targets" row,
-    and the ablation around the frozen model reads the shipped configs/redial_acfl.yaml as its fine-tuned row, only while
-    they stay the same configs."""
+    """`recommendation.py --ablation --reuse` reads a `lumicrs train` run back as a row only while the row is the same
+    config: around configs/redial_acfl_no_seeker.yaml the fine-tuned row is configs/redial_acfl_finetune.yaml and the
+    "+ seeker targets" row is configs/redial_acfl_frozen.yaml; around the frozen model (docs/results.md's ablation) the
+    fine-tuned row is the shipped configs/redial_acfl.yaml with one tuned epoch."""
     base = REPO / "configs" / "redial_acfl_no_seeker.yaml"
     rows = {config.name: config for config in load("recommendation").ablation_configs("redial", None, base)}
 
