@@ -34,7 +34,8 @@ def run_once(base: Path, nproc: int, epochs: int, device: str, threads: int) -> 
         config.write_text(yaml.safe_dump(values))
         env = {**os.environ, "OMP_NUM_THREADS": str(threads), "HF_HUB_OFFLINE": "1"}
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-                   str(REPO / "lumicrs_cli.py"), "train", "--config", str(config), "--json", "--quiet", "--force"]
+                   str(REPO / "lumicrs_cli.py"), "train", "--config", str(config), "--json", "--quiet", "--force",
+                   "--replace"]  # the output folder is a new temporary one each time: run again, replace the last run
         done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
         if done.returncode != 0:
             raise SystemExit(f"nproc {nproc} failed:\n{done.stderr[-3000:]}")

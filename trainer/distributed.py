@@ -69,6 +69,11 @@ def wrap(model: nn.Module, world: World, device: torch.device) -> nn.Module:
     from torch.nn.parallel import DistributedDataParallel
 
     ids = [device.index] if device.type == "cuda" else None
+    # DDP broadcasts rank 0's buffers at start and cannot send a sparse one (the KG's adjacency matrices); each rank
+    # builds those from the same facts, so they are left out of the broadcast rather than sent
+    sparse = [name for name, buffer in model.named_buffers() if buffer.is_sparse]
+    if sparse:
+        DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(model, sparse)
     return DistributedDataParallel(model, device_ids=ids, find_unused_parameters=True)
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from db.models import Candidate, JudgeVote, Rating, Review, Reviewer, ReviewTask
@@ -39,20 +39,26 @@ def decision_counts(session: Session) -> list[tuple[str, int]]:
 
 
 def verdict_units(session: Session) -> list[list[str]]:
-    """Per adjudication task with 2+ verdicts: its verdicts as approve/reject (edit counts as approve)."""
-    rows = session.execute(select(Review.task_id, Review.verdict).order_by(Review.task_id))
-    units: dict[int, list[str]] = {}
-    for task_id, verdict in rows:
-        units.setdefault(task_id, []).append("reject" if verdict == "reject" else "approve")
-    return [u for u in units.values() if len(u) >= 2]
+    """Per adjudication task with 2+ verdicts: its verdicts as approve/reject (edit counts as approve), approvals
+    first (the order within a unit does not change agreement). Counted per task in the database."""
+    rejects = func.sum(case((Review.verdict == "reject", 1), else_=0))
+    rows = session.execute(select(func.count(), rejects).group_by(Review.task_id)
+                           .having(func.count() >= 2).order_by(Review.task_id))
+    return [["approve"] * (int(n) - int(r)) + ["reject"] * int(r) for n, r in rows]
 
 
 def judge_verdict_pairs(session: Session) -> list[tuple[str, bool, bool]]:
-    """(judge, passed, reviewers approved) for every valid vote on a candidate the reviewers decided."""
-    rows = session.execute(select(JudgeVote.judge, JudgeVote.passed, Candidate.status)
+    """(judge, passed, reviewers approved) for every valid vote on a candidate the reviewers decided. Counted in the
+    database and repeated here: a table of hundreds of thousands of votes comes back as a few dozen rows."""
+    rows = session.execute(select(JudgeVote.judge, JudgeVote.passed, Candidate.status, func.count())
                            .join(Candidate, Candidate.id == JudgeVote.candidate_id)
-                           .where(JudgeVote.valid.is_(True), Candidate.status.in_(HUMAN_VERDICT)))
-    return [(judge, bool(passed), HUMAN_VERDICT[status]) for judge, passed, status in rows]
+                           .where(JudgeVote.valid.is_(True), Candidate.status.in_(HUMAN_VERDICT))
+                           .group_by(JudgeVote.judge, JudgeVote.passed, Candidate.status)
+                           .order_by(JudgeVote.judge, JudgeVote.passed, Candidate.status))
+    pairs: list[tuple[str, bool, bool]] = []
+    for judge, passed, status, n in rows:
+        pairs.extend([(judge, bool(passed), HUMAN_VERDICT[status])] * int(n))
+    return pairs
 
 
 @dataclass(frozen=True)
