@@ -18,6 +18,7 @@ from db.models import Candidate, LLMCall
 from lm.llama_batch import Request
 from lm.llama_engine import LlamaOutput
 from tests.augment.test_writer_engines import ALIEN, BROKEN, HEAT, MISSES, NAMES, PROTOTYPE
+from tests.factories import race
 
 
 class ScriptedBatch:
@@ -201,28 +202,14 @@ def test_two_writers_storing_the_same_try_at_once_leave_one_cached_call_and_both
         session_factory: sessionmaker[Session], database_url: str) -> None:
     """Two `augment generate` processes on one database write the same job: each stores every try as it is made, so
     both can store the same cache key at the same moment. Real threads on each backend: neither fails, one row."""
-    import threading
-
     class Chat:
         name = "local-writer:test"
 
-    barrier = threading.Barrier(2)
-    errors: list[BaseException] = []
-
-    def store(text: str) -> None:
-        cache = CachedChat(Chat(), session_factory)  # type: ignore[arg-type]
-        barrier.wait()
-        try:
-            cache.store_text("the prompt", {"seed": 7, "temperature": 0.7}, Completion(text, 3, 5, 1.0))
-        except BaseException as exc:  # noqa: BLE001 - the assertion below names it
-            errors.append(exc)
-
-    threads = [threading.Thread(target=store, args=(text,)) for text in ("first", "second")]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert errors == [] and not any(thread.is_alive() for thread in threads)
+    caches = [CachedChat(Chat(), session_factory) for _ in range(2)]  # type: ignore[arg-type]
+    texts = ("first", "second")
+    outcomes = race(2, lambda i: caches[i].store_text("the prompt", {"seed": 7, "temperature": 0.7},
+                                                      Completion(texts[i], 3, 5, 1.0)))
+    assert not [o for o in outcomes if isinstance(o, BaseException)], outcomes
     with session_factory() as session:
         assert session.scalar(select(func.count()).select_from(LLMCall)) == 1
     kept = CachedChat(Chat(), session_factory).lookup(  # type: ignore[arg-type]
